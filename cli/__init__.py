@@ -1,0 +1,1 @@
+"""The ``expert-draw`` command: the server, admin and client commands, offline verification."""

@@ -1,0 +1,1 @@
+"""Client commands: talk to a running service over mutual-TLS gRPC."""

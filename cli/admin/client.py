@@ -1,0 +1,135 @@
+"""Client configuration, channels and error reporting for the online commands.
+
+The client settings file is found from ``--client-config``, else
+``$EXPERT_DRAW_CLIENT_CONFIG``, else ``./var/client.toml`` (written by
+``expert-draw dev init``), else ``~/.config/expert-draw/client.toml``. It names the
+target, the CA that issued the server's certificate, and one certificate and key per
+profile (usually one per role). Relative paths are relative to the file's folder.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+
+if TYPE_CHECKING:
+    import grpc
+
+EXIT_RPC_ERROR = 1
+EXIT_USAGE = 4
+
+ClientConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--client-config",
+        envvar="EXPERT_DRAW_CLIENT_CONFIG",
+        help="Client settings (TOML); default ./var/client.toml, then ~/.config/expert-draw/client.toml.",
+    ),
+]
+ProfileOption = Annotated[
+    str | None,
+    typer.Option("--profile", "-p", envvar="EXPERT_DRAW_PROFILE", help="Certificate profile (e.g. admin, supervisor)."),
+]
+TargetOption = Annotated[
+    str | None,
+    typer.Option("--target", envvar="EXPERT_DRAW_TARGET", help="Service address host:port (overrides the settings)."),
+]
+TimeoutOption = Annotated[float, typer.Option("--timeout", min=0.1, help="Deadline of each call, in seconds.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+
+
+@dataclass(frozen=True, slots=True)
+class ClientConfig:
+    """Where the service is and which certificate to present."""
+
+    target: str
+    ca: Path
+    cert: Path
+    key: Path
+    profile: str
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    """Print ``message`` to stderr and exit with ``code``."""
+    typer.secho(f"expert-draw: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def _find_config(explicit: Path | None) -> Path:
+    if explicit is not None:
+        return explicit
+    for candidate in (Path("var/client.toml"), Path.home() / ".config/expert-draw/client.toml"):
+        if candidate.exists():
+            return candidate
+    fail("no client settings: pass --client-config or run `make serve` (writes var/client.toml)")
+
+
+def load_client_config(path: Path | None, profile: str | None, target: str | None) -> ClientConfig:
+    """Read the client settings and pick a profile (exits 4 with a clear message)."""
+    config_path = _find_config(path)
+    try:
+        data = tomllib.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        fail(f"cannot read client settings {config_path}: {exc}")
+    base = config_path.parent
+    chosen = profile or data.get("profile", "")
+    profiles = data.get("profiles", {})
+    if chosen not in profiles:
+        fail(f"profile {chosen!r} is not in {config_path} (have: {', '.join(profiles) or 'none'})")
+    entry = profiles[chosen]
+    try:
+        return ClientConfig(
+            target=target or data["target"],
+            ca=base / data["ca"],
+            cert=base / entry["cert"],
+            key=base / entry["key"],
+            profile=chosen,
+        )
+    except (KeyError, TypeError) as exc:
+        fail(f"client settings {config_path}: missing {exc}")
+
+
+def open_channel(config: ClientConfig) -> grpc.Channel:
+    """Open a mutual-TLS channel to the service."""
+    import grpc  # noqa: PLC0415 - only the online commands pay for it
+
+    try:
+        credentials = grpc.ssl_channel_credentials(
+            root_certificates=config.ca.read_bytes(),
+            private_key=config.key.read_bytes(),
+            certificate_chain=config.cert.read_bytes(),
+        )
+    except OSError as exc:
+        fail(f"cannot read {exc.filename}: {exc.strerror}")
+    return grpc.secure_channel(config.target, credentials)
+
+
+def report_rpc_error(error: grpc.RpcError) -> NoReturn:
+    """Print a failed call's status, reason and field violations, then exit 1 (4 if unreachable)."""
+    import grpc  # noqa: PLC0415
+    from google.rpc import error_details_pb2  # noqa: PLC0415
+    from grpc_status import rpc_status  # noqa: PLC0415
+
+    code = error.code() if isinstance(error, grpc.Call) else grpc.StatusCode.UNKNOWN
+    lines = [f"{code.name}: {error.details() if isinstance(error, grpc.Call) else error}"]
+    status = rpc_status.from_call(error) if isinstance(error, grpc.Call) else None
+    for detail in status.details if status else ():
+        info = error_details_pb2.ErrorInfo()
+        bad = error_details_pb2.BadRequest()
+        if detail.Unpack(info):
+            extra = ", ".join(f"{k}={v}" for k, v in sorted(info.metadata.items()))
+            lines.append(f"  reason: {info.reason}" + (f" ({extra})" if extra else ""))
+        elif detail.Unpack(bad):
+            lines.extend(f"  {v.field}: {v.description}" for v in bad.field_violations)
+    unreachable = code in {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
+    fail("\n".join(lines), EXIT_USAGE if unreachable else EXIT_RPC_ERROR)
+
+
+def request_metadata() -> tuple[tuple[str, str], ...]:
+    """Metadata sent with every call: a request id for correlating server logs."""
+    return (("x-request-id", f"cli-{os.getpid()}-{os.urandom(4).hex()}"),)

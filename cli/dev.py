@@ -1,0 +1,96 @@
+"""``expert-draw dev init``: development PKI and configuration (``make serve``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from expert_draw.adapters.devpki import create_ca, issue
+from expert_draw.config import Role
+
+app = typer.Typer(help="Development set-up: dev PKI and configuration.", no_args_is_help=True)
+
+CLIENT_CN = {
+    Role.ADMIN: ("dev-admin", "dev:admin"),
+    Role.TRADING_SYSTEM: ("dev-trading-01", "dev:trading-01"),
+    Role.SUPERVISOR: ("dev-supervisor", "dev:supervisor"),
+}
+EDITIONS = (
+    ("2018", "discipline-standard-2018.csv", "公共资源交易评标专家专业分类标准（发改法规〔2018〕316号）"),
+    ("2010-trial", "discipline-standard-2010-trial.csv", "评标专家专业分类标准（试行，2010）"),
+)
+
+
+def _server_toml(data_dir: Path) -> str:
+    rules = "".join(
+        f'\n[[auth.clients]]\nprincipal = "{principal}"\nrole = "{role}"\nca = "dev"\nsubject_cn = "{cn}"\n'
+        for role, (cn, principal) in CLIENT_CN.items()
+    )
+    editions = "".join(
+        f'\n[[classification.editions]]\nid = "{edition}"\npath = "{data_dir / name}"\ntitle = "{title}"\n'
+        for edition, name, title in EDITIONS
+    )
+    return f"""# Development settings written by `expert-draw dev init` (make serve). Relative
+# paths are relative to this file's folder. Environment variables EXPERT_DRAW_* win.
+listen = "127.0.0.1:50051"
+health_listen = "127.0.0.1:50052"
+database_url = "sqlite:///expert-draw.db"
+
+[tls]
+server_cert = "pki/server.pem"
+server_key = "pki/server.key"
+
+[[tls.client_cas]]
+name = "dev"
+file = "pki/ca.pem"
+{rules}
+[classification]
+current_edition = "2018"
+{editions}"""
+
+
+def _client_toml() -> str:
+    profiles = "".join(
+        f'\n[profiles.{role}]\ncert = "pki/clients/{role}.pem"\nkey = "pki/clients/{role}.key"\n'
+        for role in CLIENT_CN
+    )
+    return f"""# Client settings for the expert-draw CLI, written by `expert-draw dev init`.
+target = "127.0.0.1:50051"
+ca = "pki/ca.pem"
+profile = "admin"
+{profiles}"""
+
+
+@app.command("init")
+def init(
+    var: Annotated[Path, typer.Option(help="Folder for the dev PKI, settings and database.")] = Path("var"),
+    data_dir: Annotated[
+        Path, typer.Option(help="Folder holding the discipline-standard edition tables.")
+    ] = Path("../shared/data"),
+) -> None:
+    """Create the dev PKI and settings under VAR on first run; keep existing files."""
+    pki = var / "pki"
+    now = dt.datetime.now(dt.UTC)
+    created = []
+    if not (pki / "ca.pem").exists():
+        ca = create_ca("expert-draw dev CA", now)
+        ca.write(pki / "ca.pem", pki / "ca.key")
+        issue(ca, "localhost", now, server_names=("localhost", "127.0.0.1", "::1")).write(
+            pki / "server.pem", pki / "server.key"
+        )
+        for role, (cn, _principal) in CLIENT_CN.items():
+            issue(ca, cn, now).write(pki / "clients" / f"{role}.pem", pki / "clients" / f"{role}.key")
+        created.append(f"dev PKI in {pki}/ (CA, server, clients: {', '.join(CLIENT_CN)})")
+    for name, text in (
+        ("expert-draw.toml", _server_toml(data_dir.resolve())),
+        ("client.toml", _client_toml()),
+    ):
+        path = var / name
+        if not path.exists():
+            path.write_text(text, encoding="utf-8")
+            created.append(str(path))
+    for line in created:
+        typer.echo(f"created {line}")

@@ -1,0 +1,29 @@
+"""The ``expert-draw`` command. Heavy imports stay inside the commands that need them."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+from cli import db, dev, server
+from cli.admin import classification
+from cli.verify.classification import validate
+
+app = typer.Typer(
+    name="expert-draw",
+    help="Verifiable random draws of bid-evaluation experts: service, admin and supervisor tools.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command("serve")(server.serve)
+app.add_typer(dev.app, name="dev")
+app.add_typer(db.app, name="db")
+classification.app.command("validate")(validate)
+app.add_typer(classification.app, name="classification")
+
+
+def main() -> None:
+    """Entry point of the console script."""
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    app()

@@ -1,0 +1,147 @@
+"""``expert-draw serve``: wiring of the service, start-up checks, graceful shutdown."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import structlog
+import typer
+
+from cli.logs import configure_logging
+from expert_draw.adapters.db import migrate
+from expert_draw.adapters.db.editions import SqlEditionRegistry
+from expert_draw.adapters.db.engine import make_engine
+from expert_draw.adapters.editions import read_configured_editions
+from expert_draw.adapters.grpc.auth import Authenticator
+from expert_draw.adapters.grpc.server import (
+    ServiceDeps,
+    build_health_server,
+    build_insecure_server,
+    build_server,
+    mark_serving,
+    new_health_servicer,
+)
+from expert_draw.app.classification import ClassificationCatalog, register_editions
+from expert_draw.config import Settings, load_settings
+from expert_draw.errors import Error
+
+if TYPE_CHECKING:
+    import grpc
+    from grpc_health.v1 import health
+    from sqlalchemy.engine import Engine
+
+_log = structlog.get_logger("expert_draw.server")
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass
+class RunningService:
+    """The started servers and what they share; :meth:`stop` shuts down gracefully."""
+
+    settings: Settings
+    engine: Engine
+    health: health.HealthServicer
+    server: grpc.Server
+    port: int
+    health_port: int | None = None
+    insecure_port: int | None = None
+    extra_servers: list[grpc.Server] = field(default_factory=list)
+
+    def stop(self, grace: float | None = None) -> None:
+        """Report NOT_SERVING, let probes notice, then let in-flight calls finish."""
+        grace = self.settings.grpc.grace_seconds if grace is None else grace
+        self.health.enter_graceful_shutdown()
+        time.sleep(self.settings.grpc.drain_seconds)
+        done = [s.stop(grace) for s in (self.server, *self.extra_servers)]
+        for event in done:
+            event.wait()
+        self.engine.dispose()
+        _log.info("stopped")
+
+
+def start_service(settings: Settings) -> RunningService:
+    """Check the configuration, load the editions and start every server.
+
+    Raises:
+        Error: a configuration problem or an out-of-date schema, with a clear message.
+    """
+    settings.check_files()
+    engine = make_engine(settings.database_url, base_dir=settings.config_dir)
+    try:
+        migrate.require_head(engine)
+        editions = register_editions(
+            SqlEditionRegistry(engine, _now_ms),
+            read_configured_editions(settings),
+            settings.classification.current_edition,
+        )
+        for edition in editions:
+            _log.info(
+                "edition.loaded",
+                edition=edition.edition_id,
+                table_sha256=edition.result.digest,
+                disciplines=len(edition.edition),
+                defects=len(edition.result.defects),
+                current=edition.current,
+            )
+        health_servicer = new_health_servicer()
+        deps = ServiceDeps(ClassificationCatalog(editions), Authenticator(settings), health_servicer)
+        server, port = build_server(settings, deps)
+        running = RunningService(settings, engine, health_servicer, server, port)
+        if settings.insecure is not None:
+            insecure, running.insecure_port = build_insecure_server(settings, deps)
+            running.extra_servers.append(insecure)
+            _log.warning("insecure.port", listen=settings.insecure.listen, role=settings.insecure.role)
+        if settings.health_listen is not None:
+            health_server, running.health_port = build_health_server(
+                settings.health_listen, health_servicer
+            )
+            running.extra_servers.append(health_server)
+    except BaseException:
+        engine.dispose()
+        raise
+    for each in (server, *running.extra_servers):
+        each.start()
+    mark_serving(health_servicer)
+    _log.info("serving", port=port, health_port=running.health_port, database=engine.dialect.name)
+    return running
+
+
+def serve(
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            envvar="EXPERT_DRAW_CONFIG",
+            help="Service settings (TOML); EXPERT_DRAW_* environment variables override it.",
+        ),
+    ] = None,
+) -> None:
+    """Run the gRPC service until SIGTERM or SIGINT, then shut down gracefully."""
+    configure_logging()
+    try:
+        settings = load_settings(config)
+        configure_logging(settings.log.level, settings.log.format)
+        running = start_service(settings)
+    except Error as exc:
+        _log.error("startup.failed", reason=exc.reason, error=exc.message)
+        typer.echo(f"expert-draw: cannot start: {exc.message}", err=True)
+        raise typer.Exit(4) from None
+    stop = threading.Event()
+
+    def _on_signal(signum: int, _frame: object) -> None:
+        _log.info("signal", signal=signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    stop.wait()
+    running.stop()

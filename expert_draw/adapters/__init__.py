@@ -1,0 +1,1 @@
+"""Adapters: gRPC, database, files and keys; the only layer that does I/O."""

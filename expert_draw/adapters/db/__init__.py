@@ -1,0 +1,1 @@
+"""Database adapter: SQLModel tables, repositories, the engine and Alembic migrations."""

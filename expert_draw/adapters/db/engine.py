@@ -1,0 +1,78 @@
+"""Engine creation for SQLite (embedded) and PostgreSQL (production, replicas).
+
+SQLite runs in WAL mode with ``synchronous=FULL`` (a commit survives power loss) and
+foreign keys on; write transactions start with ``BEGIN IMMEDIATE`` so that a
+read-then-write transaction never fails to upgrade its lock ("database is locked").
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.exc import ArgumentError
+
+from expert_draw.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from sqlalchemy.engine import Connection, Engine
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+_IMMEDIATE = "expert_draw_immediate"
+
+
+def make_engine(url: str, *, base_dir: Path | None = None) -> Engine:
+    """Create the engine for ``url`` (``sqlite:///path`` or ``postgresql+psycopg://…``).
+
+    A relative SQLite path is resolved against ``base_dir`` and its folder created.
+
+    Raises:
+        ConfigurationError: the URL is malformed or names an unsupported database.
+    """
+    try:
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:////") and base_dir:
+            target = base_dir / url.removeprefix("sqlite:///")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            url = f"sqlite:///{target}"
+        engine = create_engine(url, pool_pre_ping=True)
+    except (ArgumentError, ValueError) as exc:
+        msg = f"setting database_url: {exc}"
+        raise ConfigurationError(msg) from None
+    if engine.dialect.name == "sqlite":
+        _configure_sqlite(engine)
+    elif engine.dialect.name != "postgresql":
+        msg = f"setting database_url: unsupported database {engine.dialect.name!r}"
+        raise ConfigurationError(msg)
+    return engine
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:  # noqa: ANN401 - DB-API
+        dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        immediate = connection.get_execution_options().get(_IMMEDIATE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """Open a connection in a write transaction; commit on success, else roll back.
+
+    On SQLite the transaction takes the write lock at once (``BEGIN IMMEDIATE``).
+    """
+    with engine.connect().execution_options(**{_IMMEDIATE: True}) as connection:
+        with connection.begin():
+            yield connection

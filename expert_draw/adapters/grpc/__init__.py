@@ -1,0 +1,1 @@
+"""gRPC adapter: servicers, the call interceptor, authorization and status mapping."""

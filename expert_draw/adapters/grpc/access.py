@@ -1,0 +1,50 @@
+"""Which roles may call which RPC: the one table, deny by default.
+
+A method missing from the table is refused to everyone; a test walks every method of
+every registered service against every role.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+from expert_draw.config import Role
+from expert_draw.errors import AccessDeniedError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+ALL_ROLES = frozenset(Role)
+
+SERVICE_ROLES: Mapping[str, Mapping[str, frozenset[Role]]] = MappingProxyType(
+    {
+        "expert_draw.api.v1.ClassificationService": {
+            "ListEditions": ALL_ROLES,
+            "GetEdition": ALL_ROLES,
+            "GetDiscipline": ALL_ROLES,
+            "ListDisciplines": ALL_ROLES,
+            "SearchDisciplines": ALL_ROLES,
+        },
+        "grpc.health.v1.Health": {"Check": ALL_ROLES, "Watch": ALL_ROLES, "List": ALL_ROLES},
+        "grpc.reflection.v1alpha.ServerReflection": {"ServerReflectionInfo": ALL_ROLES},
+        "grpc.reflection.v1.ServerReflection": {"ServerReflectionInfo": ALL_ROLES},
+    }
+)
+
+
+def allowed_roles(method: str) -> frozenset[Role]:
+    """Return the roles allowed to call ``/package.Service/Method`` (none if unknown)."""
+    service, _, name = method.lstrip("/").partition("/")
+    return SERVICE_ROLES.get(service, {}).get(name, frozenset())
+
+
+def authorize(method: str, role: Role) -> None:
+    """Check that ``role`` may call ``method``.
+
+    Raises:
+        AccessDeniedError: the role is not allowed (``ROLE_NOT_ALLOWED``).
+    """
+    if role not in allowed_roles(method):
+        msg = f"role {role} may not call {method}"
+        raise AccessDeniedError(msg)

@@ -1,0 +1,191 @@
+"""The call interceptor: identity, authorization, error translation, one log line.
+
+For every RPC it (1) takes the caller's identity from the client certificate (or the
+fixed identity of the development-only plaintext port), (2) checks the method's allowed
+roles, (3) runs the handler, translating service errors once into rich statuses and
+unknown exceptions into INTERNAL with an incident id, and (4) logs one line with the
+request id, role, principal, method, status and duration. Request ids come from the
+``x-request-id`` metadata when well formed, else the service makes one; the response
+carries it back in its initial metadata.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import grpc
+import structlog
+
+from expert_draw.adapters.grpc.access import authorize
+from expert_draw.adapters.grpc.context import set_caller
+from expert_draw.adapters.grpc.status import internal_status, to_status
+from expert_draw.errors import Error
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from expert_draw.adapters.grpc.auth import Authenticator, Identity
+
+_log = structlog.get_logger("expert_draw.rpc")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+REQUEST_ID_KEY = "x-request-id"
+
+
+class _Call:
+    """State of one RPC for the log line."""
+
+    def __init__(self, method: str, context: grpc.ServicerContext) -> None:
+        self.method = method
+        self.context = context
+        self.started = time.perf_counter()
+        metadata = {m.key: m.value for m in context.invocation_metadata() or ()}
+        self.metadata = {k: v for k, v in metadata.items() if isinstance(v, str)}
+        supplied = self.metadata.get(REQUEST_ID_KEY, "")
+        self.request_id = supplied if _REQUEST_ID.fullmatch(supplied) else uuid.uuid4().hex
+        self.identity: Identity | None = None
+        self.code = grpc.StatusCode.OK
+
+    def fail(self, exc: BaseException) -> grpc.Status:
+        """Return the status for ``exc`` and remember its code."""
+        if isinstance(exc, Error):
+            status = to_status(exc)
+            self.code = status.code
+            return status
+        incident = uuid.uuid4().hex[:16]
+        _log.error(
+            "rpc.internal_error",
+            incident_id=incident,
+            request_id=self.request_id,
+            method=self.method,
+            error_type=type(exc).__name__,
+            exc_info=exc,
+        )
+        self.code = grpc.StatusCode.INTERNAL
+        return internal_status(incident)
+
+    def finish(self) -> None:
+        """Emit the RPC's log line."""
+        code = self.code
+        if code is grpc.StatusCode.OK and not self.context.is_active():
+            remaining = self.context.time_remaining()
+            expired = remaining is not None and remaining <= 0
+            code = grpc.StatusCode.DEADLINE_EXCEEDED if expired else grpc.StatusCode.CANCELLED
+        identity = self.identity
+        _log.info(
+            "rpc",
+            request_id=self.request_id,
+            method=self.method,
+            role=str(identity.role) if identity else None,
+            principal=identity.principal if identity else None,
+            via=identity.via if identity else None,
+            status=code.name,
+            duration_ms=round((time.perf_counter() - self.started) * 1000, 3),
+        )
+        set_caller(None)
+
+
+class CallInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
+    """Wraps every handler of a server with identity, authorization and logging."""
+
+    def __init__(
+        self,
+        identify: Callable[[grpc.ServicerContext, dict[str, str]], Identity],
+    ) -> None:
+        """Use ``identify(context, metadata)`` to authenticate each call."""
+        self._identify = identify
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        """Return the handler wrapped for this method."""
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        method = handler_call_details.method
+        if handler.response_streaming:
+            behavior = handler.unary_stream or handler.stream_stream
+            wrapped_stream = self._wrap_stream(method, behavior)
+            factory = (
+                grpc.unary_stream_rpc_method_handler
+                if handler.unary_stream
+                else grpc.stream_stream_rpc_method_handler
+            )
+            return factory(
+                wrapped_stream,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        behavior = handler.unary_unary or handler.stream_unary
+        factory = (
+            grpc.unary_unary_rpc_method_handler
+            if handler.unary_unary
+            else grpc.stream_unary_rpc_method_handler
+        )
+        return factory(
+            self._wrap_unary(method, behavior),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+    def _begin(self, call: _Call) -> None:
+        call.context.send_initial_metadata(((REQUEST_ID_KEY, call.request_id),))
+        call.identity = self._identify(call.context, call.metadata)
+        set_caller(call.identity)
+        authorize(call.method, call.identity.role)
+
+    def _wrap_unary(self, method: str, behavior: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapped(request: Any, context: grpc.ServicerContext) -> Any:  # noqa: ANN401
+            call = _Call(method, context)
+            try:
+                self._begin(call)
+                return behavior(request, context)
+            except Exception as exc:  # noqa: BLE001 - translated, never leaked
+                status = call.fail(exc)
+            finally:
+                call.finish()
+            context.abort_with_status(status)
+            return None  # pragma: no cover - abort_with_status raises
+
+        return wrapped
+
+    def _wrap_stream(self, method: str, behavior: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapped(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:  # noqa: ANN401
+            call = _Call(method, context)
+            try:
+                self._begin(call)
+                yield from behavior(request, context)
+            except Exception as exc:  # noqa: BLE001 - translated, never leaked
+                status = call.fail(exc)
+            else:
+                return
+            finally:
+                call.finish()
+            context.abort_with_status(status)
+
+        return wrapped
+
+
+def certificate_identifier(
+    authenticator: Authenticator,
+) -> Callable[[grpc.ServicerContext, dict[str, str]], Identity]:
+    """Identify callers by their verified client certificate."""
+
+    def identify(context: grpc.ServicerContext, metadata: dict[str, str]) -> Identity:
+        certs = context.auth_context().get("x509_pem_cert") or [b""]
+        return authenticator.identify(certs[0], metadata)
+
+    return identify
+
+
+def fixed_identifier(identity: Identity) -> Callable[[grpc.ServicerContext, dict[str, str]], Identity]:
+    """Give every call the same identity (the development-only plaintext port)."""
+
+    def identify(_context: grpc.ServicerContext, _metadata: dict[str, str]) -> Identity:
+        return identity
+
+    return identify

@@ -1,0 +1,175 @@
+"""Server factories: the mTLS business server, the optional plaintext development
+port, and the plaintext loopback health port for probes.
+
+``build_server(settings, deps) -> (server, port)``; tests bind ``127.0.0.1:0`` and call
+over a real channel.
+"""
+
+from __future__ import annotations
+
+from concurrent import futures
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from expert_draw.adapters.grpc.auth import Authenticator, Identity
+from expert_draw.adapters.grpc.classification_servicer import ClassificationServicer
+from expert_draw.adapters.grpc.interceptor import (
+    CallInterceptor,
+    certificate_identifier,
+    fixed_identifier,
+)
+from expert_draw.api.v1 import classification_service_pb2 as classification_pb
+from expert_draw.api.v1 import classification_service_pb2_grpc as classification_grpc
+from expert_draw.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from expert_draw.app.classification import ClassificationCatalog
+    from expert_draw.config import Settings
+
+BUSINESS_SERVICES = (
+    classification_pb.DESCRIPTOR.services_by_name["ClassificationService"].full_name,
+)
+SERVICE_NAMES = (*BUSINESS_SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceDeps:
+    """What the servicers need, built once at start by the wiring (``cli.server``)."""
+
+    catalog: ClassificationCatalog
+    authenticator: Authenticator
+    health: health.HealthServicer
+
+
+def new_health_servicer() -> health.HealthServicer:
+    """Return a health servicer reporting NOT_SERVING until the service is ready."""
+    servicer = health.HealthServicer(experimental_non_blocking=True)
+    for name in ("", *BUSINESS_SERVICES):
+        servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    return servicer
+
+
+def mark_serving(servicer: health.HealthServicer) -> None:
+    """Report every business service and the server as SERVING."""
+    for name in ("", *BUSINESS_SERVICES):
+        servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+
+def _options(settings: Settings) -> list[tuple[str, int]]:
+    size = settings.grpc.max_message_bytes
+    return [
+        ("grpc.max_receive_message_length", size),
+        ("grpc.max_send_message_length", size),
+        ("grpc.so_reuseport", 0),
+    ]
+
+
+def _bind(server: grpc.Server, address: str, setting: str, add: Callable[[str], int]) -> int:
+    del server
+    try:
+        port = add(address)
+    except RuntimeError:
+        port = 0
+    if port == 0:
+        msg = f"setting {setting}: cannot listen on {address} (in use or not a local address)"
+        raise ConfigurationError(msg)
+    return port
+
+
+def _new_server(
+    settings: Settings,
+    deps: ServiceDeps,
+    identify: Callable[[grpc.ServicerContext, dict[str, str]], Identity],
+) -> grpc.Server:
+    server = grpc.server(
+        futures.ThreadPoolExecutor(
+            max_workers=settings.grpc.max_workers, thread_name_prefix="rpc"
+        ),
+        interceptors=[CallInterceptor(identify)],
+        options=_options(settings),
+    )
+    classification_grpc.add_ClassificationServiceServicer_to_server(
+        ClassificationServicer(deps.catalog), server
+    )
+    health_pb2_grpc.add_HealthServicer_to_server(deps.health, server)
+    reflection.enable_server_reflection(SERVICE_NAMES, server)
+    return server
+
+
+def server_credentials(settings: Settings) -> grpc.ServerCredentials:
+    """Return mTLS credentials: our certificate, every trusted client CA, client auth.
+
+    Raises:
+        ConfigurationError: a certificate or key file is unreadable.
+    """
+    try:
+        key = settings.path(settings.tls.server_key).read_bytes()
+        cert = settings.path(settings.tls.server_cert).read_bytes()
+        roots = b"".join(
+            settings.path(ca.file).read_bytes().rstrip(b"\n") + b"\n"
+            for ca in settings.tls.client_cas
+        )
+    except OSError as exc:
+        msg = f"tls: cannot read {exc.filename}: {exc.strerror}"
+        raise ConfigurationError(msg) from None
+    return grpc.ssl_server_credentials(
+        [(key, cert)], root_certificates=roots, require_client_auth=True
+    )
+
+
+def build_server(settings: Settings, deps: ServiceDeps) -> tuple[grpc.Server, int]:
+    """Build the mutual-TLS business server bound to ``settings.listen``.
+
+    Raises:
+        ConfigurationError: the certificates are unreadable or the address unusable.
+    """
+    server = _new_server(settings, deps, certificate_identifier(deps.authenticator))
+    credentials = server_credentials(settings)
+    port = _bind(
+        server,
+        settings.listen,
+        "listen",
+        lambda address: server.add_secure_port(address, credentials),
+    )
+    return server, port
+
+
+def build_insecure_server(settings: Settings, deps: ServiceDeps) -> tuple[grpc.Server, int]:
+    """Build the plaintext business server (development only, loopback only).
+
+    Every call acts as the configured ``insecure.principal`` and ``insecure.role``.
+
+    Raises:
+        ConfigurationError: ``insecure`` is not configured or the address is unusable.
+    """
+    insecure = settings.insecure
+    if insecure is None:
+        msg = "setting insecure: not configured"
+        raise ConfigurationError(msg)
+    identity = Identity(insecure.principal, insecure.role, via="insecure-port")
+    server = _new_server(settings, deps, fixed_identifier(identity))
+    port = _bind(server, insecure.listen, "insecure.listen", server.add_insecure_port)
+    return server, port
+
+
+def build_health_server(
+    address: str, servicer: health.HealthServicer
+) -> tuple[grpc.Server, int]:
+    """Build the plaintext loopback server that serves the health service only.
+
+    Raises:
+        ConfigurationError: the address is unusable.
+    """
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="health"),
+        options=[("grpc.so_reuseport", 0)],
+    )
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    port = _bind(server, address, "health_listen", server.add_insecure_port)
+    return server, port

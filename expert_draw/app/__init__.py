@@ -1,0 +1,1 @@
+"""Application services: use cases and transaction boundaries over the pure core."""
