@@ -65,7 +65,7 @@ class Edition:
     is therefore one contiguous range of the sorted codes.
     """
 
-    def __init__(self, edition_id: str, digest: str, disciplines: Iterable[Discipline]):
+    def __init__(self, edition_id: str, digest: str, disciplines: Iterable[Discipline]) -> None:
         """Index ``disciplines``; each parent must be present (the loader ensures it).
 
         Raises:

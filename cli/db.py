@@ -22,7 +22,7 @@ ConfigOption = Annotated[
 
 
 def _engine(config: Path | None) -> Engine:
-    from expert_draw.adapters.db.engine import make_engine  # noqa: PLC0415 - heavy import
+    from expert_draw.adapters.db.engine import make_engine
 
     try:
         settings = load_settings(config)
@@ -35,7 +35,7 @@ def _engine(config: Path | None) -> Engine:
 @app.command("upgrade")
 def upgrade(config: ConfigOption = None) -> None:
     """Apply every pending migration (idempotent)."""
-    from expert_draw.adapters.db import migrate  # noqa: PLC0415
+    from expert_draw.adapters.db import migrate
 
     engine = _engine(config)
     try:
@@ -50,7 +50,7 @@ def upgrade(config: ConfigOption = None) -> None:
 @app.command("current")
 def current(config: ConfigOption = None) -> None:
     """Print the database's schema revision and the one this release needs."""
-    from expert_draw.adapters.db import migrate  # noqa: PLC0415
+    from expert_draw.adapters.db import migrate
 
     engine = _engine(config)
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -19,18 +20,30 @@ CLIENT_CN = {
     Role.SUPERVISOR: ("dev-supervisor", "dev:supervisor"),
 }
 EDITIONS = (
-    ("2018", "discipline-standard-2018.csv", "公共资源交易评标专家专业分类标准（发改法规〔2018〕316号）"),
+    (
+        "2018",
+        "discipline-standard-2018.csv",
+        "公共资源交易评标专家专业分类标准（发改法规〔2018〕316号）",
+    ),
     ("2010-trial", "discipline-standard-2010-trial.csv", "评标专家专业分类标准（试行，2010）"),
 )
 
 
+def _table(name: str, **values: str) -> str:
+    """Render one TOML array-of-tables entry; JSON string escapes are valid TOML."""
+    body = "".join(
+        f"{key} = {json.dumps(value, ensure_ascii=False)}\n" for key, value in values.items()
+    )
+    return f"\n[[{name}]]\n{body}"
+
+
 def _server_toml(data_dir: Path) -> str:
     rules = "".join(
-        f'\n[[auth.clients]]\nprincipal = "{principal}"\nrole = "{role}"\nca = "dev"\nsubject_cn = "{cn}"\n'
+        _table("auth.clients", principal=principal, role=role, ca="dev", subject_cn=cn)
         for role, (cn, principal) in CLIENT_CN.items()
     )
     editions = "".join(
-        f'\n[[classification.editions]]\nid = "{edition}"\npath = "{data_dir / name}"\ntitle = "{title}"\n'
+        _table("classification.editions", id=edition, path=str(data_dir / name), title=title)
         for edition, name, title in EDITIONS
     )
     return f"""# Development settings written by `expert-draw dev init` (make serve). Relative
@@ -66,7 +79,9 @@ profile = "admin"
 
 @app.command("init")
 def init(
-    var: Annotated[Path, typer.Option(help="Folder for the dev PKI, settings and database.")] = Path("var"),
+    var: Annotated[
+        Path, typer.Option(help="Folder for the dev PKI, settings and database.")
+    ] = Path("var"),
     data_dir: Annotated[
         Path, typer.Option(help="Folder holding the discipline-standard edition tables.")
     ] = Path("../shared/data"),
@@ -82,7 +97,9 @@ def init(
             pki / "server.pem", pki / "server.key"
         )
         for role, (cn, _principal) in CLIENT_CN.items():
-            issue(ca, cn, now).write(pki / "clients" / f"{role}.pem", pki / "clients" / f"{role}.key")
+            issue(ca, cn, now).write(
+                pki / "clients" / f"{role}.pem", pki / "clients" / f"{role}.key"
+            )
         created.append(f"dev PKI in {pki}/ (CA, server, clients: {', '.join(CLIENT_CN)})")
     for name, text in (
         ("expert-draw.toml", _server_toml(data_dir.resolve())),

@@ -25,7 +25,10 @@ def configure_logging(level: str = "info", fmt: str = "auto") -> None:
     renderer: list[Any] = (
         [structlog.dev.ConsoleRenderer()]
         if console
-        else [structlog.processors.format_exc_info, structlog.processors.JSONRenderer(ensure_ascii=False)]
+        else [
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(ensure_ascii=False),
+        ]
     )
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],

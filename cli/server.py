@@ -92,13 +92,17 @@ def start_service(settings: Settings) -> RunningService:
                 current=edition.current,
             )
         health_servicer = new_health_servicer()
-        deps = ServiceDeps(ClassificationCatalog(editions), Authenticator(settings), health_servicer)
+        deps = ServiceDeps(
+            ClassificationCatalog(editions), Authenticator(settings), health_servicer
+        )
         server, port = build_server(settings, deps)
         running = RunningService(settings, engine, health_servicer, server, port)
         if settings.insecure is not None:
             insecure, running.insecure_port = build_insecure_server(settings, deps)
             running.extra_servers.append(insecure)
-            _log.warning("insecure.port", listen=settings.insecure.listen, role=settings.insecure.role)
+            _log.warning(
+                "insecure.port", listen=settings.insecure.listen, role=settings.insecure.role
+            )
         if settings.health_listen is not None:
             health_server, running.health_port = build_health_server(
                 settings.health_listen, health_servicer

@@ -224,7 +224,9 @@ class Settings(BaseSettings):
             ConfigurationError: naming the setting and the path.
         """
         files = [("tls.server_cert", self.tls.server_cert), ("tls.server_key", self.tls.server_key)]
-        files += [(f"tls.client_cas[{i}].file", ca.file) for i, ca in enumerate(self.tls.client_cas)]
+        files += [
+            (f"tls.client_cas[{i}].file", ca.file) for i, ca in enumerate(self.tls.client_cas)
+        ]
         files += [
             (f"classification.editions[{i}].path ({e.id})", e.path)
             for i, e in enumerate(self.classification.editions)

@@ -56,7 +56,9 @@ class InvalidRequestError(Error):
         super().__init__(f"invalid request: {text}", reason=reason)
 
     @classmethod
-    def field(cls, field: str, description: str, *, reason: str | None = None) -> InvalidRequestError:
+    def field(
+        cls, field: str, description: str, *, reason: str | None = None
+    ) -> InvalidRequestError:
         """Create the error for a single bad field."""
         return cls([FieldViolation(field, description)], reason=reason)
 
@@ -76,7 +78,9 @@ class NotFoundError(Error):
 
     reason = "NOT_FOUND"
 
-    def __init__(self, resource_type: str, resource_name: str, *, reason: str | None = None) -> None:
+    def __init__(
+        self, resource_type: str, resource_name: str, *, reason: str | None = None
+    ) -> None:
         """Create the error for one resource, e.g. ``("Edition", "editions/2030")``."""
         super().__init__(f"{resource_type} {resource_name} not found", reason=reason)
         self.resource_type = resource_type

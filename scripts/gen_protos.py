@@ -23,7 +23,7 @@ SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py", "_pb2_grpc.pyi")
 
 
 def _googleapis_include() -> Path:
-    import google.api  # noqa: PLC0415 - located at run time, from the wheel
+    import google.api
 
     return Path(next(iter(google.api.__path__))).parent.parent
 
@@ -40,7 +40,7 @@ def generate(out: Path) -> list[Path]:
         f"--mypy_out={out}", f"--mypy_grpc_out={out}",
         *(str(p.relative_to(PROTO_ROOT)) for p in protos),
     ]  # fmt: skip
-    subprocess.run(cmd, check=True, cwd=PROTO_ROOT, env=env)  # noqa: S603 - fixed argv
+    subprocess.run(cmd, check=True, cwd=PROTO_ROOT, env=env)
     return sorted(p.relative_to(out) for p in (out / PACKAGE).iterdir() if p.is_file())
 
 

@@ -37,7 +37,8 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 EditionOption = Annotated[
-    str | None, typer.Option("--edition", "-e", help="Edition id, e.g. 2018 (default: the current edition).")
+    str | None,
+    typer.Option("--edition", "-e", help="Edition id, e.g. 2018 (default: the current edition)."),
 ]
 LimitOption = Annotated[int, typer.Option("--limit", min=1, help="Show at most this many rows.")]
 _out = Console()
@@ -49,12 +50,14 @@ class _Session:
     timeout: float
 
     def call(self, method: str, request: Message) -> Any:  # noqa: ANN401 - generated types
-        return getattr(self.stub, method)(request, timeout=self.timeout, metadata=request_metadata())
+        return getattr(self.stub, method)(
+            request, timeout=self.timeout, metadata=request_metadata()
+        )
 
     def edition_name(self, edition: str | None) -> str:
         if edition is not None:
             return f"editions/{edition}"
-        from expert_draw.api.v1 import classification_service_pb2 as pb  # noqa: PLC0415
+        from expert_draw.api.v1 import classification_service_pb2 as pb
 
         editions = self.call("ListEditions", pb.ListEditionsRequest(page_size=1)).editions
         return str(editions[0].name)
@@ -64,9 +67,9 @@ class _Session:
 def _session(
     client_config: Path | None, profile: str | None, target: str | None, timeout: float
 ) -> Iterator[_Session]:
-    import grpc  # noqa: PLC0415 - online commands only
+    import grpc
 
-    from expert_draw.api.v1 import classification_service_pb2_grpc as pb_grpc  # noqa: PLC0415
+    from expert_draw.api.v1 import classification_service_pb2_grpc as pb_grpc
 
     config = load_client_config(client_config, profile, target)
     with open_channel(config) as channel:
@@ -77,7 +80,7 @@ def _session(
 
 
 def _print_json(messages: list[Message]) -> None:
-    from google.protobuf.json_format import MessageToDict  # noqa: PLC0415
+    from google.protobuf.json_format import MessageToDict
 
     rows = [MessageToDict(m, preserving_proto_field_name=True) for m in messages]
     typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
@@ -96,7 +99,13 @@ def _pages(session: _Session, method: str, request: Message, field: str, limit: 
 def _discipline_table(disciplines: list[pb.Discipline], match: list[str] | None = None) -> Table:
     table = Table("code", "name", "level", "path", *(("match",) if match else ()))
     for i, d in enumerate(disciplines):
-        table.add_row(d.code, d.display_name, str(d.level), d.path_display_name, *((match[i],) if match else ()))
+        table.add_row(
+            d.code,
+            d.display_name,
+            str(d.level),
+            d.path_display_name,
+            *((match[i],) if match else ()),
+        )
     return table
 
 
@@ -109,7 +118,7 @@ def editions(
     as_json: JsonOption = False,
 ) -> None:
     """List the loaded editions, the current one first."""
-    from expert_draw.api.v1 import classification_service_pb2 as pb  # noqa: PLC0415
+    from expert_draw.api.v1 import classification_service_pb2 as pb
 
     with _session(client_config, profile, target, timeout) as session:
         found = _pages(session, "ListEditions", pb.ListEditionsRequest(), "editions", 1000)
@@ -135,10 +144,12 @@ def edition(
     as_json: JsonOption = False,
 ) -> None:
     """Show one edition: its digest, counts and defect report."""
-    from expert_draw.api.v1 import classification_service_pb2 as pb  # noqa: PLC0415
+    from expert_draw.api.v1 import classification_service_pb2 as pb
 
     with _session(client_config, profile, target, timeout) as session:
-        found = session.call("GetEdition", pb.GetEditionRequest(name=f"editions/{edition_id}")).edition
+        found = session.call(
+            "GetEdition", pb.GetEditionRequest(name=f"editions/{edition_id}")
+        ).edition
     if as_json:
         _print_json([found])
         return
@@ -162,7 +173,7 @@ def get(
     as_json: JsonOption = False,
 ) -> None:
     """Show one discipline with its path from the root."""
-    from expert_draw.api.v1 import classification_service_pb2 as pb  # noqa: PLC0415
+    from expert_draw.api.v1 import classification_service_pb2 as pb
 
     with _session(client_config, profile, target, timeout) as session:
         name = f"{session.edition_name(edition)}/disciplines/{code.upper()}"
@@ -175,8 +186,12 @@ def get(
 
 @app.command("list")
 def list_(
-    under: Annotated[str | None, typer.Option("--under", help="Only disciplines below this code.")] = None,
-    children: Annotated[bool, typer.Option("--children", help="Only direct children (of --under, or the 门类).")] = False,
+    under: Annotated[
+        str | None, typer.Option("--under", help="Only disciplines below this code.")
+    ] = None,
+    children: Annotated[
+        bool, typer.Option("--children", help="Only direct children (of --under, or the 门类).")
+    ] = False,
     edition: EditionOption = None,
     limit: LimitOption = 200,
     client_config: ClientConfigOption = None,
@@ -186,7 +201,7 @@ def list_(
     as_json: JsonOption = False,
 ) -> None:
     """List disciplines in code order (the tree, depth first)."""
-    from expert_draw.api.v1 import classification_service_pb2 as pb  # noqa: PLC0415
+    from expert_draw.api.v1 import classification_service_pb2 as pb
 
     with _session(client_config, profile, target, timeout) as session:
         parent = session.edition_name(edition)
@@ -205,7 +220,9 @@ def list_(
 
 @app.command("search")
 def search(
-    query: Annotated[list[str], typer.Argument(help="Code prefix or Chinese terms, e.g. 电气 or 建筑 电气.")],
+    query: Annotated[
+        list[str], typer.Argument(help="Code prefix or Chinese terms, e.g. 电气 or 建筑 电气.")
+    ],
     edition: EditionOption = None,
     limit: LimitOption = 50,
     client_config: ClientConfigOption = None,
@@ -215,7 +232,7 @@ def search(
     as_json: JsonOption = False,
 ) -> None:
     """Search disciplines by code prefix or by name; best matches first."""
-    from expert_draw.api.v1 import classification_service_pb2 as pb  # noqa: PLC0415
+    from expert_draw.api.v1 import classification_service_pb2 as pb
 
     with _session(client_config, profile, target, timeout) as session:
         request = pb.SearchDisciplinesRequest(
@@ -225,7 +242,10 @@ def search(
     if as_json:
         _print_json(found)
         return
-    kinds = [pb.DisciplineMatch.MatchKind.Name(r.match_kind).removeprefix("MATCH_KIND_").lower() for r in found]
+    kinds = [
+        pb.DisciplineMatch.MatchKind.Name(r.match_kind).removeprefix("MATCH_KIND_").lower()
+        for r in found
+    ]
     _out.print(_discipline_table([r.discipline for r in found], kinds))
     if not found:
         _out.print("no match")

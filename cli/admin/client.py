@@ -13,7 +13,7 @@ import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn, cast
 
 import typer
 
@@ -28,18 +28,32 @@ ClientConfigOption = Annotated[
     typer.Option(
         "--client-config",
         envvar="EXPERT_DRAW_CLIENT_CONFIG",
-        help="Client settings (TOML); default ./var/client.toml, then ~/.config/expert-draw/client.toml.",
+        help=(
+            "Client settings (TOML); default ./var/client.toml, "
+            "then ~/.config/expert-draw/client.toml."
+        ),
     ),
 ]
 ProfileOption = Annotated[
     str | None,
-    typer.Option("--profile", "-p", envvar="EXPERT_DRAW_PROFILE", help="Certificate profile (e.g. admin, supervisor)."),
+    typer.Option(
+        "--profile",
+        "-p",
+        envvar="EXPERT_DRAW_PROFILE",
+        help="Certificate profile (e.g. admin, supervisor).",
+    ),
 ]
 TargetOption = Annotated[
     str | None,
-    typer.Option("--target", envvar="EXPERT_DRAW_TARGET", help="Service address host:port (overrides the settings)."),
+    typer.Option(
+        "--target",
+        envvar="EXPERT_DRAW_TARGET",
+        help="Service address host:port (overrides the settings).",
+    ),
 ]
-TimeoutOption = Annotated[float, typer.Option("--timeout", min=0.1, help="Deadline of each call, in seconds.")]
+TimeoutOption = Annotated[
+    float, typer.Option("--timeout", min=0.1, help="Deadline of each call, in seconds.")
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 
@@ -96,7 +110,7 @@ def load_client_config(path: Path | None, profile: str | None, target: str | Non
 
 def open_channel(config: ClientConfig) -> grpc.Channel:
     """Open a mutual-TLS channel to the service."""
-    import grpc  # noqa: PLC0415 - only the online commands pay for it
+    import grpc
 
     try:
         credentials = grpc.ssl_channel_credentials(
@@ -111,13 +125,14 @@ def open_channel(config: ClientConfig) -> grpc.Channel:
 
 def report_rpc_error(error: grpc.RpcError) -> NoReturn:
     """Print a failed call's status, reason and field violations, then exit 1 (4 if unreachable)."""
-    import grpc  # noqa: PLC0415
-    from google.rpc import error_details_pb2  # noqa: PLC0415
-    from grpc_status import rpc_status  # noqa: PLC0415
+    import grpc
+    from google.rpc import error_details_pb2
+    from grpc_status import rpc_status
 
-    code = error.code() if isinstance(error, grpc.Call) else grpc.StatusCode.UNKNOWN
-    lines = [f"{code.name}: {error.details() if isinstance(error, grpc.Call) else error}"]
-    status = rpc_status.from_call(error) if isinstance(error, grpc.Call) else None
+    call = cast("grpc.Call", error)  # every error a stub raises is also a Call
+    code = call.code()
+    lines = [f"{code.name}: {call.details()}"]
+    status = rpc_status.from_call(call)
     for detail in status.details if status else ():
         info = error_details_pb2.ErrorInfo()
         bad = error_details_pb2.BadRequest()

@@ -21,8 +21,12 @@ EXIT_UNREADABLE = 4
 
 
 def validate(
-    file: Annotated[Path, typer.Argument(help="Edition table, CSV with code,name,level,parent_code.")],
-    edition_id: Annotated[str, typer.Option("--edition-id", help="Edition id to load it as, e.g. 2018.")],
+    file: Annotated[
+        Path, typer.Argument(help="Edition table, CSV with code,name,level,parent_code.")
+    ],
+    edition_id: Annotated[
+        str, typer.Option("--edition-id", help="Edition id to load it as, e.g. 2018.")
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON report.")] = False,
 ) -> None:
     """Validate an edition table offline and print its defect report."""

@@ -5,12 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from classification import EditionFormatError, read_edition
-
 from expert_draw.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from classification import LoadResult
-
     from expert_draw.config import Settings
 
 

@@ -125,7 +125,7 @@ class ClassificationCatalog:
             raise NotFoundError("Discipline", name, reason="DISCIPLINE_NOT_FOUND")
         return discipline
 
-    def list_disciplines(  # noqa: PLR0913 - the request's fields, one each
+    def list_disciplines(
         self,
         edition_id: str,
         ancestor: str | None,

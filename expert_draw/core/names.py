@@ -8,7 +8,6 @@ collections (``experts/{uuid}``, ``draws/{draw_id}``) join them here. Parsing ra
 from __future__ import annotations
 
 from classification import CODE_PATTERN, EDITION_ID_PATTERN
-
 from expert_draw.errors import InvalidRequestError
 
 EDITIONS = "editions"

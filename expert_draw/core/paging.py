@@ -86,7 +86,7 @@ def decode_token(token: str, key: bytes, total: int) -> int:
         raise InvalidPageTokenError("page token belongs to another query; start again")
     if not 0 < offset < total:
         raise InvalidPageTokenError("page token is out of range; start again")
-    return offset
+    return int(offset)
 
 
 def paginate(items: Sequence[T], page_size: int, page_token: str, key: bytes) -> Page[T]:

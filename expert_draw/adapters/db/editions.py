@@ -15,8 +15,9 @@ from expert_draw.app.classification import EditionRecord
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from classification import LoadResult
     from sqlalchemy.engine import Connection, Engine
+
+    from classification import LoadResult
 
 _LOAD = EditionLoadRow.__table__  # type: ignore[attr-defined]
 _DISCIPLINE = DisciplineRow.__table__  # type: ignore[attr-defined]

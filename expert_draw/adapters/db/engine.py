@@ -73,6 +73,8 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
 
     On SQLite the transaction takes the write lock at once (``BEGIN IMMEDIATE``).
     """
-    with engine.connect().execution_options(**{_IMMEDIATE: True}) as connection:
-        with connection.begin():
-            yield connection
+    with (
+        engine.connect().execution_options(**{_IMMEDIATE: True}) as connection,
+        connection.begin(),
+    ):
+        yield connection

@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from cryptography import x509
@@ -24,6 +23,7 @@ from expert_draw.errors import ConfigurationError, UnauthenticatedError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from pathlib import Path
 
     from expert_draw.config import Role, Settings
 
@@ -59,7 +59,9 @@ class Authenticator:
         Raises:
             ConfigurationError: a CA file is unreadable or a rule is inconsistent.
         """
-        self._cas = {ca.name: _load_ca(settings.path(ca.file), ca.name) for ca in settings.tls.client_cas}
+        self._cas = {
+            ca.name: _load_ca(settings.path(ca.file), ca.name) for ca in settings.tls.client_cas
+        }
         self._direct: dict[tuple[str, str, str], Identity] = {}
         self._proxied: dict[tuple[str, str], Identity] = {}
         self._proxies: dict[tuple[str, str, str], tuple[str, str]] = {}
@@ -151,7 +153,10 @@ def _describe_cached(
 
 def _add(table: dict[_K, Identity], key: _K, identity: Identity) -> None:
     if key in table:
-        msg = f"auth.clients: the rule for {identity.principal} matches the same certificate as another rule"
+        msg = (
+            f"auth.clients: the rule for {identity.principal} matches the same "
+            "certificate as another rule"
+        )
         raise ConfigurationError(msg)
     table[key] = identity
 

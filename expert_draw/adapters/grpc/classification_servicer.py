@@ -96,4 +96,3 @@ class ClassificationServicer(pb_grpc.ClassificationServiceServicer):
             next_page_token=page.next_page_token,
             total_size=page.total_size,
         )
-

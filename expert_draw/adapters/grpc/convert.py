@@ -11,7 +11,6 @@ from expert_draw.core import names
 
 if TYPE_CHECKING:
     from classification import Defect, Discipline, Edition, SearchHit
-
     from expert_draw.app.classification import LoadedEdition
 
 _DEFECT_KINDS = {kind.name: kind.number for kind in pb.Defect.Kind.DESCRIPTOR.values}

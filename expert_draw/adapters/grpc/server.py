@@ -1,5 +1,7 @@
-"""Server factories: the mTLS business server, the optional plaintext development
-port, and the plaintext loopback health port for probes.
+"""Server factories: the mTLS business server, the dev plaintext port, the health port.
+
+The optional plaintext business port is for development only; the plaintext health port
+(loopback only) serves probes and container health checks.
 
 ``build_server(settings, deps) -> (server, port)``; tests bind ``127.0.0.1:0`` and call
 over a real channel.
@@ -88,9 +90,7 @@ def _new_server(
     identify: Callable[[grpc.ServicerContext, dict[str, str]], Identity],
 ) -> grpc.Server:
     server = grpc.server(
-        futures.ThreadPoolExecutor(
-            max_workers=settings.grpc.max_workers, thread_name_prefix="rpc"
-        ),
+        futures.ThreadPoolExecutor(max_workers=settings.grpc.max_workers, thread_name_prefix="rpc"),
         interceptors=[CallInterceptor(identify)],
         options=_options(settings),
     )
@@ -158,9 +158,7 @@ def build_insecure_server(settings: Settings, deps: ServiceDeps) -> tuple[grpc.S
     return server, port
 
 
-def build_health_server(
-    address: str, servicer: health.HealthServicer
-) -> tuple[grpc.Server, int]:
+def build_health_server(address: str, servicer: health.HealthServicer) -> tuple[grpc.Server, int]:
     """Build the plaintext loopback server that serves the health service only.
 
     Raises:

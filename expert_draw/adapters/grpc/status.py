@@ -8,6 +8,8 @@ become ``INTERNAL`` with a generic message that names an incident id and nothing
 
 from __future__ import annotations
 
+from typing import cast
+
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
@@ -53,6 +55,10 @@ def _pack(message: object) -> any_pb2.Any:
     return packed
 
 
+def _to_grpc(status: status_pb2.Status) -> grpc.Status:
+    return cast("grpc.Status", rpc_status.to_status(status))
+
+
 def to_status(error: Error) -> grpc.Status:
     """Build the rich status for a service error."""
     code = status_code_for(error)
@@ -79,7 +85,7 @@ def to_status(error: Error) -> grpc.Status:
             )
         )
     info = error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN, metadata=metadata)
-    return rpc_status.to_status(
+    return _to_grpc(
         status_pb2.Status(
             code=code.value[0],
             message=error.message,
@@ -93,7 +99,7 @@ def internal_status(incident_id: str) -> grpc.Status:
     info = error_details_pb2.ErrorInfo(
         reason="INTERNAL", domain=ERROR_DOMAIN, metadata={"incident_id": incident_id}
     )
-    return rpc_status.to_status(
+    return _to_grpc(
         status_pb2.Status(
             code=code_pb2.INTERNAL,
             message=f"internal error; incident {incident_id} is logged",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import engine_from_config, pool
+from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 from expert_draw.adapters.db import models  # noqa: F401 - registers the tables
@@ -11,7 +12,7 @@ from expert_draw.adapters.db import models  # noqa: F401 - registers the tables
 target_metadata = [SQLModel.metadata]
 
 
-def _run(connection: object) -> None:
+def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

@@ -1,0 +1,92 @@
+"""Start the real service in-process on 127.0.0.1:0 and open client channels to it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import grpc
+
+from cli.server import RunningService, start_service
+from expert_draw.config import Settings, load_settings
+
+if TYPE_CHECKING:
+    from tests.support.pki import Pki
+
+SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+EDITIONS = [
+    {
+        "id": "2018",
+        "path": str(SHARED_DATA / "discipline-standard-2018.csv"),
+        "title": "2018 (316号)",
+    },
+    {
+        "id": "2010-trial",
+        "path": str(SHARED_DATA / "discipline-standard-2010-trial.csv"),
+        "title": "2010 试行",
+    },
+]
+RULES = [
+    {"principal": "dev:admin", "role": "admin", "ca": "dev", "subject_cn": "dev-admin"},
+    {
+        "principal": "client:trading-01",
+        "role": "trading_system",
+        "ca": "dev",
+        "subject_cn": "dev-trading-01",
+    },
+    {
+        "principal": "client:trading-02",
+        "role": "trading_system",
+        "ca": "dev",
+        "subject_cn": "dev-trading-02",
+    },
+    {
+        "principal": "dev:supervisor",
+        "role": "supervisor",
+        "ca": "dev",
+        "subject_cn": "dev-supervisor",
+    },
+    {
+        "principal": "bureau:supervisor",
+        "role": "supervisor",
+        "ca": "other",
+        "subject_cn": "bureau-supervisor",
+    },
+]
+
+
+def service_settings(pki: Pki, database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "listen": "127.0.0.1:0",
+        "health_listen": "127.0.0.1:0",
+        "database_url": database_url,
+        "config_dir": str(pki.folder),
+        "tls": {
+            "server_cert": "server.pem",
+            "server_key": "server.key",
+            "client_cas": [
+                {"name": "dev", "file": "ca-dev.pem"},
+                {"name": "other", "file": "ca-other.pem"},
+            ],
+        },
+        "auth": {"clients": RULES},
+        "classification": {"editions": EDITIONS, "current_edition": "2018"},
+        "grpc": {"max_workers": 4, "grace_seconds": 2.0, "drain_seconds": 0.0},
+    }
+    values.update(overrides)
+    return load_settings(None, **values)
+
+
+def start(pki: Pki, database_url: str, **overrides: Any) -> RunningService:
+    return start_service(service_settings(pki, database_url, **overrides))
+
+
+def client_channel(pki: Pki, port: int, client: str | None) -> grpc.Channel:
+    """Open an mTLS channel presenting ``client``'s certificate (None: no certificate)."""
+    roots = pki.ca_file("dev").read_bytes()
+    if client is None:
+        credentials = grpc.ssl_channel_credentials(root_certificates=roots)
+    else:
+        cert, key = pki.client_files(client)
+        credentials = grpc.ssl_channel_credentials(roots, key.read_bytes(), cert.read_bytes())
+    return grpc.secure_channel(f"127.0.0.1:{port}", credentials)
