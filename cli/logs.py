@@ -13,6 +13,18 @@ from typing import Any
 import structlog
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time of each record."""
+
+    @property
+    def stream(self) -> Any:  # noqa: ANN401 - a text stream
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:  # noqa: ANN401
+        return
+
+
 def configure_logging(level: str = "info", fmt: str = "auto") -> None:
     """Route structlog and stdlib logging through one renderer on stderr."""
     console = fmt == "console" or (fmt == "auto" and sys.stderr.isatty())
@@ -36,7 +48,7 @@ def configure_logging(level: str = "info", fmt: str = "auto") -> None:
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,

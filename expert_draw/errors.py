@@ -111,6 +111,12 @@ class AccessDeniedError(Error):
 # Service-side errors: configuration and infrastructure.
 
 
+class UnimplementedError(Error):
+    """The server does not implement this method (a servicer base class raised)."""
+
+    reason = "UNIMPLEMENTED"
+
+
 class ConfigurationError(Error):
     """The settings are invalid or a configured file is missing or unreadable."""
 

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = ROOT / "proto"
 PACKAGE = Path("expert_draw/api/v1")
 SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py", "_pb2_grpc.pyi")
+DEPS = ("google/api/field_behavior.proto", "google/api/resource.proto")
 
 
 def _googleapis_include() -> Path:
@@ -52,8 +53,18 @@ def _committed() -> set[Path]:
     }
 
 
+def copy_deps(target: Path) -> None:
+    """Copy the Google API protos we import into ``target`` for ``buf lint``."""
+    (target / "google/api").mkdir(parents=True, exist_ok=True)
+    for name in DEPS:
+        shutil.copyfile(_googleapis_include() / name, target / name)
+
+
 def main(argv: list[str]) -> int:
-    """Generate into the tree, or with ``--check`` compare against it."""
+    """Generate into the tree; ``--check`` compares instead; ``--deps`` copies imports."""
+    if "--deps" in argv:
+        copy_deps(ROOT / ".proto-deps")
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         generated = generate(out)

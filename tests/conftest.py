@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 from hypothesis import HealthCheck, settings
 
+from cli.logs import configure_logging
 from tests.support.databases import new_postgres_url, new_sqlite_url, prepare_template
 from tests.support.pki import Pki, build_pki
 from tests.support.postgres import PgCluster, wait_ready
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+configure_logging("info", "json")  # JSON on stderr, as in production; never on stdout
 
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True,
                           suppress_health_check=[HealthCheck.too_slow])  # fmt: skip

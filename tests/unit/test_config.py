@@ -53,7 +53,7 @@ def test_file_then_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 def test_settings_are_frozen(tmp_path: Path) -> None:
     settings = load_settings(write(tmp_path, TOML))
     with pytest.raises(ValueError):
-        settings.listen = "x"  # type: ignore[misc]
+        settings.listen = "x"
 
 
 @pytest.mark.parametrize(

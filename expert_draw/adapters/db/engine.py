@@ -10,7 +10,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, make_url
 from sqlalchemy.exc import ArgumentError
 
 from expert_draw.errors import ConfigurationError
@@ -34,19 +34,24 @@ def make_engine(url: str, *, base_dir: Path | None = None) -> Engine:
         ConfigurationError: the URL is malformed or names an unsupported database.
     """
     try:
-        if url.startswith("sqlite:///") and not url.startswith("sqlite:////") and base_dir:
-            target = base_dir / url.removeprefix("sqlite:///")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            url = f"sqlite:///{target}"
+        backend = make_url(url).get_backend_name()
+    except ArgumentError:
+        msg = "setting database_url: not a database URL (sqlite:///… or postgresql+psycopg://…)"
+        raise ConfigurationError(msg) from None
+    if backend not in {"sqlite", "postgresql"}:
+        msg = f"setting database_url: unsupported database {backend!r} (SQLite or PostgreSQL)"
+        raise ConfigurationError(msg)
+    if backend == "sqlite" and not url.startswith("sqlite:////") and base_dir is not None:
+        target = base_dir / url.removeprefix("sqlite:///")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{target}"
+    try:
         engine = create_engine(url, pool_pre_ping=True)
-    except (ArgumentError, ValueError) as exc:
+    except (ArgumentError, ImportError) as exc:
         msg = f"setting database_url: {exc}"
         raise ConfigurationError(msg) from None
-    if engine.dialect.name == "sqlite":
+    if backend == "sqlite":
         _configure_sqlite(engine)
-    elif engine.dialect.name != "postgresql":
-        msg = f"setting database_url: unsupported database {engine.dialect.name!r}"
-        raise ConfigurationError(msg)
     return engine
 
 

@@ -22,7 +22,7 @@ import structlog
 from expert_draw.adapters.grpc.access import authorize
 from expert_draw.adapters.grpc.context import set_caller
 from expert_draw.adapters.grpc.status import internal_status, to_status
-from expert_draw.errors import Error
+from expert_draw.errors import Error, UnimplementedError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -51,8 +51,16 @@ class _Call:
         self.identity: Identity | None = None
         self.code = grpc.StatusCode.OK
 
-    def fail(self, exc: BaseException) -> grpc.Status:
-        """Return the status for ``exc`` and remember its code."""
+    def fail(self, exc: BaseException) -> grpc.Status | None:
+        """Return the status for ``exc`` and remember its code.
+
+        Returns None when the client already went away (cancelled, or past its
+        deadline): reading its request stream then raises, and that is no incident.
+        """
+        if not self.context.is_active():
+            return None
+        if isinstance(exc, NotImplementedError):
+            exc = UnimplementedError(f"{self.method} is not implemented by this server")
         if isinstance(exc, Error):
             status = to_status(exc)
             self.code = status.code
@@ -146,7 +154,7 @@ class CallInterceptor(grpc.ServerInterceptor):
         authorize(call.method, call.identity.role)
 
     def _wrap_unary(self, method: str, behavior: Callable[..., Any]) -> Callable[..., Any]:
-        def wrapped(request: Any, context: grpc.ServicerContext) -> Any:  # noqa: ANN401
+        def wrapped(request: Any, context: grpc.ServicerContext) -> Any:  # noqa: ANN401, RET503
             call = _Call(method, context)
             try:
                 self._begin(call)
@@ -155,7 +163,8 @@ class CallInterceptor(grpc.ServerInterceptor):
                 status = call.fail(exc)
             finally:
                 call.finish()
-            context.abort_with_status(status)  # raises
+            if status is not None:
+                context.abort_with_status(status)  # raises
 
         return wrapped
 

@@ -24,6 +24,7 @@ from expert_draw.errors import (
     PreconditionError,
     UnauthenticatedError,
     UnavailableError,
+    UnimplementedError,
 )
 
 ERROR_DOMAIN = "expertdraw.api"
@@ -35,6 +36,7 @@ STATUS_TABLE: tuple[tuple[type[Error], grpc.StatusCode], ...] = (
     (UnauthenticatedError, grpc.StatusCode.UNAUTHENTICATED),
     (AccessDeniedError, grpc.StatusCode.PERMISSION_DENIED),
     (UnavailableError, grpc.StatusCode.UNAVAILABLE),
+    (UnimplementedError, grpc.StatusCode.UNIMPLEMENTED),
     (ConfigurationError, grpc.StatusCode.FAILED_PRECONDITION),
 )
 """Error class → status code; the most specific class in an error's MRO wins."""

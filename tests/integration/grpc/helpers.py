@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import grpc
+from typing import TYPE_CHECKING
+
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
+
+if TYPE_CHECKING:
+    import grpc
 
 
 def error_info(error: grpc.RpcError) -> error_details_pb2.ErrorInfo:

@@ -149,7 +149,7 @@ def test_bad_requests_get_clear_statuses(
     with pytest.raises(grpc.RpcError) as caught:
         getattr(stub, call)(request_message, timeout=5)
     error = caught.value
-    assert error.code() is code  # type: ignore[attr-defined]
+    assert error.code() is code
     info = error_info(error)
     assert (info.domain, info.reason) == ("expertdraw.api", reason)
     if field is not None:
@@ -179,4 +179,4 @@ def test_request_id_is_echoed(stub: pb_grpc.ClassificationServiceStub) -> None:
         pb.ListEditionsRequest(), timeout=5, metadata=(("x-request-id", "bad id!"),)
     )
     generated = dict(call.initial_metadata())["x-request-id"]
-    assert re.fullmatch("[0-9a-f]{32}", generated)
+    assert re.fullmatch("[0-9a-f]{32}", str(generated))

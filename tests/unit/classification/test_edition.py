@@ -45,7 +45,7 @@ def test_unknown_codes_raise(edition: Edition) -> None:
         edition.is_leaf,
     ):
         with pytest.raises(KeyError):
-            query("A0999")  # type: ignore[operator]
+            query("A0999")
     assert edition.find("A0999") is None
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from alembic import context
 from sqlalchemy import engine_from_config, pool
-from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 from expert_draw.adapters.db import models  # noqa: F401 - registers the tables
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 target_metadata = [SQLModel.metadata]
 
