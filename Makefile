@@ -24,7 +24,7 @@ serve: venv
 	@$(BIN)/expert-draw db upgrade --config $(VAR)/expert-draw.toml
 	@echo "expert-draw: serving on 127.0.0.1:50051 (mTLS; health on 127.0.0.1:50052). In another shell:"
 	@echo "  $(BIN)/expert-draw classification search 电气          # as admin (var/client.toml)"
-	@echo "  $(BIN)/expert-draw classification editions -p supervisor"
+	@echo "  $(BIN)/expert-draw classification get A080105 -p supervisor"
 	@exec $(BIN)/expert-draw serve --config $(VAR)/expert-draw.toml
 
 proto-deps: venv

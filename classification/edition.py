@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import enum
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -92,6 +93,7 @@ class Edition:
         self._search_keys = {
             code: (normalize_text(d.name), self._path_text(d)) for code, d in by_code.items()
         }
+        self._search_cached = functools.lru_cache(maxsize=256)(self._search)
 
     def _path_text(self, discipline: Discipline) -> str:
         names = [self._by_code[code].name for code in discipline.ancestors]
@@ -186,10 +188,14 @@ class Edition:
             ValueError: the query is empty.
         """
         normalized = normalize_text(query)
-        terms = normalized.split()
-        if not terms:
+        if not normalized:
             msg = "empty search query"
             raise ValueError(msg)
+        return list(self._search_cached(normalized))
+
+    def _search(self, normalized: str) -> tuple[SearchHit, ...]:
+        """Search with a normalized query; results are cached (the edition is immutable)."""
+        terms = normalized.split()
         code_query = normalized.upper()
         if _CODE_QUERY.fullmatch(code_query) is None:
             code_query = ""
@@ -199,7 +205,7 @@ class Edition:
             if kind is not None:
                 hits.append(SearchHit(self._by_code[code], kind))
         hits.sort(key=lambda h: (h.match, h.discipline.level, h.discipline.code))
-        return hits
+        return tuple(hits)
 
     def _match(
         self, code: str, normalized: str, code_query: str, terms: list[str]
@@ -207,6 +213,8 @@ class Edition:
         if code_query and code.startswith(code_query):
             return MatchKind.CODE
         name, path = self._search_keys[code]
+        if terms[0] not in path:  # the name is the end of the path: a cheap first filter
+            return None
         if name == normalized:
             return MatchKind.NAME_EXACT
         if name.startswith(normalized):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -50,7 +51,17 @@ def edition_to_pb(loaded: LoadedEdition) -> pb.Edition:
 
 
 def discipline_to_pb(edition: Edition, discipline: Discipline) -> pb.Discipline:
-    """Map a discipline with its parent, ancestors and path."""
+    """Map a discipline with its parent, ancestors and path.
+
+    Editions are immutable, so each message is built once and cached; callers only
+    place it into a response, which copies it, and never mutate it.
+    """
+    return _discipline_pb(edition, discipline.code)
+
+
+@functools.lru_cache(maxsize=16384)
+def _discipline_pb(edition: Edition, code: str) -> pb.Discipline:
+    discipline = edition.get(code)
     edition_id = edition.edition_id
     ancestors = edition.ancestors(discipline.code)
     return pb.Discipline(

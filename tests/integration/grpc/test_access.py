@@ -157,3 +157,14 @@ def test_wrong_role_is_permission_denied(
 def test_authorize_denies_unknown_methods() -> None:
     assert access.allowed_roles("/x.Y/Z") == frozenset()
     assert access.allowed_roles("garbage") == frozenset()
+
+
+def test_glossary_lists_every_rpc() -> None:
+    from pathlib import Path
+
+    glossary = (Path(__file__).resolve().parents[3] / "docs" / "spec" / "glossary.md").read_text(encoding="utf-8")
+    for service, methods in access.SERVICE_ROLES.items():
+        if service.startswith("expert_draw."):
+            assert f"### {service}" in glossary
+            for method in methods:
+                assert f"| `{method}` |" in glossary, method
