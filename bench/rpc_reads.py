@@ -42,19 +42,30 @@ def free_port() -> int:
 
 def start_server(var: Path) -> tuple[subprocess.Popen[bytes], int]:
     data = ROOT.parent / "shared" / "data"
-    subprocess.run([BIN / "expert-draw", "dev", "init", "--var", var, "--data-dir", data], check=True, capture_output=True)
+    subprocess.run(
+        [BIN / "expert-draw", "dev", "init", "--var", var, "--data-dir", data],
+        check=True,
+        capture_output=True,
+    )
     config = var / "expert-draw.toml"
-    subprocess.run([BIN / "expert-draw", "db", "upgrade", "--config", config], check=True, capture_output=True)
+    subprocess.run(
+        [BIN / "expert-draw", "db", "upgrade", "--config", config], check=True, capture_output=True
+    )
     port, health = free_port(), free_port()
     env = {**os.environ, "EXPERT_DRAW_LISTEN": f"127.0.0.1:{port}", "EXPERT_DRAW_HEALTH_LISTEN": f"127.0.0.1:{health}",
            "EXPERT_DRAW_LOG__FORMAT": "json", "GRPC_VERBOSITY": "ERROR"}  # fmt: skip
     log = (var / "server.log").open("wb")
-    process = subprocess.Popen([BIN / "expert-draw", "serve", "--config", config], env=env, stderr=log)
+    process = subprocess.Popen(
+        [BIN / "expert-draw", "serve", "--config", config], env=env, stderr=log
+    )
     with grpc.insecure_channel(f"127.0.0.1:{health}") as channel:
         grpc.channel_ready_future(channel).result(timeout=30)
         stub = health_pb2_grpc.HealthStub(channel)
         deadline = time.monotonic() + 30
-        while stub.Check(health_pb2.HealthCheckRequest(), timeout=5).status != health_pb2.HealthCheckResponse.SERVING:
+        while (
+            stub.Check(health_pb2.HealthCheckRequest(), timeout=5).status
+            != health_pb2.HealthCheckResponse.SERVING
+        ):
             if time.monotonic() > deadline:
                 raise RuntimeError("server did not become ready")
             time.sleep(0.1)
@@ -94,7 +105,9 @@ def measure(call: Any, duration: float, concurrency: int) -> tuple[float, float,
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--duration", type=float, default=3.0)
     parser.add_argument("--concurrency", type=int, default=16)
     args = parser.parse_args()

@@ -58,6 +58,17 @@ def normalize_text(text: str) -> str:
     return unicodedata.normalize("NFC", text).casefold().strip()
 
 
+def _name_match(name: str, normalized: str, terms: list[str]) -> MatchKind:
+    """Rank a discipline whose path already contains every term."""
+    if name == normalized:
+        return MatchKind.NAME_EXACT
+    if name.startswith(normalized):
+        return MatchKind.NAME_PREFIX
+    if all(term in name for term in terms):
+        return MatchKind.NAME_CONTAINS
+    return MatchKind.PATH_CONTAINS
+
+
 class Edition:
     """The usable disciplines of one edition, indexed for tree queries.
 
@@ -213,14 +224,6 @@ class Edition:
         if code_query and code.startswith(code_query):
             return MatchKind.CODE
         name, path = self._search_keys[code]
-        if terms[0] not in path:  # the name is the end of the path: a cheap first filter
+        if not all(term in path for term in terms):  # the name ends the path
             return None
-        if name == normalized:
-            return MatchKind.NAME_EXACT
-        if name.startswith(normalized):
-            return MatchKind.NAME_PREFIX
-        if all(term in name for term in terms):
-            return MatchKind.NAME_CONTAINS
-        if all(term in path for term in terms):
-            return MatchKind.PATH_CONTAINS
-        return None
+        return _name_match(name, normalized, terms)

@@ -162,7 +162,9 @@ def test_authorize_denies_unknown_methods() -> None:
 def test_glossary_lists_every_rpc() -> None:
     from pathlib import Path
 
-    glossary = (Path(__file__).resolve().parents[3] / "docs" / "spec" / "glossary.md").read_text(encoding="utf-8")
+    glossary = (Path(__file__).resolve().parents[3] / "docs" / "spec" / "glossary.md").read_text(
+        encoding="utf-8"
+    )
     for service, methods in access.SERVICE_ROLES.items():
         if service.startswith("expert_draw."):
             assert f"### {service}" in glossary
