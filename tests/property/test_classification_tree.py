@@ -42,8 +42,10 @@ def editions(draw: st.DrawFn) -> tuple[set[str], list[str], dict[str, str]]:
     return codes, list(order), names
 
 
-@given(editions())
-def test_queries_match_prefix_definitions(case: tuple[set[str], list[str], dict[str, str]]) -> None:
+Case = tuple[set[str], list[str], dict[str, str]]
+
+
+def check_queries(case: Case) -> None:
     codes, order, names = case
     result = parse_edition(table(codes, order, names), "p")
     edition = result.edition
@@ -62,10 +64,7 @@ def test_queries_match_prefix_definitions(case: tuple[set[str], list[str], dict[
     assert [d.code for d in edition.children(None)] == roots
 
 
-@given(editions(), st.data())
-def test_search_finds_codes_and_names(
-    case: tuple[set[str], list[str], dict[str, str]], data: st.DataObject
-) -> None:
+def check_search(case: Case, data: st.DataObject) -> None:
     codes, order, names = case
     edition = parse_edition(table(codes, order, names), "p").edition
     code = data.draw(st.sampled_from(sorted(codes)))
@@ -78,10 +77,7 @@ def test_search_finds_codes_and_names(
     assert by_name[0].match is MatchKind.NAME_EXACT
 
 
-@given(editions(), st.data())
-def test_wrong_parent_column_is_repaired_and_reported(
-    case: tuple[set[str], list[str], dict[str, str]], data: st.DataObject
-) -> None:
+def check_wrong_parent(case: Case, data: st.DataObject) -> None:
     codes, order, names = case
     non_roots = sorted(c for c in codes if len(c) > 1)
     if not non_roots:
@@ -96,10 +92,7 @@ def test_wrong_parent_column_is_repaired_and_reported(
     assert [d.code for d in result.edition] == sorted(codes)
 
 
-@given(editions(), st.data())
-def test_duplicated_code_removes_it_and_its_subtree(
-    case: tuple[set[str], list[str], dict[str, str]], data: st.DataObject
-) -> None:
+def check_duplicate(case: Case, data: st.DataObject) -> None:
     codes, order, names = case
     victim = data.draw(st.sampled_from(sorted(codes)))
     result = parse_edition(table(codes, [*order, victim], names), "p")
@@ -108,3 +101,23 @@ def test_duplicated_code_removes_it_and_its_subtree(
         f"missing_parent:{c}" for c in sorted(lost, key=lambda c: (len(c), c))
     ]
     assert [d.code for d in result.edition] == sorted(c for c in codes if not c.startswith(victim))
+
+
+@given(editions())
+def test_queries_match_prefix_definitions(case: Case) -> None:
+    check_queries(case)
+
+
+@given(editions(), st.data())
+def test_search_finds_codes_and_names(case: Case, data: st.DataObject) -> None:
+    check_search(case, data)
+
+
+@given(editions(), st.data())
+def test_wrong_parent_column_is_repaired_and_reported(case: Case, data: st.DataObject) -> None:
+    check_wrong_parent(case, data)
+
+
+@given(editions(), st.data())
+def test_duplicated_code_removes_it_and_its_subtree(case: Case, data: st.DataObject) -> None:
+    check_duplicate(case, data)

@@ -271,3 +271,13 @@ def test_client_cancelling_a_stream_is_no_incident(
     (line,) = [r for r in json_logs("rpc") if r["request_id"] == "cancel-me"]
     assert line["status"] == "CANCELLED"
     assert json_logs("rpc.internal_error") == []
+
+
+def test_oversized_request_is_resource_exhausted(running: RunningService, connect: Any) -> None:
+    stub = pb_grpc.ClassificationServiceStub(connect(running.port, "admin"))
+    huge = "电" * (running.settings.grpc.max_message_bytes // 3 + 1)
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.SearchDisciplines(
+            pb.SearchDisciplinesRequest(parent="editions/2018", query=huge), timeout=10
+        )
+    assert caught.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
