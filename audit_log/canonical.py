@@ -38,30 +38,35 @@ def check(value: object, depth: int = 0) -> None:
     if value is None or isinstance(value, bool):
         return
     if isinstance(value, int):
-        if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
-            msg = f"integer outside ±(2^53-1): {value}"
-            raise CanonicalError(msg)
-        return
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            msg = "string with a lone surrogate"
-            raise CanonicalError(msg) from None
-        return
-    if isinstance(value, list | tuple):
+        _check_int(value)
+    elif isinstance(value, str):
+        _check_str(value)
+    elif isinstance(value, list | tuple):
         for item in value:
             check(item, depth + 1)
-        return
-    if isinstance(value, dict):
+    elif isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str) or _KEY.fullmatch(key) is None:
                 msg = f"object key {key!r} is not [a-z0-9_]+"
                 raise CanonicalError(msg)
             check(item, depth + 1)
-        return
-    msg = f"value of type {type(value).__name__} is outside the profile (floats are never allowed)"
-    raise CanonicalError(msg)
+    else:
+        msg = f"{type(value).__name__} is outside the profile (floats are never allowed)"
+        raise CanonicalError(msg)
+
+
+def _check_int(value: int) -> None:
+    if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+        msg = f"integer outside ±(2^53-1): {value}"
+        raise CanonicalError(msg)
+
+
+def _check_str(value: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        msg = "string with a lone surrogate"
+        raise CanonicalError(msg) from None
 
 
 def dumps(value: object) -> bytes:

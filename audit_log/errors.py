@@ -19,5 +19,5 @@ class NoteError(AuditLogError):
     """A signed note, checkpoint or receipt is malformed or its signature fails."""
 
 
-class KeyError_(AuditLogError):  # noqa: N801 - avoid shadowing the builtin KeyError
+class KeyFormatError(AuditLogError):
     """A key or verifier key string is malformed."""

@@ -203,7 +203,7 @@ def verify_inclusion(
         raise ProofError(msg)
 
 
-def verify_consistency(  # noqa: C901 - RFC 9162 §2.1.4.2 step by step
+def verify_consistency(
     size1: int, size2: int, proof: Sequence[bytes], root1: bytes, root2: bytes
 ) -> None:
     """Verify that the tree of ``size2`` with ``root2`` extends ``size1`` with ``root1``.
@@ -211,30 +211,8 @@ def verify_consistency(  # noqa: C901 - RFC 9162 §2.1.4.2 step by step
     Raises:
         ProofError: the proof does not verify.
     """
-    if size1 > size2:
-        msg = f"size1 {size1} is larger than size2 {size2}"
-        raise ProofError(msg)
-    if size1 == size2:
-        if proof:
-            msg = "equal sizes need an empty proof"
-            raise ProofError(msg)
-        if root1 != root2:
-            msg = "equal sizes with different roots"
-            raise ProofError(msg)
-        if size1 == 0 and root1 != EMPTY_ROOT:
-            msg = "the root of the empty tree is SHA-256 of the empty string"
-            raise ProofError(msg)
+    if _trivially_consistent(size1, size2, proof, root1, root2):
         return
-    if size1 == 0:
-        msg = "nothing to prove from the empty tree"
-        raise ProofError(msg)
-    _require_hash(root1, "root1")
-    _require_hash(root2, "root2")
-    if not proof:
-        msg = "empty consistency proof"
-        raise ProofError(msg)
-    for p in proof:
-        _require_hash(p, "proof hash")
     path = list(proof)
     if size1 & (size1 - 1) == 0:
         path.insert(0, root1)
@@ -263,3 +241,34 @@ def verify_consistency(  # noqa: C901 - RFC 9162 §2.1.4.2 step by step
     if fr != root1 or sr != root2:
         msg = "consistency proof does not lead to both roots"
         raise ProofError(msg)
+
+
+def _trivially_consistent(
+    size1: int, size2: int, proof: Sequence[bytes], root1: bytes, root2: bytes
+) -> bool:
+    """Apply the audit-log.md §3 rules before the walk; True when nothing is left to do."""
+    if size1 > size2:
+        msg = f"size1 {size1} is larger than size2 {size2}"
+        raise ProofError(msg)
+    if size1 == size2:
+        if proof:
+            msg = "equal sizes need an empty proof"
+            raise ProofError(msg)
+        if root1 != root2:
+            msg = "equal sizes with different roots"
+            raise ProofError(msg)
+        if size1 == 0 and root1 != EMPTY_ROOT:
+            msg = "the root of the empty tree is SHA-256 of the empty string"
+            raise ProofError(msg)
+        return True
+    if size1 == 0:
+        msg = "nothing to prove from the empty tree"
+        raise ProofError(msg)
+    _require_hash(root1, "root1")
+    _require_hash(root2, "root2")
+    if not proof:
+        msg = "empty consistency proof"
+        raise ProofError(msg)
+    for p in proof:
+        _require_hash(p, "proof hash")
+    return False
