@@ -9,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from expert_draw.adapters.devpki import create_ca, issue
+from audit_log.note import Signer
+from expert_draw.adapters.devpki import create_ca, issue, write_private
 from expert_draw.config import Role
 
 app = typer.Typer(help="Development set-up: dev PKI and configuration.", no_args_is_help=True)
@@ -19,6 +20,7 @@ CLIENT_CN = {
     Role.TRADING_SYSTEM: ("dev-trading-01", "dev:trading-01"),
     Role.SUPERVISOR: ("dev-supervisor", "dev:supervisor"),
 }
+DEV_ORIGIN = "expert-draw.localhost/dev"
 EDITIONS = (
     (
         "2018",
@@ -60,9 +62,23 @@ server_key = "pki/server.key"
 name = "dev"
 file = "pki/ca.pem"
 {rules}
+[audit]
+origin = "{DEV_ORIGIN}"
+signing_key = "keys/log.key"
+replica_id = "dev-1"
+
 [classification]
 current_edition = "2018"
 {editions}"""
+
+
+def _trust_toml(vkey: str) -> str:
+    return f"""# What supervisors pin to verify this log (audit-log.md §9), written by
+# `expert-draw dev init`. Compare log_vkey with `expert-draw log trust` and with the
+# key received out of band before trusting it.
+version = 1
+log_vkey = {json.dumps(vkey)}
+"""
 
 
 def _client_toml() -> str:
@@ -101,6 +117,12 @@ def init(
                 pki / "clients" / f"{role}.pem", pki / "clients" / f"{role}.key"
             )
         created.append(f"dev PKI in {pki}/ (CA, server, clients: {', '.join(CLIENT_CN)})")
+    key_file = var / "keys" / "log.key"
+    if not key_file.exists():
+        signer = Signer.generate(DEV_ORIGIN)
+        write_private(key_file, signer.private_string().encode() + b"\n")
+        (var / "trust.toml").write_text(_trust_toml(str(signer.verifier)), encoding="utf-8")
+        created.append(f"log signing key {key_file} and {var / 'trust.toml'} (pin its log_vkey)")
     for name, text in (
         ("expert-draw.toml", _server_toml(data_dir.resolve())),
         ("client.toml", _client_toml()),

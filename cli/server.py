@@ -13,6 +13,7 @@ import structlog
 import typer
 
 from cli.logs import configure_logging
+from expert_draw.adapters.audit import AuditLog
 from expert_draw.adapters.db import migrate
 from expert_draw.adapters.db.editions import SqlEditionRegistry
 from expert_draw.adapters.db.engine import make_engine
@@ -48,6 +49,7 @@ class RunningService:
 
     settings: Settings
     engine: Engine
+    audit: AuditLog
     health: health.HealthServicer
     server: grpc.Server
     port: int
@@ -77,8 +79,11 @@ def start_service(settings: Settings) -> RunningService:
     engine = make_engine(settings.database_url, base_dir=settings.config_dir)
     try:
         migrate.require_head(engine)
+        audit = AuditLog.from_settings(settings, engine, _now_ms)
+        audit.initialize()
+        problems = audit.self_check(settings.audit.self_check_entries)
         editions = register_editions(
-            SqlEditionRegistry(engine, _now_ms),
+            SqlEditionRegistry(engine, _now_ms, audit),
             read_configured_editions(settings),
             settings.classification.current_edition,
         )
@@ -96,7 +101,7 @@ def start_service(settings: Settings) -> RunningService:
             ClassificationCatalog(editions), Authenticator(settings), health_servicer
         )
         server, port = build_server(settings, deps)
-        running = RunningService(settings, engine, health_servicer, server, port)
+        running = RunningService(settings, engine, audit, health_servicer, server, port)
         if settings.insecure is not None:
             insecure, running.insecure_port = build_insecure_server(settings, deps)
             running.extra_servers.append(insecure)
@@ -114,7 +119,14 @@ def start_service(settings: Settings) -> RunningService:
     for each in (server, *running.extra_servers):
         each.start()
     mark_serving(health_servicer)
-    _log.info("serving", port=port, health_port=running.health_port, database=engine.dialect.name)
+    _log.info(
+        "serving",
+        port=port,
+        health_port=running.health_port,
+        database=engine.dialect.name,
+        audit_origin=audit.store.origin,
+        writes_refused=bool(problems),
+    )
     return running
 
 

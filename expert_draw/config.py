@@ -155,6 +155,15 @@ class ClassificationSettings(_Frozen):
         return self
 
 
+class AuditSettings(_Frozen):
+    """The audit log: its origin (the name supervisors pin) and its signing key."""
+
+    origin: Annotated[str, Field(pattern=r"^[\x21-\x2a\x2c-\x7e]{1,255}$")]
+    signing_key: Path
+    replica_id: Annotated[str, Field(pattern=PRINCIPAL_PATTERN)] = "replica-1"
+    self_check_entries: Annotated[int, Field(ge=1, le=100_000)] = 64
+
+
 class GrpcSettings(_Frozen):
     """Server limits and shutdown behaviour."""
 
@@ -185,6 +194,7 @@ class Settings(BaseSettings):
     tls: TlsSettings
     auth: AuthSettings = AuthSettings()
     classification: ClassificationSettings
+    audit: AuditSettings
     grpc: GrpcSettings = GrpcSettings()
     log: LogSettings = LogSettings()
     config_dir: Path = Path()
@@ -224,6 +234,7 @@ class Settings(BaseSettings):
             ConfigurationError: naming the setting and the path.
         """
         files = [("tls.server_cert", self.tls.server_cert), ("tls.server_key", self.tls.server_key)]
+        files += [("audit.signing_key", self.audit.signing_key)]
         files += [
             (f"tls.client_cas[{i}].file", ca.file) for i, ca in enumerate(self.tls.client_cas)
         ]

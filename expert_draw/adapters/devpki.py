@@ -55,9 +55,15 @@ class Issued:
         """Write the certificate (0644) and the key (0600)."""
         cert_path.parent.mkdir(parents=True, exist_ok=True)
         cert_path.write_bytes(self.cert_pem)
-        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(self.key_pem)
+        write_private(key_path, self.key_pem)
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a secret file with mode 0600 (created so, never widened)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
 
 
 def _name(common_name: str) -> x509.Name:

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import grpc
 
+from audit_log.note import Signer
 from cli.server import RunningService, start_service
+from expert_draw.adapters.audit import AuditLog
+from expert_draw.adapters.devpki import write_private
 from expert_draw.config import Settings, load_settings
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
     from tests.support.pki import Pki
 
 SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
@@ -55,6 +61,17 @@ RULES = [
 ]
 
 
+ORIGIN = "audit.test/expert-draw"
+
+
+def log_key_file(pki: Pki) -> Path:
+    """The test log's signing key, written once per PKI folder (mode 0600)."""
+    path = pki.folder / "log.key"
+    if not path.exists():
+        write_private(path, Signer.generate(ORIGIN).private_string().encode())
+    return path
+
+
 def service_settings(pki: Pki, database_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "listen": "127.0.0.1:0",
@@ -71,6 +88,7 @@ def service_settings(pki: Pki, database_url: str, **overrides: Any) -> Settings:
         },
         "auth": {"clients": RULES},
         "classification": {"editions": EDITIONS, "current_edition": "2018"},
+        "audit": {"origin": ORIGIN, "signing_key": str(log_key_file(pki)), "replica_id": "test-1"},
         "grpc": {"max_workers": 4, "grace_seconds": 2.0, "drain_seconds": 0.0},
     }
     values.update(overrides)
@@ -90,3 +108,11 @@ def client_channel(pki: Pki, port: int, client: str | None) -> grpc.Channel:
         cert, key = pki.client_files(client)
         credentials = grpc.ssl_channel_credentials(roots, key.read_bytes(), cert.read_bytes())
     return grpc.secure_channel(f"127.0.0.1:{port}", credentials)
+
+
+def make_audit_log(engine: Engine, pki: Pki) -> AuditLog:
+    """An initialised audit log on ``engine`` with the test key."""
+    settings = service_settings(pki, "sqlite://")
+    audit = AuditLog.from_settings(settings, engine, lambda: int(time.time() * 1000))
+    audit.initialize()
+    return audit

@@ -13,6 +13,7 @@ BASE: dict[str, Any] = {
         "client_cas": [{"name": "dev", "file": "ca.pem"}],
     },
     "classification": {"editions": [{"id": "2018", "path": "t.csv"}]},
+    "audit": {"origin": "audit.test/x", "signing_key": "log.key"},
 }
 
 TOML = """
@@ -28,6 +29,9 @@ current_edition = "2018"
 [[classification.editions]]
 id = "2018"
 path = "t.csv"
+[audit]
+origin = "audit.test/x"
+signing_key = "log.key"
 [grpc]
 max_workers = 3
 """
@@ -121,7 +125,7 @@ def test_check_files_names_the_setting(tmp_path: Path) -> None:
     settings = load_settings(None, **BASE, config_dir=str(tmp_path))
     with pytest.raises(ConfigurationError, match=r"setting tls.server_cert: cannot read"):
         settings.check_files()
-    for name in ("s.pem", "s.key", "ca.pem"):
+    for name in ("s.pem", "s.key", "ca.pem", "log.key"):
         (tmp_path / name).write_text("x")
     with pytest.raises(ConfigurationError, match=r"classification.editions\[0\].path \(2018\)"):
         settings.check_files()

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
+from expert_draw.adapters.audit import pending
 from expert_draw.adapters.db.engine import write_transaction
 from expert_draw.adapters.db.models import DisciplineRow, EditionLoadRow
 from expert_draw.app.classification import EditionRecord
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
     from classification import LoadResult
+    from expert_draw.adapters.audit import AuditLog
 
 _LOAD = EditionLoadRow.__table__  # type: ignore[attr-defined]
 _DISCIPLINE = DisciplineRow.__table__  # type: ignore[attr-defined]
@@ -26,10 +28,11 @@ _DISCIPLINE = DisciplineRow.__table__  # type: ignore[attr-defined]
 class SqlEditionRegistry:
     """Records each (edition, digest) once, with its usable disciplines."""
 
-    def __init__(self, engine: Engine, clock_ms: Callable[[], int]) -> None:
-        """Use ``engine``; ``clock_ms`` gives the load time in UTC milliseconds."""
+    def __init__(self, engine: Engine, clock_ms: Callable[[], int], audit: AuditLog) -> None:
+        """Use ``engine``; ``clock_ms`` gives the load time; loads are audit-logged."""
         self._engine = engine
         self._clock_ms = clock_ms
+        self._audit = audit
 
     def record_load(self, edition_id: str, title: str, result: LoadResult) -> EditionRecord:
         """Record the load if its digest is new for the edition; return the record.
@@ -76,6 +79,19 @@ class SqlEditionRegistry:
                     }
                     for d in result.edition
                 ],
+            )
+            data = {
+                "edition": edition_id,
+                "digest": result.digest,
+                "rows": result.rows,
+                "defects": result.defect_strings(),
+            }
+            self._audit.append(
+                connection,
+                who=self._audit.service_who(),
+                request_id=f"classification-load-{edition_id}-{result.digest[:16]}",
+                payload=data,
+                pending=[pending("classification.load", f"editions/{edition_id}", data)],
             )
             return EditionRecord(edition_id, result.digest, now)
 

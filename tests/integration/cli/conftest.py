@@ -33,7 +33,7 @@ def dev_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runn
     config = var / "expert-draw.toml"
     result = run("db", "upgrade", "--config", str(config))
     assert result.exit_code == 0, result.output
-    assert "empty -> 0001" in result.output
+    assert "empty -> 0002" in result.output
     settings = load_settings(config, listen="127.0.0.1:0", health_listen="127.0.0.1:0")
     running = start_service(settings)
     yield running, var

@@ -1,4 +1,4 @@
-"""Alembic environment: target metadata is SQLModel's (the audit store's joins it)."""
+"""Alembic environment: the target metadata is SQLModel's plus the audit store's."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 from sqlmodel import SQLModel
 
+from audit_log import sqlstore
 from expert_draw.adapters.db import models  # noqa: F401 - registers the tables
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-target_metadata = [SQLModel.metadata]
+target_metadata = [SQLModel.metadata, sqlstore.metadata]
 
 
 def _run(connection: Connection) -> None:

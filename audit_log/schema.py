@@ -1,0 +1,138 @@
+"""Per-kind schemas of aud1 entries (audit-log.md Appendix A), as data.
+
+A schema names the ``subj`` form and the exact members of ``data`` with their types.
+Draw kinds (``draw.*``, ``pool.freeze``, ``escrow.open``) join this table with the
+draw protocol (draw-protocol.md Appendix A).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+PRINCIPAL = re.compile(r"[a-z0-9][a-z0-9:._-]{0,39}")
+UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+DRAW_ID = r"[a-z0-9-]{1,56}"
+EDITION = r"[0-9a-z](?:[0-9a-z-]{0,30}[0-9a-z])?"
+DISCLOSED = f"(?:draws/{DRAW_ID}|experts/{UUID})"
+_VKEY = re.compile(r"[\x21-\x2a\x2c-\x7e]+\+[0-9a-f]{8}\+[A-Za-z0-9+/]+={0,2}")
+
+
+@dataclass(frozen=True, slots=True)
+class T:
+    """A member type: a base name, an optional element type (lists) or constant."""
+
+    name: str
+    item: T | None = None
+    const: object = None
+
+    def check(self, value: Any) -> bool:  # noqa: ANN401, C901, PLR0911 - one case per type
+        """Return True if ``value`` has this type."""
+        match self.name:
+            case "string":
+                return isinstance(value, str)
+            case "int":
+                return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+            case "bool":
+                return isinstance(value, bool)
+            case "object":
+                return isinstance(value, dict)
+            case "any":
+                return True
+            case "principal":
+                return isinstance(value, str) and PRINCIPAL.fullmatch(value) is not None
+            case "vkey":
+                return isinstance(value, str) and _VKEY.fullmatch(value) is not None
+            case "const":
+                return type(value) is type(self.const) and value == self.const
+            case "list":
+                return isinstance(value, list) and all(self.item.check(v) for v in value)  # type: ignore[union-attr]
+            case "nullable":
+                return value is None or self.item.check(value)  # type: ignore[union-attr]
+            case _ if self.name.startswith("hex"):
+                return _is_hex(value, self.name.removeprefix("hex"))
+        return False
+
+
+def _is_hex(value: object, size: str) -> bool:
+    if not isinstance(value, str) or re.fullmatch(r"(?:[0-9a-f]{2})*", value) is None:
+        return False
+    return not size or len(value) == 2 * int(size)
+
+
+STRING, INT, BOOL, OBJECT, ANY = T("string"), T("int"), T("bool"), T("object"), T("any")
+HEX32, HEX16, HEX, VKEY, PRINCIPAL_T = T("hex32"), T("hex16"), T("hex"), T("vkey"), T("principal")
+
+
+def list_of(item: T) -> T:
+    """A list whose elements all have type ``item``."""
+    return T("list", item)
+
+
+def nullable(item: T) -> T:
+    """``item`` or null."""
+    return T("nullable", item)
+
+
+def const(value: object) -> T:
+    """Exactly ``value``."""
+    return T("const", const=value)
+
+
+@dataclass(frozen=True, slots=True)
+class KindSchema:
+    """The ``subj`` pattern and exact ``data`` members of one entry kind."""
+
+    subj: re.Pattern[str]
+    data: dict[str, T]
+
+    def problems(self, subj: str, data: dict[str, Any]) -> list[str]:
+        """Return what is wrong with ``subj`` and ``data`` (empty when valid)."""
+        found = []
+        if self.subj.fullmatch(subj) is None:
+            found.append(f"subj {subj!r} does not match {self.subj.pattern}")
+        if set(data) != set(self.data):
+            found.append(f"data members {sorted(data)} are not {sorted(self.data)}")
+        found.extend(
+            f"data.{member} is not of type {kind.name}"
+            for member, kind in self.data.items()
+            if member in data and not kind.check(data[member])
+        )
+        return found
+
+
+def _kind(subj: str, **data: T) -> KindSchema:
+    return KindSchema(re.compile(subj), data)
+
+
+KINDS: dict[str, KindSchema] = {
+    "log.init": _kind(
+        "log", origin=STRING, hash_alg=const("sha256"), format_v=const(1), vkeys=list_of(VKEY),
+        reanchor_keys=list_of(VKEY), reanchor_threshold=INT, spec_version=const("EDS-1"),
+        code_digest=HEX32, escrow_keys=list_of(HEX32), drand=nullable(OBJECT),
+    ),
+    "key.rotate": _kind("log", old_vkey=VKEY, new_vkey=VKEY, reason=STRING, from_size=INT),
+    "key.reanchor": _kind("log", statement=STRING),
+    "key.escrow": _kind("log", add=list_of(HEX32), remove=list_of(HEX32), reason=STRING),
+    "service.release": _kind("log", version=STRING, code_digest=HEX32),
+    "classification.load": _kind(
+        f"editions/{EDITION}", edition=STRING, digest=HEX32, rows=INT, defects=list_of(STRING)
+    ),
+    "policy.set": _kind("policy", config=OBJECT, digest=HEX32),
+    "expert.create": _kind(f"experts/{UUID}", record=OBJECT),
+    "expert.update": _kind(f"experts/{UUID}", field=STRING, value=ANY),
+    "expert.status": _kind(
+        f"experts/{UUID}", status=STRING, reason=STRING, valid_from=INT, valid_to=nullable(INT)
+    ),
+    "expert.delete": _kind(f"experts/{UUID}", reason=STRING),
+    "credit.event": _kind(
+        f"experts/{UUID}", code=STRING, evidence_hash=HEX32, due_ts=nullable(INT)
+    ),
+    "confidential.grant": _kind(DISCLOSED, grantee=PRINCIPAL_T, purpose=STRING),
+    "confidential.access": _kind(DISCLOSED, purpose=STRING, pseuds=list_of(HEX16)),
+    "export": _kind(
+        "exports/[a-z0-9-]{1,64}", what=STRING, recipient=PRINCIPAL_T, data_sha256=HEX32
+    ),
+    "witness.note": _kind("log", witness=STRING, size=INT, line=STRING),
+}  # fmt: skip

@@ -1,0 +1,531 @@
+"""The audit store on SQL: Core tables and the append transaction.
+
+The only module of ``audit_log`` that touches a database; the service's adapters import
+it and run it on their own connection, inside the business transaction (audit-log.md
+§4-§5). The tables are part of the service's Alembic metadata.
+
+Append, once per business transaction: lock the head row (``SELECT … FOR UPDATE`` on
+PostgreSQL; SQLite holds its write lock from ``BEGIN IMMEDIATE``), give each entry its
+``seq``, ``prev`` and ``ts = max(now, last_ts)``, insert entries and new perfect nodes,
+sign one checkpoint at the final size, compare-and-swap the head, and record the
+request for idempotent retries. Receipts for the new entries need no reads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    insert,
+    select,
+    tuple_,
+    update,
+)
+
+from audit_log import canonical, merkle
+from audit_log import checkpoint as cp
+from audit_log.entry import ZERO_HASH, Entry, Who, make_req
+from audit_log.errors import AuditLogError
+from audit_log.receipt import Receipt
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from audit_log.keys import KeyRing
+
+metadata = MetaData()
+
+log_table = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("origin", String(255), nullable=False, unique=True),
+    Column("hash_alg", String(16), nullable=False),
+    Column("format_v", Integer, nullable=False),
+)
+head_table = Table(
+    "audit_head",
+    metadata,
+    Column("log_id", Integer, ForeignKey("audit_log.id"), primary_key=True, autoincrement=False),
+    Column("size", BigInteger, nullable=False),
+    Column("root", LargeBinary(32), nullable=False),
+    Column("last_leaf", LargeBinary(32), nullable=False),
+    Column("compact", LargeBinary, nullable=False),
+    Column("last_ts", BigInteger, nullable=False),
+    Column("checkpoint_size", BigInteger, nullable=False),
+)
+entry_table = Table(
+    "audit_entry",
+    metadata,
+    Column("log_id", Integer, ForeignKey("audit_log.id"), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("leaf_hash", LargeBinary(32), nullable=False),
+    Column("req", String(128), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("subj", String(128), nullable=False),
+    PrimaryKeyConstraint("log_id", "seq"),
+    UniqueConstraint("log_id", "req"),
+    CheckConstraint("seq >= 0", name="ck_audit_entry_seq"),
+    Index("ix_audit_entry_subj", "log_id", "subj"),
+    Index("ix_audit_entry_kind", "log_id", "kind"),
+)
+node_table = Table(
+    "audit_node",
+    metadata,
+    Column("log_id", Integer, ForeignKey("audit_log.id"), nullable=False),
+    Column("level", Integer, nullable=False),
+    Column("idx", BigInteger, nullable=False),
+    Column("hash", LargeBinary(32), nullable=False),
+    PrimaryKeyConstraint("log_id", "level", "idx"),
+)
+checkpoint_table = Table(
+    "audit_checkpoint",
+    metadata,
+    Column("log_id", Integer, ForeignKey("audit_log.id"), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("note", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("log_id", "size"),
+)
+request_table = Table(
+    "audit_request",
+    metadata,
+    Column("log_id", Integer, ForeignKey("audit_log.id"), nullable=False),
+    Column("principal", String(40), nullable=False),
+    Column("request_id", String(64), nullable=False),
+    Column("payload_sha256", String(64), nullable=False),
+    Column("first_seq", BigInteger, nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("outcome", LargeBinary, nullable=False),
+    PrimaryKeyConstraint("log_id", "principal", "request_id"),
+)
+
+LOG_ID = 1
+DataBuilder = Callable[[int], Mapping[str, Any]]
+
+
+class StoreError(AuditLogError):
+    """The store is inconsistent or a concurrent append broke the head's CAS."""
+
+
+class RequestReusedError(AuditLogError):
+    """A request id was used before with a different payload (FAILED_PRECONDITION)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PendingEntry:
+    """An entry before the head lock: its kind, subject and data (or a ``ts`` builder)."""
+
+    kind: str
+    subj: str
+    data: Mapping[str, Any] | DataBuilder
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRequest:
+    """What an earlier request appended, and the outcome it returned."""
+
+    first_seq: int
+    count: int
+    outcome: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """The result of one append: the entries' bytes, the checkpoint, the receipts."""
+
+    first_seq: int
+    bodies: tuple[bytes, ...]
+    checkpoint_note: str
+    receipts: tuple[Receipt, ...]
+
+    @property
+    def size(self) -> int:
+        """The log size after the append."""
+        return self.first_seq + len(self.bodies)
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """The head row: size, root, last leaf, compact range, last ts, checkpoint size."""
+
+    size: int
+    root: bytes
+    last_leaf: bytes
+    compact: merkle.CompactRange
+    last_ts: int
+    checkpoint_size: int
+
+
+def _pack(compact: merkle.CompactRange) -> bytes:
+    return b"".join(compact.hashes)
+
+
+def _unpack(size: int, blob: bytes) -> merkle.CompactRange:
+    hashes = [blob[i : i + 32] for i in range(0, len(blob), 32)]
+    return merkle.CompactRange(size, hashes)
+
+
+def payload_digest(payload: object) -> str:
+    """Return the hex SHA-256 of a request payload's aud1 bytes."""
+    return hashlib.sha256(canonical.dumps(payload)).hexdigest()
+
+
+class AuditStore:
+    """One log on one database: append, read, prove, self-check."""
+
+    def __init__(self, origin: str, keys: KeyRing, svc: str) -> None:
+        """Serve the log ``origin``; sign with ``keys``; ``svc`` names this replica."""
+        self.origin = origin
+        self.keys = keys
+        self.svc = svc
+
+    # -- set-up -----------------------------------------------------------------------
+
+    def exists(self, conn: Connection) -> bool:
+        """Return True if the log row exists."""
+        row = conn.execute(select(log_table.c.origin).where(log_table.c.id == LOG_ID)).first()
+        if row is not None and row.origin != self.origin:
+            msg = f"the database holds log {row.origin!r}, not {self.origin!r}"
+            raise StoreError(msg)
+        return row is not None
+
+    def create(self, conn: Connection, init: Mapping[str, Any], now_ms: int) -> Appended:
+        """Create the log and append ``log.init`` at seq 0 (in the caller's transaction)."""
+        conn.execute(
+            insert(log_table).values(id=LOG_ID, origin=self.origin, hash_alg="sha256", format_v=1)
+        )
+        conn.execute(
+            insert(head_table).values(
+                log_id=LOG_ID, size=0, root=merkle.EMPTY_ROOT, last_leaf=bytes(32),
+                compact=b"", last_ts=0, checkpoint_size=0,
+            )
+        )  # fmt: skip
+        who = Who("service", "service", self.svc)
+        pending = [PendingEntry("log.init", "log", init)]
+        return self.append(
+            conn, who=who, request_id="log-init", payload_sha256=payload_digest(dict(init)),
+            pending=pending, now_ms=now_ms,
+        )  # fmt: skip
+
+    # -- idempotency ------------------------------------------------------------------
+
+    def find_request(
+        self, conn: Connection, principal: str, request_id: str, payload_sha256: str
+    ) -> StoredRequest | None:
+        """Return the earlier outcome of this request id, if any.
+
+        Raises:
+            RequestReusedError: the id was used with a different payload.
+        """
+        row = conn.execute(
+            select(request_table).where(
+                request_table.c.log_id == LOG_ID,
+                request_table.c.principal == principal,
+                request_table.c.request_id == request_id,
+            )
+        ).first()
+        if row is None:
+            return None
+        if row.payload_sha256 != payload_sha256:
+            msg = f"request id {request_id!r} was already used with a different request"
+            raise RequestReusedError(msg)
+        count = int(row._mapping["count"])  # noqa: SLF001 - Row._mapping is public API
+        return StoredRequest(int(row.first_seq), count, bytes(row.outcome))
+
+    # -- append -----------------------------------------------------------------------
+
+    def lock_head(self, conn: Connection) -> Head:
+        """Lock and read the head row (``FOR UPDATE``; SQLite already holds its lock)."""
+        row = conn.execute(
+            select(head_table).where(head_table.c.log_id == LOG_ID).with_for_update()
+        ).one()
+        compact = _unpack(row.size, bytes(row.compact))
+        return Head(
+            row.size,
+            bytes(row.root),
+            bytes(row.last_leaf),
+            compact,
+            row.last_ts,
+            row.checkpoint_size,
+        )
+
+    def append(  # noqa: PLR0913 - the parts of one audited request
+        self,
+        conn: Connection,
+        *,
+        who: Who,
+        request_id: str,
+        payload_sha256: str,
+        pending: Sequence[PendingEntry],
+        now_ms: int,
+        outcome: bytes = b"",
+    ) -> Appended:
+        """Append ``pending`` as one transaction's entries, with one signed checkpoint.
+
+        Raises:
+            audit_log.entry.SchemaError: an entry breaks its schema or is too large.
+            StoreError: the head changed under us (the caller's transaction must abort).
+        """
+        if not pending:
+            msg = "an append needs at least one entry"
+            raise ValueError(msg)
+        head = self.lock_head(conn)
+        compact = head.compact.copy()
+        nodes = _compact_nodes(head.compact)
+        size, prev, ts = head.size, head.last_leaf, head.last_ts
+        bodies: list[bytes] = []
+        entry_rows: list[dict[str, Any]] = []
+        node_rows: list[dict[str, Any]] = []
+        for index, item in enumerate(pending):
+            ts = max(now_ms, ts)
+            data = item.data(ts) if callable(item.data) else item.data
+            entry = Entry(
+                log=self.origin, seq=size, prev=prev.hex() if size else ZERO_HASH, ts=ts,
+                req=make_req(who.sub, request_id, index), kind=item.kind, subj=item.subj,
+                who=who, data=dict(data),
+            )  # fmt: skip
+            body = entry.encode()
+            leaf = merkle.leaf_hash(body)
+            nodes[(0, size)] = leaf
+            for level, node_index, value in compact.append(leaf):
+                nodes[(level, node_index)] = value
+                node_rows.append(
+                    {"log_id": LOG_ID, "level": level, "idx": node_index, "hash": value}
+                )
+            entry_rows.append({
+                "log_id": LOG_ID, "seq": size, "body": body, "leaf_hash": leaf,
+                "req": entry.req, "kind": entry.kind, "subj": entry.subj,
+            })  # fmt: skip
+            bodies.append(body)
+            prev, size = leaf, size + 1
+        root = compact.root()
+        note = cp.sign(cp.Checkpoint(self.origin, size, root), self.keys.signers_for(size))
+        conn.execute(insert(entry_table), entry_rows)
+        if node_rows:
+            conn.execute(insert(node_table), node_rows)
+        conn.execute(
+            insert(checkpoint_table).values(log_id=LOG_ID, size=size, note=note, created_at=ts)
+        )
+        swapped = conn.execute(
+            update(head_table)
+            .where(
+                head_table.c.log_id == LOG_ID,
+                head_table.c.size == head.size,
+                head_table.c.root == head.root,
+            )
+            .values(
+                size=size,
+                root=root,
+                last_leaf=prev,
+                compact=_pack(compact),
+                last_ts=ts,
+                checkpoint_size=size,
+            )
+        ).rowcount
+        if swapped != 1:
+            msg = "the audit head changed during the append (compare-and-swap failed)"
+            raise StoreError(msg)
+        conn.execute(
+            insert(request_table).values(
+                log_id=LOG_ID, principal=who.sub, request_id=request_id,
+                payload_sha256=payload_sha256, first_seq=head.size, count=len(bodies),
+                outcome=outcome,
+            )
+        )  # fmt: skip
+        receipts = tuple(
+            Receipt(
+                seq, tuple(merkle.inclusion_proof(seq, size, lambda lv, i: nodes[(lv, i)])), note
+            )
+            for seq in range(head.size, size)
+        )
+        return Appended(head.size, tuple(bodies), note, receipts)
+
+    # -- reads ------------------------------------------------------------------------
+
+    def head(self, conn: Connection) -> Head:
+        """Read the head row without locking it."""
+        row = conn.execute(select(head_table).where(head_table.c.log_id == LOG_ID)).one()
+        compact = _unpack(row.size, bytes(row.compact))
+        return Head(
+            row.size,
+            bytes(row.root),
+            bytes(row.last_leaf),
+            compact,
+            row.last_ts,
+            row.checkpoint_size,
+        )
+
+    def checkpoint_note(self, conn: Connection, size: int) -> str | None:
+        """Return the signed checkpoint at ``size``, if one was made."""
+        row = conn.execute(
+            select(checkpoint_table.c.note).where(
+                checkpoint_table.c.log_id == LOG_ID, checkpoint_table.c.size == size
+            )
+        ).first()
+        return None if row is None else str(row.note)
+
+    def latest_checkpoint(self, conn: Connection) -> tuple[int, str]:
+        """Return the newest checkpoint's size and note."""
+        row = conn.execute(
+            select(checkpoint_table.c.size, checkpoint_table.c.note)
+            .where(checkpoint_table.c.log_id == LOG_ID)
+            .order_by(checkpoint_table.c.size.desc())
+            .limit(1)
+        ).one()
+        return int(row.size), str(row.note)
+
+    def bodies(self, conn: Connection, start: int, stop: int) -> list[tuple[int, bytes, bytes]]:
+        """Return ``(seq, body, leaf_hash)`` for ``start <= seq < stop`` in order."""
+        rows = conn.execute(
+            select(entry_table.c.seq, entry_table.c.body, entry_table.c.leaf_hash)
+            .where(
+                entry_table.c.log_id == LOG_ID, entry_table.c.seq >= start, entry_table.c.seq < stop
+            )
+            .order_by(entry_table.c.seq)
+        )
+        return [(int(r.seq), bytes(r.body), bytes(r.leaf_hash)) for r in rows]
+
+    def read_nodes(
+        self, conn: Connection, wanted: set[tuple[int, int]]
+    ) -> dict[tuple[int, int], bytes]:
+        """Fetch perfect nodes (level 0 from the entries) in two queries."""
+        found: dict[tuple[int, int], bytes] = {}
+        leaves = sorted(i for level, i in wanted if level == 0)
+        if leaves:
+            rows = conn.execute(
+                select(entry_table.c.seq, entry_table.c.leaf_hash).where(
+                    entry_table.c.log_id == LOG_ID, entry_table.c.seq.in_(leaves)
+                )
+            )
+            found.update({(0, int(r.seq)): bytes(r.leaf_hash) for r in rows})
+        inner = sorted((level, i) for level, i in wanted if level > 0)
+        if inner:
+            rows = conn.execute(
+                select(node_table.c.level, node_table.c.idx, node_table.c.hash).where(
+                    node_table.c.log_id == LOG_ID,
+                    tuple_(node_table.c.level, node_table.c.idx).in_(inner),
+                )
+            )
+            found.update({(int(r.level), int(r.idx)): bytes(r.hash) for r in rows})
+        missing = wanted - set(found)
+        if missing:
+            msg = f"audit store lacks {len(missing)} tree nodes, e.g. {min(missing)}"
+            raise StoreError(msg)
+        return found
+
+    def _prove(
+        self, conn: Connection, make: Callable[[merkle.NodeReader], list[bytes]]
+    ) -> list[bytes]:
+        wanted: set[tuple[int, int]] = set()
+
+        def record(level: int, index: int) -> bytes:
+            wanted.add((level, index))
+            return bytes(32)
+
+        make(record)
+        found = self.read_nodes(conn, wanted)
+        return make(lambda level, index: found[(level, index)])
+
+    def inclusion_proof(self, conn: Connection, index: int, size: int) -> list[bytes]:
+        """Return the inclusion proof of ``index`` into the tree of ``size``."""
+        return self._prove(conn, lambda read: merkle.inclusion_proof(index, size, read))
+
+    def consistency_proof(self, conn: Connection, size1: int, size2: int) -> list[bytes]:
+        """Return the consistency proof from ``size1`` to ``size2``."""
+        return self._prove(conn, lambda read: merkle.consistency_proof(size1, size2, read))
+
+
+def _compact_nodes(compact: merkle.CompactRange) -> dict[tuple[int, int], bytes]:
+    """Address the compact range's hashes as perfect nodes ``(level, index)``."""
+    nodes: dict[tuple[int, int], bytes] = {}
+    position, hashes = 0, iter(compact.hashes)
+    for level in range(compact.size.bit_length() - 1, -1, -1):
+        if compact.size >> level & 1:
+            nodes[(level, position >> level)] = next(hashes)
+            position += 1 << level
+    return nodes
+
+
+def self_check(store: AuditStore, conn: Connection, tail: int = 64) -> list[str]:
+    """Check the head, the latest checkpoint, the last entries and the compact nodes.
+
+    Returns the problems found (empty when consistent); the service refuses writes on
+    any (audit-log.md §5 start-up self-check). Never repairs anything.
+    """
+    head = store.head(conn)
+    problems = []
+    if head.compact.root() != head.root:
+        problems.append("head compact range does not fold to the head root")
+    problems.extend(_check_checkpoint(store, conn, head))
+    problems.extend(_check_tail(store, conn, head, tail))
+    problems.extend(_check_compact_nodes(store, conn, head))
+    return problems
+
+
+def _check_checkpoint(store: AuditStore, conn: Connection, head: Head) -> list[str]:
+    note = store.checkpoint_note(conn, head.size)
+    if note is None or head.checkpoint_size != head.size:
+        return [f"no checkpoint at the head size {head.size}"]
+    try:
+        checkpoint, _ = cp.open_checkpoint(note, store.origin, store.keys.verifiers_for(head.size))
+    except AuditLogError as exc:
+        return [f"checkpoint at size {head.size} does not verify: {exc}"]
+    if checkpoint.root != head.root or checkpoint.size != head.size:
+        return [f"checkpoint at size {head.size} disagrees with the head"]
+    return []
+
+
+def _check_tail(store: AuditStore, conn: Connection, head: Head, tail: int) -> list[str]:
+    start = max(0, head.size - tail)
+    rows = store.bodies(conn, start, head.size)
+    if [seq for seq, _, _ in rows] != list(range(start, head.size)):
+        return [f"entries {start}..{head.size - 1} are not contiguous"]
+    problems = []
+    prev = None
+    for seq, body, leaf in rows:
+        if merkle.leaf_hash(body) != leaf:
+            problems.append(f"entry {seq}: stored leaf hash does not match its body")
+        try:
+            decoded = Entry.decode(body)
+        except AuditLogError as exc:
+            problems.append(f"entry {seq}: {exc}")
+            continue
+        if decoded.seq != seq or decoded.log != store.origin:
+            problems.append(f"entry {seq}: body names seq {decoded.seq} of {decoded.log!r}")
+        if prev is not None and decoded.prev != prev.hex():
+            problems.append(f"entry {seq}: prev does not chain to entry {seq - 1}")
+        prev = leaf
+    if rows and rows[-1][2] != head.last_leaf:
+        problems.append("head last_leaf is not the last entry's leaf hash")
+    return problems
+
+
+def _check_compact_nodes(store: AuditStore, conn: Connection, head: Head) -> list[str]:
+    expected = _compact_nodes(head.compact)
+    try:
+        stored = store.read_nodes(conn, set(expected))
+    except StoreError as exc:
+        return [str(exc)]
+    return [
+        f"tree node {key} disagrees with the head's compact range"
+        for key, value in expected.items()
+        if stored[key] != value
+    ]
