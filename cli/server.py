@@ -13,11 +13,12 @@ import structlog
 import typer
 
 from cli.logs import configure_logging
-from expert_draw.adapters.audit import AuditLog
+from expert_draw.adapters.audit import AuditLog, AuditReader
 from expert_draw.adapters.db import migrate
 from expert_draw.adapters.db.editions import SqlEditionRegistry
 from expert_draw.adapters.db.engine import make_engine
 from expert_draw.adapters.editions import read_configured_editions
+from expert_draw.adapters.grpc.audit_servicer import AuditServicer
 from expert_draw.adapters.grpc.auth import Authenticator
 from expert_draw.adapters.grpc.server import (
     ServiceDeps,
@@ -98,7 +99,10 @@ def start_service(settings: Settings) -> RunningService:
             )
         health_servicer = new_health_servicer()
         deps = ServiceDeps(
-            ClassificationCatalog(editions), Authenticator(settings), health_servicer
+            ClassificationCatalog(editions),
+            AuditServicer(AuditReader(audit), audit.vkey, audit.store.origin),
+            Authenticator(settings),
+            health_servicer,
         )
         server, port = build_server(settings, deps)
         running = RunningService(settings, engine, audit, health_servicer, server, port)

@@ -10,20 +10,28 @@ from __future__ import annotations
 
 import os
 import stat
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import structlog
+from sqlalchemy import select
 
 from audit_log import sqlstore
 from audit_log.entry import Who
 from audit_log.errors import AuditLogError, KeyFormatError
 from audit_log.keys import KeyRing
 from audit_log.note import Signer
+from audit_log.receipt import Receipt
 from audit_log.sqlstore import Appended, AuditStore, PendingEntry, RequestReusedError
 from expert_draw import __version__
 from expert_draw.adapters.db.engine import write_transaction
 from expert_draw.adapters.release import code_digest
-from expert_draw.errors import ConfigurationError, PreconditionError
+from expert_draw.errors import (
+    ConfigurationError,
+    InvalidRequestError,
+    NotFoundError,
+    PreconditionError,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -152,3 +160,115 @@ class AuditLog:
 def pending(kind: str, subj: str, data: Mapping[str, Any]) -> PendingEntry:
     """Shorthand for a pending entry with fixed data."""
     return PendingEntry(kind, subj, data)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEntry:
+    """One stored entry as the read RPCs return it."""
+
+    seq: int
+    body: bytes
+    kind: str
+    subj: str
+
+
+class AuditReader:
+    """Read-only queries on the log (no locks, no appends)."""
+
+    def __init__(self, audit: AuditLog) -> None:
+        """Read ``audit``'s store."""
+        self._audit = audit
+        self._store = audit.store
+
+    def size(self) -> int:
+        """The number of entries."""
+        with self._audit.engine.connect() as conn:
+            return self._store.head(conn).size
+
+    def checkpoint(self, size: int | None) -> tuple[int, str]:
+        """The checkpoint at ``size`` (None: the newest).
+
+        Raises:
+            NotFoundError: no checkpoint at that size.
+        """
+        with self._audit.engine.connect() as conn:
+            if size is None:
+                return self._store.latest_checkpoint(conn)
+            note = self._store.checkpoint_note(conn, size)
+        if note is None:
+            raise NotFoundError("Checkpoint", f"checkpoints/{size}", reason="CHECKPOINT_NOT_FOUND")
+        return size, note
+
+    def checkpoints(self, min_size: int, limit: int) -> list[tuple[int, str]]:
+        """Up to ``limit`` checkpoints with size ≥ ``min_size``, ascending."""
+        table = sqlstore.checkpoint_table
+        with self._audit.engine.connect() as conn:
+            rows = conn.execute(
+                select(table.c.size, table.c.note)
+                .where(table.c.log_id == sqlstore.LOG_ID, table.c.size >= min_size)
+                .order_by(table.c.size)
+                .limit(limit)
+            )
+            return [(int(r.size), str(r.note)) for r in rows]
+
+    def entries(
+        self, start: int, end: int | None, subject: str, kind: str, limit: int
+    ) -> list[StoredEntry]:
+        """Up to ``limit`` entries with ``start <= seq < end``, filtered, ascending."""
+        table = sqlstore.entry_table
+        query = select(table.c.seq, table.c.body, table.c.kind, table.c.subj).where(
+            table.c.log_id == sqlstore.LOG_ID, table.c.seq >= start
+        )
+        if end is not None:
+            query = query.where(table.c.seq < end)
+        if subject:
+            query = query.where(table.c.subj == subject)
+        if kind:
+            query = query.where(table.c.kind == kind)
+        with self._audit.engine.connect() as conn:
+            rows = conn.execute(query.order_by(table.c.seq).limit(limit))
+            return [StoredEntry(int(r.seq), bytes(r.body), str(r.kind), str(r.subj)) for r in rows]
+
+    def entry_with_receipt(self, seq: int) -> tuple[StoredEntry, Receipt]:
+        """One entry and its receipt into the newest checkpoint.
+
+        Raises:
+            NotFoundError: no entry at ``seq``.
+        """
+        with self._audit.engine.connect() as conn:
+            size, note = self._store.latest_checkpoint(conn)
+            found = self.entries(seq, seq + 1, "", "", 1) if 0 <= seq < size else []
+            if not found:
+                raise NotFoundError("AuditEntry", f"entries/{seq}", reason="ENTRY_NOT_FOUND")
+            proof = self._store.inclusion_proof(conn, seq, size)
+        return found[0], Receipt(seq, tuple(proof), note)
+
+    def inclusion_proof(self, seq: int, size: int | None) -> tuple[list[bytes], int, str]:
+        """The inclusion proof of ``seq`` at a checkpointed ``size`` (None: newest).
+
+        Raises:
+            InvalidRequestError: ``seq`` is not below the size.
+            NotFoundError: no checkpoint at ``size``.
+        """
+        size, note = self.checkpoint(size)
+        if not 0 <= seq < size:
+            raise InvalidRequestError.field("seq", f"must be below the tree size {size}")
+        with self._audit.engine.connect() as conn:
+            return self._store.inclusion_proof(conn, seq, size), size, note
+
+    def consistency_proof(
+        self, first: int, second: int | None
+    ) -> tuple[list[bytes], tuple[int, str], tuple[int, str]]:
+        """The consistency proof between two checkpointed sizes.
+
+        Raises:
+            InvalidRequestError: unless ``0 < first <= second``.
+            NotFoundError: a size has no checkpoint.
+        """
+        later = self.checkpoint(second)
+        if not 0 < first <= later[0]:
+            raise InvalidRequestError.field("first_size", f"must be in 1..{later[0]}")
+        earlier = self.checkpoint(first)
+        with self._audit.engine.connect() as conn:
+            proof = self._store.consistency_proof(conn, first, later[0]) if first < later[0] else []
+        return proof, earlier, later

@@ -102,3 +102,32 @@ def paginate(items: Sequence[T], page_size: int, page_token: str, key: bytes) ->
     end = min(start + size, total)
     next_token = encode_token(end, key) if end < total else ""
     return Page(tuple(items[start:end]), next_token, total)
+
+
+_CURSOR = struct.Struct(f">2sQ{_KEY_BYTES}s")
+_CURSOR_VERSION = b"k1"
+
+
+def encode_cursor(after: int, key: bytes) -> str:
+    """Return a keyset token: the next page starts after position ``after``."""
+    return base64.urlsafe_b64encode(_CURSOR.pack(_CURSOR_VERSION, after, key)).decode().rstrip("=")
+
+
+def decode_cursor(token: str, key: bytes) -> int | None:
+    """Return the position a keyset token names (None for the first page).
+
+    Raises:
+        InvalidPageTokenError: the token is malformed or belongs to another query.
+    """
+    if not token:
+        return None
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise InvalidPageTokenError("page token is too long")
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        version, after, token_key = _CURSOR.unpack(raw)
+    except (binascii.Error, struct.error, ValueError):
+        raise InvalidPageTokenError("page token is malformed") from None
+    if version != _CURSOR_VERSION or token_key != key:
+        raise InvalidPageTokenError("page token belongs to another query; start again")
+    return int(after)

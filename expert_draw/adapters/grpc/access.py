@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 ALL_ROLES = frozenset(Role)
+SUPERVISORS = frozenset({Role.SUPERVISOR})
 
 SERVICE_ROLES: Mapping[str, Mapping[str, frozenset[Role]]] = MappingProxyType(
     {
@@ -25,6 +26,16 @@ SERVICE_ROLES: Mapping[str, Mapping[str, frozenset[Role]]] = MappingProxyType(
             "GetDiscipline": ALL_ROLES,
             "ListDisciplines": ALL_ROLES,
             "SearchDisciplines": ALL_ROLES,
+        },
+        "expert_draw.api.v1.AuditService": {
+            "GetServiceInfo": ALL_ROLES,
+            "GetCheckpoint": ALL_ROLES,
+            "GetInclusionProof": ALL_ROLES,
+            "GetConsistencyProof": ALL_ROLES,
+            "ListCheckpoints": SUPERVISORS,
+            "GetEntry": SUPERVISORS,
+            "ListEntries": SUPERVISORS,
+            "StreamEntries": SUPERVISORS,
         },
         "grpc.health.v1.Health": {"Check": ALL_ROLES, "Watch": ALL_ROLES, "List": ALL_ROLES},
         "grpc.reflection.v1alpha.ServerReflection": {"ServerReflectionInfo": ALL_ROLES},

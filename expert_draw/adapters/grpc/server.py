@@ -24,6 +24,8 @@ from expert_draw.adapters.grpc.interceptor import (
     certificate_identifier,
     fixed_identifier,
 )
+from expert_draw.api.v1 import audit_service_pb2 as audit_pb
+from expert_draw.api.v1 import audit_service_pb2_grpc as audit_grpc
 from expert_draw.api.v1 import classification_service_pb2 as classification_pb
 from expert_draw.api.v1 import classification_service_pb2_grpc as classification_grpc
 from expert_draw.errors import ConfigurationError
@@ -31,11 +33,13 @@ from expert_draw.errors import ConfigurationError
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from expert_draw.adapters.grpc.audit_servicer import AuditServicer
     from expert_draw.app.classification import ClassificationCatalog
     from expert_draw.config import Settings
 
 BUSINESS_SERVICES = (
     classification_pb.DESCRIPTOR.services_by_name["ClassificationService"].full_name,
+    audit_pb.DESCRIPTOR.services_by_name["AuditService"].full_name,
 )
 SERVICE_NAMES = (*BUSINESS_SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME)
 
@@ -45,6 +49,7 @@ class ServiceDeps:
     """What the servicers need, built once at start by the wiring (``cli.server``)."""
 
     catalog: ClassificationCatalog
+    audit: AuditServicer
     authenticator: Authenticator
     health: health.HealthServicer
 
@@ -97,6 +102,7 @@ def _new_server(
     classification_grpc.add_ClassificationServiceServicer_to_server(
         ClassificationServicer(deps.catalog), server
     )
+    audit_grpc.add_AuditServiceServicer_to_server(deps.audit, server)
     health_pb2_grpc.add_HealthServicer_to_server(deps.health, server)
     reflection.enable_server_reflection(SERVICE_NAMES, server)
     return server

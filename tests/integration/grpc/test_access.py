@@ -13,6 +13,7 @@ from grpc_reflection.v1alpha import reflection_pb2
 
 from expert_draw.adapters.grpc import access
 from expert_draw.adapters.grpc.server import SERVICE_NAMES
+from expert_draw.api.v1 import audit_service_pb2 as audit_pb
 from expert_draw.api.v1 import classification_service_pb2 as pb
 from expert_draw.config import Role
 from tests.integration.grpc.helpers import error_info
@@ -46,10 +47,20 @@ SAMPLES: dict[str, Any] = {
     "/expert_draw.api.v1.ClassificationService/SearchDisciplines": pb.SearchDisciplinesRequest(
         parent="editions/2018", query="电气"
     ),
+    "/expert_draw.api.v1.AuditService/GetServiceInfo": audit_pb.GetServiceInfoRequest(),
+    "/expert_draw.api.v1.AuditService/GetCheckpoint": audit_pb.GetCheckpointRequest(),
+    "/expert_draw.api.v1.AuditService/ListCheckpoints": audit_pb.ListCheckpointsRequest(),
+    "/expert_draw.api.v1.AuditService/GetEntry": audit_pb.GetEntryRequest(name="entries/0"),
+    "/expert_draw.api.v1.AuditService/ListEntries": audit_pb.ListEntriesRequest(),
+    "/expert_draw.api.v1.AuditService/GetInclusionProof": audit_pb.GetInclusionProofRequest(seq=0),
+    "/expert_draw.api.v1.AuditService/GetConsistencyProof": audit_pb.GetConsistencyProofRequest(
+        first_size=1
+    ),
     "/grpc.health.v1.Health/Check": health_pb2.HealthCheckRequest(),
     "/grpc.health.v1.Health/List": health_pb2.HealthListRequest(),
 }
 STREAMING = {
+    "/expert_draw.api.v1.AuditService/StreamEntries": audit_pb.StreamEntriesRequest(),
     "/grpc.health.v1.Health/Watch": health_pb2.HealthCheckRequest(),
     "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": reflection_pb2.ServerReflectionRequest(
         list_services=""
@@ -80,7 +91,11 @@ def test_every_registered_method_has_an_access_rule_and_a_sample() -> None:
 def invoke(channel: grpc.Channel, method: str) -> None:
     if method in STREAMING:
         request = STREAMING[method]
-        if "ServerReflection" in method:
+        if "StreamEntries" in method:
+            feed = channel.unary_stream(method, request_serializer=type(request).SerializeToString,
+                                        response_deserializer=audit_pb.StreamEntriesResponse.FromString)  # fmt: skip
+            next(iter(feed(request, timeout=5)))
+        elif "ServerReflection" in method:
             both = channel.stream_stream(method, request_serializer=type(request).SerializeToString,
                                          response_deserializer=reflection_pb2.ServerReflectionResponse.FromString)  # fmt: skip
             next(iter(both(iter([request]), timeout=5)))
@@ -111,7 +126,12 @@ def test_matrix(
         if method in SAMPLES:
             assert error_info(caught.value).reason == "CERTIFICATE_NOT_MAPPED"
         return
-    assert CLIENT_ROLES[client] in access.allowed_roles(method)
+    if CLIENT_ROLES[client] not in access.allowed_roles(method):
+        with pytest.raises(grpc.RpcError) as caught:
+            invoke(channel, method)
+        assert caught.value.code() is grpc.StatusCode.PERMISSION_DENIED
+        assert error_info(caught.value).reason == "ROLE_NOT_ALLOWED"
+        return
     if method in NOT_IMPLEMENTED:
         with pytest.raises(grpc.RpcError) as caught:
             invoke(channel, method)

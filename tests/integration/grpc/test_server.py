@@ -67,6 +67,7 @@ def test_reflection_lists_every_service(running: RunningService, connect: Any) -
     database = ProtoReflectionDescriptorDatabase(connect(running.port, "trading_system"))
     assert set(database.get_services()) == {
         "expert_draw.api.v1.ClassificationService",
+        "expert_draw.api.v1.AuditService",
         "grpc.health.v1.Health",
         "grpc.reflection.v1alpha.ServerReflection",
     }
