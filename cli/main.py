@@ -8,6 +8,8 @@ import typer
 
 from cli import db, dev, server
 from cli.admin import classification
+from cli.admin import log as log_commands
+from cli.verify import log as verify_commands
 from cli.verify.classification import validate
 
 app = typer.Typer(
@@ -21,6 +23,8 @@ app.add_typer(dev.app, name="dev")
 app.add_typer(db.app, name="db")
 classification.app.command("validate")(validate)
 app.add_typer(classification.app, name="classification")
+app.add_typer(log_commands.app, name="log")
+app.add_typer(verify_commands.app, name="verify")
 
 
 def main() -> None:

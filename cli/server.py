@@ -13,22 +13,6 @@ import structlog
 import typer
 
 from cli.logs import configure_logging
-from expert_draw.adapters.audit import AuditLog, AuditReader
-from expert_draw.adapters.db import migrate
-from expert_draw.adapters.db.editions import SqlEditionRegistry
-from expert_draw.adapters.db.engine import make_engine
-from expert_draw.adapters.editions import read_configured_editions
-from expert_draw.adapters.grpc.audit_servicer import AuditServicer
-from expert_draw.adapters.grpc.auth import Authenticator
-from expert_draw.adapters.grpc.server import (
-    ServiceDeps,
-    build_health_server,
-    build_insecure_server,
-    build_server,
-    mark_serving,
-    new_health_servicer,
-)
-from expert_draw.app.classification import ClassificationCatalog, register_editions
 from expert_draw.config import Settings, load_settings
 from expert_draw.errors import Error
 
@@ -36,6 +20,8 @@ if TYPE_CHECKING:
     import grpc
     from grpc_health.v1 import health
     from sqlalchemy.engine import Engine
+
+    from expert_draw.adapters.audit import AuditLog
 
 _log = structlog.get_logger("expert_draw.server")
 
@@ -76,6 +62,24 @@ def start_service(settings: Settings) -> RunningService:
     Raises:
         Error: a configuration problem or an out-of-date schema, with a clear message.
     """
+    # The server's dependencies load here, so that offline commands never import them.
+    from expert_draw.adapters.audit import AuditLog, AuditReader
+    from expert_draw.adapters.db import migrate
+    from expert_draw.adapters.db.editions import SqlEditionRegistry
+    from expert_draw.adapters.db.engine import make_engine
+    from expert_draw.adapters.editions import read_configured_editions
+    from expert_draw.adapters.grpc.audit_servicer import AuditServicer
+    from expert_draw.adapters.grpc.auth import Authenticator
+    from expert_draw.adapters.grpc.server import (
+        ServiceDeps,
+        build_health_server,
+        build_insecure_server,
+        build_server,
+        mark_serving,
+        new_health_servicer,
+    )
+    from expert_draw.app.classification import ClassificationCatalog, register_editions
+
     settings.check_files()
     engine = make_engine(settings.database_url, base_dir=settings.config_dir)
     try:

@@ -17,9 +17,7 @@ from cli.admin.client import (
     ProfileOption,
     TargetOption,
     TimeoutOption,
-    load_client_config,
-    open_channel,
-    report_rpc_error,
+    connect,
     request_metadata,
 )
 
@@ -67,16 +65,10 @@ class _Session:
 def _session(
     client_config: Path | None, profile: str | None, target: str | None, timeout: float
 ) -> Iterator[_Session]:
-    import grpc
-
     from expert_draw.api.v1 import classification_service_pb2_grpc as pb_grpc
 
-    config = load_client_config(client_config, profile, target)
-    with open_channel(config) as channel:
-        try:
-            yield _Session(pb_grpc.ClassificationServiceStub(channel), timeout)
-        except grpc.RpcError as error:
-            report_rpc_error(error)
+    with connect(client_config, profile, target) as channel:
+        yield _Session(pb_grpc.ClassificationServiceStub(channel), timeout)
 
 
 def _print_json(messages: list[Message]) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn, cast
@@ -18,6 +19,8 @@ from typing import TYPE_CHECKING, Annotated, NoReturn, cast
 import typer
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import grpc
 
 EXIT_RPC_ERROR = 1
@@ -148,3 +151,18 @@ def report_rpc_error(error: grpc.RpcError) -> NoReturn:
 def request_metadata() -> tuple[tuple[str, str], ...]:
     """Metadata sent with every call: a request id for correlating server logs."""
     return (("x-request-id", f"cli-{os.getpid()}-{os.urandom(4).hex()}"),)
+
+
+@contextmanager
+def connect(
+    client_config: Path | None, profile: str | None, target: str | None
+) -> Iterator[grpc.Channel]:
+    """Open a channel from the client settings; report a failed call and exit."""
+    import grpc
+
+    config = load_client_config(client_config, profile, target)
+    with open_channel(config) as channel:
+        try:
+            yield channel
+        except grpc.RpcError as error:
+            report_rpc_error(error)

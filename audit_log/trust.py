@@ -1,0 +1,100 @@
+"""``trust.toml``: what a supervisor pins (audit-log.md §9).
+
+``version = 1`` and ``log_vkey`` (the genesis key, named after the origin) are required;
+an unknown key or another version is a usage error.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from audit_log.errors import AuditLogError, KeyFormatError
+from audit_log.note import Verifier
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+_TOP = {"version", "log_vkey", "escrow_keys", "reanchor_keys", "reanchor_threshold",
+        "delta_min", "require_beacon", "drand", "witness"}  # fmt: skip
+_HEX32 = re.compile(r"[0-9a-f]{64}")
+
+
+class TrustError(AuditLogError):
+    """trust.toml is unreadable or invalid (a usage error, exit 4)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Trust:
+    """The pinned trust anchors of one log."""
+
+    log_vkey: Verifier
+    escrow_keys: tuple[str, ...] = ()
+    reanchor_keys: tuple[Verifier, ...] = ()
+    reanchor_threshold: int = 0
+    delta_min: int = 100
+    require_beacon: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def origin(self) -> str:
+        """The log's origin: the name of its genesis key."""
+        return self.log_vkey.name
+
+
+def parse(text: str) -> Trust:
+    """Parse trust.toml text.
+
+    Raises:
+        TrustError: invalid TOML, an unknown key, a wrong version or a malformed value.
+    """
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        msg = f"trust.toml is not valid TOML: {exc}"
+        raise TrustError(msg) from None
+    unknown = set(data) - _TOP
+    if unknown:
+        msg = f"trust.toml has unknown keys: {', '.join(sorted(unknown))}"
+        raise TrustError(msg)
+    if data.get("version") != 1:
+        msg = "trust.toml must say version = 1"
+        raise TrustError(msg)
+    try:
+        log_vkey = Verifier.parse(str(data["log_vkey"]))
+        reanchor = tuple(Verifier.parse(str(k)) for k in data.get("reanchor_keys", []))
+    except KeyError:
+        msg = "trust.toml needs log_vkey"
+        raise TrustError(msg) from None
+    except KeyFormatError as exc:
+        msg = f"trust.toml: {exc}"
+        raise TrustError(msg) from None
+    escrow = tuple(data.get("escrow_keys", []))
+    if not all(isinstance(k, str) and _HEX32.fullmatch(k) for k in escrow):
+        msg = "trust.toml: escrow_keys are 64 lowercase hex digits each"
+        raise TrustError(msg)
+    threshold = data.get("reanchor_threshold", 0)
+    if reanchor and not (isinstance(threshold, int) and 1 <= threshold <= len(reanchor)):
+        msg = "trust.toml: reanchor_threshold must be between 1 and the number of reanchor_keys"
+        raise TrustError(msg)
+    return Trust(
+        log_vkey=log_vkey, escrow_keys=escrow, reanchor_keys=reanchor,
+        reanchor_threshold=int(threshold), delta_min=int(data.get("delta_min", 100)),
+        require_beacon=bool(data.get("require_beacon", False)),
+        extra={k: data[k] for k in ("drand", "witness") if k in data},
+    )  # fmt: skip
+
+
+def load(path: Path) -> Trust:
+    """Read and parse a trust.toml file.
+
+    Raises:
+        TrustError: unreadable or invalid.
+    """
+    try:
+        return parse(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        msg = f"cannot read {path}: {exc}"
+        raise TrustError(msg) from None

@@ -1,0 +1,506 @@
+"""The offline log verifier (audit-log.md §9): pure, reads an export folder only.
+
+``verify_log`` recomputes everything from the entry bytes: canonical form, schema,
+seq contiguity, the chain, every checkpoint's root, signatures where they matter (the
+newest checkpoint, the pinned size, sizes with several notes, key-rotation boundaries;
+every note with ``all_signatures``), truncation and the unsigned tail; it checks the
+pinned state and a folder of receipts, and returns a :class:`Report` whose exit code is
+0 ok, 1 tamper, 2 fork/rollback/equivocation, 3 policy, 4 usage or I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from audit_log import canonical, merkle, note, state
+from audit_log import checkpoint as cp
+from audit_log.entry import ZERO_HASH, Entry, SchemaError, parse_req
+from audit_log.errors import AuditLogError, CanonicalError, NoteError, ProofError
+from audit_log.export import CHECKPOINTS, ENTRIES
+from audit_log.keys import KeyPeriod
+from audit_log.receipt import Receipt
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from audit_log.trust import Trust
+
+Progress = Callable[[int, int], None]
+
+
+class Category(enum.StrEnum):
+    """Finding categories; :data:`EXIT` gives their exit codes."""
+
+    TAMPER = "TAMPER"
+    GAP = "GAP"
+    NONCANONICAL = "NONCANONICAL"
+    SCHEMA = "SCHEMA"
+    TRUNCATION = "TRUNCATION"
+    REJECT = "REJECT"
+    BAD_SIGNATURE = "BAD SIGNATURE"
+    BAD_ROTATION = "BAD ROTATION"
+    PROOF = "PROOF"
+    DOMAIN_VIOLATION = "DOMAIN VIOLATION"
+    EQUIVOCATION = "EQUIVOCATION"
+    FORK = "FORK"
+    ROLLBACK = "ROLLBACK"
+    UNSIGNED_TAIL = "UNSIGNED TAIL"
+    USAGE = "USAGE"
+
+
+EXIT = {
+    **dict.fromkeys(
+        [
+            Category.TAMPER, Category.GAP, Category.NONCANONICAL, Category.SCHEMA,
+            Category.TRUNCATION, Category.REJECT, Category.BAD_SIGNATURE,
+            Category.BAD_ROTATION, Category.PROOF, Category.DOMAIN_VIOLATION,
+        ],
+        1,
+    ),
+    Category.EQUIVOCATION: 2,
+    Category.FORK: 2,
+    Category.ROLLBACK: 2,
+    Category.UNSIGNED_TAIL: 3,
+    Category.USAGE: 4,
+}  # fmt: skip
+_PRECEDENCE = (2, 1, 4, 3)
+_STOPS = frozenset({1, 2})
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One finding: its category, the entry it implicates (if any), an explanation."""
+
+    category: Category
+    seq: int | None
+    msg: str
+
+    @property
+    def exit_code(self) -> int:
+        """The exit code this finding maps to."""
+        return EXIT[self.category]
+
+
+@dataclass
+class Report:
+    """The outcome of a run: findings, the recomputed head, and the state to pin."""
+
+    origin: str
+    size: int = 0
+    root: bytes = merkle.EMPTY_ROOT
+    findings: list[Finding] = field(default_factory=list)
+    new_state: state.PinnedState | None = None
+
+    @property
+    def exit_code(self) -> int:
+        """The first of 2 > 1 > 4 > 3 present among the findings, else 0."""
+        codes = {f.exit_code for f in self.findings}
+        return next((code for code in _PRECEDENCE if code in codes), 0)
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``--json`` report (an aud1 object)."""
+        findings = [
+            {"category": str(f.category), "msg": f.msg, "seq": f.seq} for f in self.findings
+        ]
+        return {
+            "exit_code": self.exit_code,
+            "findings": findings,
+            "origin": self.origin,
+            "root": self.root.hex(),
+            "size": self.size,
+        }
+
+
+class _Stop(Exception):  # noqa: N818 - control flow inside this module
+    """Ends a run at a finding with exit code 1 or 2 (or 3 under ``strict``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Note:
+    size: int
+    text: str
+    root: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """How a run behaves."""
+
+    strict: bool = False
+    all_signatures: bool = False
+    since: bool = False
+
+
+class _Run:
+    """One verification run over an export folder."""
+
+    def __init__(self, trust: Trust, pinned: state.PinnedState | None, options: Options) -> None:
+        self.trust = trust
+        self.origin = trust.origin
+        self.pinned = pinned
+        self.options = options
+        self.report = Report(self.origin)
+        self.periods: list[KeyPeriod] = [KeyPeriod(trust.log_vkey)]
+        self.notes: dict[int, list[_Note]] = {}
+        self.must_verify: set[int] = set()
+        self.rotation_checks: dict[int, tuple[note.Verifier, note.Verifier]] = {}
+        self.boundaries: list[int] = []
+        self.roots: dict[int, bytes] = {}
+        self.wanted_roots: set[int] = set()
+        self.leaves: dict[int, bytes] = {}
+        self.wanted_leaves: set[int] = set()
+        self.compact = merkle.CompactRange()
+        self.prev_leaf: bytes | None = None
+
+    def find(self, category: Category, seq: int | None, msg: str) -> None:
+        finding = Finding(category, seq, msg)
+        self.report.findings.append(finding)
+        if finding.exit_code in _STOPS or (self.options.strict and finding.exit_code == 3):  # noqa: PLR2004
+            raise _Stop
+
+    def verifiers_for(self, size: int) -> list[note.Verifier]:
+        return [p.verifier for p in self.periods if p.covers(size)]
+
+    def signers_of(self, item: _Note) -> list[note.Verifier] | None:
+        """The keys that validly signed ``item``, or None if it does not verify."""
+        try:
+            return note.open_note(item.text, self.verifiers_for(item.size))[1]
+        except NoteError:
+            return None
+
+    @property
+    def newest(self) -> int:
+        return max(self.notes, default=0)
+
+    # -- checkpoints.aud1 -------------------------------------------------------------
+
+    def read_checkpoints(self, lines: Iterable[bytes]) -> None:
+        seen: set[bytes] = set()
+        last = -1
+        for number, line in enumerate(lines, start=1):
+            if line in seen:
+                continue
+            seen.add(line)
+            item = self._checkpoint_line(number, line)
+            if item.size < last:
+                self.find(Category.REJECT, None, f"{CHECKPOINTS} line {number}: sizes must ascend")
+            last = item.size
+            self.notes.setdefault(item.size, []).append(item)
+
+    def _checkpoint_line(self, number: int, line: bytes) -> _Note:
+        where = f"{CHECKPOINTS} line {number}"
+        try:
+            value = canonical.loads(line.removesuffix(b"\n"))
+        except CanonicalError as exc:
+            self.find(Category.REJECT, None, f"{where}: {exc}")
+            raise
+        if (
+            not line.endswith(b"\n")
+            or not isinstance(value, dict)
+            or set(value) != {"note", "size"}
+        ):
+            self.find(Category.REJECT, None, f"{where}: not {{note, size}} and a newline")
+        size, text = value["size"], value["note"]
+        if not isinstance(size, int) or isinstance(size, bool) or not isinstance(text, str):
+            self.find(Category.REJECT, None, f"{where}: size or note of the wrong type")
+        try:
+            body = cp.parse_unverified(text)
+        except NoteError as exc:
+            self.find(Category.REJECT, None, f"{where}: {exc}")
+            raise
+        if body.size != size or body.origin != self.origin:
+            self.find(Category.REJECT, None, f"{where}: a note of {body.origin!r} at {body.size}")
+        return _Note(size, text, body.root)
+
+    # -- entries.aud1 -----------------------------------------------------------------
+
+    def run_entries(
+        self, lines: Iterable[bytes], start: int, total: int, progress: Progress | None
+    ) -> None:
+        prev_ts, prev_req, last_good = 0, None, start
+        for seq, line in enumerate(lines, start=start):
+            entry, leaf = self._decode(seq, line)
+            if entry.ts < prev_ts:
+                self.find(Category.DOMAIN_VIOLATION, seq, f"ts {entry.ts} goes back from {prev_ts}")
+            prev_req = self._check_req(seq, entry, prev_req)
+            self._apply_keys(seq, entry)
+            self.compact.append(leaf)
+            if seq in self.wanted_leaves:
+                self.leaves[seq] = leaf
+            self.prev_leaf, prev_ts = leaf, entry.ts
+            size = seq + 1
+            if size in self.notes or size in self.wanted_roots:
+                last_good = self._at_size(size, self.compact.root(), last_good)
+            if progress is not None and size % 4096 == 0:
+                progress(size, total)
+        self.report.size = self.compact.size
+        self.report.root = self.compact.root()
+
+    def _decode(self, seq: int, line: bytes) -> tuple[Entry, bytes]:
+        if not line.endswith(b"\n"):
+            self.find(Category.REJECT, seq, f"{ENTRIES} line {seq + 1} lacks its newline")
+        body = line.removesuffix(b"\n")
+        try:
+            entry = Entry.decode(body)
+        except CanonicalError as exc:
+            self.find(Category.NONCANONICAL, seq, str(exc))
+            raise
+        except SchemaError as exc:
+            self.find(Category.SCHEMA, seq, str(exc))
+            raise
+        if entry.seq != seq:
+            category = Category.GAP if entry.seq > seq else Category.TAMPER
+            self.find(category, seq, f"line {seq + 1} holds seq {entry.seq}")
+        if entry.log != self.origin:
+            self.find(Category.TAMPER, seq, f"an entry of another log, {entry.log!r}")
+        expected = ZERO_HASH if self.prev_leaf is None else self.prev_leaf.hex()
+        if entry.prev != expected:
+            self.find(Category.TAMPER, seq, "prev does not chain to the previous entry")
+        if (seq == 0) != (entry.kind == "log.init"):
+            self.find(Category.TAMPER, seq, "seq 0, and only seq 0, is log.init")
+        if seq == 0:
+            self._check_init(entry)
+        return entry, merkle.leaf_hash(body)
+
+    def _check_init(self, entry: Entry) -> None:
+        vkeys = entry.data.get("vkeys", [])
+        pinned = str(self.trust.log_vkey)
+        if entry.data.get("origin") != self.origin or not vkeys or vkeys[0] != pinned:
+            msg = "log.init does not name the pinned origin and log_vkey"
+            self.find(Category.BAD_SIGNATURE, 0, msg)
+
+    def _check_req(
+        self, seq: int, entry: Entry, prev: tuple[str, str, int] | None
+    ) -> tuple[str, str, int]:
+        sub, request_id, index = parse_req(entry.req)
+        if index > 0 and prev != (sub, request_id, index - 1):
+            self.find(Category.SCHEMA, seq, f"req {entry.req!r} does not continue its transaction")
+        return sub, request_id, index
+
+    def _apply_keys(self, seq: int, entry: Entry) -> None:
+        if entry.kind == "key.reanchor":
+            msg = "key.reanchor is not supported by this verifier release"
+            self.find(Category.BAD_ROTATION, seq, msg)
+        if entry.kind != "key.rotate":
+            return
+        data = entry.data
+        valid_now = {str(v) for v in self.verifiers_for(seq + 1)}
+        try:
+            old = note.Verifier.parse(data["old_vkey"])
+            new = note.Verifier.parse(data["new_vkey"])
+        except AuditLogError as exc:
+            self.find(Category.BAD_ROTATION, seq, f"key.rotate: {exc}")
+            return
+        if (
+            str(old) not in valid_now
+            or str(new) in valid_now
+            or new.name != self.origin
+            or data["from_size"] < seq + 2
+        ):
+            self.find(Category.BAD_ROTATION, seq, "key.rotate breaks the rules of audit-log.md §7")
+        until = data["from_size"]
+        self.periods = [
+            KeyPeriod(p.verifier, p.from_size, until) if str(p.verifier) == str(old) else p
+            for p in self.periods
+        ]
+        self.periods.append(KeyPeriod(new, seq + 1))
+        self.rotation_checks[seq + 1] = (old, new)
+        self.must_verify.add(seq + 1)
+        self.boundaries.append(until)
+
+    def _at_size(self, size: int, root: bytes, last_good: int) -> int:
+        self.roots[size] = root
+        items = self.notes.get(size, [])
+        if len({item.root for item in items}) > 1:
+            self._equivocation(size, items)
+        verify = (
+            self.options.all_signatures
+            or size in self.must_verify
+            or any(b <= size for b in self.boundaries)
+        )
+        for item in items:
+            if item.root != root:
+                self._mismatch(size, item, last_good)
+            if verify:
+                self._verify_signed(size, item)
+        if not items:
+            return last_good
+        self.boundaries = [b for b in self.boundaries if b > size]
+        return size
+
+    def _mismatch(self, size: int, item: _Note, last_good: int) -> None:
+        if self.signers_of(item) is None:
+            msg = f"the checkpoint at size {size} was altered: its signature fails"
+            self.find(Category.BAD_SIGNATURE, size - 1, msg)
+        msg = (
+            f"the root at size {size} differs from its signed checkpoint: "
+            f"the first bad entry is in {last_good}..{size - 1}"
+        )
+        self.find(Category.TAMPER, last_good, msg)
+
+    def _equivocation(self, size: int, items: list[_Note]) -> None:
+        valid = [item for item in items if self.signers_of(item) is not None]
+        if len({item.root for item in valid}) > 1:
+            evidence = "\n---\n".join(item.text for item in valid)
+            msg = f"two validly signed roots for size {size}:\n{evidence}"
+            self.find(Category.EQUIVOCATION, None, msg)
+
+    def _verify_signed(self, size: int, item: _Note) -> None:
+        signed = self.signers_of(item)
+        if signed is None:
+            msg = f"checkpoint at size {size}: no valid signature of a key valid at that size"
+            self.find(Category.BAD_SIGNATURE, size - 1, msg)
+            return
+        pair = self.rotation_checks.get(size)
+        if pair is not None and not {str(pair[0]), str(pair[1])} <= {str(v) for v in signed}:
+            msg = f"checkpoint at size {size} lacks the dual signature of a key rotation"
+            self.find(Category.BAD_ROTATION, size - 1, msg)
+
+    # -- after the pass ---------------------------------------------------------------
+
+    def finish_tail(self, entries: int) -> None:
+        if self.newest > entries:
+            msg = f"a checkpoint covers {self.newest} entries, the export has {entries}"
+            self.find(Category.TRUNCATION, entries, msg)
+        if entries > self.newest:
+            msg = f"entries {self.newest}..{entries - 1} are covered by no checkpoint"
+            self.find(Category.UNSIGNED_TAIL, self.newest, msg)
+
+    def check_pinned(self) -> None:
+        pinned = self.pinned
+        if pinned is None:
+            return
+        evidence = f"pinned checkpoint:\n{pinned.checkpoint}"
+        if pinned.size > self.report.size:
+            msg = f"the log has {self.report.size} entries, fewer than the pinned {pinned.size}; "
+            self.find(Category.ROLLBACK, None, msg + evidence)
+        found = self.roots.get(pinned.size, pinned.root)
+        if found != pinned.root:
+            msg = f"the root at the pinned size {pinned.size} is {found.hex()}; "
+            self.find(Category.FORK, None, msg + evidence)
+
+    def check_receipt(self, name: str, text: str) -> None:
+        try:
+            parsed = Receipt.parse(text)
+            keys = self.verifiers_for(cp.parse_unverified(parsed.checkpoint_note).size)
+            checkpoint, _ = cp.open_checkpoint(parsed.checkpoint_note, self.origin, keys)
+        except NoteError as exc:
+            self.find(Category.REJECT, None, f"receipt {name}: {exc}")
+            return
+        index, size = parsed.index, checkpoint.size
+        if size > self.report.size or index not in self.leaves:
+            msg = f"receipt {name} proves entry {index} at size {size}, beyond the log"
+            self.find(Category.ROLLBACK, index, msg)
+            return
+        try:
+            merkle.verify_inclusion(index, size, self.leaves[index], parsed.proof, checkpoint.root)
+        except ProofError as exc:
+            self.find(Category.PROOF, index, f"receipt {name}: {exc}")
+        if self.roots.get(size) != checkpoint.root:
+            msg = f"receipt {name}: its signed root at size {size} is not the log's:\n"
+            self.find(Category.FORK, index, msg + parsed.checkpoint_note)
+
+    def new_state(self) -> state.PinnedState | None:
+        size = self.newest
+        if size == 0 or size not in self.roots:
+            return None
+        keys = tuple((str(p.verifier), p.from_size, p.until_size) for p in self.periods)
+        return state.PinnedState(
+            self.origin, size, self.roots[size], self.notes[size][0].text, keys
+        )
+
+    def plan(self, receipts: list[tuple[str, str]]) -> None:
+        """Mark what must be verified and what must be remembered during the pass."""
+        self.must_verify.add(self.newest)
+        if self.pinned is not None:
+            self.must_verify.add(self.pinned.size)
+            self.wanted_roots.add(self.pinned.size)
+        for _, text in receipts:
+            try:
+                parsed = Receipt.parse(text)
+                size = cp.parse_unverified(parsed.checkpoint_note).size
+            except NoteError:
+                continue  # reported when the receipt is checked
+            self.wanted_leaves.add(parsed.index)
+            self.wanted_roots.add(size)
+
+    def skip_pinned_prefix(self, lines: Iterator[bytes]) -> int:
+        """For ``since``: hash the pinned prefix only; its root must be the pinned root."""
+        pinned = self.pinned
+        if pinned is None:
+            return 0
+        self.periods = [KeyPeriod(note.Verifier.parse(v), f, u) for v, f, u in pinned.keys]
+        for _ in range(pinned.size):
+            leaf = merkle.leaf_hash(next(lines).removesuffix(b"\n"))
+            self.compact.append(leaf)
+            self.prev_leaf = leaf
+        self.roots[pinned.size] = self.compact.root()
+        if self.compact.root() != pinned.root:
+            msg = (
+                f"the first {pinned.size} entries do not give the pinned root; pinned checkpoint:\n"
+            )
+            self.find(Category.FORK, None, msg + pinned.checkpoint)
+        return pinned.size
+
+
+def verify_log(  # noqa: PLR0913 - the verifier's inputs
+    export_dir: Path,
+    trust: Trust,
+    options: Options = Options(),
+    *,
+    state_dir: Path | None = None,
+    receipts_dir: Path | None = None,
+    progress: Progress | None = None,
+) -> Report:
+    """Verify an export folder against ``trust``; findings go into the report.
+
+    With ``options.since``, entries below the pinned size are only hashed (their root
+    must equal the pinned root) and the new ones get every check. The caller pins
+    ``report.new_state`` when the exit code is 0 or 3.
+    """
+    try:
+        pinned = state.load(state_dir, trust.origin) if state_dir is not None else None
+        receipts = _read_receipts(receipts_dir)
+        total = _count(export_dir / ENTRIES)
+        checkpoint_lines = (export_dir / CHECKPOINTS).read_bytes().splitlines(keepends=True)
+    except (OSError, AuditLogError) as exc:
+        report = Report(trust.origin)
+        report.findings.append(Finding(Category.USAGE, None, f"cannot read the inputs: {exc}"))
+        return report
+    run = _Run(trust, pinned, options)
+    try:
+        run.read_checkpoints(checkpoint_lines)
+        run.plan(receipts)
+        lines = _lines(export_dir / ENTRIES)
+        start = 0
+        if options.since and pinned is not None and pinned.size <= total:
+            start = run.skip_pinned_prefix(lines)
+        run.run_entries(lines, start, total, progress)
+        run.finish_tail(total)
+        run.check_pinned()
+        for name, text in receipts:
+            run.check_receipt(name, text)
+    except (_Stop, CanonicalError, NoteError, SchemaError):
+        return run.report
+    run.report.new_state = run.new_state() if run.report.exit_code in {0, 3} else None
+    return run.report
+
+
+def _read_receipts(directory: Path | None) -> list[tuple[str, str]]:
+    if directory is None:
+        return []
+    files = sorted(p for p in directory.iterdir() if p.is_file())
+    return [(p.name, p.read_text(encoding="utf-8")) for p in files]
+
+
+def _lines(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as handle:
+        yield from handle
+
+
+def _count(path: Path) -> int:
+    with path.open("rb") as handle:
+        return sum(1 for _ in handle)

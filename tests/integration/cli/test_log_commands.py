@@ -1,0 +1,131 @@
+"""`log trust`, `log export` and `verify log` end to end, and the verifier offline."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from audit_log import state
+from audit_log.entry import Who
+from audit_log.sqlstore import PendingEntry
+from expert_draw.adapters.db.engine import write_transaction
+from tests.integration.cli.conftest import run
+
+if TYPE_CHECKING:
+    from cli.server import RunningService
+
+ROOT = Path(__file__).resolve().parents[3]
+UUID = "0b7f6c2e-8a1d-4c3b-9e2f-5a6b7c8d9e0f"
+
+
+def client(dev_service: tuple[RunningService, Path], profile: str = "supervisor") -> list[str]:
+    running, var = dev_service
+    return [
+        "--client-config",
+        str(var / "client.toml"),
+        "--target",
+        f"127.0.0.1:{running.port}",
+        "-p",
+        profile,
+    ]
+
+
+def add(running: RunningService, request_id: str, count: int) -> None:
+    pending = [
+        PendingEntry("expert.delete", f"experts/{UUID}", {"reason": f"{request_id}-{i}"})
+        for i in range(count)
+    ]
+    with write_transaction(running.audit.engine) as conn:
+        running.audit.append(conn, who=Who("admin", "dev:admin", "dev-1"), request_id=request_id,
+                             payload={"r": request_id}, pending=pending)  # fmt: skip
+
+
+def test_log_trust_matches_the_dev_trust_file(dev_service: tuple[RunningService, Path]) -> None:
+    _, var = dev_service
+    result = run("log", "trust", *client(dev_service, "trading_system"))
+    assert result.exit_code == 0, result.output
+    printed = tomllib.loads(result.stdout)
+    assert printed == tomllib.loads((var / "trust.toml").read_text())
+
+
+def test_export_verify_pin_and_incremental(
+    dev_service: tuple[RunningService, Path], tmp_path: Path
+) -> None:
+    running, var = dev_service
+    export, pins = tmp_path / "export", tmp_path / "state"
+    add(running, f"first-{tmp_path.name}", 3)
+    assert run("log", "export", str(export), *client(dev_service)).exit_code == 0
+    trust = str(var / "trust.toml")
+    result = run(
+        "verify", "log", "--export", str(export), "--trust", trust, "--state", str(pins), "--json"
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["findings"] == []
+    pinned = state.load(pins, report["origin"])
+    assert pinned is not None
+    assert pinned.size == report["size"]
+    add(running, f"second-{tmp_path.name}", 2)
+    assert run("log", "export", str(export), *client(dev_service)).exit_code == 0
+    result = run("verify", "log", "--export", str(export), "--trust", trust, "--since", str(pins))
+    assert result.exit_code == 0, result.output
+    assert "OK (exit 0)" in result.output
+    newer = state.load(pins, report["origin"])
+    assert newer is not None
+    assert newer.size == pinned.size + 2
+
+
+def test_trading_systems_may_not_export(
+    dev_service: tuple[RunningService, Path], tmp_path: Path
+) -> None:
+    result = run("log", "export", str(tmp_path / "x"), *client(dev_service, "trading_system"))
+    assert result.exit_code == 1
+    assert "PERMISSION_DENIED" in result.output
+
+
+def test_usage_errors_exit_4(tmp_path: Path, dev_service: tuple[RunningService, Path]) -> None:
+    _, var = dev_service
+    (tmp_path / "bad.toml").write_text("version = 2\n")
+    assert (
+        run(
+            "verify", "log", "--export", str(tmp_path), "--trust", str(tmp_path / "bad.toml")
+        ).exit_code
+        == 4
+    )
+    result = run(
+        "verify", "log", "--export", str(tmp_path / "missing"), "--trust", str(var / "trust.toml")
+    )
+    assert result.exit_code == 4
+
+
+def test_verifier_runs_without_network_or_server_libraries(
+    dev_service: tuple[RunningService, Path], tmp_path: Path
+) -> None:
+    if shutil.which("unshare") is None or os.geteuid() != 0:
+        pytest.fail("the offline test needs unshare and root (CI runs as root)")
+    running, var = dev_service
+    export = tmp_path / "export"
+    assert run("log", "export", str(export), *client(dev_service)).exit_code == 0
+    script = (
+        "import sys\n"
+        "from cli.main import app\n"
+        "try:\n"
+        f"    app(['verify', 'log', '--export', {str(export)!r}, '--trust', {str(var / 'trust.toml')!r}])\n"
+        "except SystemExit as done:\n"
+        "    heavy = sorted(m for m in ('grpc', 'sqlalchemy', 'sqlmodel', 'psycopg') if m in sys.modules)\n"
+        "    print('HEAVY', heavy)\n"
+        "    raise\n"
+    )
+    done = subprocess.run(["unshare", "-n", sys.executable, "-c", script], capture_output=True, text=True,
+                          cwd=ROOT, timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "HEAVY []" in done.stdout
+    assert "OK (exit 0)" in done.stdout
