@@ -111,7 +111,7 @@ def test_verifier_runs_without_network_or_server_libraries(
 ) -> None:
     if shutil.which("unshare") is None or os.geteuid() != 0:
         pytest.fail("the offline test needs unshare and root (CI runs as root)")
-    running, var = dev_service
+    _running, var = dev_service
     export = tmp_path / "export"
     assert run("log", "export", str(export), *client(dev_service)).exit_code == 0
     script = (
