@@ -154,6 +154,7 @@ class _Run:
         self.wanted_leaves: set[int] = set()
         self.compact = merkle.CompactRange()
         self.prev_leaf: bytes | None = None
+        self.lookahead: bytes | None = None
 
     def find(self, category: Category, seq: int | None, msg: str) -> None:
         finding = Finding(category, seq, msg)
@@ -218,10 +219,10 @@ class _Run:
     # -- entries.aud1 -----------------------------------------------------------------
 
     def run_entries(
-        self, lines: Iterable[bytes], start: int, total: int, progress: Progress | None
+        self, lines: Iterator[bytes], start: int, total: int, progress: Progress | None
     ) -> None:
         prev_ts, prev_req, last_good = 0, None, start
-        for seq, line in enumerate(lines, start=start):
+        for seq, line in enumerate(_with_lookahead(lines, self), start=start):
             entry, leaf = self._decode(seq, line)
             if entry.ts < prev_ts:
                 self.find(Category.DOMAIN_VIOLATION, seq, f"ts {entry.ts} goes back from {prev_ts}")
@@ -252,7 +253,7 @@ class _Run:
             self.find(Category.SCHEMA, seq, str(exc))
             raise
         if entry.seq != seq:
-            category = Category.GAP if entry.seq > seq else Category.TAMPER
+            category = self._seq_mismatch(seq, entry.seq)
             self.find(category, seq, f"line {seq + 1} holds seq {entry.seq}")
         if entry.log != self.origin:
             self.find(Category.TAMPER, seq, f"an entry of another log, {entry.log!r}")
@@ -264,6 +265,19 @@ class _Run:
         if seq == 0:
             self._check_init(entry)
         return entry, merkle.leaf_hash(body)
+
+    def _seq_mismatch(self, line: int, found: int) -> Category:
+        """A GAP when entries are missing (the next line continues the jump), else TAMPER."""
+        if found < line:
+            return Category.TAMPER
+        following = self.lookahead
+        if following is None:
+            return Category.GAP
+        try:
+            next_seq = Entry.decode(following.removesuffix(b"\n")).seq
+        except AuditLogError:
+            return Category.TAMPER
+        return Category.GAP if next_seq == found + 1 else Category.TAMPER
 
     def _check_init(self, entry: Entry) -> None:
         vkeys = entry.data.get("vkeys", [])
@@ -349,10 +363,10 @@ class _Run:
             self.find(Category.EQUIVOCATION, None, msg)
 
     def _verify_signed(self, size: int, item: _Note) -> None:
-        signed = self.signers_of(item)
-        if signed is None:
-            msg = f"checkpoint at size {size}: no valid signature of a key valid at that size"
-            self.find(Category.BAD_SIGNATURE, size - 1, msg)
+        try:
+            signed = note.open_note(item.text, self.verifiers_for(size))[1]
+        except NoteError as exc:
+            self.find(Category.REJECT, size - 1, f"checkpoint note at size {size} rejected: {exc}")
             return
         pair = self.rotation_checks.get(size)
         if pair is not None and not {str(pair[0]), str(pair[1])} <= {str(v) for v in signed}:
@@ -395,13 +409,13 @@ class _Run:
             msg = f"receipt {name} proves entry {index} at size {size}, beyond the log"
             self.find(Category.ROLLBACK, index, msg)
             return
+        if self.roots.get(size) != checkpoint.root:
+            msg = f"receipt {name}: its signed root at size {size} is not the log's:\n"
+            self.find(Category.FORK, index, msg + parsed.checkpoint_note)
         try:
             merkle.verify_inclusion(index, size, self.leaves[index], parsed.proof, checkpoint.root)
         except ProofError as exc:
             self.find(Category.PROOF, index, f"receipt {name}: {exc}")
-        if self.roots.get(size) != checkpoint.root:
-            msg = f"receipt {name}: its signed root at size {size} is not the log's:\n"
-            self.find(Category.FORK, index, msg + parsed.checkpoint_note)
 
     def new_state(self) -> state.PinnedState | None:
         size = self.newest
@@ -487,6 +501,16 @@ def verify_log(  # noqa: PLR0913 - the verifier's inputs
         return run.report
     run.report.new_state = run.new_state() if run.report.exit_code in {0, 3} else None
     return run.report
+
+
+def _with_lookahead(lines: Iterator[bytes], run: _Run) -> Iterator[bytes]:
+    """Yield lines, exposing the following one as ``run.lookahead`` (GAP vs TAMPER)."""
+    current = next(lines, None)
+    while current is not None:
+        following = next(lines, None)
+        run.lookahead = following
+        yield current
+        current = following
 
 
 def _read_receipts(directory: Path | None) -> list[tuple[str, str]]:

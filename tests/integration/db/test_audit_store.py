@@ -17,6 +17,7 @@ from audit_log.entry import Entry, Who
 from audit_log.sqlstore import PendingEntry
 from expert_draw.adapters.db.engine import make_engine, write_transaction
 from expert_draw.errors import PreconditionError
+from tests.support.databases import new_postgres_url
 from tests.support.service import make_audit_log
 
 if TYPE_CHECKING:
@@ -219,9 +220,11 @@ def test_self_check_catches_head_and_tail_edits(audit: AuditLog) -> None:
     assert any("entry 5" in p for p in audit.self_check(64))
 
 
-def test_postgres_triggers_make_tables_append_only(audit: AuditLog) -> None:
-    if audit.engine.dialect.name != "postgresql":
-        pytest.skip("triggers are PostgreSQL-only; SQLite relies on file permissions")
+@pytest.mark.postgres
+def test_postgres_triggers_make_tables_append_only(pg_server_url: str, pki: Pki) -> None:
+    """PostgreSQL only: SQLite relies on file permissions (audit-log.md §4)."""
+    engine = make_engine(new_postgres_url(pg_server_url))
+    audit = make_audit_log(engine, pki)
     append(audit, "some", 3)
     for statement in (
         "UPDATE audit_entry SET kind = 'x'",
@@ -235,3 +238,4 @@ def test_postgres_triggers_make_tables_append_only(audit: AuditLog) -> None:
         assert (
             conn.execute(select(func.count()).select_from(sqlstore.entry_table)).scalar_one() == 4
         )
+    engine.dispose()
