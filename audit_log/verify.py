@@ -155,6 +155,7 @@ class _Run:
         self.compact = merkle.CompactRange()
         self.prev_leaf: bytes | None = None
         self.lookahead: bytes | None = None
+        self.last_good = 0
 
     def find(self, category: Category, seq: int | None, msg: str) -> None:
         finding = Finding(category, seq, msg)
@@ -221,7 +222,8 @@ class _Run:
     def run_entries(
         self, lines: Iterator[bytes], start: int, total: int, progress: Progress | None
     ) -> None:
-        prev_ts, prev_req, last_good = 0, None, start
+        prev_ts, prev_req = 0, None
+        self.last_good = start
         for seq, line in enumerate(_with_lookahead(lines, self), start=start):
             entry, leaf = self._decode(seq, line)
             if entry.ts < prev_ts:
@@ -234,7 +236,7 @@ class _Run:
             self.prev_leaf, prev_ts = leaf, entry.ts
             size = seq + 1
             if size in self.notes or size in self.wanted_roots:
-                last_good = self._at_size(size, self.compact.root(), last_good)
+                self.last_good = self._at_size(size, self.compact.root(), self.last_good)
             if progress is not None and size % 4096 == 0:
                 progress(size, total)
         self.report.size = self.compact.size
@@ -259,7 +261,11 @@ class _Run:
             self.find(Category.TAMPER, seq, f"an entry of another log, {entry.log!r}")
         expected = ZERO_HASH if self.prev_leaf is None else self.prev_leaf.hex()
         if entry.prev != expected:
-            self.find(Category.TAMPER, seq, "prev does not chain to the previous entry")
+            # Entry seq-1 changed, or this entry's prev did. A checkpoint that matched at
+            # size seq proves seq-1 intact; otherwise seq-1 is the first candidate.
+            bad = seq if self.last_good == seq else seq - 1
+            msg = f"prev of entry {seq} does not chain: entry {bad} was altered"
+            self.find(Category.TAMPER, bad, msg)
         if (seq == 0) != (entry.kind == "log.init"):
             self.find(Category.TAMPER, seq, "seq 0, and only seq 0, is log.init")
         if seq == 0:
