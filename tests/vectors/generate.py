@@ -15,7 +15,7 @@ import shutil
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -25,6 +25,9 @@ from audit_log.entry import Entry, Who, commitment, make_req
 from audit_log.export import CHECKPOINTS, ENTRIES, checkpoint_line
 from audit_log.note import Signer
 from audit_log.receipt import Receipt
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 HERE = Path(__file__).resolve().parent
 ORIGIN = "vectors.expert-draw.example/log"
@@ -135,7 +138,7 @@ def write_export(
     folder: Path,
     bodies: list[bytes],
     notes: dict[int, str],
-    extra_notes: list[tuple[int, str]] = (),
+    extra_notes: Sequence[tuple[int, str]] = (),
 ) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / ENTRIES).write_bytes(b"".join(b + b"\n" for b in bodies))
