@@ -262,13 +262,13 @@ def test_client_cancelling_a_stream_is_no_incident(
         request_stream(), timeout=5, metadata=(("x-request-id", "cancel-me"),)
     )
     next(responses)
-    responses.cancel()
-    requests.set()
+    responses.cancel()  # the request stream stays open: a cancel, not a half-close
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and not [
         r for r in json_logs("rpc") if r["request_id"] == "cancel-me"
     ]:
         time.sleep(0.05)
+    requests.set()
     (line,) = [r for r in json_logs("rpc") if r["request_id"] == "cancel-me"]
     assert line["status"] == "CANCELLED"
     assert [r for r in json_logs("rpc.internal_error") if r["request_id"] == "cancel-me"] == []
