@@ -24,6 +24,8 @@ from audit_log.errors import CanonicalError
 MAX_SAFE_INTEGER = 2**53 - 1
 _KEY = re.compile(r"[a-z0-9_]+")
 _MAX_DEPTH = 32
+_GOOD_KEYS: set[str] = set()  # keys already seen valid: entries reuse a few dozen names
+_KEY_CACHE = 4096
 
 
 def check(value: object, depth: int = 0) -> None:
@@ -76,7 +78,7 @@ def dumps(value: object) -> bytes:
         CanonicalError: the value is outside the profile.
     """
     check(value)
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return _encode(value)
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -85,8 +87,20 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         if key in result:
             msg = f"duplicate key {key!r}"
             raise CanonicalError(msg)
+        if key not in _GOOD_KEYS:
+            if _KEY.fullmatch(key) is None:
+                msg = f"object key {key!r} is not [a-z0-9_]+"
+                raise CanonicalError(msg)
+            if len(_GOOD_KEYS) < _KEY_CACHE:
+                _GOOD_KEYS.add(key)
         result[key] = item
     return result
+
+
+def _safe_int(text: str) -> int:
+    value = int(text)
+    _check_int(value)
+    return value
 
 
 def _reject_float(text: str) -> float:
@@ -99,6 +113,14 @@ def _reject_constant(text: str) -> float:
     raise CanonicalError(msg)
 
 
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=_no_duplicates,
+    parse_float=_reject_float,
+    parse_int=_safe_int,
+    parse_constant=_reject_constant,
+)
+
+
 def loads(data: bytes) -> Any:  # noqa: ANN401 - any aud1 value
     """Parse canonical bytes strictly.
 
@@ -108,12 +130,7 @@ def loads(data: bytes) -> Any:  # noqa: ANN401 - any aud1 value
     """
     try:
         text = data.decode("utf-8")
-        value = json.loads(
-            text,
-            object_pairs_hook=_no_duplicates,
-            parse_float=_reject_float,
-            parse_constant=_reject_constant,
-        )
+        value = _DECODER.decode(text)
     except UnicodeDecodeError:
         msg = "not UTF-8"
         raise CanonicalError(msg) from None
@@ -122,7 +139,20 @@ def loads(data: bytes) -> Any:  # noqa: ANN401 - any aud1 value
             raise
         msg = f"not JSON: {exc}"
         raise CanonicalError(msg) from None
-    if dumps(value) != data:
+    # The hooks above enforced keys, integers and no floats; only nesting depth and lone
+    # surrogates remain. Input with at most 32 brackets cannot nest deeper than 32.
+    if data.count(b"[") + data.count(b"{") > _MAX_DEPTH:
+        check(value)
+    try:
+        encoded = _encode(value)
+    except UnicodeEncodeError:
+        msg = "string with a lone surrogate"
+        raise CanonicalError(msg) from None
+    if encoded != data:
         msg = "bytes are not the canonical encoding of their value"
         raise CanonicalError(msg)
     return value
+
+
+def _encode(value: object) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()

@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from audit_log.note import Verifier
+
 if TYPE_CHECKING:
-    from audit_log.note import Signer, Verifier
+    from audit_log.note import Signer
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +40,36 @@ class KeyRing:
     def single(cls, signer: Signer) -> KeyRing:
         """A log with one key, valid from size 0."""
         return cls([KeyPeriod(signer.verifier)], {str(signer.verifier): signer})
+
+    @classmethod
+    def from_log(
+        cls,
+        genesis: Verifier,
+        rotations: list[tuple[int, dict[str, object]]],
+        signers: list[Signer],
+    ) -> KeyRing:
+        """Rebuild the periods from the genesis key and the ``key.rotate`` entries.
+
+        ``rotations`` are ``(seq, data)`` pairs in seq order; ``signers`` are the keys
+        this process holds.
+        """
+        ring = cls([KeyPeriod(genesis)], {str(s.verifier): s for s in signers})
+        for seq, data in rotations:
+            ring.apply_rotation(
+                seq,
+                str(data["old_vkey"]),
+                Verifier.parse(str(data["new_vkey"])),
+                int(str(data["from_size"])),
+            )
+        return ring
+
+    def apply_rotation(self, seq: int, old_vkey: str, new: Verifier, from_size: int) -> None:
+        """Apply a ``key.rotate`` at ``seq``: old key until ``from_size``, new from seq + 1."""
+        self.periods = [
+            KeyPeriod(p.verifier, p.from_size, from_size) if str(p.verifier) == old_vkey else p
+            for p in self.periods
+        ]
+        self.periods.append(KeyPeriod(new, seq + 1))
 
     def verifiers_for(self, size: int) -> list[Verifier]:
         """Return the keys valid for a checkpoint at ``size``."""

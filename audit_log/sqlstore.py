@@ -32,8 +32,10 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    bindparam,
     insert,
     select,
+    text,
     tuple_,
     update,
 )
@@ -118,6 +120,27 @@ request_table = Table(
 )
 
 LOG_ID = 1
+_LOCK_HEAD = select(head_table).where(head_table.c.log_id == LOG_ID).with_for_update()
+_INSERT_ENTRY = insert(entry_table)
+_INSERT_NODE = insert(node_table)
+_INSERT_CHECKPOINT = insert(checkpoint_table)
+_INSERT_REQUEST = insert(request_table)
+_CAS_HEAD = (
+    update(head_table)
+    .where(
+        head_table.c.log_id == bindparam("b_log_id"),
+        head_table.c.size == bindparam("b_old_size"),
+        head_table.c.root == bindparam("b_old_root"),
+    )
+    .values(
+        size=bindparam("b_size"),
+        root=bindparam("b_root"),
+        last_leaf=bindparam("b_last_leaf"),
+        compact=bindparam("b_compact"),
+        last_ts=bindparam("b_last_ts"),
+        checkpoint_size=bindparam("b_size"),
+    )
+)
 DataBuilder = Callable[[int], Mapping[str, Any]]
 
 
@@ -254,9 +277,7 @@ class AuditStore:
 
     def lock_head(self, conn: Connection) -> Head:
         """Lock and read the head row (``FOR UPDATE``; SQLite already holds its lock)."""
-        row = conn.execute(
-            select(head_table).where(head_table.c.log_id == LOG_ID).with_for_update()
-        ).one()
+        row = conn.execute(_LOCK_HEAD).one()
         compact = _unpack(row.size, bytes(row.compact))
         return Head(
             row.size,
@@ -318,38 +339,25 @@ class AuditStore:
             prev, size = leaf, size + 1
         root = compact.root()
         note = cp.sign(cp.Checkpoint(self.origin, size, root), self.keys.signers_for(size))
-        conn.execute(insert(entry_table), entry_rows)
-        if node_rows:
-            conn.execute(insert(node_table), node_rows)
-        conn.execute(
-            insert(checkpoint_table).values(log_id=LOG_ID, size=size, note=note, created_at=ts)
-        )
-        swapped = conn.execute(
-            update(head_table)
-            .where(
-                head_table.c.log_id == LOG_ID,
-                head_table.c.size == head.size,
-                head_table.c.root == head.root,
-            )
-            .values(
-                size=size,
-                root=root,
-                last_leaf=prev,
-                compact=_pack(compact),
-                last_ts=ts,
-                checkpoint_size=size,
-            )
-        ).rowcount
+        checkpoint_row = {"log_id": LOG_ID, "size": size, "note": note, "created_at": ts}
+        request_row = {
+            "log_id": LOG_ID, "principal": who.sub, "request_id": request_id,
+            "payload_sha256": payload_sha256, "first_seq": head.size, "count": len(bodies),
+            "outcome": outcome,
+        }  # fmt: skip
+        cas = {
+            "b_log_id": LOG_ID, "b_old_size": head.size, "b_old_root": head.root,
+            "b_size": size, "b_root": root, "b_last_leaf": prev,
+            "b_compact": _pack(compact), "b_last_ts": ts,
+        }  # fmt: skip
+        rows = _Rows(entry_rows, node_rows, checkpoint_row, request_row, cas)
+        if conn.dialect.name == "postgresql":
+            swapped = _write_postgres(conn, rows)
+        else:
+            swapped = _write_portable(conn, rows)
         if swapped != 1:
             msg = "the audit head changed during the append (compare-and-swap failed)"
             raise StoreError(msg)
-        conn.execute(
-            insert(request_table).values(
-                log_id=LOG_ID, principal=who.sub, request_id=request_id,
-                payload_sha256=payload_sha256, first_seq=head.size, count=len(bodies),
-                outcome=outcome,
-            )
-        )  # fmt: skip
         receipts = tuple(
             Receipt(
                 seq, tuple(merkle.inclusion_proof(seq, size, lambda lv, i: nodes[(lv, i)])), note
@@ -451,6 +459,78 @@ class AuditStore:
     def consistency_proof(self, conn: Connection, size1: int, size2: int) -> list[bytes]:
         """Return the consistency proof from ``size1`` to ``size2``."""
         return self._prove(conn, lambda read: merkle.consistency_proof(size1, size2, read))
+
+
+@dataclass(frozen=True, slots=True)
+class _Rows:
+    entries: list[dict[str, Any]]
+    nodes: list[dict[str, Any]]
+    checkpoint: dict[str, Any]
+    request: dict[str, Any]
+    cas: dict[str, Any]
+
+
+def _write_portable(conn: Connection, rows: _Rows) -> int:
+    """Write an append's rows with one statement per table; return the CAS row count."""
+    conn.execute(_INSERT_ENTRY, rows.entries)
+    if rows.nodes:
+        conn.execute(_INSERT_NODE, rows.nodes)
+    conn.execute(_INSERT_CHECKPOINT, rows.checkpoint)
+    conn.execute(_INSERT_REQUEST, rows.request)
+    return int(conn.execute(_CAS_HEAD, rows.cas).rowcount)
+
+
+def _values(
+    table: str,
+    columns: tuple[str, ...],
+    rows: list[dict[str, Any]],
+    prefix: str,
+    params: dict[str, Any],
+) -> str:
+    groups = []
+    for number, row in enumerate(rows):
+        names = [f"{prefix}{number}_{column}" for column in columns]
+        params.update(zip(names, (row[c] for c in columns), strict=True))
+        groups.append("(" + ", ".join(f":{n}" for n in names) + ")")
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join(groups)}"  # noqa: S608 - constant names, bound values
+
+
+def _write_postgres(conn: Connection, rows: _Rows) -> int:
+    """Write an append's rows in one round trip (data-modifying CTEs); return the CAS count.
+
+    Under the head lock every round trip lengthens the time other writers wait, so all
+    inserts and the head update travel as one statement.
+    """
+    params: dict[str, Any] = dict(rows.cas)
+    parts = [
+        _values("audit_entry", _ENTRY_COLUMNS, rows.entries, "e", params),
+        _values("audit_checkpoint", _CHECKPOINT_COLUMNS, [rows.checkpoint], "c", params),
+        _values("audit_request", _REQUEST_COLUMNS, [rows.request], "r", params),
+    ]
+    if rows.nodes:
+        parts.append(_values("audit_node", _NODE_COLUMNS, rows.nodes, "n", params))
+    ctes = ", ".join(f"w{i} AS ({part})" for i, part in enumerate(parts))
+    statement = (
+        f"WITH {ctes} UPDATE audit_head SET size = :b_size, root = :b_root, "  # noqa: S608 - constant names, bound values
+        "last_leaf = :b_last_leaf, compact = :b_compact, last_ts = :b_last_ts, "
+        "checkpoint_size = :b_size WHERE log_id = :b_log_id AND size = :b_old_size "
+        "AND root = :b_old_root"
+    )
+    return int(conn.execute(text(statement), params).rowcount)
+
+
+_ENTRY_COLUMNS = ("log_id", "seq", "body", "leaf_hash", "req", "kind", "subj")
+_NODE_COLUMNS = ("log_id", "level", "idx", "hash")
+_CHECKPOINT_COLUMNS = ("log_id", "size", "note", "created_at")
+_REQUEST_COLUMNS = (
+    "log_id",
+    "principal",
+    "request_id",
+    "payload_sha256",
+    "first_seq",
+    "count",
+    "outcome",
+)
 
 
 def _compact_nodes(compact: merkle.CompactRange) -> dict[tuple[int, int], bytes]:

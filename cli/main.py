@@ -6,7 +6,7 @@ import os
 
 import typer
 
-from cli import db, dev, server
+from cli import db, dev, keys, server
 from cli.admin import classification
 from cli.admin import log as log_commands
 from cli.verify import log as verify_commands
@@ -23,6 +23,8 @@ app.add_typer(dev.app, name="dev")
 app.add_typer(db.app, name="db")
 classification.app.command("validate")(validate)
 app.add_typer(classification.app, name="classification")
+log_commands.app.command("new-key")(keys.new_key)
+log_commands.app.command("rotate-key")(keys.rotate_key)
 app.add_typer(log_commands.app, name="log")
 app.add_typer(verify_commands.app, name="verify")
 

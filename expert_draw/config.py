@@ -160,6 +160,7 @@ class AuditSettings(_Frozen):
 
     origin: Annotated[str, Field(pattern=r"^[\x21-\x2a\x2c-\x7e]{1,255}$")]
     signing_key: Path
+    previous_signing_keys: list[Path] = []
     replica_id: Annotated[str, Field(pattern=PRINCIPAL_PATTERN)] = "replica-1"
     self_check_entries: Annotated[int, Field(ge=1, le=100_000)] = 64
 

@@ -17,10 +17,10 @@ import structlog
 from sqlalchemy import select
 
 from audit_log import sqlstore
-from audit_log.entry import Who
+from audit_log.entry import Entry, Who
 from audit_log.errors import AuditLogError, KeyFormatError
 from audit_log.keys import KeyRing
-from audit_log.note import Signer
+from audit_log.note import Signer, Verifier
 from audit_log.receipt import Receipt
 from audit_log.sqlstore import Appended, AuditStore, PendingEntry, RequestReusedError
 from expert_draw import __version__
@@ -82,6 +82,7 @@ class AuditLog:
         self.store = store
         self.clock_ms = clock_ms
         self.writes_refused: str | None = None
+        self.held: list[Signer] = list(store.keys.signers.values())
 
     @classmethod
     def from_settings(
@@ -90,18 +91,29 @@ class AuditLog:
         """Build the log from the ``audit`` settings (reads the key file)."""
         audit = settings.audit
         signer = load_signer(settings.path(audit.signing_key), audit.origin)
+        previous = [
+            load_signer(settings.path(p), audit.origin) for p in audit.previous_signing_keys
+        ]
         store = AuditStore(audit.origin, KeyRing.single(signer), audit.replica_id)
-        return cls(engine, store, clock_ms)
+        log = cls(engine, store, clock_ms)
+        log.held = [signer, *previous]
+        return log
 
     @property
     def vkey(self) -> str:
-        """The log's current verifier key (what supervisors pin)."""
+        """The log's newest verifier key."""
         return str(self.store.keys.periods[-1].verifier)
 
     def initialize(self) -> None:
-        """Create the log with its ``log.init`` entry if the database has none."""
+        """Create the log with its ``log.init`` entry if the database has none.
+
+        For an existing log, rebuild the key periods from ``log.init`` and the
+        ``key.rotate`` entries; writes are refused when a key the next checkpoint needs
+        is not loaded.
+        """
         with write_transaction(self.engine) as conn:
             if self.store.exists(conn):
+                self._load_keys(conn)
                 return
             init = {
                 "origin": self.store.origin, "hash_alg": "sha256", "format_v": 1,
@@ -111,6 +123,62 @@ class AuditLog:
             }  # fmt: skip
             self.store.create(conn, init, self.clock_ms())
         _log.info("audit.created", origin=self.store.origin, release=__version__)
+
+    def _load_keys(self, conn: Connection) -> None:
+        table = sqlstore.entry_table
+        rows = conn.execute(
+            select(table.c.seq, table.c.body)
+            .where(table.c.log_id == sqlstore.LOG_ID, table.c.kind.in_(["log.init", "key.rotate"]))
+            .order_by(table.c.seq)
+        ).all()
+        init = Entry.decode(bytes(rows[0].body))
+        genesis = Verifier.parse(init.data["vkeys"][0])
+        rotations = [(int(r.seq), Entry.decode(bytes(r.body)).data) for r in rows[1:]]
+        self.store.keys = KeyRing.from_log(genesis, rotations, self.held)
+        size = self.store.head(conn).size
+        try:
+            self.store.keys.signers_for(size + 1)
+        except LookupError as exc:
+            self.writes_refused = f"{exc}: configure it as audit.signing_key"
+
+    def rotate_key(self, new: Signer, reason: str, overlap: int) -> Appended:
+        """Rotate the log key (audit-log.md §7): a ``key.rotate`` entry of its own.
+
+        The checkpoint right after it is signed by both keys; the old key stays valid for
+        ``overlap`` more sizes, then only the new key signs.
+
+        Raises:
+            PreconditionError: writes are refused, or ``new`` is not a new key of this log.
+        """
+        if self.writes_refused is not None:
+            msg = f"audit log writes are refused: {self.writes_refused}"
+            raise PreconditionError(msg, reason="AUDIT_SELF_CHECK_FAILED")
+        if new.name != self.store.origin or str(new.verifier) in {
+            str(p.verifier) for p in self.store.keys.periods
+        }:
+            msg = "the new key must be named after the origin and never used before"
+            raise PreconditionError(msg, reason="BAD_KEY_ROTATION")
+        keys = self.store.keys
+        saved = (list(keys.periods), dict(keys.signers))
+        with write_transaction(self.engine) as conn:
+            q = self.store.lock_head(conn).size
+            old = self.vkey
+            data = {
+                "old_vkey": old,
+                "new_vkey": str(new.verifier),
+                "reason": reason,
+                "from_size": q + 1 + max(overlap, 1),
+            }
+            keys.signers[str(new.verifier)] = new
+            keys.apply_rotation(q, old, new.verifier, q + 1 + max(overlap, 1))
+            try:
+                return self.append(
+                    conn, who=self.service_who(), request_id=f"key-rotate-{q}", payload=data,
+                    pending=[PendingEntry("key.rotate", "log", data)],
+                )  # fmt: skip
+            except BaseException:
+                keys.periods, keys.signers = saved
+                raise
 
     def self_check(self, tail: int) -> list[str]:
         """Run the start-up self-check; on any problem, refuse writes from now on."""

@@ -129,3 +129,58 @@ def test_verifier_runs_without_network_or_server_libraries(
     assert done.returncode == 0, done.stdout + done.stderr
     assert "HEAVY []" in done.stdout
     assert "OK (exit 0)" in done.stdout
+
+
+def test_new_key_and_rotate_key_commands(tmp_path: Path) -> None:
+    var = tmp_path / "var"
+    assert (
+        run(
+            "dev", "init", "--var", str(var), "--data-dir", str(ROOT.parent / "shared" / "data")
+        ).exit_code
+        == 0
+    )
+    config = var / "expert-draw.toml"
+    assert run("db", "upgrade", "--config", str(config)).exit_code == 0
+    made = run(
+        "log",
+        "new-key",
+        "--origin",
+        "expert-draw.localhost/dev",
+        "--out",
+        str(tmp_path / "new.key"),
+    )
+    assert made.exit_code == 0
+    assert made.stdout.startswith("expert-draw.localhost/dev+")
+    assert (
+        run(
+            "log", "new-key", "--origin", "x.example/log", "--out", str(tmp_path / "new.key")
+        ).exit_code
+        == 4
+    )
+    rotated = run(
+        "log",
+        "rotate-key",
+        "--config",
+        str(config),
+        "--new-key",
+        str(tmp_path / "new.key"),
+        "--reason",
+        "test",
+    )
+    assert rotated.exit_code == 0, rotated.output
+    assert "key.rotate logged at seq 1" in rotated.stdout
+    wrong = run(
+        "log", "new-key", "--origin", "other.example/log", "--out", str(tmp_path / "other.key")
+    )
+    assert wrong.exit_code == 0
+    refused = run(
+        "log",
+        "rotate-key",
+        "--config",
+        str(config),
+        "--new-key",
+        str(tmp_path / "other.key"),
+        "--reason",
+        "x",
+    )
+    assert refused.exit_code == 4

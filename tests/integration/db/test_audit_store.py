@@ -138,7 +138,7 @@ def count_statements(engine: Engine, run: Any) -> int:
 def test_a_fault_after_any_statement_leaves_nothing(audit: AuditLog) -> None:
     append(audit, "before", 2)
     total = count_statements(audit.engine, lambda: append(audit, "measure", 3))
-    assert total >= 6
+    assert total >= 2  # PostgreSQL sends the writes as one statement
     before = all_bodies(audit)
     for fail_at in range(1, total + 1):
         statements = 0
