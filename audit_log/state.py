@@ -1,8 +1,10 @@
 """Pinned verifier state: the last verified checkpoint per origin (audit-log.md §8).
 
 ``DIR/<first 16 hex of SHA-256(origin)>.json`` holds the aud1 object
-``{checkpoint, keys, origin, root, size}``; it is replaced atomically (write, fsync,
-rename) after a run that exits 0 or 3.
+``{checkpoint, compact, keys, last_leaf, offset, origin, root, size}``; it is replaced
+atomically (write, fsync, rename) after a run that exits 0 or 3. ``compact`` (the
+tree's compact range at ``size``), ``last_leaf`` and ``offset`` (bytes of
+``entries.aud1`` up to ``size``) let an incremental run start where this one ended.
 """
 
 from __future__ import annotations
@@ -32,12 +34,18 @@ class PinnedState:
     root: bytes
     checkpoint: str
     keys: tuple[tuple[str, int, int | None], ...]
+    compact: tuple[bytes, ...] = ()
+    last_leaf: bytes = b""
+    offset: int = 0
 
     def to_json(self) -> dict[str, Any]:
         """Return the aud1 object."""
         return {
             "checkpoint": self.checkpoint,
+            "compact": [h.hex() for h in self.compact],
             "keys": [{"from_size": f, "until_size": u, "vkey": v} for v, f, u in self.keys],
+            "last_leaf": self.last_leaf.hex(),
+            "offset": self.offset,
             "origin": self.origin,
             "root": self.root.hex(),
             "size": self.size,
@@ -66,8 +74,10 @@ def load(directory: Path, origin: str) -> PinnedState | None:
     try:
         keys = tuple((k["vkey"], k["from_size"], k["until_size"]) for k in data["keys"])
         state = PinnedState(
-            data["origin"], data["size"], bytes.fromhex(data["root"]), data["checkpoint"], keys
-        )
+            data["origin"], data["size"], bytes.fromhex(data["root"]), data["checkpoint"], keys,
+            tuple(bytes.fromhex(h) for h in data.get("compact", [])),
+            bytes.fromhex(data.get("last_leaf", "")), int(data.get("offset", 0)),
+        )  # fmt: skip
     except (KeyError, TypeError, ValueError) as exc:
         msg = f"pinned state {path} is malformed: {exc}"
         raise StateError(msg) from None

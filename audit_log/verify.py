@@ -11,6 +11,7 @@ pinned state and a folder of receipts, and returns a :class:`Report` whose exit 
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -67,6 +68,7 @@ EXIT = {
     Category.USAGE: 4,
 }  # fmt: skip
 _PRECEDENCE = (2, 1, 4, 3)
+_LINE_SIZE = re.compile(rb',"size":(0|[1-9][0-9]*)}\n?$')
 _STOPS = frozenset({1, 2})
 
 
@@ -156,6 +158,9 @@ class _Run:
         self.prev_leaf: bytes | None = None
         self.lookahead: bytes | None = None
         self.last_good = 0
+        self.offset = 0
+        self.snapshot: tuple[tuple[bytes, ...], bytes, int] | None = None
+        self._newest: int | None = None  # computed once the checkpoint lines are read
 
     def find(self, category: Category, seq: int | None, msg: str) -> None:
         finding = Finding(category, seq, msg)
@@ -175,14 +180,20 @@ class _Run:
 
     @property
     def newest(self) -> int:
-        return max(self.notes, default=0)
+        if self._newest is None:
+            self._newest = max(self.notes, default=0)
+        return self._newest
 
     # -- checkpoints.aud1 -------------------------------------------------------------
 
-    def read_checkpoints(self, lines: Iterable[bytes]) -> None:
+    def read_checkpoints(self, lines: Iterable[bytes], below: int = 0) -> None:
+        """Read checkpoint lines; with ``below``, lines of smaller sizes are skipped unread."""
         seen: set[bytes] = set()
         last = -1
         for number, line in enumerate(lines, start=1):
+            match = _LINE_SIZE.search(line) if below else None
+            if match is not None and int(match.group(1)) < below:
+                continue
             if line in seen:
                 continue
             seen.add(line)
@@ -234,7 +245,10 @@ class _Run:
             if seq in self.wanted_leaves:
                 self.leaves[seq] = leaf
             self.prev_leaf, prev_ts = leaf, entry.ts
+            self.offset += len(line)
             size = seq + 1
+            if size == self.newest:
+                self.snapshot = (tuple(self.compact.hashes), leaf, self.offset)
             if size in self.notes or size in self.wanted_roots:
                 self.last_good = self._at_size(size, self.compact.root(), self.last_good)
             if progress is not None and size % 4096 == 0:
@@ -425,12 +439,14 @@ class _Run:
 
     def new_state(self) -> state.PinnedState | None:
         size = self.newest
-        if size == 0 or size not in self.roots:
+        if size == 0 or size not in self.roots or self.snapshot is None:
             return None
         keys = tuple((str(p.verifier), p.from_size, p.until_size) for p in self.periods)
+        compact, last_leaf, offset = self.snapshot
         return state.PinnedState(
-            self.origin, size, self.roots[size], self.notes[size][0].text, keys
-        )
+            self.origin, size, self.roots[size], self.notes[size][0].text, keys,
+            compact, last_leaf, offset,
+        )  # fmt: skip
 
     def plan(self, receipts: list[tuple[str, str]]) -> None:
         """Mark what must be verified and what must be remembered during the pass."""
@@ -447,8 +463,18 @@ class _Run:
             self.wanted_leaves.add(parsed.index)
             self.wanted_roots.add(size)
 
+    def resume(self, pinned: state.PinnedState) -> None:
+        """For ``since``: start from the pinned compact range, chain and key periods."""
+        self.periods = [KeyPeriod(note.Verifier.parse(v), f, u) for v, f, u in pinned.keys]
+        self.compact = merkle.CompactRange(pinned.size, pinned.compact)
+        self.prev_leaf, self.offset = pinned.last_leaf, pinned.offset
+        self.roots[pinned.size] = self.compact.root()
+        if self.compact.root() != pinned.root:
+            msg = "the pinned compact range does not give the pinned root (a damaged state file)"
+            self.find(Category.FORK, None, msg)
+
     def skip_pinned_prefix(self, lines: Iterator[bytes]) -> int:
-        """For ``since``: hash the pinned prefix only; its root must be the pinned root."""
+        """For ``since`` without a resumable state: hash the pinned prefix only."""
         pinned = self.pinned
         if pinned is None:
             return 0
@@ -492,12 +518,18 @@ def verify_log(  # noqa: PLR0913 - the verifier's inputs
         return report
     run = _Run(trust, pinned, options)
     try:
-        run.read_checkpoints(checkpoint_lines)
+        below = pinned.size if options.since and pinned is not None else 0
+        run.read_checkpoints(checkpoint_lines, below)
         run.plan(receipts)
-        lines = _lines(export_dir / ENTRIES)
         start = 0
-        if options.since and pinned is not None and pinned.size <= total:
-            start = run.skip_pinned_prefix(lines)
+        if options.since and pinned is not None and pinned.size <= total and _resumable(pinned):
+            run.resume(pinned)
+            lines = _lines(export_dir / ENTRIES, pinned.offset)
+            start = pinned.size
+        else:
+            lines = _lines(export_dir / ENTRIES)
+            if options.since and pinned is not None and pinned.size <= total:
+                start = run.skip_pinned_prefix(lines)
         run.run_entries(lines, start, total, progress)
         run.finish_tail(total)
         run.check_pinned()
@@ -526,8 +558,14 @@ def _read_receipts(directory: Path | None) -> list[tuple[str, str]]:
     return [(p.name, p.read_text(encoding="utf-8")) for p in files]
 
 
-def _lines(path: Path) -> Iterator[bytes]:
+def _resumable(pinned: state.PinnedState) -> bool:
+    compact_ok = len(pinned.compact) == pinned.size.bit_count()
+    return compact_ok and len(pinned.last_leaf) == merkle.HASH_SIZE and pinned.offset > 0
+
+
+def _lines(path: Path, offset: int = 0) -> Iterator[bytes]:
     with path.open("rb") as handle:
+        handle.seek(offset)
         yield from handle
 
 

@@ -79,8 +79,14 @@ def main() -> None:
             f"full verification: {full:.1f} s, exit {report.exit_code}, findings {len(report.findings)}"
         )
         assert report.new_state is not None
-        older = state.PinnedState(ORIGIN, args.entries - 10_000, _root_at(leaves, args.entries - 10_000),
-                                  "", ((str(signer.verifier), 0, None),))  # fmt: skip
+        pinned_size = args.entries - 10_000
+        prefix = merkle.CompactRange()
+        for leaf in leaves[:pinned_size]:
+            prefix.append(leaf)
+        with (folder / ENTRIES).open("rb") as handle:
+            offset = sum(len(next(handle)) for _ in range(pinned_size))
+        older = state.PinnedState(ORIGIN, pinned_size, prefix.root(), "", ((str(signer.verifier), 0, None),),
+                                  tuple(prefix.hashes), leaves[pinned_size - 1], offset)  # fmt: skip
         state.save(folder / "state", older)
         started = time.perf_counter()
         since = verify_log(folder, pinned, Options(since=True), state_dir=folder / "state")
@@ -108,13 +114,6 @@ def main() -> None:
             )
         print(f"inclusion proof at {args.entries}: {32 * len(proof)} bytes; consistency proof {32 * len(consistency)} bytes; "
               f"receipt {len(receipt.encode())} bytes; inclusion check {(time.perf_counter() - started):.3f} ms")  # fmt: skip
-
-
-def _root_at(leaves: list[bytes], size: int) -> bytes:
-    compact = merkle.CompactRange()
-    for leaf in leaves[:size]:
-        compact.append(leaf)
-    return compact.root()
 
 
 if __name__ == "__main__":
