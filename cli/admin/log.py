@@ -7,7 +7,7 @@ brings up to date, the export folder that ``expert-draw verify log`` reads offli
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import Progress
@@ -21,6 +21,9 @@ from cli.admin.client import (
     fail,
     request_metadata,
 )
+
+if TYPE_CHECKING:
+    from audit_log.trust import Trust
 
 app = typer.Typer(
     help="The audit log: trust anchors and exports for offline verification.", no_args_is_help=True
@@ -111,3 +114,85 @@ def export(
                     break
                 entries.page_token = batch.next_page_token
     typer.echo(f"{directory}: {have} entries, newest checkpoint at size {newest}")
+
+
+@app.command("follow")
+def follow(
+    directory: Annotated[
+        Path, typer.Argument(help="Export folder kept current (created if needed).")
+    ],
+    trust_file: Annotated[
+        Path, typer.Option("--trust", help="trust.toml with the pinned log_vkey.")
+    ],
+    state_dir: Annotated[
+        Path, typer.Option("--state", help="Pinned-state folder, advanced as the log verifies.")
+    ],
+    idle_exit: Annotated[
+        float | None,
+        typer.Option(
+            "--idle-exit", help="Stop after this many seconds without news (default: never)."
+        ),
+    ] = None,
+    client_config: ClientConfigOption = None,
+    profile: ProfileOption = None,
+    target: TargetOption = None,
+) -> None:
+    """Follow the live feed (细则 第30条) into DIR, pinning each verified checkpoint.
+
+    For supervisors. Stops with the verifier's exit code at the first finding other than
+    an unsigned tail.
+    """
+    import grpc
+
+    from audit_log import trust
+    from audit_log.export import CHECKPOINTS, ENTRIES, checkpoint_line, count_lines
+    from expert_draw.api.v1 import audit_service_pb2 as pb
+    from expert_draw.api.v1 import audit_service_pb2_grpc as pb_grpc
+
+    try:
+        pinned_trust = trust.load(trust_file)
+    except trust.TrustError as exc:
+        fail(str(exc))
+    directory.mkdir(parents=True, exist_ok=True)
+    have = count_lines(directory / ENTRIES)
+    if have < _last_checkpoint_size(directory / CHECKPOINTS):
+        fail(f"{directory} is inconsistent: fewer entries than its newest checkpoint")
+    with connect(client_config, profile, target) as channel:
+        stream = pb_grpc.AuditServiceStub(channel).StreamEntries(
+            pb.StreamEntriesRequest(start_seq=have), metadata=request_metadata(), timeout=idle_exit
+        )
+        try:
+            with (
+                (directory / ENTRIES).open("ab") as entries,
+                (directory / CHECKPOINTS).open("ab") as notes,
+            ):
+                for item in stream:
+                    if item.HasField("entry"):
+                        if item.entry.seq != have:
+                            fail(f"the feed sent seq {item.entry.seq} where {have} was expected")
+                        entries.write(item.entry.body + b"\n")
+                        have += 1
+                        continue
+                    entries.flush()
+                    notes.write(checkpoint_line(item.checkpoint.size, item.checkpoint.note))
+                    notes.flush()
+                    _verify_and_pin(directory, pinned_trust, state_dir)
+        except grpc.RpcError as error:
+            if error.code() is not grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise
+    typer.echo(f"{directory}: {have} entries")
+
+
+def _verify_and_pin(directory: Path, pinned_trust: Trust, state_dir: Path) -> None:
+    """Verify what is new since the pinned state; pin it, or exit with the verdict."""
+    from audit_log import state
+    from audit_log.verify import Options, verify_log
+
+    report = verify_log(directory, pinned_trust, Options(since=True), state_dir=state_dir)
+    if report.exit_code not in {0, 3}:
+        for finding in report.findings:
+            typer.echo(f"{finding.category} at seq {finding.seq}: {finding.msg}", err=True)
+        raise typer.Exit(report.exit_code)
+    if report.new_state is not None:
+        state.save(state_dir, report.new_state)
+        typer.echo(f"verified and pinned size {report.new_state.size}")

@@ -184,3 +184,42 @@ def test_new_key_and_rotate_key_commands(tmp_path: Path) -> None:
         "x",
     )
     assert refused.exit_code == 4
+
+
+def test_follow_appends_verifies_and_pins(
+    dev_service: tuple[RunningService, Path], tmp_path: Path
+) -> None:
+    running, var = dev_service
+    export, pins = tmp_path / "follow", tmp_path / "pins"
+    add(running, f"follow-{tmp_path.name}", 2)
+    args = ["log", "follow", str(export), "--trust", str(var / "trust.toml"), "--state", str(pins),
+            "--idle-exit", "2", *client(dev_service)]  # fmt: skip
+    first_run = run(*args)
+    assert first_run.exit_code == 0, first_run.output
+    assert "verified and pinned size" in first_run.stdout
+    pinned = state.load(pins, "expert-draw.localhost/dev")
+    assert pinned is not None
+    add(running, f"follow-more-{tmp_path.name}", 3)
+    second = run(*args)
+    assert second.exit_code == 0, second.output
+    newer = state.load(pins, "expert-draw.localhost/dev")
+    assert newer is not None
+    assert newer.size == pinned.size + 3
+    verified = run("verify", "log", "--export", str(export), "--trust", str(var / "trust.toml"))
+    assert verified.exit_code == 0, verified.output
+
+
+def test_follow_stops_at_tampering(
+    dev_service: tuple[RunningService, Path], tmp_path: Path
+) -> None:
+    running, var = dev_service
+    export, pins = tmp_path / "follow", tmp_path / "pins"
+    args = ["log", "follow", str(export), "--trust", str(var / "trust.toml"), "--state", str(pins),
+            "--idle-exit", "2", *client(dev_service)]  # fmt: skip
+    assert run(*args).exit_code == 0
+    entries = export / "entries.aud1"
+    lines = entries.read_bytes().splitlines(keepends=True)
+    lines[-1] = lines[-1].replace(b'"v":1', b'"v":1 ', 1)
+    entries.write_bytes(b"".join(lines))
+    add(running, f"after-tamper-{tmp_path.name}", 1)
+    assert run(*args).exit_code in {1, 2}
