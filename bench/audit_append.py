@@ -25,7 +25,7 @@ from expert_draw.adapters.audit import AuditLog
 from expert_draw.adapters.db import migrate
 from expert_draw.adapters.db.engine import make_engine, write_transaction
 from tests.support.databases import new_postgres_url, prepare_template
-from tests.support.postgres import PgCluster, wait_ready
+from tests.support.postgres import PgCluster
 
 ORIGIN = "bench.expert-draw.example/log"
 UUID = "0b7f6c2e-8a1d-4c3b-9e2f-5a6b7c8d9e0f"
@@ -111,11 +111,9 @@ def main() -> None:
             report(f"SQLite, 1 process x {writers} writers", latencies, args.seconds)
     cluster = PgCluster()
     try:
-        cluster.init()
-        cluster.start()
-        wait_ready(cluster.url())
-        prepare_template(cluster.url())
-        url = new_postgres_url(cluster.url())
+        server = cluster.launch()
+        prepare_template(server)
+        url = new_postgres_url(server)
         log = open_log(url, key)
         log.initialize()
         log.engine.dispose()

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, settings
 from cli.logs import configure_logging
 from tests.support.databases import new_postgres_url, new_sqlite_url, prepare_template
 from tests.support.pki import Pki, build_pki
-from tests.support.postgres import PgCluster, wait_ready
+from tests.support.postgres import PgCluster
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -93,11 +93,9 @@ def pg_server_url() -> Iterator[str]:
         pytest.skip("PostgreSQL tests skipped by EXPERT_DRAW_TEST_PG=skip")
     cluster = PgCluster()
     try:
-        cluster.init()
-        cluster.start()
-        wait_ready(cluster.url())
-        prepare_template(cluster.url())
-        yield cluster.url()
+        url = cluster.launch()
+        prepare_template(url)
+        yield url
     finally:
         cluster.destroy()
 

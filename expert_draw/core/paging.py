@@ -62,9 +62,31 @@ def effective_page_size(requested: int) -> int:
     return min(requested, MAX_PAGE_SIZE)
 
 
+def _encode(layout: struct.Struct, version: bytes, position: int, key: bytes) -> str:
+    return base64.urlsafe_b64encode(layout.pack(version, position, key)).decode().rstrip("=")
+
+
+def _decode(token: str, layout: struct.Struct, version: bytes, key: bytes) -> int:
+    """Unpack a token of ``layout``; check its version and query key.
+
+    Raises:
+        InvalidPageTokenError: the token is too long, malformed, or for another query.
+    """
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise InvalidPageTokenError("page token is too long")
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        found_version, position, token_key = layout.unpack(raw)
+    except (binascii.Error, struct.error, ValueError):
+        raise InvalidPageTokenError("page token is malformed") from None
+    if found_version != version or token_key != key:
+        raise InvalidPageTokenError("page token belongs to another query; start again")
+    return int(position)
+
+
 def encode_token(offset: int, key: bytes) -> str:
     """Return the opaque token for the page that starts at ``offset``."""
-    return base64.urlsafe_b64encode(_TOKEN.pack(_VERSION, offset, key)).decode().rstrip("=")
+    return _encode(_TOKEN, _VERSION, offset, key)
 
 
 def decode_token(token: str, key: bytes, total: int) -> int:
@@ -75,18 +97,10 @@ def decode_token(token: str, key: bytes, total: int) -> int:
     """
     if not token:
         return 0
-    if len(token) > MAX_TOKEN_LENGTH:
-        raise InvalidPageTokenError("page token is too long")
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        version, offset, token_key = _TOKEN.unpack(raw)
-    except (binascii.Error, struct.error, ValueError):
-        raise InvalidPageTokenError("page token is malformed") from None
-    if version != _VERSION or token_key != key:
-        raise InvalidPageTokenError("page token belongs to another query; start again")
+    offset = _decode(token, _TOKEN, _VERSION, key)
     if not 0 < offset < total:
         raise InvalidPageTokenError("page token is out of range; start again")
-    return int(offset)
+    return offset
 
 
 def paginate(items: Sequence[T], page_size: int, page_token: str, key: bytes) -> Page[T]:
@@ -106,11 +120,12 @@ def paginate(items: Sequence[T], page_size: int, page_token: str, key: bytes) ->
 
 _CURSOR = struct.Struct(f">2sQ{_KEY_BYTES}s")
 _CURSOR_VERSION = b"k1"
+MAX_CURSOR = 2**63 - 2  # the next position must still fit a signed 64-bit column
 
 
 def encode_cursor(after: int, key: bytes) -> str:
     """Return a keyset token: the next page starts after position ``after``."""
-    return base64.urlsafe_b64encode(_CURSOR.pack(_CURSOR_VERSION, after, key)).decode().rstrip("=")
+    return _encode(_CURSOR, _CURSOR_VERSION, after, key)
 
 
 def decode_cursor(token: str, key: bytes) -> int | None:
@@ -121,13 +136,7 @@ def decode_cursor(token: str, key: bytes) -> int | None:
     """
     if not token:
         return None
-    if len(token) > MAX_TOKEN_LENGTH:
-        raise InvalidPageTokenError("page token is too long")
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        version, after, token_key = _CURSOR.unpack(raw)
-    except (binascii.Error, struct.error, ValueError):
-        raise InvalidPageTokenError("page token is malformed") from None
-    if version != _CURSOR_VERSION or token_key != key:
-        raise InvalidPageTokenError("page token belongs to another query; start again")
-    return int(after)
+    after = _decode(token, _CURSOR, _CURSOR_VERSION, key)
+    if after >= MAX_CURSOR:
+        raise InvalidPageTokenError("page token is out of range; start again")
+    return after

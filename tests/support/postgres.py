@@ -92,6 +92,13 @@ class PgCluster:
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
 
+    def launch(self) -> str:
+        """Initialise, start and wait for the cluster; return the server URL."""
+        self.init()
+        self.start()
+        wait_ready(self.url())
+        return self.url()
+
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
 

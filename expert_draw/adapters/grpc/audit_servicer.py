@@ -12,7 +12,7 @@ from expert_draw.adapters.release import code_digest
 from expert_draw.api.v1 import audit_service_pb2 as pb
 from expert_draw.api.v1 import audit_service_pb2_grpc as pb_grpc
 from expert_draw.core.paging import decode_cursor, effective_page_size, encode_cursor, query_key
-from expert_draw.errors import InvalidRequestError
+from expert_draw.errors import FieldViolation, InvalidRequestError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -21,8 +21,9 @@ if TYPE_CHECKING:
 
     from expert_draw.adapters.audit import AuditReader, StoredEntry
 
-_CHECKPOINT_NAME = re.compile(r"checkpoints/(0|[1-9][0-9]{0,18})")
-_ENTRY_NAME = re.compile(r"entries/(0|[1-9][0-9]{0,18})")
+# At most 18 digits: every such number fits a signed 64-bit database column.
+_CHECKPOINT_NAME = re.compile(r"checkpoints/(0|[1-9][0-9]{0,17})")
+_ENTRY_NAME = re.compile(r"entries/(0|[1-9][0-9]{0,17})")
 STREAM_BATCH = 500
 
 
@@ -127,8 +128,16 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
         size = effective_page_size(request.page_size)
         start = _non_negative(request.start_seq, "start_seq")
         end = _non_negative(request.end_seq, "end_seq") or None
-        if len(request.subject) > 128 or len(request.kind) > 32:  # noqa: PLR2004 - column sizes
-            raise InvalidRequestError.field("subject", "subject ≤ 128 and kind ≤ 32 characters")
+        violations = [
+            FieldViolation(field, f"at most {limit} characters")
+            for field, value, limit in (
+                ("subject", request.subject, 128),
+                ("kind", request.kind, 32),
+            )
+            if len(value) > limit
+        ]
+        if violations:
+            raise InvalidRequestError(violations)
         key = query_key("entries", str(start), str(end), request.subject, request.kind)
         after = decode_cursor(request.page_token, key)
         rows = self._reader.entries(

@@ -38,3 +38,16 @@ def dev_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runn
     running = start_service(settings)
     yield running, var
     running.stop(grace=0)
+
+
+def client_args(dev_service: tuple[RunningService, Path], profile: str = "admin") -> list[str]:
+    """Client options that reach the test service with a dev profile."""
+    running, var = dev_service
+    return [
+        "--client-config",
+        str(var / "client.toml"),
+        "--target",
+        f"127.0.0.1:{running.port}",
+        "-p",
+        profile,
+    ]

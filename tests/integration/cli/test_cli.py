@@ -9,25 +9,13 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from cli.main import app
-from tests.integration.cli.conftest import run
+from tests.integration.cli.conftest import client_args, run
 from tests.support.tables import TABLE_2010, TABLE_2018, csv_bytes
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from cli.server import RunningService
-
-
-def client_args(dev_service: tuple[RunningService, Path], profile: str = "admin") -> list[str]:
-    running, var = dev_service
-    return [
-        "--client-config",
-        str(var / "client.toml"),
-        "--target",
-        f"127.0.0.1:{running.port}",
-        "-p",
-        profile,
-    ]
 
 
 def test_dev_init_keeps_existing_files_and_protects_keys(

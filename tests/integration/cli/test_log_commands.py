@@ -17,7 +17,7 @@ from audit_log import state
 from audit_log.entry import Who
 from audit_log.sqlstore import PendingEntry
 from expert_draw.adapters.db.engine import write_transaction
-from tests.integration.cli.conftest import run
+from tests.integration.cli.conftest import client_args, run
 
 if TYPE_CHECKING:
     from cli.server import RunningService
@@ -27,15 +27,7 @@ UUID = "0b7f6c2e-8a1d-4c3b-9e2f-5a6b7c8d9e0f"
 
 
 def client(dev_service: tuple[RunningService, Path], profile: str = "supervisor") -> list[str]:
-    running, var = dev_service
-    return [
-        "--client-config",
-        str(var / "client.toml"),
-        "--target",
-        f"127.0.0.1:{running.port}",
-        "-p",
-        profile,
-    ]
+    return client_args(dev_service, profile)
 
 
 def add(running: RunningService, request_id: str, count: int) -> None:

@@ -165,8 +165,13 @@ def test_entries_checkpoints_and_proofs_verify(
             grpc.StatusCode.INVALID_ARGUMENT,
             "INVALID_REQUEST",
         ),
+        ("GetCheckpoint", pb.GetCheckpointRequest(name="checkpoints/9999999999999999999"), grpc.StatusCode.INVALID_ARGUMENT, "INVALID_REQUEST"),
+        ("GetEntry", pb.GetEntryRequest(name="entries/999999999999999999"), grpc.StatusCode.NOT_FOUND, "ENTRY_NOT_FOUND"),
+        ("GetCheckpoint", pb.GetCheckpointRequest(name="checkpoints/999999999999999999"), grpc.StatusCode.NOT_FOUND, "CHECKPOINT_NOT_FOUND"),
+        ("GetInclusionProof", pb.GetInclusionProofRequest(seq=0, tree_size=2**63 - 1), grpc.StatusCode.NOT_FOUND, "CHECKPOINT_NOT_FOUND"),
+        ("ListEntries", pb.ListEntriesRequest(kind="k" * 33), grpc.StatusCode.INVALID_ARGUMENT, "INVALID_REQUEST"),
     ],
-)
+)  # fmt: skip
 def test_bad_requests(
     stub: pb_grpc.AuditServiceStub, call: str, message: Any, code: grpc.StatusCode, reason: str
 ) -> None:
@@ -200,3 +205,18 @@ def test_stream_sends_history_then_live_entries(
         adder.join()
     assert checkpoints[0] == 1
     assert size in checkpoints
+
+
+def test_extreme_but_valid_ranges_are_empty(stub: pb_grpc.AuditServiceStub) -> None:
+    page = stub.ListEntries(
+        pb.ListEntriesRequest(start_seq=2**63 - 2, end_seq=2**63 - 1), timeout=5
+    )
+    assert list(page.entries) == []
+    assert (
+        list(
+            stub.ListCheckpoints(
+                pb.ListCheckpointsRequest(min_size=2**63 - 1), timeout=5
+            ).checkpoints
+        )
+        == []
+    )

@@ -49,3 +49,19 @@ def test_forged_or_foreign_tokens(token: str) -> None:
 
 def test_query_key_separates_parts() -> None:
     assert query_key("ab", "c") != query_key("a", "bc")
+
+
+def test_keyset_cursors() -> None:
+    from expert_draw.core.paging import MAX_CURSOR, decode_cursor, encode_cursor
+
+    key = query_key("entries")
+    assert decode_cursor("", key) is None
+    assert decode_cursor(encode_cursor(41, key), key) == 41
+    for forged in (
+        encode_cursor(MAX_CURSOR, key),
+        encode_cursor(2**64 - 1, key),
+        encode_cursor(3, query_key("x")),
+        "@@",
+    ):
+        with pytest.raises(InvalidPageTokenError):
+            decode_cursor(forged, key)
