@@ -270,7 +270,9 @@ def test_client_cancelling_a_stream_is_no_incident(
         time.sleep(0.05)
     requests.set()
     (line,) = [r for r in json_logs("rpc") if r["request_id"] == "cancel-me"]
-    assert line["status"] == "CANCELLED"
+    # gRPC may surface the cancel as the end of the request stream (the handler then
+    # returns normally): either way the call is logged once and is no incident.
+    assert line["status"] in {"CANCELLED", "OK"}
     assert [r for r in json_logs("rpc.internal_error") if r["request_id"] == "cancel-me"] == []
 
 
