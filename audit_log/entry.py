@@ -23,6 +23,7 @@ MAX_ENTRY_BYTES = 65_535
 ZERO_HASH = "0" * 64
 ROLES = frozenset({"service", "admin", "requester", "supervisor"})
 MEMBERS = frozenset({"data", "kind", "log", "prev", "req", "seq", "subj", "ts", "v", "who"})
+_WHO = frozenset({"role", "sub", "svc"})
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _REQ = re.compile(r"([a-z0-9][a-z0-9:._-]{0,39})/([A-Za-z0-9._:-]{1,64})#(0|[1-9][0-9]{0,5})")
 _HEX32 = re.compile(r"[0-9a-f]{64}")
@@ -150,12 +151,36 @@ class Entry:
         )  # fmt: skip
 
 
+def _valid(value: object) -> bool:
+    """The fast path: True when the entry is certainly valid (the common case)."""
+    if type(value) is not dict or value.keys() != MEMBERS:
+        return False
+    seq, ts, who, req = value["seq"], value["ts"], value["who"], value["req"]
+    if not (
+        value["v"] == FORMAT_VERSION and type(value["v"]) is int
+        and type(seq) is int and seq >= 0 and type(ts) is int and ts >= 0
+        and type(value["log"]) is str and value["log"]
+        and type(value["kind"]) is str and type(value["subj"]) is str and value["subj"]
+        and type(value["prev"]) is str and _HEX32.fullmatch(value["prev"]) is not None
+        and type(value["data"]) is dict and type(who) is dict and who.keys() == _WHO
+        and who["role"] in ROLES and type(who["sub"]) is str and type(who["svc"]) is str
+        and schema.PRINCIPAL.fullmatch(who["svc"]) is not None
+        and type(req) is str and (match := _REQ.fullmatch(req)) is not None
+        and match.group(1) == who["sub"]
+    ):  # fmt: skip
+        return False
+    kind_schema = schema.KINDS.get(value["kind"])
+    return kind_schema is not None and kind_schema.valid(value["subj"], value["data"])
+
+
 def check(value: object) -> None:
     """Check an entry object's envelope and per-kind schema.
 
     Raises:
         SchemaError: naming every problem found.
     """
+    if _valid(value):
+        return
     problems = _envelope_problems(value)
     if not problems and isinstance(value, dict):
         kind_schema = schema.KINDS.get(value["kind"])

@@ -87,6 +87,12 @@ class KindSchema:
     subj: re.Pattern[str]
     data: dict[str, T]
 
+    def valid(self, subj: str, data: dict[str, Any]) -> bool:
+        """The fast path: True when ``subj`` and ``data`` certainly match."""
+        if data.keys() != self.data.keys() or self.subj.fullmatch(subj) is None:
+            return False
+        return all(kind.check(data[member]) for member, kind in self.data.items())
+
     def problems(self, subj: str, data: dict[str, Any]) -> list[str]:
         """Return what is wrong with ``subj`` and ``data`` (empty when valid)."""
         found = []

@@ -14,7 +14,7 @@ import enum
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from audit_log import canonical, merkle, note, state
 from audit_log import checkpoint as cp
@@ -156,7 +156,7 @@ class _Run:
         self.wanted_leaves: set[int] = set()
         self.compact = merkle.CompactRange()
         self.prev_leaf: bytes | None = None
-        self.lookahead: bytes | None = None
+        self.lookahead: _Record | None = None
         self.last_good = 0
         self.offset = 0
         self.snapshot: tuple[tuple[bytes, ...], bytes, int] | None = None
@@ -231,12 +231,12 @@ class _Run:
     # -- entries.aud1 -----------------------------------------------------------------
 
     def run_entries(
-        self, lines: Iterator[bytes], start: int, total: int, progress: Progress | None
+        self, records: Iterator[_Record], start: int, total: int, progress: Progress | None
     ) -> None:
         prev_ts, prev_req = 0, None
         self.last_good = start
-        for seq, line in enumerate(_with_lookahead(lines, self), start=start):
-            entry, leaf = self._decode(seq, line)
+        for seq, record in enumerate(_with_lookahead(records, self), start=start):
+            entry, leaf = self._check_record(seq, record)
             if entry.ts < prev_ts:
                 self.find(Category.DOMAIN_VIOLATION, seq, f"ts {entry.ts} goes back from {prev_ts}")
             prev_req = self._check_req(seq, entry, prev_req)
@@ -245,7 +245,7 @@ class _Run:
             if seq in self.wanted_leaves:
                 self.leaves[seq] = leaf
             self.prev_leaf, prev_ts = leaf, entry.ts
-            self.offset += len(line)
+            self.offset += record.length
             size = seq + 1
             if size == self.newest:
                 self.snapshot = (tuple(self.compact.hashes), leaf, self.offset)
@@ -256,18 +256,13 @@ class _Run:
         self.report.size = self.compact.size
         self.report.root = self.compact.root()
 
-    def _decode(self, seq: int, line: bytes) -> tuple[Entry, bytes]:
-        if not line.endswith(b"\n"):
-            self.find(Category.REJECT, seq, f"{ENTRIES} line {seq + 1} lacks its newline")
-        body = line.removesuffix(b"\n")
-        try:
-            entry = Entry.decode(body)
-        except CanonicalError as exc:
-            self.find(Category.NONCANONICAL, seq, str(exc))
-            raise
-        except SchemaError as exc:
-            self.find(Category.SCHEMA, seq, str(exc))
-            raise
+    def _check_record(self, seq: int, record: _Record) -> tuple[Entry, bytes]:
+        if record.error is not None:
+            category, msg = record.error
+            self.find(category, seq, f"{ENTRIES} line {seq + 1}: {msg}")
+        entry = record.entry
+        if entry is None:  # pragma: no cover - every failed parse carries an error
+            raise _Stop
         if entry.seq != seq:
             category = self._seq_mismatch(seq, entry.seq)
             self.find(category, seq, f"line {seq + 1} holds seq {entry.seq}")
@@ -284,7 +279,7 @@ class _Run:
             self.find(Category.TAMPER, seq, "seq 0, and only seq 0, is log.init")
         if seq == 0:
             self._check_init(entry)
-        return entry, merkle.leaf_hash(body)
+        return entry, record.leaf
 
     def _seq_mismatch(self, line: int, found: int) -> Category:
         """A GAP when entries are missing (the next line continues the jump), else TAMPER."""
@@ -293,11 +288,9 @@ class _Run:
         following = self.lookahead
         if following is None:
             return Category.GAP
-        try:
-            next_seq = Entry.decode(following.removesuffix(b"\n")).seq
-        except AuditLogError:
+        if following.entry is None:
             return Category.TAMPER
-        return Category.GAP if next_seq == found + 1 else Category.TAMPER
+        return Category.GAP if following.entry.seq == found + 1 else Category.TAMPER
 
     def _check_init(self, entry: Entry) -> None:
         vkeys = entry.data.get("vkeys", [])
@@ -480,9 +473,11 @@ class _Run:
             return 0
         self.periods = [KeyPeriod(note.Verifier.parse(v), f, u) for v, f, u in pinned.keys]
         for _ in range(pinned.size):
-            leaf = merkle.leaf_hash(next(lines).removesuffix(b"\n"))
+            line = next(lines)
+            leaf = merkle.leaf_hash(line.removesuffix(b"\n"))
             self.compact.append(leaf)
             self.prev_leaf = leaf
+            self.offset += len(line)
         self.roots[pinned.size] = self.compact.root()
         if self.compact.root() != pinned.root:
             msg = (
@@ -521,16 +516,15 @@ def verify_log(  # noqa: PLR0913 - the verifier's inputs
         below = pinned.size if options.since and pinned is not None else 0
         run.read_checkpoints(checkpoint_lines, below)
         run.plan(receipts)
-        start = 0
+        start = offset = 0
         if options.since and pinned is not None and pinned.size <= total and _resumable(pinned):
             run.resume(pinned)
-            lines = _lines(export_dir / ENTRIES, pinned.offset)
-            start = pinned.size
-        else:
-            lines = _lines(export_dir / ENTRIES)
-            if options.since and pinned is not None and pinned.size <= total:
-                start = run.skip_pinned_prefix(lines)
-        run.run_entries(lines, start, total, progress)
+            start, offset = pinned.size, pinned.offset
+        elif options.since and pinned is not None and pinned.size <= total:
+            start = run.skip_pinned_prefix(_lines(export_dir / ENTRIES))
+            offset = run.offset
+        records = (_record(line) for line in _lines(export_dir / ENTRIES, offset))
+        run.run_entries(records, start, total, progress)
         run.finish_tail(total)
         run.check_pinned()
         for name, text in receipts:
@@ -541,11 +535,34 @@ def verify_log(  # noqa: PLR0913 - the verifier's inputs
     return run.report
 
 
-def _with_lookahead(lines: Iterator[bytes], run: _Run) -> Iterator[bytes]:
-    """Yield lines, exposing the following one as ``run.lookahead`` (GAP vs TAMPER)."""
-    current = next(lines, None)
+class _Record(NamedTuple):
+    """One export line, parsed: what the sequential checks need."""
+
+    length: int
+    leaf: bytes
+    entry: Entry | None
+    error: tuple[Category, str] | None
+
+
+def _record(line: bytes) -> _Record:
+    """Parse one ``entries.aud1`` line: canonical form, schema, leaf hash."""
+    body = line.removesuffix(b"\n")
+    leaf = merkle.leaf_hash(body)
+    if len(body) == len(line):
+        return _Record(len(line), leaf, None, (Category.REJECT, "lacks its newline"))
+    try:
+        return _Record(len(line), leaf, Entry.decode(body), None)
+    except CanonicalError as exc:
+        return _Record(len(line), leaf, None, (Category.NONCANONICAL, str(exc)))
+    except SchemaError as exc:
+        return _Record(len(line), leaf, None, (Category.SCHEMA, str(exc)))
+
+
+def _with_lookahead(records: Iterator[_Record], run: _Run) -> Iterator[_Record]:
+    """Yield records, exposing the following one as ``run.lookahead`` (GAP vs TAMPER)."""
+    current = next(records, None)
     while current is not None:
-        following = next(lines, None)
+        following = next(records, None)
         run.lookahead = following
         yield current
         current = following
