@@ -131,5 +131,20 @@ def init(
         if not path.exists():
             path.write_text(text, encoding="utf-8")
             created.append(str(path))
+        elif name == "expert-draw.toml" and not _settings_load(path):
+            path.write_text(text, encoding="utf-8")
+            created.append(f"{path} (the old one no longer matched the settings)")
     for line in created:
         typer.echo(f"created {line}")
+
+
+def _settings_load(path: Path) -> bool:
+    """True if an existing dev settings file still loads (an older release's may not)."""
+    from expert_draw.config import load_settings
+    from expert_draw.errors import ConfigurationError
+
+    try:
+        load_settings(path)
+    except ConfigurationError:
+        return False
+    return True
