@@ -236,11 +236,15 @@ class _Run:
         prev_ts, prev_req = 0, None
         self.last_good = start
         for seq, record in enumerate(_with_lookahead(records, self), start=start):
-            entry, leaf = self._check_record(seq, record)
-            if entry.ts < prev_ts:
-                self.find(Category.DOMAIN_VIOLATION, seq, f"ts {entry.ts} goes back from {prev_ts}")
+            entry = self._parsed(seq, record)
+            self._check_seq(seq, entry)
+            self._check_origin(seq, entry)
+            self._check_prev(seq, entry)
+            self._check_first(seq, entry)
+            self._check_ts(seq, entry, prev_ts)
             prev_req = self._check_req(seq, entry, prev_req)
             self._apply_keys(seq, entry)
+            leaf = record.leaf
             self.compact.append(leaf)
             if seq in self.wanted_leaves:
                 self.leaves[seq] = leaf
@@ -256,18 +260,27 @@ class _Run:
         self.report.size = self.compact.size
         self.report.root = self.compact.root()
 
-    def _check_record(self, seq: int, record: _Record) -> tuple[Entry, bytes]:
+    # Each check below is one method, so that the mutation test (T-27) can remove each
+    # in turn and see a tamper test fail.
+
+    def _parsed(self, seq: int, record: _Record) -> Entry:
         if record.error is not None:
             category, msg = record.error
             self.find(category, seq, f"{ENTRIES} line {seq + 1}: {msg}")
-        entry = record.entry
-        if entry is None:  # pragma: no cover - every failed parse carries an error
+        if record.entry is None:  # pragma: no cover - every failed parse carries an error
             raise _Stop
+        return record.entry
+
+    def _check_seq(self, seq: int, entry: Entry) -> None:
         if entry.seq != seq:
             category = self._seq_mismatch(seq, entry.seq)
             self.find(category, seq, f"line {seq + 1} holds seq {entry.seq}")
+
+    def _check_origin(self, seq: int, entry: Entry) -> None:
         if entry.log != self.origin:
             self.find(Category.TAMPER, seq, f"an entry of another log, {entry.log!r}")
+
+    def _check_prev(self, seq: int, entry: Entry) -> None:
         expected = ZERO_HASH if self.prev_leaf is None else self.prev_leaf.hex()
         if entry.prev != expected:
             # Entry seq-1 changed, or this entry's prev did. A checkpoint that matched at
@@ -275,11 +288,16 @@ class _Run:
             bad = seq if self.last_good == seq else seq - 1
             msg = f"prev of entry {seq} does not chain: entry {bad} was altered"
             self.find(Category.TAMPER, bad, msg)
+
+    def _check_first(self, seq: int, entry: Entry) -> None:
         if (seq == 0) != (entry.kind == "log.init"):
             self.find(Category.TAMPER, seq, "seq 0, and only seq 0, is log.init")
         if seq == 0:
             self._check_init(entry)
-        return entry, record.leaf
+
+    def _check_ts(self, seq: int, entry: Entry, prev_ts: int) -> None:
+        if entry.ts < prev_ts:
+            self.find(Category.DOMAIN_VIOLATION, seq, f"ts {entry.ts} goes back from {prev_ts}")
 
     def _seq_mismatch(self, line: int, found: int) -> Category:
         """A GAP when entries are missing (the next line continues the jump), else TAMPER."""

@@ -3,8 +3,9 @@
 A clean ~1,000-entry log of single- and multi-entry transactions is tampered with by
 raw SQL (bypassing the app and, on PostgreSQL, the triggers), exported straight from the
 tables, and verified offline. T-22, T-23 and T-24 are in tests/integration/db and
-tests/unit/audit_log; T-25 comes with the draw; the witness variants of T-9 and T-16 come
-with the supervision issue; T-27 (mutation run) is listed in the issue's closing note.
+tests/unit/audit_log; T-27 (remove each verifier check in turn) is
+tests/property/test_verifier_mutations.py; T-25 comes with the draw; the witness variants
+of T-9 and T-16 come with the supervision issue.
 """
 
 from __future__ import annotations

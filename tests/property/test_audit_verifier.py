@@ -15,67 +15,9 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audit_log import checkpoint as cp
-from audit_log import merkle, state, trust
-from audit_log.entry import Entry, Who, make_req
-from audit_log.export import CHECKPOINTS, ENTRIES, checkpoint_line
+from audit_log import state
 from audit_log.verify import Category, Options, verify_log
-from tests.vectors.generate import ORIGIN, UUID, signer
-
-KEY = signer("property log key")
-TRUST = trust.parse(f'version = 1\nlog_vkey = "{KEY.verifier}"\n')
-ADMIN = Who("admin", "admin:ops-1", "replica-a")
-
-
-def build(transactions: list[int]) -> tuple[list[bytes], dict[int, str]]:
-    """A log: log.init, then one transaction per element with that many entries."""
-    init = {"origin": ORIGIN, "hash_alg": "sha256", "format_v": 1, "vkeys": [str(KEY.verifier)],
-            "reanchor_keys": [], "reanchor_threshold": 0, "spec_version": "EDS-1",
-            "code_digest": "0" * 64, "escrow_keys": [], "drand": None}  # fmt: skip
-    bodies: list[bytes] = []
-    notes: dict[int, str] = {}
-    compact = merkle.CompactRange()
-
-    def add(kind: str, subj: str, who: Who, req: str, data: dict[str, object]) -> None:
-        prev = (bodies and merkle.leaf_hash(bodies[-1]).hex()) or "0" * 64
-        body = Entry(
-            ORIGIN, len(bodies), prev, 1_000 + len(bodies), req, kind, subj, who, data
-        ).encode()
-        bodies.append(body)
-        compact.append(merkle.leaf_hash(body))
-
-    def seal() -> None:
-        notes[len(bodies)] = cp.sign(cp.Checkpoint(ORIGIN, len(bodies), compact.root()), [KEY])
-
-    add(
-        "log.init",
-        "log",
-        Who("service", "service", "replica-a"),
-        make_req("service", "init", 0),
-        init,
-    )
-    seal()
-    for number, count in enumerate(transactions):
-        for index in range(count):
-            add(
-                "expert.delete",
-                f"experts/{UUID}",
-                ADMIN,
-                make_req(ADMIN.sub, f"t{number}", index),
-                {"reason": f"r{number}.{index}"},
-            )
-        seal()
-    return bodies, notes
-
-
-def write(folder: Path, bodies: list[bytes], notes: dict[int, str]) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / ENTRIES).write_bytes(b"".join(b + b"\n" for b in bodies))
-    (folder / CHECKPOINTS).write_bytes(
-        b"".join(checkpoint_line(s, n) for s, n in sorted(notes.items()))
-    )
-    return folder
-
+from tests.support.small_logs import TRUST, build, write
 
 TRANSACTIONS = st.lists(st.integers(1, 4), min_size=2, max_size=25)
 
