@@ -204,19 +204,46 @@ class AuditLog:
     ) -> Appended:
         """Append entries in the caller's transaction.
 
+        Idempotency: a request id that was already used is refused here (with the same
+        payload too: the caller should have looked it up with :meth:`find_request`
+        before its business writes and returned the stored outcome). Two concurrent
+        first uses race on the request table's key; the loser's transaction fails.
+
         Raises:
             PreconditionError: writes are refused after a failed self-check, or the
-                request id was used before with a different payload.
+                request id was used before (``REQUEST_ID_REUSED``).
         """
         if self.writes_refused is not None:
             msg = f"audit log self-check failed, writes are refused: {self.writes_refused}"
             raise PreconditionError(msg, reason="AUDIT_SELF_CHECK_FAILED")
+        digest = sqlstore.payload_digest(payload)
+        try:
+            if self.store.find_request(conn, who.sub, request_id, digest) is not None:
+                msg = f"request id {request_id!r} was already applied"
+                raise PreconditionError(msg, reason="REQUEST_ID_REUSED")
+        except RequestReusedError as exc:
+            raise PreconditionError(str(exc), reason="REQUEST_ID_REUSED") from None
         try:
             return self.store.append(
                 conn, who=who, request_id=request_id,
-                payload_sha256=sqlstore.payload_digest(payload), pending=pending,
+                payload_sha256=digest, pending=pending,
                 now_ms=self.clock_ms(), outcome=outcome,
             )  # fmt: skip
+        except RequestReusedError as exc:
+            raise PreconditionError(str(exc), reason="REQUEST_ID_REUSED") from None
+
+    def find_request(
+        self, conn: Connection, who: Who, request_id: str, payload: object
+    ) -> sqlstore.StoredRequest | None:
+        """The stored outcome of an earlier use of ``request_id`` (None if it is new).
+
+        Raises:
+            PreconditionError: the id was used with a different payload (FAILED_PRECONDITION).
+        """
+        try:
+            return self.store.find_request(
+                conn, who.sub, request_id, sqlstore.payload_digest(payload)
+            )
         except RequestReusedError as exc:
             raise PreconditionError(str(exc), reason="REQUEST_ID_REUSED") from None
 

@@ -115,8 +115,16 @@ def test_retry_is_idempotent_and_reuse_is_refused(audit: AuditLog) -> None:
             audit.store.find_request(conn, "other", "same", sqlstore.payload_digest({"a": 1}))
             is None
         )
-    with pytest.raises(sa.exc.IntegrityError):  # the store refuses a second append under one id
-        append(audit, "same", 1, {"a": 1})
+    for payload in ({"a": 1}, {"a": 2}):  # a second append under one id is refused
+        with pytest.raises(PreconditionError) as caught:
+            append(audit, "same", 1, payload)
+        assert caught.value.reason == "REQUEST_ID_REUSED"
+    with audit.engine.connect() as conn:
+        found = audit.find_request(conn, WHO, "same", {"a": 1})
+        assert found is not None
+        assert found.count == 2
+        with pytest.raises(PreconditionError):
+            audit.find_request(conn, WHO, "same", {"a": 2})
     assert len(all_bodies(audit)) == 3
 
 
