@@ -284,3 +284,28 @@ def test_oversized_request_is_resource_exhausted(running: RunningService, connec
             pb.SearchDisciplinesRequest(parent="editions/2018", query=huge), timeout=10
         )
     assert caught.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+def test_deadlines_are_respected_and_logged(
+    running: RunningService, connect: Any, monkeypatch: pytest.MonkeyPatch, json_logs: Any
+) -> None:
+    original = ClassificationCatalog.list_editions
+
+    def slow(self: ClassificationCatalog, *args: Any) -> Any:
+        time.sleep(0.6)
+        return original(self, *args)
+
+    monkeypatch.setattr(ClassificationCatalog, "list_editions", slow)
+    stub = pb_grpc.ClassificationServiceStub(connect(running.port, "admin"))
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.ListEditions(
+            pb.ListEditionsRequest(), timeout=0.2, metadata=(("x-request-id", "too-slow"),)
+        )
+    assert caught.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not [
+        r for r in json_logs("rpc") if r["request_id"] == "too-slow"
+    ]:
+        time.sleep(0.05)
+    (line,) = [r for r in json_logs("rpc") if r["request_id"] == "too-slow"]
+    assert line["status"] == "DEADLINE_EXCEEDED"
