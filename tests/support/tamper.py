@@ -102,6 +102,30 @@ def body(engine: Engine, seq: int) -> bytes:
         )
 
 
+def set_body(engine: Engine, seq: int, data: bytes, *, rehash: bool = False) -> None:
+    """Overwrite an entry's stored bytes (and, with ``rehash``, its stored leaf hash)."""
+    if rehash:
+        raw(
+            engine,
+            "UPDATE audit_entry SET body = :b, leaf_hash = :h WHERE seq = :s",
+            b=data,
+            h=merkle.leaf_hash(data),
+            s=seq,
+        )
+    else:
+        raw(engine, "UPDATE audit_entry SET body = :b WHERE seq = :s", b=data, s=seq)
+
+
+def note(engine: Engine, size: int) -> str:
+    """The stored checkpoint note at ``size``."""
+    with engine.connect() as conn:
+        return str(
+            conn.execute(
+                sa.text("SELECT note FROM audit_checkpoint WHERE size = :s"), {"s": size}
+            ).scalar_one()
+        )
+
+
 def entries(engine: Engine) -> list[Entry]:
     with engine.connect() as conn:
         rows = conn.execute(sa.text("SELECT body FROM audit_entry ORDER BY seq")).scalars()
