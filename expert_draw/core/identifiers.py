@@ -16,8 +16,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from expert_draw.errors import FieldViolation
-
 _RESIDENT_ID = re.compile(r"[0-9]{17}[0-9X]")
 _ID_WEIGHTS = tuple(pow(2, 17 - i, 11) for i in range(17))
 _ID_CHECK = "10X98765432"
@@ -69,8 +67,3 @@ def region_code_problem(value: str) -> str | None:
     if _REGION.fullmatch(value) is None or not 11 <= int(value[:2]) <= 82:  # noqa: PLR2004 - province codes
         return "must be six digits starting with a province code 11-82 (GB/T 2260)"
     return None
-
-
-def violation(field: str, problem: str | None) -> list[FieldViolation]:
-    """A one-element list with the field's violation, or an empty list."""
-    return [] if problem is None else [FieldViolation(field, problem)]
