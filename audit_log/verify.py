@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import enum
 import re
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import BrokenExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -25,6 +27,7 @@ from audit_log.keys import KeyPeriod
 from audit_log.receipt import Receipt
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
     from pathlib import Path
 
     from audit_log.trust import Trust
@@ -129,11 +132,15 @@ class _Note:
 
 @dataclass(frozen=True, slots=True)
 class Options:
-    """How a run behaves."""
+    """How a run behaves; ``workers`` > 1 parses large exports in that many processes."""
 
     strict: bool = False
     all_signatures: bool = False
     since: bool = False
+    workers: int = 1
+
+
+PARALLEL_MIN_ENTRIES = 20_000
 
 
 class _Run:
@@ -263,7 +270,7 @@ class _Run:
     # Each check below is one method, so that the mutation test (T-27) can remove each
     # in turn and see a tamper test fail.
 
-    def _parsed(self, seq: int, record: _Record) -> Entry:
+    def _parsed(self, seq: int, record: _Record) -> _Slim:
         if record.error is not None:
             category, msg = record.error
             self.find(category, seq, f"{ENTRIES} line {seq + 1}: {msg}")
@@ -271,16 +278,16 @@ class _Run:
             raise _Stop
         return record.entry
 
-    def _check_seq(self, seq: int, entry: Entry) -> None:
+    def _check_seq(self, seq: int, entry: _Slim) -> None:
         if entry.seq != seq:
             category = self._seq_mismatch(seq, entry.seq)
             self.find(category, seq, f"line {seq + 1} holds seq {entry.seq}")
 
-    def _check_origin(self, seq: int, entry: Entry) -> None:
+    def _check_origin(self, seq: int, entry: _Slim) -> None:
         if entry.log != self.origin:
             self.find(Category.TAMPER, seq, f"an entry of another log, {entry.log!r}")
 
-    def _check_prev(self, seq: int, entry: Entry) -> None:
+    def _check_prev(self, seq: int, entry: _Slim) -> None:
         expected = ZERO_HASH if self.prev_leaf is None else self.prev_leaf.hex()
         if entry.prev != expected:
             # Entry seq-1 changed, or this entry's prev did. A checkpoint that matched at
@@ -289,13 +296,13 @@ class _Run:
             msg = f"prev of entry {seq} does not chain: entry {bad} was altered"
             self.find(Category.TAMPER, bad, msg)
 
-    def _check_first(self, seq: int, entry: Entry) -> None:
+    def _check_first(self, seq: int, entry: _Slim) -> None:
         if (seq == 0) != (entry.kind == "log.init"):
             self.find(Category.TAMPER, seq, "seq 0, and only seq 0, is log.init")
         if seq == 0:
             self._check_init(entry)
 
-    def _check_ts(self, seq: int, entry: Entry, prev_ts: int) -> None:
+    def _check_ts(self, seq: int, entry: _Slim, prev_ts: int) -> None:
         if entry.ts < prev_ts:
             self.find(Category.DOMAIN_VIOLATION, seq, f"ts {entry.ts} goes back from {prev_ts}")
 
@@ -310,7 +317,7 @@ class _Run:
             return Category.TAMPER
         return Category.GAP if following.entry.seq == found + 1 else Category.TAMPER
 
-    def _check_init(self, entry: Entry) -> None:
+    def _check_init(self, entry: _Slim) -> None:
         vkeys = entry.data.get("vkeys", [])
         pinned = str(self.trust.log_vkey)
         if entry.data.get("origin") != self.origin or not vkeys or vkeys[0] != pinned:
@@ -318,14 +325,14 @@ class _Run:
             self.find(Category.BAD_SIGNATURE, 0, msg)
 
     def _check_req(
-        self, seq: int, entry: Entry, prev: tuple[str, str, int] | None
+        self, seq: int, entry: _Slim, prev: tuple[str, str, int] | None
     ) -> tuple[str, str, int]:
         sub, request_id, index = parse_req(entry.req)
         if index > 0 and prev != (sub, request_id, index - 1):
             self.find(Category.SCHEMA, seq, f"req {entry.req!r} does not continue its transaction")
         return sub, request_id, index
 
-    def _apply_keys(self, seq: int, entry: Entry) -> None:
+    def _apply_keys(self, seq: int, entry: _Slim) -> None:
         if entry.kind == "key.reanchor":
             msg = "key.reanchor is not supported by this verifier release"
             self.find(Category.BAD_ROTATION, seq, msg)
@@ -541,7 +548,11 @@ def verify_log(  # noqa: PLR0913 - the verifier's inputs
         elif options.since and pinned is not None and pinned.size <= total:
             start = run.skip_pinned_prefix(_lines(export_dir / ENTRIES))
             offset = run.offset
-        records = (_record(line) for line in _lines(export_dir / ENTRIES, offset))
+        entries = export_dir / ENTRIES
+        if options.workers > 1 and total - start >= PARALLEL_MIN_ENTRIES:
+            records = _parallel_records(entries, offset, options.workers)
+        else:
+            records = (_record(line) for line in _lines(entries, offset))
         run.run_entries(records, start, total, progress)
         run.finish_tail(total)
         run.check_pinned()
@@ -549,16 +560,38 @@ def verify_log(  # noqa: PLR0913 - the verifier's inputs
             run.check_receipt(name, text)
     except (_Stop, CanonicalError, NoteError, SchemaError):
         return run.report
+    except (OSError, BrokenExecutor) as exc:  # a worker process died mid-run
+        msg = f"parsing failed: {exc}; rerun with one worker"
+        run.report.findings.append(Finding(Category.USAGE, None, msg))
+        return run.report
     run.report.new_state = run.new_state() if run.report.exit_code in {0, 3} else None
     return run.report
 
 
+class _Slim(NamedTuple):
+    """What the sequential checks read of a valid entry, small enough to pickle cheaply.
+
+    ``data`` is kept only for the kinds whose data those checks inspect.
+    """
+
+    seq: int
+    prev: str
+    ts: int
+    req: str
+    kind: str
+    log: str
+    data: dict[str, Any]
+
+
+_DATA_READ = frozenset({"log.init", "key.rotate", "key.reanchor"})
+
+
 class _Record(NamedTuple):
-    """One export line, parsed: what the sequential checks need."""
+    """One export line, parsed: its length, leaf hash, and fields or error."""
 
     length: int
     leaf: bytes
-    entry: Entry | None
+    entry: _Slim | None
     error: tuple[Category, str] | None
 
 
@@ -569,11 +602,63 @@ def _record(line: bytes) -> _Record:
     if len(body) == len(line):
         return _Record(len(line), leaf, None, (Category.REJECT, "lacks its newline"))
     try:
-        return _Record(len(line), leaf, Entry.decode(body), None)
+        e = Entry.decode(body)
     except CanonicalError as exc:
         return _Record(len(line), leaf, None, (Category.NONCANONICAL, str(exc)))
     except SchemaError as exc:
         return _Record(len(line), leaf, None, (Category.SCHEMA, str(exc)))
+    data = e.data if e.kind in _DATA_READ else {}
+    return _Record(len(line), leaf, _Slim(e.seq, e.prev, e.ts, e.req, e.kind, e.log, data), None)
+
+
+def _chunk_records(path: str, start: int, stop: int) -> list[_Record]:
+    """Parse the lines in bytes ``[start, stop)`` of a file (a worker process's job)."""
+    with open(path, "rb") as handle:  # noqa: PTH123 - a path string crosses processes
+        handle.seek(start)
+        data = handle.read(stop - start)
+    return [_record(line) for line in data.splitlines(keepends=True)]
+
+
+CHUNK_BYTES = 2 << 20
+
+
+def _chunk_bounds(path: Path, offset: int) -> list[tuple[int, int]]:
+    """Split ``[offset, end)`` into chunks of about 2 MB that end at line boundaries."""
+    size = path.stat().st_size
+    bounds, start = [], offset
+    with path.open("rb") as handle:
+        while start < size:
+            handle.seek(min(start + CHUNK_BYTES, size))
+            handle.readline()
+            stop = min(handle.tell(), size)
+            bounds.append((start, stop))
+            start = stop
+    return bounds
+
+
+def _parallel_records(path: Path, offset: int, workers: int) -> Iterator[_Record]:
+    """Parse chunks in worker processes; yield the records in file order."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    # "spawn": workers import only this library and never inherit a caller's threads.
+    context = multiprocessing.get_context("spawn")
+    bounds = _chunk_bounds(path, offset)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        try:
+            first = pool.submit(_chunk_records, str(path), *bounds[0]).result() if bounds else []
+        except BrokenProcessPool:  # e.g. run from a script on standard input: parse here
+            yield from (_record(line) for line in _lines(path, offset))
+            return
+        yield from first
+        pending: deque[Future[list[_Record]]] = deque()
+        for start, stop in bounds[1:]:
+            pending.append(pool.submit(_chunk_records, str(path), start, stop))
+            if len(pending) > 2 * workers:
+                yield from pending.popleft().result()
+        while pending:
+            yield from pending.popleft().result()
 
 
 def _with_lookahead(records: Iterator[_Record], run: _Run) -> Iterator[_Record]:

@@ -72,12 +72,13 @@ def main() -> None:
         print(
             f"built {args.entries} entries in {time.perf_counter() - started:.1f} s; export {(folder / ENTRIES).stat().st_size / 1e6:.0f} MB"
         )
-        started = time.perf_counter()
-        report = verify_log(folder, pinned)
-        full = time.perf_counter() - started
-        print(
-            f"full verification: {full:.1f} s, exit {report.exit_code}, findings {len(report.findings)}"
-        )
+        for workers in (1, 2):
+            started = time.perf_counter()
+            report = verify_log(folder, pinned, Options(workers=workers))
+            full = time.perf_counter() - started
+            print(
+                f"full verification, {workers} parsing process(es): {full:.1f} s, exit {report.exit_code}"
+            )
         assert report.new_state is not None
         pinned_size = args.entries - 10_000
         prefix = merkle.CompactRange()

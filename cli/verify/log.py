@@ -8,6 +8,7 @@ SIGNATURE, BAD ROTATION, PROOF, DOMAIN VIOLATION; 2 EQUIVOCATION, FORK, ROLLBACK
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -58,6 +59,12 @@ def log(
         bool, typer.Option("--strict", help="Treat an unsigned tail as a failure.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers", min=0, help="Processes that parse entries (0: up to 2, one per core)."
+        ),
+    ] = 0,
 ) -> None:
     """Verify an exported log against the pinned key and state; exit 0-4."""
     try:
@@ -65,7 +72,10 @@ def log(
     except trust.TrustError as exc:
         typer.echo(f"expert-draw: {exc}", err=True)
         raise typer.Exit(4) from None
-    options = Options(strict=strict, all_signatures=all_signatures, since=since is not None)
+    workers = workers or min(2, os.cpu_count() or 1)
+    options = Options(
+        strict=strict, all_signatures=all_signatures, since=since is not None, workers=workers
+    )
     columns = (BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(
         "[progress.description]{task.description}", *columns,
