@@ -530,8 +530,19 @@ def verify_log(  # noqa: PLR0913 - the verifier's inputs
     try:
         pinned = state.load(state_dir, trust.origin) if state_dir is not None else None
         receipts = _read_receipts(receipts_dir)
-        total = _count(export_dir / ENTRIES)
-        checkpoint_lines = (export_dir / CHECKPOINTS).read_bytes().splitlines(keepends=True)
+        incremental = options.since and pinned is not None and _resumable(pinned)
+        if (
+            incremental
+            and pinned is not None
+            and (export_dir / ENTRIES).stat().st_size >= pinned.offset
+        ):
+            # Only what is new is read: entries after the pinned offset, checkpoint lines
+            # from the end back to the pinned size.
+            total = pinned.size + _count(export_dir / ENTRIES, pinned.offset)
+            checkpoint_lines = _tail_lines(export_dir / CHECKPOINTS, pinned.size)
+        else:
+            total = _count(export_dir / ENTRIES)
+            checkpoint_lines = (export_dir / CHECKPOINTS).read_bytes().splitlines(keepends=True)
     except (OSError, AuditLogError) as exc:
         report = Report(trust.origin)
         report.findings.append(Finding(Category.USAGE, None, f"cannot read the inputs: {exc}"))
@@ -689,6 +700,29 @@ def _lines(path: Path, offset: int = 0) -> Iterator[bytes]:
         yield from handle
 
 
-def _count(path: Path) -> int:
+def _count(path: Path, offset: int = 0) -> int:
     with path.open("rb") as handle:
+        handle.seek(offset)
         return sum(1 for _ in handle)
+
+
+def _tail_lines(path: Path, below: int, block: int = 1 << 16) -> list[bytes]:
+    """Read an ascending checkpoint file from its end, back past the size ``below``.
+
+    The returned lines include the first older line found, so the caller still checks
+    the order where the new lines meet the old ones.
+    """
+    with path.open("rb") as handle:
+        end = handle.seek(0, 2)
+        position, data = end, b""
+        while position > 0:
+            position = max(0, position - block)
+            handle.seek(position)
+            data = handle.read(end - position)
+            lines = data.splitlines(keepends=True)
+            complete = lines[1:] if position > 0 else lines
+            for line in complete:
+                match = _LINE_SIZE.search(line)
+                if match is not None and int(match.group(1)) < below:
+                    return complete
+        return data.splitlines(keepends=True)
