@@ -657,17 +657,19 @@ def _parallel_records(path: Path, offset: int, workers: int) -> Iterator[_Record
     context = multiprocessing.get_context("spawn")
     bounds = _chunk_bounds(path, offset)
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        window = 2 * workers
+        pending: deque[Future[list[_Record]]] = deque(
+            pool.submit(_chunk_records, str(path), start, stop) for start, stop in bounds[:window]
+        )
         try:
-            first = pool.submit(_chunk_records, str(path), *bounds[0]).result() if bounds else []
+            first = pending.popleft().result() if pending else []
         except BrokenProcessPool:  # e.g. run from a script on standard input: parse here
             yield from (_record(line) for line in _lines(path, offset))
             return
         yield from first
-        pending: deque[Future[list[_Record]]] = deque()
-        for start, stop in bounds[1:]:
+        for start, stop in bounds[window:]:
             pending.append(pool.submit(_chunk_records, str(path), start, stop))
-            if len(pending) > 2 * workers:
-                yield from pending.popleft().result()
+            yield from pending.popleft().result()
         while pending:
             yield from pending.popleft().result()
 
