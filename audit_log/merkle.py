@@ -90,23 +90,32 @@ class CompactRange:
             root = node_hash(left, root)
         return root
 
+    def nodes(self) -> dict[tuple[int, int], bytes]:
+        """The hashes addressed as perfect nodes ``(level, index)``."""
+        return dict(zip(perfect_cover(0, self.size), self.hashes, strict=True))
+
     def copy(self) -> CompactRange:
         """Return an independent copy."""
         return CompactRange(self.size, self.hashes)
 
 
-def range_root(begin: int, end: int, read: NodeReader) -> bytes:
-    """Return MTH of leaves ``[begin, end)``; ``begin`` is aligned as in RFC recursion.
+def perfect_cover(begin: int, end: int) -> list[tuple[int, int]]:
+    """The perfect nodes ``(level, index)`` covering ``[begin, end)``, largest first.
 
-    The range is covered by perfect nodes of decreasing size from ``begin``, then
-    folded from the right.
+    ``begin`` is aligned as in the RFC recursion (or is 0, as for a compact range).
     """
-    nodes: list[bytes] = []
+    cover = []
     position = begin
     for level in range((end - begin).bit_length() - 1, -1, -1):
         if (end - begin) >> level & 1:
-            nodes.append(read(level, position >> level))
+            cover.append((level, position >> level))
             position += 1 << level
+    return cover
+
+
+def range_root(begin: int, end: int, read: NodeReader) -> bytes:
+    """Return MTH of leaves ``[begin, end)``: its perfect cover folded from the right."""
+    nodes = [read(level, index) for level, index in perfect_cover(begin, end)]
     root = nodes[-1]
     for left in reversed(nodes[:-1]):
         root = node_hash(left, root)

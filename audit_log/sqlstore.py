@@ -47,7 +47,7 @@ from audit_log.errors import AuditLogError
 from audit_log.receipt import Receipt
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
+    from sqlalchemy.engine import Connection, Row
 
     from audit_log.keys import KeyRing
 
@@ -206,6 +206,13 @@ def _unpack(size: int, blob: bytes) -> merkle.CompactRange:
     return merkle.CompactRange(size, hashes)
 
 
+def _head(row: Row[Any]) -> Head:
+    compact = _unpack(row.size, bytes(row.compact))
+    return Head(
+        row.size, bytes(row.root), bytes(row.last_leaf), compact, row.last_ts, row.checkpoint_size
+    )
+
+
 def payload_digest(payload: object) -> str:
     """Return the hex SHA-256 of a request payload's aud1 bytes."""
     return hashlib.sha256(canonical.dumps(payload)).hexdigest()
@@ -277,16 +284,7 @@ class AuditStore:
 
     def lock_head(self, conn: Connection) -> Head:
         """Lock and read the head row (``FOR UPDATE``; SQLite already holds its lock)."""
-        row = conn.execute(_LOCK_HEAD).one()
-        compact = _unpack(row.size, bytes(row.compact))
-        return Head(
-            row.size,
-            bytes(row.root),
-            bytes(row.last_leaf),
-            compact,
-            row.last_ts,
-            row.checkpoint_size,
-        )
+        return _head(conn.execute(_LOCK_HEAD).one())
 
     def append(  # noqa: PLR0913 - the parts of one audited request
         self,
@@ -310,7 +308,7 @@ class AuditStore:
             raise ValueError(msg)
         head = self.lock_head(conn)
         compact = head.compact.copy()
-        nodes = _compact_nodes(head.compact)
+        nodes = head.compact.nodes()
         size, prev, ts = head.size, head.last_leaf, head.last_ts
         bodies: list[bytes] = []
         entry_rows: list[dict[str, Any]] = []
@@ -370,16 +368,7 @@ class AuditStore:
 
     def head(self, conn: Connection) -> Head:
         """Read the head row without locking it."""
-        row = conn.execute(select(head_table).where(head_table.c.log_id == LOG_ID)).one()
-        compact = _unpack(row.size, bytes(row.compact))
-        return Head(
-            row.size,
-            bytes(row.root),
-            bytes(row.last_leaf),
-            compact,
-            row.last_ts,
-            row.checkpoint_size,
-        )
+        return _head(conn.execute(select(head_table).where(head_table.c.log_id == LOG_ID)).one())
 
     def checkpoint_note(self, conn: Connection, size: int) -> str | None:
         """Return the signed checkpoint at ``size``, if one was made."""
@@ -533,17 +522,6 @@ _REQUEST_COLUMNS = (
 )
 
 
-def _compact_nodes(compact: merkle.CompactRange) -> dict[tuple[int, int], bytes]:
-    """Address the compact range's hashes as perfect nodes ``(level, index)``."""
-    nodes: dict[tuple[int, int], bytes] = {}
-    position, hashes = 0, iter(compact.hashes)
-    for level in range(compact.size.bit_length() - 1, -1, -1):
-        if compact.size >> level & 1:
-            nodes[(level, position >> level)] = next(hashes)
-            position += 1 << level
-    return nodes
-
-
 def self_check(store: AuditStore, conn: Connection, tail: int = 64) -> list[str]:
     """Check the head, the latest checkpoint, the last entries and the compact nodes.
 
@@ -599,7 +577,7 @@ def _check_tail(store: AuditStore, conn: Connection, head: Head, tail: int) -> l
 
 
 def _check_compact_nodes(store: AuditStore, conn: Connection, head: Head) -> list[str]:
-    expected = _compact_nodes(head.compact)
+    expected = head.compact.nodes()
     try:
         stored = store.read_nodes(conn, set(expected))
     except StoreError as exc:
