@@ -123,8 +123,9 @@ class Entry:
                 larger than 65,535 bytes.
             audit_log.errors.CanonicalError: a value is outside the canonical profile.
         """
-        body = canonical.dumps(self.to_json())
-        check(self.to_json())
+        value = self.to_json()
+        body = canonical.dumps(value)
+        check(value)
         if len(body) > MAX_ENTRY_BYTES:
             msg = f"entry of {len(body)} bytes exceeds {MAX_ENTRY_BYTES}"
             raise SchemaError(msg)
