@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, NoReturn
 
 from audit_log.errors import CanonicalError
 
@@ -113,12 +113,43 @@ def _reject_constant(text: str) -> float:
     raise CanonicalError(msg)
 
 
-_DECODER = json.JSONDecoder(
+_STRICT = json.JSONDecoder(
     object_pairs_hook=_no_duplicates,
     parse_float=_reject_float,
     parse_int=_safe_int,
     parse_constant=_reject_constant,
 )
+# The fast scanner rejects floats and NaN/Infinity (their hooks run only when one is
+# met); duplicate keys and every other non-canonical spelling fail the comparison with
+# the re-encoding, as the re-encoding of a parsed value has no duplicates and only
+# canonical spellings. Keys, integer range and depth are what check() adds.
+_SCAN = json.JSONDecoder(parse_float=_reject_float, parse_constant=_reject_constant).scan_once  # type: ignore[attr-defined]
+_C_ENCODER = getattr(json.encoder, "c_make_encoder", None)
+_C_STRING = getattr(json.encoder, "c_encode_basestring", None)
+_PY_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, check_circular=False
+)
+
+
+def _no_default(value: object) -> object:
+    msg = f"{type(value).__name__} is outside the profile"
+    raise CanonicalError(msg)
+
+
+if _C_ENCODER is not None and _C_STRING is not None:  # CPython: one C call per value
+    # c_make_encoder(markers, default, encoder, indent, key_separator, item_separator,
+    # sort_keys, skipkeys, allow_nan): the arguments JSONEncoder passes for our options.
+    _encode_c = _C_ENCODER(None, _no_default, _C_STRING, None, ":", ",", True, False, False)  # noqa: FBT003
+
+    def encode_text(value: object) -> str:
+        """Return the canonical text of a value already inside the profile."""
+        return "".join(_encode_c(value, 0))
+
+else:  # pragma: no cover - interpreters without the C accelerator
+
+    def encode_text(value: object) -> str:
+        """Return the canonical text of a value already inside the profile."""
+        return _PY_ENCODER.encode(value)
 
 
 def loads(data: bytes) -> Any:  # noqa: ANN401 - any aud1 value
@@ -130,29 +161,53 @@ def loads(data: bytes) -> Any:  # noqa: ANN401 - any aud1 value
     """
     try:
         text = data.decode("utf-8")
-        value = _DECODER.decode(text)
     except UnicodeDecodeError:
         msg = "not UTF-8"
         raise CanonicalError(msg) from None
+    return loads_text(text)
+
+
+def loads_text(text: str, *, check_profile: bool = True) -> Any:  # noqa: ANN401
+    """Parse canonical text strictly (see :func:`loads`).
+
+    With ``check_profile=False`` the caller takes over :func:`check` (object keys,
+    integer range, nesting depth): the entry schema does, as it names every key and
+    bounds every integer of an entry, and calls :func:`check` on free-form members.
+    Everything else (JSON syntax, floats, NaN, duplicates, spelling) is still checked.
+
+    Raises:
+        CanonicalError: as :func:`loads`.
+    """
+    try:
+        value, end = _SCAN(text, 0)
+        canonical = end == len(text) and encode_text(value) == text
+    except (StopIteration, ValueError, RecursionError, CanonicalError):
+        canonical = False
+    if not canonical:
+        _diagnose(text)
+    if check_profile:
+        check(value)
+    return value
+
+
+def _diagnose(text: str) -> NoReturn:
+    """Raise the most specific reason why ``text`` is not canonical (the slow path)."""
+    try:
+        value = _STRICT.decode(text)
     except (ValueError, RecursionError) as exc:
         if isinstance(exc, CanonicalError):
             raise
         msg = f"not JSON: {exc}"
         raise CanonicalError(msg) from None
-    # The hooks above enforced keys, integers and no floats; only nesting depth and lone
-    # surrogates remain. Input with at most 32 brackets cannot nest deeper than 32.
-    if data.count(b"[") + data.count(b"{") > _MAX_DEPTH:
-        check(value)
+    check(value)
     try:
-        encoded = _encode(value)
+        _encode(value)
     except UnicodeEncodeError:
         msg = "string with a lone surrogate"
         raise CanonicalError(msg) from None
-    if encoded != data:
-        msg = "bytes are not the canonical encoding of their value"
-        raise CanonicalError(msg)
-    return value
+    msg = "bytes are not the canonical encoding of their value"
+    raise CanonicalError(msg)
 
 
 def _encode(value: object) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return encode_text(value).encode()

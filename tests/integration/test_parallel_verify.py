@@ -45,9 +45,19 @@ def test_edits_and_moves_in_worker_processes(tmp_path: Path) -> None:
     bodies, notes = build([3, 1, 2, 4, 1, 1, 2, 3, 1, 2])
     cases = {"clean": bodies, "edited": [*bodies[:7], bodies[7].replace(b'"reason":"r', b'"reason":"R', 1), *bodies[8:]],
              "deleted": bodies[:5] + bodies[6:], "moved": [*bodies[:4], bodies[9], *bodies[5:9], bodies[4], *bodies[10:]]}  # fmt: skip
+    # Lines end at b"\n" only: a raw CR inside an entry is a non-canonical entry, not a
+    # line break (bytes.splitlines would have cut the line in two).
+    cases["carriage return"] = [
+        *bodies[:6],
+        bodies[6].replace(b'"reason":"r', b'"reason":"\rr', 1),
+        *bodies[7:],
+    ]
     for name, lines in cases.items():
         folder = write(tmp_path / name, lines, notes)
         serial = verify_log(folder, TRUST)
         parallel = verify_log(folder, TRUST, Options(workers=2))
         assert parallel.findings == serial.findings, name
         assert parallel.new_state == serial.new_state, name
+    first = verify_log(tmp_path / "carriage return", TRUST, Options(workers=2)).findings[0]
+    assert (str(first.category), first.seq) == ("NONCANONICAL", 6)
+    assert "Invalid control character" in first.msg  # the whole line was parsed
