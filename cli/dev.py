@@ -11,6 +11,7 @@ import typer
 
 from audit_log.note import Signer
 from expert_draw.adapters.devpki import create_ca, issue, write_private
+from expert_draw.adapters.protection import DataKeys
 from expert_draw.config import Role
 
 app = typer.Typer(help="Development set-up: dev PKI and configuration.", no_args_is_help=True)
@@ -66,6 +67,9 @@ file = "pki/ca.pem"
 origin = "{DEV_ORIGIN}"
 signing_key = "keys/log.key"
 replica_id = "dev-1"
+
+[library]
+data_keys = "keys/data-keys.json"
 
 [classification]
 current_edition = "2018"
@@ -123,6 +127,10 @@ def init(
         write_private(key_file, signer.private_string().encode() + b"\n")
         (var / "trust.toml").write_text(_trust_toml(str(signer.verifier)), encoding="utf-8")
         created.append(f"log signing key {key_file} and {var / 'trust.toml'} (pin its log_vkey)")
+    data_keys = var / "keys" / "data-keys.json"
+    if not data_keys.exists():
+        write_private(data_keys, DataKeys.generate().to_json().encode())
+        created.append(f"library data keys {data_keys} (keep a backup: without it no record opens)")
     for name, text in (
         ("expert-draw.toml", _server_toml(data_dir.resolve())),
         ("client.toml", _client_toml()),

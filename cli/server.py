@@ -68,8 +68,10 @@ def start_service(settings: Settings) -> RunningService:
     from expert_draw.adapters.db.editions import SqlEditionRegistry
     from expert_draw.adapters.db.engine import make_engine
     from expert_draw.adapters.editions import read_configured_editions
+    from expert_draw.adapters.experts import ExpertLibrary
     from expert_draw.adapters.grpc.audit_servicer import AuditServicer
     from expert_draw.adapters.grpc.auth import Authenticator
+    from expert_draw.adapters.grpc.expert_servicer import ExpertServicer
     from expert_draw.adapters.grpc.server import (
         ServiceDeps,
         build_health_server,
@@ -78,6 +80,7 @@ def start_service(settings: Settings) -> RunningService:
         mark_serving,
         new_health_servicer,
     )
+    from expert_draw.adapters.protection import FieldCipher, load_data_keys
     from expert_draw.app.classification import ClassificationCatalog, register_editions
 
     settings.check_files()
@@ -102,9 +105,13 @@ def start_service(settings: Settings) -> RunningService:
                 current=edition.current,
             )
         health_servicer = new_health_servicer()
+        catalog = ClassificationCatalog(editions)
+        cipher = FieldCipher(load_data_keys(settings.path(settings.library.data_keys)))
+        library = ExpertLibrary(engine, audit, cipher, catalog, clock_ms=_now_ms)
         deps = ServiceDeps(
-            ClassificationCatalog(editions),
+            catalog,
             AuditServicer(AuditReader(audit), audit.vkey, audit.store.origin),
+            ExpertServicer(library, audit.who),
             Authenticator(settings),
             health_servicer,
         )

@@ -165,6 +165,12 @@ class AuditSettings(_Frozen):
     self_check_entries: Annotated[int, Field(ge=1, le=100_000)] = 64
 
 
+class LibrarySettings(_Frozen):
+    """The expert library: the key file that protects personal data at rest."""
+
+    data_keys: Path
+
+
 class GrpcSettings(_Frozen):
     """Server limits and shutdown behaviour."""
 
@@ -196,6 +202,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     classification: ClassificationSettings
     audit: AuditSettings
+    library: LibrarySettings
     grpc: GrpcSettings = GrpcSettings()
     log: LogSettings = LogSettings()
     config_dir: Path = Path()
@@ -236,6 +243,7 @@ class Settings(BaseSettings):
         """
         files = [("tls.server_cert", self.tls.server_cert), ("tls.server_key", self.tls.server_key)]
         files += [("audit.signing_key", self.audit.signing_key)]
+        files += [("library.data_keys", self.library.data_keys)]
         files += [
             (f"tls.client_cas[{i}].file", ca.file) for i, ca in enumerate(self.tls.client_cas)
         ]

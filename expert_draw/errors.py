@@ -93,6 +93,18 @@ class PreconditionError(Error):
     reason = "FAILED_PRECONDITION"
 
 
+class AlreadyExistsError(Error):
+    """The resource the request would create exists already (e.g. the same 身份证号)."""
+
+    reason = "ALREADY_EXISTS"
+
+
+class ConcurrentChangeError(Error):
+    """The request named a version (etag) that is no longer current (AIP-154)."""
+
+    reason = "ETAG_MISMATCH"
+
+
 # Caller identity errors: raised by the authorization layer.
 
 

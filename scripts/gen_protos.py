@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = ROOT / "proto"
 PACKAGE = Path("expert_draw/api/v1")
 SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py", "_pb2_grpc.pyi")
-DEPS = ("google/api/field_behavior.proto", "google/api/resource.proto")
+DEPS = ("google/api/field_behavior.proto", "google/api/resource.proto", "google/type/date.proto")
 
 
 def _googleapis_include() -> Path:
@@ -55,8 +55,8 @@ def _committed() -> set[Path]:
 
 def copy_deps(target: Path) -> None:
     """Copy the Google API protos we import into ``target`` for ``buf lint``."""
-    (target / "google/api").mkdir(parents=True, exist_ok=True)
     for name in DEPS:
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(_googleapis_include() / name, target / name)
 
 

@@ -8,8 +8,6 @@ write, naming the problem (audit-log.md §5).
 
 from __future__ import annotations
 
-import os
-import stat
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +23,7 @@ from audit_log.receipt import Receipt
 from audit_log.sqlstore import Appended, AuditStore, PendingEntry, RequestReusedError
 from expert_draw import __version__
 from expert_draw.adapters.db.engine import write_transaction
+from expert_draw.adapters.keyfiles import read_private
 from expert_draw.adapters.release import code_digest
 from expert_draw.errors import (
     ConfigurationError,
@@ -43,6 +42,8 @@ if TYPE_CHECKING:
 
 _log = structlog.get_logger("expert_draw.audit")
 SERVICE_PRINCIPAL = "service"
+LOG_ROLES = {"admin": "admin", "trading_system": "requester", "supervisor": "supervisor"}
+"""Certificate roles (config.Role values) → the ``who.role`` of audit-log.md §2."""
 
 
 def load_signer(path: Path, origin: str) -> Signer:
@@ -53,15 +54,7 @@ def load_signer(path: Path, origin: str) -> Signer:
             named after another origin.
     """
     setting = "setting audit.signing_key"
-    try:
-        mode = path.stat().st_mode
-        text = path.read_text(encoding="ascii").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        msg = f"{setting}: cannot read {path}: {getattr(exc, 'strerror', None) or exc}"
-        raise ConfigurationError(msg) from None
-    if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
-        msg = f"{setting}: {path} must not be accessible by group or others (chmod 600)"
-        raise ConfigurationError(msg)
+    text = read_private(path, setting, "ascii").strip()
     try:
         signer = Signer.parse(text)
     except KeyFormatError as exc:
@@ -250,6 +243,14 @@ class AuditLog:
     def service_who(self) -> Who:
         """The actor of the service's own entries."""
         return Who("service", SERVICE_PRINCIPAL, self.store.svc)
+
+    def who(self, principal: str, role: str) -> Who:
+        """The actor of a caller's entries.
+
+        Its configured principal id (never a certificate subject) and its role in the
+        log's terms.
+        """
+        return Who(LOG_ROLES[role], principal, self.store.svc)
 
 
 def pending(kind: str, subj: str, data: Mapping[str, Any]) -> PendingEntry:

@@ -125,6 +125,26 @@ class ClassificationCatalog:
             raise NotFoundError("Discipline", name, reason="DISCIPLINE_NOT_FOUND")
         return discipline
 
+    def level_of(self, edition_id: str, code: str) -> int | None:
+        """The discipline's level (0 门类 … 3 三级), or None when it is not loaded."""
+        loaded = self._by_id.get(edition_id)
+        discipline = None if loaded is None else loaded.edition.find(code)
+        return None if discipline is None else discipline.level
+
+    def subtree(self, edition_id: str, code: str) -> tuple[str, ...]:
+        """The codes of a discipline and every discipline below it.
+
+        Raises:
+            NotFoundError: the edition or the code is unknown.
+        """
+        self.get_discipline(edition_id, code)
+        return tuple(d.code for d in self.get_edition(edition_id).edition.subtree(code))
+
+    def is_current(self, edition_id: str) -> bool:
+        """Whether draws use this edition."""
+        loaded = self._by_id.get(edition_id)
+        return loaded is not None and loaded.current
+
     def list_disciplines(
         self,
         edition_id: str,

@@ -7,6 +7,8 @@ collections (``experts/{uuid}``, ``draws/{draw_id}``) join them here. Parsing ra
 
 from __future__ import annotations
 
+import re
+
 from classification import CODE_PATTERN, EDITION_ID_PATTERN
 from expert_draw.errors import InvalidRequestError
 
@@ -62,3 +64,26 @@ def parse_discipline_name(name: str, field: str = "name") -> tuple[str, str]:
         description = f"expected editions/{{edition}}/disciplines/{{code}}, e.g. {example}"
         raise InvalidRequestError.field(field, description)
     return edition_id, code
+
+
+EXPERTS = "experts"
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def expert_name(expert_uuid: str) -> str:
+    """Return ``experts/{uuid}``."""
+    return f"{EXPERTS}/{expert_uuid}"
+
+
+def parse_expert_name(name: str, field: str = "name") -> str:
+    """Return the UUID text of ``experts/{uuid}`` (lowercase, RFC 9562 text form).
+
+    Raises:
+        InvalidRequestError: ``name`` is not an expert resource name.
+    """
+    example = "experts/0b7f6c2e-8a1d-4c3b-9e2f-5a6b7c8d9e0f"
+    collection, expert_uuid = _segments(name, field, 2, example)
+    if collection != EXPERTS or _UUID.fullmatch(expert_uuid) is None:
+        description = f"expected experts/{{uuid}} with a lowercase UUID, e.g. {example}"
+        raise InvalidRequestError.field(field, description)
+    return expert_uuid

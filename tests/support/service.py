@@ -12,6 +12,7 @@ from audit_log.note import Signer
 from cli.server import RunningService, start_service
 from expert_draw.adapters.audit import AuditLog
 from expert_draw.adapters.devpki import write_private
+from expert_draw.adapters.protection import DataKeys
 from expert_draw.config import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -72,6 +73,14 @@ def log_key_file(pki: Pki) -> Path:
     return path
 
 
+def data_keys_file(pki: Pki) -> Path:
+    """The test library's data keys, written once per PKI folder (mode 0600)."""
+    path = pki.folder / "data-keys.json"
+    if not path.exists():
+        write_private(path, DataKeys.generate().to_json().encode())
+    return path
+
+
 def service_settings(pki: Pki, database_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "listen": "127.0.0.1:0",
@@ -89,6 +98,7 @@ def service_settings(pki: Pki, database_url: str, **overrides: Any) -> Settings:
         "auth": {"clients": RULES},
         "classification": {"editions": EDITIONS, "current_edition": "2018"},
         "audit": {"origin": ORIGIN, "signing_key": str(log_key_file(pki)), "replica_id": "test-1"},
+        "library": {"data_keys": str(data_keys_file(pki))},
         "grpc": {"max_workers": 4, "grace_seconds": 2.0, "drain_seconds": 0.0},
     }
     values.update(overrides)

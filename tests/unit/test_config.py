@@ -14,6 +14,7 @@ BASE: dict[str, Any] = {
     },
     "classification": {"editions": [{"id": "2018", "path": "t.csv"}]},
     "audit": {"origin": "audit.test/x", "signing_key": "log.key"},
+    "library": {"data_keys": "data-keys.json"},
 }
 
 TOML = """
@@ -32,6 +33,8 @@ path = "t.csv"
 [audit]
 origin = "audit.test/x"
 signing_key = "log.key"
+[library]
+data_keys = "data-keys.json"
 [grpc]
 max_workers = 3
 """
@@ -125,7 +128,7 @@ def test_check_files_names_the_setting(tmp_path: Path) -> None:
     settings = load_settings(None, **BASE, config_dir=str(tmp_path))
     with pytest.raises(ConfigurationError, match=r"setting tls.server_cert: cannot read"):
         settings.check_files()
-    for name in ("s.pem", "s.key", "ca.pem", "log.key"):
+    for name in ("s.pem", "s.key", "ca.pem", "log.key", "data-keys.json"):
         (tmp_path / name).write_text("x")
     with pytest.raises(ConfigurationError, match=r"classification.editions\[0\].path \(2018\)"):
         settings.check_files()

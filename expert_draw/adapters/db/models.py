@@ -7,7 +7,19 @@ old draw was checked against stay readable after an operator loads a corrected t
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 
@@ -37,3 +49,61 @@ class DisciplineRow(SQLModel, table=True):
     name: str = Field(max_length=200)
     level: int
     parent_code: str | None = Field(default=None, max_length=16)
+
+
+# The expert library: SQLAlchemy Core tables on SQLModel's metadata (bulk imports insert
+# rows by the thousand; Core statements avoid the ORM's per-object cost). Personal
+# fields are AES-GCM ciphertexts (expert_draw.adapters.protection), NULL once erased.
+# Dates are ISO text (YYYY-MM-DD), which compares in date order on both databases.
+
+expert_table = Table(
+    "expert",
+    SQLModel.metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),  # creation order
+    Column("uuid", String(36), nullable=False, unique=True),
+    Column("id_hash", String(80), nullable=False, unique=True),
+    Column("full_name_enc", LargeBinary, nullable=True),
+    Column("resident_id_enc", LargeBinary, nullable=True),
+    Column("phone_enc", LargeBinary, nullable=True),
+    Column("email_enc", LargeBinary, nullable=True),
+    Column("profile", Text, nullable=False),  # aud1 JSON of core.experts.profile_json
+    Column("region_code", String(6), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("legacy_only", Boolean, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("create_ms", BigInteger, nullable=False),
+    Column("update_ms", BigInteger, nullable=False),
+    Column("delete_ms", BigInteger, nullable=True),
+    Index("ix_expert_state_region", "state", "region_code"),
+)
+
+expert_discipline_table = Table(
+    "expert_discipline",
+    SQLModel.metadata,
+    Column("expert_id", Integer, ForeignKey("expert.id"), primary_key=True),
+    Column("edition_id", String(32), primary_key=True),
+    Column("code", String(16), primary_key=True),
+    Index("ix_expert_discipline_code", "edition_id", "code"),
+)
+
+expert_affiliation_table = Table(
+    "expert_affiliation",
+    SQLModel.metadata,
+    Column("expert_id", Integer, ForeignKey("expert.id"), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("kind", String(24), nullable=False),
+    Column("organization_code", String(18), nullable=False),
+    Column("organization_name", String(128), nullable=False),
+    Column("start_date", String(10), nullable=False),
+    Column("end_date", String(10), nullable=True),
+    Index("ix_expert_affiliation_org", "organization_code"),
+)
+
+expert_salt_table = Table(
+    "expert_salt",
+    SQLModel.metadata,
+    Column("expert_id", Integer, ForeignKey("expert.id"), primary_key=True),
+    Column("version", Integer, primary_key=True),  # the record version the entry logged
+    Column("attribute", String(32), primary_key=True),
+    Column("salt", LargeBinary(32), nullable=False),
+)

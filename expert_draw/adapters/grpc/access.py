@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
 ALL_ROLES = frozenset(Role)
 SUPERVISORS = frozenset({Role.SUPERVISOR})
+ADMINS = frozenset({Role.ADMIN})
+LIBRARY_READERS = frozenset({Role.ADMIN, Role.SUPERVISOR})  # 封闭抽取: no trading systems
 
 SERVICE_ROLES: Mapping[str, Mapping[str, frozenset[Role]]] = MappingProxyType(
     {
@@ -36,6 +38,12 @@ SERVICE_ROLES: Mapping[str, Mapping[str, frozenset[Role]]] = MappingProxyType(
             "GetEntry": SUPERVISORS,
             "ListEntries": SUPERVISORS,
             "StreamEntries": SUPERVISORS,
+        },
+        "expert_draw.api.v1.ExpertService": {
+            "CreateExpert": ADMINS,
+            "GetExpert": LIBRARY_READERS,
+            "ListExperts": LIBRARY_READERS,
+            "DeleteExpert": ADMINS,
         },
         "grpc.health.v1.Health": {"Check": ALL_ROLES, "Watch": ALL_ROLES, "List": ALL_ROLES},
         "grpc.reflection.v1alpha.ServerReflection": {"ServerReflectionInfo": ALL_ROLES},

@@ -28,18 +28,22 @@ from expert_draw.api.v1 import audit_service_pb2 as audit_pb
 from expert_draw.api.v1 import audit_service_pb2_grpc as audit_grpc
 from expert_draw.api.v1 import classification_service_pb2 as classification_pb
 from expert_draw.api.v1 import classification_service_pb2_grpc as classification_grpc
+from expert_draw.api.v1 import expert_service_pb2 as expert_pb
+from expert_draw.api.v1 import expert_service_pb2_grpc as expert_grpc
 from expert_draw.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from expert_draw.adapters.grpc.audit_servicer import AuditServicer
+    from expert_draw.adapters.grpc.expert_servicer import ExpertServicer
     from expert_draw.app.classification import ClassificationCatalog
     from expert_draw.config import Settings
 
 BUSINESS_SERVICES = (
     classification_pb.DESCRIPTOR.services_by_name["ClassificationService"].full_name,
     audit_pb.DESCRIPTOR.services_by_name["AuditService"].full_name,
+    expert_pb.DESCRIPTOR.services_by_name["ExpertService"].full_name,
 )
 SERVICE_NAMES = (*BUSINESS_SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME)
 
@@ -50,6 +54,7 @@ class ServiceDeps:
 
     catalog: ClassificationCatalog
     audit: AuditServicer
+    experts: ExpertServicer
     authenticator: Authenticator
     health: health.HealthServicer
 
@@ -103,6 +108,7 @@ def _new_server(
         ClassificationServicer(deps.catalog), server
     )
     audit_grpc.add_AuditServiceServicer_to_server(deps.audit, server)
+    expert_grpc.add_ExpertServiceServicer_to_server(deps.experts, server)
     health_pb2_grpc.add_HealthServicer_to_server(deps.health, server)
     reflection.enable_server_reflection(SERVICE_NAMES, server)
     return server

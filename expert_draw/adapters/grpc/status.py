@@ -17,6 +17,8 @@ from grpc_status import rpc_status
 
 from expert_draw.errors import (
     AccessDeniedError,
+    AlreadyExistsError,
+    ConcurrentChangeError,
     ConfigurationError,
     Error,
     InvalidRequestError,
@@ -33,6 +35,8 @@ STATUS_TABLE: tuple[tuple[type[Error], grpc.StatusCode], ...] = (
     (InvalidRequestError, grpc.StatusCode.INVALID_ARGUMENT),
     (NotFoundError, grpc.StatusCode.NOT_FOUND),
     (PreconditionError, grpc.StatusCode.FAILED_PRECONDITION),
+    (AlreadyExistsError, grpc.StatusCode.ALREADY_EXISTS),
+    (ConcurrentChangeError, grpc.StatusCode.ABORTED),
     (UnauthenticatedError, grpc.StatusCode.UNAUTHENTICATED),
     (AccessDeniedError, grpc.StatusCode.PERMISSION_DENIED),
     (UnavailableError, grpc.StatusCode.UNAVAILABLE),

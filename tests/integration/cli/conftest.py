@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from cli.server import start_service
+from expert_draw.adapters.db import migrate
 from expert_draw.config import load_settings
 from tests.support.tables import SHARED_DATA
 
@@ -33,7 +34,7 @@ def dev_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runn
     config = var / "expert-draw.toml"
     result = run("db", "upgrade", "--config", str(config))
     assert result.exit_code == 0, result.output
-    assert "empty -> 0002" in result.output
+    assert f"empty -> {migrate.head_revision()}" in result.output
     settings = load_settings(config, listen="127.0.0.1:0", health_listen="127.0.0.1:0")
     running = start_service(settings)
     yield running, var

@@ -15,8 +15,10 @@ from expert_draw.adapters.grpc import access
 from expert_draw.adapters.grpc.server import SERVICE_NAMES
 from expert_draw.api.v1 import audit_service_pb2 as audit_pb
 from expert_draw.api.v1 import classification_service_pb2 as pb
+from expert_draw.api.v1 import expert_service_pb2 as expert_pb
 from expert_draw.config import Role
 from tests.integration.grpc.helpers import error_info
+from tests.support import experts as sample_experts
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -31,6 +33,8 @@ CLIENT_ROLES = {
 }
 UNMAPPED = ("unmapped", "imposter")
 NOT_IMPLEMENTED = {"/grpc.health.v1.Health/List"}  # grpcio-health-checking 1.85 lacks it
+
+ABSENT_EXPERT = "experts/00000000-0000-4000-8000-000000000000"
 
 # One valid request per RPC; the matrix calls each of them as every client.
 SAMPLES: dict[str, Any] = {
@@ -58,6 +62,19 @@ SAMPLES: dict[str, Any] = {
     ),
     "/grpc.health.v1.Health/Check": health_pb2.HealthCheckRequest(),
     "/grpc.health.v1.Health/List": health_pb2.HealthListRequest(),
+    "/expert_draw.api.v1.ExpertService/CreateExpert": expert_pb.CreateExpertRequest(
+        expert=sample_experts.expert(1), request_id="access-matrix-create"
+    ),
+    "/expert_draw.api.v1.ExpertService/GetExpert": expert_pb.GetExpertRequest(name=ABSENT_EXPERT),
+    "/expert_draw.api.v1.ExpertService/ListExperts": expert_pb.ListExpertsRequest(),
+    "/expert_draw.api.v1.ExpertService/DeleteExpert": expert_pb.DeleteExpertRequest(
+        name=ABSENT_EXPERT, reason="access matrix", request_id="access-matrix-delete"
+    ),
+}
+# Calls that pass authorization and then fail on purpose (they name no real resource).
+PASSED_AUTHORIZATION = {
+    "/expert_draw.api.v1.ExpertService/GetExpert": grpc.StatusCode.NOT_FOUND,
+    "/expert_draw.api.v1.ExpertService/DeleteExpert": grpc.StatusCode.NOT_FOUND,
 }
 STREAMING = {
     "/expert_draw.api.v1.AuditService/StreamEntries": audit_pb.StreamEntriesRequest(),
@@ -136,6 +153,11 @@ def test_matrix(
         with pytest.raises(grpc.RpcError) as caught:
             invoke(channel, method)
         assert caught.value.code() is grpc.StatusCode.UNIMPLEMENTED
+        return
+    if method in PASSED_AUTHORIZATION:
+        with pytest.raises(grpc.RpcError) as caught:
+            invoke(channel, method)
+        assert caught.value.code() is PASSED_AUTHORIZATION[method]
         return
     invoke(channel, method)
 

@@ -68,6 +68,7 @@ def test_reflection_lists_every_service(running: RunningService, connect: Any) -
     assert set(database.get_services()) == {
         "expert_draw.api.v1.ClassificationService",
         "expert_draw.api.v1.AuditService",
+        "expert_draw.api.v1.ExpertService",
         "grpc.health.v1.Health",
         "grpc.reflection.v1alpha.ServerReflection",
     }

@@ -25,6 +25,7 @@ def settings(pki: Pki, **auth: Any) -> Any:
         auth={"clients": RULES, **auth},
         classification={"editions": [{"id": "2018", "path": "x.csv"}]},
         audit={"origin": "audit.test/x", "signing_key": "log.key"},
+        library={"data_keys": "data-keys.json"},
     )
 
 

@@ -1,0 +1,407 @@
+"""The expert library on the database: every change commits with its audit entry.
+
+Personal fields are stored as AES-GCM ciphertexts bound to their row and column, the
+身份证号 also as a keyed hash for uniqueness; the log receives the profile in clear and
+the personal fields as salted commitments whose salts stay in ``expert_salt`` (erasing
+them leaves the log verifiable). Reads decrypt in-process; callers mask or disclose.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid as uuidlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from sqlalchemy import and_, exists, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from audit_log import canonical
+from audit_log.entry import REQUEST_ID
+from expert_draw.adapters.audit import pending
+from expert_draw.adapters.db.engine import write_transaction
+from expert_draw.adapters.db.models import (
+    expert_affiliation_table,
+    expert_discipline_table,
+    expert_salt_table,
+    expert_table,
+)
+from expert_draw.core import experts
+from expert_draw.core.experts import Draft, Personal, Profile, State
+from expert_draw.core.paging import decode_cursor, effective_page_size, encode_cursor, query_key
+from expert_draw.errors import (
+    AlreadyExistsError,
+    ConcurrentChangeError,
+    FieldViolation,
+    InvalidRequestError,
+    NotFoundError,
+    PreconditionError,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from sqlalchemy.engine import Connection, Engine, Row
+
+    from audit_log.entry import Who
+    from expert_draw.adapters.audit import AuditLog
+    from expert_draw.adapters.protection import FieldCipher
+
+TABLE = "expert"
+CHINA = dt.timezone(dt.timedelta(hours=8), "CST")  # dates of record are Beijing dates
+_COLUMNS = {
+    "full_name": "full_name_enc",
+    "resident_id_number": "resident_id_enc",
+    "phone": "phone_enc",
+    "email": "email_enc",
+}
+MAX_PURPOSE_CHARS = 200
+MAX_REASON_CHARS = 200
+
+
+class Catalog(experts.Disciplines, Protocol):
+    """Port: the loaded editions, as validation and the subtree filter need them."""
+
+    def subtree(self, edition_id: str, code: str) -> tuple[str, ...]:
+        """The codes of a discipline and every discipline below it."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoredExpert:
+    """One expert as read from the database, personal fields decrypted."""
+
+    uuid: str
+    personal: Personal
+    profile: Profile
+    state: State
+    legacy_only: bool
+    version: int
+    create_ms: int
+    update_ms: int
+    delete_ms: int | None
+
+    @property
+    def name(self) -> str:
+        """The resource name."""
+        return f"experts/{self.uuid}"
+
+    @property
+    def etag(self) -> str:
+        """The version as an AIP-154 etag."""
+        return f'W/"{self.version}"'
+
+
+@dataclass(frozen=True, slots=True)
+class ExpertFilter:
+    """The filters of a list: state, region prefix, discipline subtree."""
+
+    state: State = State.ACTIVE
+    region_prefix: str = ""
+    discipline: tuple[str, str] | None = None  # (edition, code)
+
+
+def check_request_id(request_id: str, field: str = "request_id") -> None:
+    """An AIP-155 request id: 1 to 64 characters of ``[A-Za-z0-9._:-]``.
+
+    Raises:
+        InvalidRequestError: malformed.
+    """
+    if REQUEST_ID.fullmatch(request_id) is None:
+        raise InvalidRequestError.field(field, "1 to 64 characters of [A-Za-z0-9._:-]")
+
+
+def _text_field(value: str, field: str, limit: int) -> str:
+    text = value.strip()
+    if not 1 <= len(text) <= limit or not text.isprintable():
+        raise InvalidRequestError.field(field, f"1 to {limit} printable characters")
+    return text
+
+
+class ExpertLibrary:
+    """Create, read, list and delete experts; each change logged in its transaction."""
+
+    def __init__(  # noqa: PLR0913 - the library's collaborators
+        self,
+        engine: Engine,
+        audit: AuditLog,
+        cipher: FieldCipher,
+        catalog: Catalog,
+        *,
+        clock_ms: Callable[[], int],
+        random: Callable[[int], bytes] = os.urandom,
+    ) -> None:
+        """Use ``engine`` and ``audit``; ``random`` gives UUIDs and salts."""
+        self._engine = engine
+        self._audit = audit
+        self._cipher = cipher
+        self._catalog = catalog
+        self._clock_ms = clock_ms
+        self._random = random
+
+    def today(self) -> dt.date:
+        """Today in China Standard Time."""
+        return dt.datetime.fromtimestamp(self._clock_ms() / 1000, CHINA).date()
+
+    # -- create ------------------------------------------------------------------------
+
+    def create(
+        self,
+        who: Who,
+        request_id: str,
+        draft: Draft,
+        conversion: Sequence[FieldViolation] = (),
+    ) -> StoredExpert:
+        """Validate and store a new expert with its ``expert.create`` entry.
+
+        ``conversion`` lists problems the caller met while building the draft (fields it
+        left empty for that reason); they are reported with the validation's, once each.
+        A retry with the same request id and content returns the expert it created.
+
+        Raises:
+            InvalidRequestError: every invalid field, or a malformed request id.
+            AlreadyExistsError: an expert with this 身份证号 exists (``EXPERT_ALREADY_EXISTS``).
+            PreconditionError: the request id was used for another request.
+        """
+        draft = experts.normalize(draft)
+        flagged = {v.field for v in conversion}
+        found = experts.validate(draft, self.today(), self._catalog)
+        violations = [*conversion, *(v for v in found if v.field not in flagged)]
+        if REQUEST_ID.fullmatch(request_id) is None:
+            violations.append(FieldViolation("request_id", "1 to 64 characters of [A-Za-z0-9._:-]"))
+        if violations:
+            raise InvalidRequestError(violations)
+        number = draft.personal.resident_id_number
+        content = canonical.dumps(
+            {"personal": experts.personal_values(draft.personal),
+             "profile": experts.profile_json(draft.profile)}
+        )  # fmt: skip
+        payload = {"method": "CreateExpert", "content": self._cipher.keyed_digest(content)}
+        try:
+            with write_transaction(self._engine) as conn:
+                stored = self._audit.find_request(conn, who, request_id, payload)
+                if stored is not None:
+                    return self._read(conn, stored.outcome.decode())
+                hashes = self._cipher.identity_hashes(number)
+                taken = select(expert_table.c.id).where(expert_table.c.id_hash.in_(hashes))
+                if conn.execute(taken).first() is not None:
+                    raise _exists()
+                expert_uuid = str(uuidlib.UUID(bytes=self._random(16), version=4))
+                row_id = self._insert(conn, expert_uuid, draft)
+                salts = {name: self._random(32) for name in experts.personal_values(draft.personal)}
+                conn.execute(
+                    insert(expert_salt_table),
+                    [{"expert_id": row_id, "version": 1, "attribute": k, "salt": v}
+                     for k, v in salts.items()],
+                )  # fmt: skip
+                record = experts.audit_record(draft.profile, draft.personal, salts, 1)
+                entry = pending("expert.create", f"experts/{expert_uuid}", {"record": record})
+                self._audit.append(
+                    conn, who=who, request_id=request_id, payload=payload,
+                    pending=[entry], outcome=expert_uuid.encode(),
+                )  # fmt: skip
+                return self._read(conn, expert_uuid)
+        except IntegrityError:
+            # A concurrent create of the same 身份证号 won the unique key.
+            raise _exists() from None
+
+    def _insert(self, conn: Connection, expert_uuid: str, draft: Draft) -> int:
+        now = self._clock_ms()
+        personal, profile = draft.personal, draft.profile
+        sealed = {
+            column: self._seal(getattr(personal, name), expert_uuid, column)
+            for name, column in _COLUMNS.items()
+        }
+        result = conn.execute(
+            insert(expert_table).values(
+                uuid=expert_uuid,
+                id_hash=self._cipher.identity_hash(personal.resident_id_number),
+                **sealed,
+                profile=canonical.dumps(experts.profile_json(profile)).decode(),
+                region_code=profile.region_code,
+                state=str(State.ACTIVE),
+                legacy_only=experts.legacy_only(profile, self._catalog),
+                version=1,
+                create_ms=now,
+                update_ms=now,
+                delete_ms=None,
+            )
+        )
+        row_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+        conn.execute(
+            insert(expert_discipline_table),
+            [{"expert_id": row_id, "edition_id": e, "code": c} for e, c in profile.disciplines],
+        )
+        if profile.affiliations:
+            conn.execute(
+                insert(expert_affiliation_table),
+                [
+                    {"expert_id": row_id, "position": i, "kind": str(a.kind),
+                     "organization_code": a.organization_code,
+                     "organization_name": a.organization_name,
+                     "start_date": a.start.isoformat() if a.start else "",
+                     "end_date": a.end.isoformat() if a.end else None}
+                    for i, a in enumerate(profile.affiliations)
+                ],
+            )  # fmt: skip
+        return row_id
+
+    def _seal(self, value: str, expert_uuid: str, column: str) -> bytes | None:
+        if not value:
+            return None
+        return self._cipher.encrypt(value, table=TABLE, column=column, record_id=expert_uuid)
+
+    # -- read --------------------------------------------------------------------------
+
+    def get(self, expert_uuid: str) -> StoredExpert:
+        """One expert (deleted ones too).
+
+        Raises:
+            NotFoundError: no such expert (``EXPERT_NOT_FOUND``).
+        """
+        with self._engine.connect() as conn:
+            return self._read(conn, expert_uuid)
+
+    def disclose(self, who: Who, expert_uuid: str, purpose: str, request_id: str) -> StoredExpert:
+        """One expert for a full view: logs a ``confidential.access`` entry first.
+
+        A retry with the same request id returns the expert without a second entry.
+
+        Raises:
+            InvalidRequestError: no purpose or a malformed request id.
+            NotFoundError: no such expert.
+            PreconditionError: the request id was used for another request.
+        """
+        purpose = _text_field(purpose, "purpose", MAX_PURPOSE_CHARS)
+        check_request_id(request_id)
+        payload = {"method": "GetExpert", "name": f"experts/{expert_uuid}", "purpose": purpose}
+        with write_transaction(self._engine) as conn:
+            found = self._read(conn, expert_uuid)
+            if self._audit.find_request(conn, who, request_id, payload) is None:
+                data = {"purpose": purpose, "pseuds": []}
+                self._audit.append(
+                    conn, who=who, request_id=request_id, payload=payload,
+                    pending=[pending("confidential.access", found.name, data)],
+                )  # fmt: skip
+            return found
+
+    def list(
+        self, where: ExpertFilter, page_size: int, page_token: str
+    ) -> tuple[list[StoredExpert], str]:
+        """A page of experts in creation order, and the next page's token.
+
+        Raises:
+            InvalidRequestError: a bad page size or token.
+            NotFoundError: the discipline filter names an unknown discipline.
+        """
+        size = effective_page_size(page_size)
+        key = query_key("experts", str(where.state), where.region_prefix, repr(where.discipline))
+        after = decode_cursor(page_token, key) if page_token else 0
+        query = select(expert_table).where(
+            expert_table.c.state == str(where.state), expert_table.c.id > (after or 0)
+        )
+        if where.region_prefix:
+            query = query.where(expert_table.c.region_code.startswith(where.region_prefix))
+        if where.discipline is not None:
+            edition_id, code = where.discipline
+            codes = self._catalog.subtree(edition_id, code)
+            holds = exists().where(
+                and_(
+                    expert_discipline_table.c.expert_id == expert_table.c.id,
+                    expert_discipline_table.c.edition_id == edition_id,
+                    expert_discipline_table.c.code.in_(codes),
+                )
+            )
+            query = query.where(holds)
+        with self._engine.connect() as conn:
+            rows = conn.execute(query.order_by(expert_table.c.id).limit(size + 1)).all()
+        items = [self._from_row(row) for row in rows[:size]]
+        token = encode_cursor(int(rows[size - 1].id), key) if len(rows) > size else ""
+        return items, token
+
+    def count(self, state: State = State.ACTIVE) -> int:
+        """How many experts are in ``state``."""
+        query = select(func.count()).select_from(expert_table)
+        with self._engine.connect() as conn:
+            return int(conn.execute(query.where(expert_table.c.state == str(state))).scalar_one())
+
+    def _read(self, conn: Connection, expert_uuid: str) -> StoredExpert:
+        row = conn.execute(select(expert_table).where(expert_table.c.uuid == expert_uuid)).first()
+        if row is None:
+            raise NotFoundError("Expert", f"experts/{expert_uuid}", reason="EXPERT_NOT_FOUND")
+        return self._from_row(row)
+
+    def _from_row(self, row: Row[Any]) -> StoredExpert:
+        expert_uuid = str(row.uuid)
+
+        def opened(column: str) -> str:
+            blob = getattr(row, column)
+            if blob is None:
+                return ""
+            return self._cipher.decrypt(
+                bytes(blob), table=TABLE, column=column, record_id=expert_uuid
+            )
+
+        personal = Personal(*(opened(column) for column in _COLUMNS.values()))
+        profile = experts.profile_from_json(canonical.loads(str(row.profile).encode()))
+        return StoredExpert(
+            uuid=expert_uuid, personal=personal, profile=profile, state=State(row.state),
+            legacy_only=bool(row.legacy_only), version=int(row.version),
+            create_ms=int(row.create_ms), update_ms=int(row.update_ms),
+            delete_ms=None if row.delete_ms is None else int(row.delete_ms),
+        )  # fmt: skip
+
+    # -- delete ------------------------------------------------------------------------
+
+    def delete(
+        self, who: Who, expert_uuid: str, etag: str, reason: str, request_id: str
+    ) -> StoredExpert:
+        """Soft-delete an expert with an ``expert.delete`` entry.
+
+        Raises:
+            InvalidRequestError: no reason or a malformed request id.
+            NotFoundError: no such expert.
+            ConcurrentChangeError: ``etag`` is not the current version.
+            PreconditionError: already deleted, or the request id was used for another
+                request.
+        """
+        reason = _text_field(reason, "reason", MAX_REASON_CHARS)
+        check_request_id(request_id)
+        payload = {"method": "DeleteExpert", "name": f"experts/{expert_uuid}", "reason": reason}
+        with write_transaction(self._engine) as conn:
+            current = self._read(conn, expert_uuid)
+            if self._audit.find_request(conn, who, request_id, payload) is not None:
+                return current
+            if etag and etag != current.etag:
+                msg = f"{current.name} changed: its etag is now {current.etag}"
+                raise ConcurrentChangeError(msg)
+            if current.state is State.DELETED:
+                msg = f"{current.name} is already deleted"
+                raise PreconditionError(msg, reason="EXPERT_DELETED")
+            now = self._clock_ms()
+            changed = conn.execute(
+                update(expert_table)
+                .where(
+                    expert_table.c.uuid == expert_uuid,
+                    expert_table.c.version == current.version,
+                )
+                .values(
+                    state=str(State.DELETED), delete_ms=now, update_ms=now,
+                    version=current.version + 1,
+                )
+            )  # fmt: skip
+            if changed.rowcount != 1:  # pragma: no cover - the write lock serialises writers
+                raise ConcurrentChangeError(f"{current.name} changed meanwhile")
+            self._audit.append(
+                conn, who=who, request_id=request_id, payload=payload,
+                pending=[pending("expert.delete", current.name, {"reason": reason})],
+            )  # fmt: skip
+            return self._read(conn, expert_uuid)
+
+
+def _exists() -> AlreadyExistsError:
+    return AlreadyExistsError(
+        "an expert with this resident identity number is in the library",
+        reason="EXPERT_ALREADY_EXISTS",
+    )

@@ -1,0 +1,282 @@
+"""ExpertService: the expert library over gRPC (admins write, supervisors read).
+
+Requests convert to core drafts here; every conversion problem (a date that is not a
+calendar date, a malformed discipline name) joins the core validation's violations, so
+one response lists every bad field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+from google.type import date_pb2
+
+from expert_draw.adapters.experts import ExpertFilter
+from expert_draw.adapters.grpc import context
+from expert_draw.adapters.grpc.convert import timestamp_from_ms
+from expert_draw.api.v1 import expert_service_pb2 as pb
+from expert_draw.api.v1 import expert_service_pb2_grpc as pb_grpc
+from expert_draw.config import Role
+from expert_draw.core import experts, names
+from expert_draw.core.experts import (
+    Affiliation,
+    AffiliationKind,
+    Draft,
+    LibraryType,
+    Personal,
+    Profile,
+    Qualification,
+    Review,
+    State,
+    Title,
+    TitleLevel,
+)
+from expert_draw.errors import AccessDeniedError, FieldViolation, InvalidRequestError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import grpc
+
+    from audit_log.entry import Who
+    from expert_draw.adapters.experts import ExpertLibrary, StoredExpert
+
+_LEVELS = {
+    pb.Title.LEVEL_JUNIOR: TitleLevel.JUNIOR,
+    pb.Title.LEVEL_INTERMEDIATE: TitleLevel.INTERMEDIATE,
+    pb.Title.LEVEL_ASSOCIATE_SENIOR: TitleLevel.ASSOCIATE_SENIOR,
+    pb.Title.LEVEL_SENIOR: TitleLevel.SENIOR,
+}
+_REVIEWS = {
+    pb.Expert.REVIEW_PROVISIONAL: Review.PROVISIONAL,
+    pb.Expert.REVIEW_APPROVED: Review.APPROVED,
+}
+_LIBRARIES = {
+    pb.Expert.LIBRARY_TYPE_PROVINCIAL: LibraryType.PROVINCIAL,
+    pb.Expert.LIBRARY_TYPE_STATE_COUNCIL: LibraryType.STATE_COUNCIL,
+    pb.Expert.LIBRARY_TYPE_OTHER: LibraryType.OTHER,
+}
+_KINDS = {
+    pb.Affiliation.KIND_EMPLOYER: AffiliationKind.EMPLOYER,
+    pb.Affiliation.KIND_REGISTRATION: AffiliationKind.REGISTRATION,
+    pb.Affiliation.KIND_DECLARED_AVOID: AffiliationKind.DECLARED_AVOID,
+    pb.Affiliation.KIND_RELATIVE: AffiliationKind.RELATIVE,
+    pb.Affiliation.KIND_SUPERVISING_POST: AffiliationKind.SUPERVISING_POST,
+}
+_STATES = {pb.Expert.STATE_ACTIVE: State.ACTIVE, pb.Expert.STATE_DELETED: State.DELETED}
+_STATES_PB = {v: k for k, v in _STATES.items()}
+
+
+_LEVELS_PB = {v: k for k, v in _LEVELS.items()}
+_REVIEWS_PB = {v: k for k, v in _REVIEWS.items()}
+_LIBRARIES_PB = {v: k for k, v in _LIBRARIES.items()}
+_KINDS_PB = {v: k for k, v in _KINDS.items()}
+
+
+class _Converter:
+    """Collects conversion problems while a request becomes a draft."""
+
+    def __init__(self) -> None:
+        self.violations: list[FieldViolation] = []
+
+    def date(self, value: date_pb2.Date, field: str) -> dt.date | None:
+        if (value.year, value.month, value.day) == (0, 0, 0):
+            return None
+        try:
+            return dt.date(value.year, value.month, value.day)
+        except ValueError:
+            self.violations.append(
+                FieldViolation(field, "not a calendar date (year, month and day)")
+            )
+            return None
+
+    def discipline(self, name: str, field: str) -> tuple[str, str] | None:
+        try:
+            return names.parse_discipline_name(name, field)
+        except InvalidRequestError as exc:
+            self.violations.extend(exc.violations)
+            return None
+
+
+def draft_from_pb(expert: pb.Expert) -> tuple[Draft, list[FieldViolation]]:
+    """Convert a request's expert into a draft and the problems met on the way."""
+    convert = _Converter()
+    personal = Personal(expert.full_name, expert.resident_id_number, expert.phone, expert.email)
+    codes = [
+        convert.discipline(n, f"expert.disciplines[{i}]") for i, n in enumerate(expert.disciplines)
+    ]
+    profile = Profile(
+        title=Title(
+            _LEVELS.get(expert.title.level), expert.title.title_name,
+            convert.date(expert.title.obtained_date, "expert.title.obtained_date"),
+        ),
+        work_start=convert.date(expert.work_start_date, "expert.work_start_date"),
+        qualifications=tuple(
+            Qualification(q.qualification_name, convert.date(q.registered_date, field))
+            for i, q in enumerate(expert.qualifications)
+            for field in [f"expert.qualifications[{i}].registered_date"]
+        ),
+        disciplines=tuple(c for c in codes if c is not None),
+        region_code=expert.region_code,
+        accepts_remote=expert.accepts_remote,
+        library_type=_LIBRARIES.get(expert.library_type),
+        review=_REVIEWS.get(expert.review),
+        declaration_date=convert.date(expert.declaration_date, "expert.declaration_date"),
+        training_date=convert.date(expert.training_date, "expert.training_date"),
+        age_exempt=expert.age_exempt,
+        affiliations=tuple(
+            Affiliation(
+                _KINDS.get(a.kind), a.organization_code, a.organization_name,
+                convert.date(a.start_date, f"expert.affiliations[{i}].start_date"),
+                convert.date(a.end_date, f"expert.affiliations[{i}].end_date"),
+            )
+            for i, a in enumerate(expert.affiliations)
+        ),
+    )  # fmt: skip
+    return Draft(personal, profile), convert.violations
+
+
+def _date_pb(value: dt.date | None) -> date_pb2.Date | None:
+    return (
+        None if value is None else date_pb2.Date(year=value.year, month=value.month, day=value.day)
+    )
+
+
+def expert_to_pb(stored: StoredExpert, *, full: bool) -> pb.Expert:
+    """The resource; personal fields masked unless ``full``."""
+    p, f = stored.personal, stored.profile
+    message = pb.Expert(
+        name=stored.name,
+        full_name=p.full_name if full else experts.mask_name(p.full_name),
+        resident_id_number=(
+            p.resident_id_number if full else experts.mask_resident_id(p.resident_id_number)
+        ),
+        phone=p.phone if full else experts.mask_phone(p.phone),
+        email=p.email if full else experts.mask_email(p.email),
+        birth_date=_date_pb(p.birth_date) if full else None,
+        title=pb.Title(
+            level=_LEVELS_PB[f.title.level] if f.title.level else pb.Title.LEVEL_UNSPECIFIED,
+            title_name=f.title.name, obtained_date=_date_pb(f.title.obtained),
+        ),
+        work_start_date=_date_pb(f.work_start),
+        qualifications=[
+            pb.Qualification(qualification_name=q.name, registered_date=_date_pb(q.registered))
+            for q in f.qualifications
+        ],
+        disciplines=[names.discipline_name(e, c) for e, c in f.disciplines],
+        region_code=f.region_code,
+        accepts_remote=f.accepts_remote,
+        library_type=(
+            _LIBRARIES_PB[f.library_type] if f.library_type else pb.Expert.LIBRARY_TYPE_UNSPECIFIED
+        ),
+        review=_REVIEWS_PB[f.review] if f.review else pb.Expert.REVIEW_UNSPECIFIED,
+        declaration_date=_date_pb(f.declaration_date),
+        training_date=_date_pb(f.training_date),
+        age_exempt=f.age_exempt,
+        affiliations=[
+            pb.Affiliation(
+                kind=_KINDS_PB[a.kind] if a.kind else pb.Affiliation.KIND_UNSPECIFIED,
+                organization_code=a.organization_code, organization_name=a.organization_name,
+                start_date=_date_pb(a.start), end_date=_date_pb(a.end),
+            )
+            for a in f.affiliations
+        ],
+        state=_STATES_PB[stored.state],
+        legacy_only=stored.legacy_only,
+        create_time=timestamp_from_ms(stored.create_ms),
+        update_time=timestamp_from_ms(stored.update_ms),
+        etag=stored.etag,
+    )  # fmt: skip
+    if stored.delete_ms is not None:
+        message.delete_time.CopyFrom(timestamp_from_ms(stored.delete_ms))
+    return message
+
+
+class ExpertServicer(pb_grpc.ExpertServiceServicer):
+    """Serves the expert library."""
+
+    def __init__(self, library: ExpertLibrary, who: Callable[[str, str], Who]) -> None:
+        """Serve ``library``; ``who`` names a caller in the log (principal, role)."""
+        self._library = library
+        self._who = who
+
+    def _caller(self) -> Who:
+        identity = context.caller()
+        return self._who(identity.principal, str(identity.role))
+
+    def CreateExpert(
+        self, request: pb.CreateExpertRequest, context: grpc.ServicerContext
+    ) -> pb.CreateExpertResponse:
+        """Create an expert."""
+        del context
+        if not request.HasField("expert"):
+            raise InvalidRequestError.field("expert", "required")
+        draft, problems = draft_from_pb(request.expert)
+        stored = self._library.create(self._caller(), request.request_id, draft, problems)
+        return pb.CreateExpertResponse(expert=expert_to_pb(stored, full=False))
+
+    def GetExpert(
+        self, request: pb.GetExpertRequest, context: grpc.ServicerContext
+    ) -> pb.GetExpertResponse:
+        """Get one expert, basic or full view."""
+        del context
+        expert_uuid = names.parse_expert_name(request.name)
+        if request.view == pb.EXPERT_VIEW_FULL:
+            if context_role() is not Role.ADMIN:
+                msg = "only admins read the full view; supervisors need a grant (not yet offered)"
+                raise AccessDeniedError(msg, reason="VIEW_NOT_ALLOWED")
+            stored = self._library.disclose(
+                self._caller(), expert_uuid, request.purpose, request.request_id
+            )
+            return pb.GetExpertResponse(expert=expert_to_pb(stored, full=True))
+        if request.view not in (pb.EXPERT_VIEW_UNSPECIFIED, pb.EXPERT_VIEW_BASIC):
+            raise InvalidRequestError.field("view", "unknown view")
+        return pb.GetExpertResponse(expert=expert_to_pb(self._library.get(expert_uuid), full=False))
+
+    def ListExperts(
+        self, request: pb.ListExpertsRequest, context: grpc.ServicerContext
+    ) -> pb.ListExpertsResponse:
+        """List experts, basic view."""
+        del context
+        violations = []
+        state = State.ACTIVE
+        if request.state != pb.Expert.STATE_UNSPECIFIED:
+            if request.state not in _STATES:
+                violations.append(FieldViolation("state", "unknown state"))
+            else:
+                state = _STATES[request.state]
+        prefix = request.region_prefix
+        if prefix and (
+            len(prefix) not in (2, 4, 6) or not prefix.isascii() or not prefix.isdigit()
+        ):
+            violations.append(FieldViolation("region_prefix", "2, 4 or 6 digits"))
+        discipline = None
+        if request.discipline:
+            try:
+                discipline = names.parse_discipline_name(request.discipline, "discipline")
+            except InvalidRequestError as exc:
+                violations.extend(exc.violations)
+        if violations:
+            raise InvalidRequestError(violations)
+        where = ExpertFilter(state, prefix, discipline)
+        items, token = self._library.list(where, request.page_size, request.page_token)
+        return pb.ListExpertsResponse(
+            experts=[expert_to_pb(e, full=False) for e in items], next_page_token=token
+        )
+
+    def DeleteExpert(
+        self, request: pb.DeleteExpertRequest, context: grpc.ServicerContext
+    ) -> pb.DeleteExpertResponse:
+        """Soft-delete an expert."""
+        del context
+        expert_uuid = names.parse_expert_name(request.name)
+        stored = self._library.delete(
+            self._caller(), expert_uuid, request.etag, request.reason, request.request_id
+        )
+        return pb.DeleteExpertResponse(expert=expert_to_pb(stored, full=False))
+
+
+def context_role() -> Role:
+    """The role of the current caller."""
+    return context.caller().role
