@@ -93,6 +93,12 @@ class PreconditionError(Error):
     reason = "FAILED_PRECONDITION"
 
 
+class TooLargeError(Error):
+    """The request exceeds a size limit of the service (RESOURCE_EXHAUSTED)."""
+
+    reason = "TOO_LARGE"
+
+
 class AlreadyExistsError(Error):
     """The resource the request would create exists already (e.g. the same 身份证号)."""
 

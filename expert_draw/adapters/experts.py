@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine, Row
 
     from audit_log.entry import Who
+    from audit_log.sqlstore import PendingEntry
     from expert_draw.adapters.audit import AuditLog
     from expert_draw.adapters.protection import FieldCipher
 
@@ -236,16 +237,144 @@ class ExpertLibrary:
         if profile.affiliations:
             conn.execute(
                 insert(expert_affiliation_table),
-                [
-                    {"expert_id": row_id, "position": i, "kind": str(a.kind),
-                     "organization_code": a.organization_code,
-                     "organization_name": a.organization_name,
-                     "start_date": a.start.isoformat() if a.start else "",
-                     "end_date": a.end.isoformat() if a.end else None}
-                    for i, a in enumerate(profile.affiliations)
-                ],
-            )  # fmt: skip
+                [_affiliation_row(row_id, i, a) for i, a in enumerate(profile.affiliations)],
+            )
         return row_id
+
+    def import_experts(
+        self, who: Who, request_id: str, rows: Sequence[ImportRow], *, validate_only: bool
+    ) -> ImportResult:
+        """Check every row; unless ``validate_only``, create all new experts or none.
+
+        Raises:
+            InvalidRequestError: a row has a problem (the first ones, as
+                ``rows[<row>].<field>``), or the request id is malformed.
+            PreconditionError: the request id was used for another request.
+        """
+        if not validate_only:
+            check_request_id(request_id)
+        if validate_only:
+            with self._engine.connect() as conn:
+                checked = self._check_rows(conn, rows)
+            listed = tuple(checked.problems[:MAX_LISTED_PROBLEMS])
+            return ImportResult(
+                len(checked.new), checked.unchanged, listed, len(checked.problems), committed=False
+            )
+        digest = self._cipher.keyed_digest(
+            canonical.dumps([[r.row, _content(experts.normalize(r.draft))] for r in rows])
+        )
+        payload = {"method": "ImportExperts", "content": digest}
+        try:
+            with write_transaction(self._engine) as conn:
+                stored = self._audit.find_request(conn, who, request_id, payload)
+                if stored is not None:
+                    counts = canonical.loads(stored.outcome)
+                    return ImportResult(
+                        counts["created"], counts["unchanged"], (), 0, committed=True
+                    )
+                checked = self._check_rows(conn, rows)
+                if checked.problems:
+                    raise InvalidRequestError([
+                        FieldViolation(f"rows[{p.row}].{p.field}", p.description)
+                        for p in checked.problems
+                    ])  # fmt: skip
+                outcome = {"created": len(checked.new), "unchanged": checked.unchanged}
+                if checked.new:
+                    entries = self._insert_many(conn, checked.new)
+                    self._audit.append(
+                        conn, who=who, request_id=request_id, payload=payload, pending=entries,
+                        outcome=canonical.dumps(outcome),
+                    )  # fmt: skip
+        except IntegrityError:
+            msg = "an expert of this import was created meanwhile; run the import again"
+            raise AlreadyExistsError(msg, reason="EXPERT_ALREADY_EXISTS") from None
+        return ImportResult(len(checked.new), checked.unchanged, (), 0, committed=True)
+
+    def _check_rows(self, conn: Connection, rows: Sequence[ImportRow]) -> _Checked:
+        checked = _Checked()
+        today = self.today()
+        first_row: dict[str, int] = {}
+        candidates: list[tuple[int, Draft]] = []
+        for item in rows:
+            draft = experts.normalize(item.draft)
+            flagged = {v.field for v in item.conversion}
+            found = experts.validate(draft, today, self._catalog)
+            violations = [*item.conversion, *(v for v in found if v.field not in flagged)]
+            number = draft.personal.resident_id_number
+            if number in first_row and not violations:
+                why = f"the same resident identity number as row {first_row[number]}"
+                violations.append(FieldViolation("resident_id_number", why))
+            first_row.setdefault(number, item.row)
+            checked.add(item.row, violations)
+            if not violations:
+                candidates.append((item.row, draft))
+        existing = self._existing(conn, [d.personal.resident_id_number for _, d in candidates])
+        for row, draft in candidates:
+            stored = existing.get(draft.personal.resident_id_number)
+            if stored is None:
+                checked.new.append(draft)
+            elif _content(draft) == _content(Draft(stored.personal, stored.profile)):
+                checked.unchanged += 1
+            else:
+                why = "already in the library with other content (change it with UpdateExpert)"
+                checked.add(row, [FieldViolation("resident_id_number", why)])
+        checked.problems.sort(key=lambda p: p.row)
+        return checked
+
+    def _existing(self, conn: Connection, numbers: Sequence[str]) -> dict[str, StoredExpert]:
+        """The stored experts among ``numbers``, by 身份证号."""
+        by_hash = {h: n for n in numbers for h in self._cipher.identity_hashes(n)}
+        hashes = list(by_hash)
+        found: dict[str, StoredExpert] = {}
+        for start in range(0, len(hashes), _LOOKUP_CHUNK):
+            chunk = hashes[start : start + _LOOKUP_CHUNK]
+            query = select(expert_table).where(expert_table.c.id_hash.in_(chunk))
+            for row in conn.execute(query):
+                found[by_hash[str(row.id_hash)]] = self._from_row(row)
+        return found
+
+    def _insert_many(self, conn: Connection, drafts: Sequence[Draft]) -> list[PendingEntry]:
+        """Insert new experts in bulk; return their ``expert.create`` entries."""
+        now = self._clock_ms()
+        uuids = [str(uuidlib.UUID(bytes=self._random(16), version=4)) for _ in drafts]
+        rows = [
+            {
+                "uuid": expert_uuid,
+                "id_hash": self._cipher.identity_hash(d.personal.resident_id_number),
+                **{column: self._seal(getattr(d.personal, name), expert_uuid, column)
+                   for name, column in _COLUMNS.items()},
+                "profile": canonical.dumps(experts.profile_json(d.profile)).decode(),
+                "region_code": d.profile.region_code, "state": str(State.ACTIVE),
+                "legacy_only": experts.legacy_only(d.profile, self._catalog), "version": 1,
+                "create_ms": now, "update_ms": now, "delete_ms": None,
+            }
+            for expert_uuid, d in zip(uuids, drafts, strict=True)
+        ]  # fmt: skip
+        statement = insert(expert_table).returning(expert_table.c.id, sort_by_parameter_order=True)
+        ids = [int(r.id) for r in conn.execute(statement, rows)]
+        disciplines, affiliations, salt_rows, entries = [], [], [], []
+        for row_id, expert_uuid, d in zip(ids, uuids, drafts, strict=True):
+            disciplines += [
+                {"expert_id": row_id, "edition_id": e, "code": c} for e, c in d.profile.disciplines
+            ]
+            affiliations += [
+                _affiliation_row(row_id, i, a) for i, a in enumerate(d.profile.affiliations)
+            ]
+            salts = {name: self._random(32) for name in experts.personal_values(d.personal)}
+            salt_rows += [
+                {"expert_id": row_id, "version": 1, "attribute": k, "salt": v}
+                for k, v in salts.items()
+            ]
+            record = experts.audit_record(d.profile, d.personal, salts, 1)
+            entries.append(pending("expert.create", f"experts/{expert_uuid}", {"record": record}))
+        for table, values in (
+            (expert_discipline_table, disciplines),
+            (expert_affiliation_table, affiliations),
+            (expert_salt_table, salt_rows),
+        ):
+            if values:
+                conn.execute(insert(table), values)
+        return entries  # fmt: skip
 
     def _seal(self, value: str, expert_uuid: str, column: str) -> bytes | None:
         if not value:
@@ -398,6 +527,72 @@ class ExpertLibrary:
                 pending=[pending("expert.delete", current.name, {"reason": reason})],
             )  # fmt: skip
             return self._read(conn, expert_uuid)
+
+
+# -- bulk import ----------------------------------------------------------------------
+
+MAX_IMPORT_ROWS = 200_000
+MAX_LISTED_PROBLEMS = 10_000
+_LOOKUP_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class ImportRow:
+    """One row of an import: its number in the file, the draft, conversion problems."""
+
+    row: int
+    draft: Draft
+    conversion: tuple[FieldViolation, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ImportProblem:
+    """A problem of one row; ``field`` is relative to the row's expert."""
+
+    row: int
+    field: str
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    """What an import did or would do."""
+
+    created: int
+    unchanged: int
+    problems: tuple[ImportProblem, ...]
+    problem_count: int
+    committed: bool
+
+
+class _Checked:
+    """The rows of an import after validation: new drafts, unchanged count, problems."""
+
+    def __init__(self) -> None:
+        self.new: list[Draft] = []
+        self.unchanged = 0
+        self.problems: list[ImportProblem] = []
+
+    def add(self, row: int, violations: Sequence[FieldViolation]) -> None:
+        self.problems.extend(
+            ImportProblem(row, v.field.removeprefix("expert."), v.description) for v in violations
+        )
+
+
+def _affiliation_row(expert_id: int, position: int, a: experts.Affiliation) -> dict[str, Any]:
+    return {
+        "expert_id": expert_id, "position": position, "kind": str(a.kind),
+        "organization_code": a.organization_code, "organization_name": a.organization_name,
+        "start_date": a.start.isoformat() if a.start else "",
+        "end_date": a.end.isoformat() if a.end else None,
+    }  # fmt: skip
+
+
+def _content(draft: Draft) -> dict[str, Any]:
+    return {
+        "personal": experts.personal_values(draft.personal),
+        "profile": experts.profile_json(draft.profile),
+    }
 
 
 def _exists() -> AlreadyExistsError:

@@ -44,6 +44,7 @@ SERVICE_ROLES: Mapping[str, Mapping[str, frozenset[Role]]] = MappingProxyType(
             "GetExpert": LIBRARY_READERS,
             "ListExperts": LIBRARY_READERS,
             "DeleteExpert": ADMINS,
+            "ImportExperts": ADMINS,
         },
         "grpc.health.v1.Health": {"Check": ALL_ROLES, "Watch": ALL_ROLES, "List": ALL_ROLES},
         "grpc.reflection.v1alpha.ServerReflection": {"ServerReflectionInfo": ALL_ROLES},

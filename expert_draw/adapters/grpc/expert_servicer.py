@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from google.type import date_pb2
 
-from expert_draw.adapters.experts import ExpertFilter
+from expert_draw.adapters.experts import MAX_IMPORT_ROWS, ExpertFilter, ImportRow
 from expert_draw.adapters.grpc import context
 from expert_draw.adapters.grpc.convert import timestamp_from_ms
 from expert_draw.api.v1 import expert_service_pb2 as pb
@@ -32,10 +32,15 @@ from expert_draw.core.experts import (
     Title,
     TitleLevel,
 )
-from expert_draw.errors import AccessDeniedError, FieldViolation, InvalidRequestError
+from expert_draw.errors import (
+    AccessDeniedError,
+    FieldViolation,
+    InvalidRequestError,
+    TooLargeError,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     import grpc
 
@@ -64,6 +69,7 @@ _KINDS = {
     pb.Affiliation.KIND_RELATIVE: AffiliationKind.RELATIVE,
     pb.Affiliation.KIND_SUPERVISING_POST: AffiliationKind.SUPERVISING_POST,
 }
+MAX_IMPORT_BATCH = 1000
 _STATES = {pb.Expert.STATE_ACTIVE: State.ACTIVE, pb.Expert.STATE_DELETED: State.DELETED}
 _STATES_PB = {v: k for k, v in _STATES.items()}
 
@@ -263,6 +269,41 @@ class ExpertServicer(pb_grpc.ExpertServiceServicer):
         items, token = self._library.list(where, request.page_size, request.page_token)
         return pb.ListExpertsResponse(
             experts=[expert_to_pb(e, full=False) for e in items], next_page_token=token
+        )
+
+    def ImportExperts(
+        self, request_iterator: Iterator[pb.ImportExpertsRequest], context: grpc.ServicerContext
+    ) -> pb.ImportExpertsResponse:
+        """Import experts in bulk, all or nothing."""
+        del context
+        request_id, validate_only = "", False
+        rows: list[ImportRow] = []
+        for index, message in enumerate(request_iterator):
+            if index == 0:
+                request_id, validate_only = message.request_id, message.validate_only
+            if len(message.experts) > MAX_IMPORT_BATCH:
+                why = f"at most {MAX_IMPORT_BATCH} experts per message"
+                raise InvalidRequestError.field("experts", why)
+            if len(rows) + len(message.experts) > MAX_IMPORT_ROWS:
+                msg = f"an import holds at most {MAX_IMPORT_ROWS} rows; split the file"
+                raise TooLargeError(msg, reason="IMPORT_TOO_LARGE")
+            for offset, expert in enumerate(message.experts):
+                draft, problems = draft_from_pb(expert)
+                rows.append(ImportRow(message.first_row + offset, draft, tuple(problems)))
+        if not rows:
+            raise InvalidRequestError.field("experts", "an import needs at least one row")
+        result = self._library.import_experts(
+            self._caller(), request_id, rows, validate_only=validate_only
+        )
+        return pb.ImportExpertsResponse(
+            created_count=result.created,
+            unchanged_count=result.unchanged,
+            problems=[
+                pb.ImportProblem(row=p.row, field=p.field, description=p.description)
+                for p in result.problems
+            ],
+            problem_count=result.problem_count,
+            committed=result.committed,
         )
 
     def DeleteExpert(

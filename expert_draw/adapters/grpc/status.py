@@ -24,6 +24,7 @@ from expert_draw.errors import (
     InvalidRequestError,
     NotFoundError,
     PreconditionError,
+    TooLargeError,
     UnauthenticatedError,
     UnavailableError,
     UnimplementedError,
@@ -37,6 +38,7 @@ STATUS_TABLE: tuple[tuple[type[Error], grpc.StatusCode], ...] = (
     (PreconditionError, grpc.StatusCode.FAILED_PRECONDITION),
     (AlreadyExistsError, grpc.StatusCode.ALREADY_EXISTS),
     (ConcurrentChangeError, grpc.StatusCode.ABORTED),
+    (TooLargeError, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (UnauthenticatedError, grpc.StatusCode.UNAUTHENTICATED),
     (AccessDeniedError, grpc.StatusCode.PERMISSION_DENIED),
     (UnavailableError, grpc.StatusCode.UNAVAILABLE),
@@ -65,6 +67,28 @@ def _to_grpc(status: status_pb2.Status) -> grpc.Status:
     return cast("grpc.Status", rpc_status.to_status(status))
 
 
+# A status travels in the response trailers, which receivers cap (gRPC's default
+# max_metadata_size is 8 KiB): a status with hundreds of violations would reach the
+# client as a transport error instead. The first violations are sent; the message
+# says how many there were.
+MAX_SENT_VIOLATIONS = 20
+MAX_MESSAGE_CHARS = 480
+MAX_DESCRIPTION_CHARS = 160
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _message(error: Error) -> str:
+    if isinstance(error, InvalidRequestError) and len(error.violations) > MAX_SENT_VIOLATIONS:
+        shown = "; ".join(f"{v.field}: {v.description}" for v in error.violations[:3])
+        total = len(error.violations)
+        head = f"invalid request: {total} problems, the first {MAX_SENT_VIOLATIONS} in the details"
+        return _clip(f"{head}: {shown}", MAX_MESSAGE_CHARS)
+    return _clip(error.message, MAX_MESSAGE_CHARS)
+
+
 def to_status(error: Error) -> grpc.Status:
     """Build the rich status for a service error."""
     code = status_code_for(error)
@@ -75,12 +99,15 @@ def to_status(error: Error) -> grpc.Status:
             error_details_pb2.BadRequest(
                 field_violations=[
                     error_details_pb2.BadRequest.FieldViolation(
-                        field=v.field, description=v.description, reason=error.reason
+                        field=_clip(v.field, MAX_DESCRIPTION_CHARS),
+                        description=_clip(v.description, MAX_DESCRIPTION_CHARS),
+                        reason=error.reason,
                     )
-                    for v in error.violations
+                    for v in error.violations[:MAX_SENT_VIOLATIONS]
                 ]
             )
         )
+        metadata = {"violations": str(len(error.violations))}
     if isinstance(error, NotFoundError):
         metadata = {"resource_type": error.resource_type, "resource_name": error.resource_name}
         details.append(
@@ -94,7 +121,7 @@ def to_status(error: Error) -> grpc.Status:
     return _to_grpc(
         status_pb2.Status(
             code=code.value[0],
-            message=error.message,
+            message=_message(error),
             details=[_pack(info), *(_pack(d) for d in details)],
         )
     )

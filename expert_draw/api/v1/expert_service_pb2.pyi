@@ -692,3 +692,113 @@ class DeleteExpertResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DeleteExpertResponse: _TypeAlias = DeleteExpertResponse  # noqa: Y015
+
+@_typing.final
+class ImportExpertsRequest(_message.Message):
+    """One message of an ImportExperts stream."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    VALIDATE_ONLY_FIELD_NUMBER: _builtins.int
+    FIRST_ROW_FIELD_NUMBER: _builtins.int
+    EXPERTS_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """The import's idempotency key (AIP-155), as in CreateExpertRequest; read from the
+    first message of the stream and ignored in the others.
+    """
+    validate_only: _builtins.bool
+    """Check every row and report, but write nothing; read from the first message."""
+    first_row: _builtins.int
+    """The row number (in the source file) of experts[0]; rows of one message are
+    consecutive. Problems are reported as "rows[<row>].<field>".
+    """
+    @_builtins.property
+    def experts(self) -> _containers.RepeatedCompositeFieldContainer[Global___Expert]:
+        """Up to 1,000 experts; name and output-only fields are ignored."""
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        validate_only: _builtins.bool = ...,
+        first_row: _builtins.int = ...,
+        experts: _abc.Iterable[Global___Expert] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["experts", b"experts", "first_row", b"first_row", "request_id", b"request_id", "validate_only", b"validate_only"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportExpertsRequest: _TypeAlias = ImportExpertsRequest  # noqa: Y015
+
+@_typing.final
+class ImportProblem(_message.Message):
+    """One problem of an import row."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROW_FIELD_NUMBER: _builtins.int
+    FIELD_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    row: _builtins.int
+    """The row number in the source file."""
+    field: _builtins.str
+    """The field path inside the row's Expert, e.g. "phone" or "affiliations[0].start_date"."""
+    description: _builtins.str
+    """What is wrong (never the value itself)."""
+    def __init__(
+        self,
+        *,
+        row: _builtins.int = ...,
+        field: _builtins.str = ...,
+        description: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "field", b"field", "row", b"row"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportProblem: _TypeAlias = ImportProblem  # noqa: Y015
+
+@_typing.final
+class ImportExpertsResponse(_message.Message):
+    """Response message for ImportExperts."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CREATED_COUNT_FIELD_NUMBER: _builtins.int
+    UNCHANGED_COUNT_FIELD_NUMBER: _builtins.int
+    PROBLEMS_FIELD_NUMBER: _builtins.int
+    PROBLEM_COUNT_FIELD_NUMBER: _builtins.int
+    COMMITTED_FIELD_NUMBER: _builtins.int
+    created_count: _builtins.int
+    """Rows that became new experts (would become, with validate_only)."""
+    unchanged_count: _builtins.int
+    """Rows already in the library with the same content."""
+    problem_count: _builtins.int
+    """With validate_only: the number of problems found (may exceed those listed)."""
+    committed: _builtins.bool
+    """Whether the rows were written (false with validate_only)."""
+    @_builtins.property
+    def problems(self) -> _containers.RepeatedCompositeFieldContainer[Global___ImportProblem]:
+        """With validate_only: every problem found, in row order, at most 10,000."""
+
+    def __init__(
+        self,
+        *,
+        created_count: _builtins.int = ...,
+        unchanged_count: _builtins.int = ...,
+        problems: _abc.Iterable[Global___ImportProblem] | None = ...,
+        problem_count: _builtins.int = ...,
+        committed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["committed", b"committed", "created_count", b"created_count", "problem_count", b"problem_count", "problems", b"problems", "unchanged_count", b"unchanged_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportExpertsResponse: _TypeAlias = ImportExpertsResponse  # noqa: Y015

@@ -60,6 +60,11 @@ class ExpertServiceStub:
                 request_serializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.DeleteExpertRequest.SerializeToString,
                 response_deserializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.DeleteExpertResponse.FromString,
                 _registered_method=True)
+        self.ImportExperts = channel.stream_unary(
+                '/expert_draw.api.v1.ExpertService/ImportExperts',
+                request_serializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.ImportExpertsRequest.SerializeToString,
+                response_deserializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.ImportExpertsResponse.FromString,
+                _registered_method=True)
 
 
 class ExpertServiceServicer:
@@ -113,6 +118,24 @@ class ExpertServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ImportExperts(self, request_iterator, context):
+        """Imports experts in bulk, all or nothing, from a client stream of rows (up to
+        200,000 in one import). Every row is checked as CreateExpert checks one, plus
+        duplicates within the import and against the library. With validate_only the
+        response lists every problem and nothing is written. Otherwise, when any row has
+        a problem, nothing is written and the call fails with INVALID_ARGUMENT carrying
+        the first problems; when none has, all new experts are created in one
+        transaction with one expert.create entry each. A row whose 身份证号 is already in
+        the library with the same content is counted as unchanged, so importing a file
+        twice changes nothing. Errors: INVALID_ARGUMENT (INVALID_REQUEST; field paths
+        "rows[<row>].<field>"), FAILED_PRECONDITION (REQUEST_ID_REUSED,
+        AUDIT_SELF_CHECK_FAILED), RESOURCE_EXHAUSTED (too many rows),
+        PERMISSION_DENIED (ROLE_NOT_ALLOWED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ExpertServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -135,6 +158,11 @@ def add_ExpertServiceServicer_to_server(servicer, server):
                     servicer.DeleteExpert,
                     request_deserializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.DeleteExpertRequest.FromString,
                     response_serializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.DeleteExpertResponse.SerializeToString,
+            ),
+            'ImportExperts': grpc.stream_unary_rpc_method_handler(
+                    servicer.ImportExperts,
+                    request_deserializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.ImportExpertsRequest.FromString,
+                    response_serializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.ImportExpertsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -251,6 +279,33 @@ class ExpertService:
             '/expert_draw.api.v1.ExpertService/DeleteExpert',
             expert__draw_dot_api_dot_v1_dot_expert__service__pb2.DeleteExpertRequest.SerializeToString,
             expert__draw_dot_api_dot_v1_dot_expert__service__pb2.DeleteExpertResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportExperts(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/expert_draw.api.v1.ExpertService/ImportExperts',
+            expert__draw_dot_api_dot_v1_dot_expert__service__pb2.ImportExpertsRequest.SerializeToString,
+            expert__draw_dot_api_dot_v1_dot_expert__service__pb2.ImportExpertsResponse.FromString,
             options,
             channel_credentials,
             insecure,

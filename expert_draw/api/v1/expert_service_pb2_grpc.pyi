@@ -69,6 +69,20 @@ class ExpertServiceStub:
     ABORTED (ETAG_MISMATCH), FAILED_PRECONDITION (EXPERT_DELETED, REQUEST_ID_REUSED,
     AUDIT_SELF_CHECK_FAILED), PERMISSION_DENIED (ROLE_NOT_ALLOWED).
     """
+    ImportExperts: _grpc.StreamUnaryMultiCallable[_expert_service_pb2.ImportExpertsRequest, _expert_service_pb2.ImportExpertsResponse]
+    """Imports experts in bulk, all or nothing, from a client stream of rows (up to
+    200,000 in one import). Every row is checked as CreateExpert checks one, plus
+    duplicates within the import and against the library. With validate_only the
+    response lists every problem and nothing is written. Otherwise, when any row has
+    a problem, nothing is written and the call fails with INVALID_ARGUMENT carrying
+    the first problems; when none has, all new experts are created in one
+    transaction with one expert.create entry each. A row whose 身份证号 is already in
+    the library with the same content is counted as unchanged, so importing a file
+    twice changes nothing. Errors: INVALID_ARGUMENT (INVALID_REQUEST; field paths
+    "rows[<row>].<field>"), FAILED_PRECONDITION (REQUEST_ID_REUSED,
+    AUDIT_SELF_CHECK_FAILED), RESOURCE_EXHAUSTED (too many rows),
+    PERMISSION_DENIED (ROLE_NOT_ALLOWED).
+    """
 
 @_typing.type_check_only
 class ExpertServiceAsyncStub(ExpertServiceStub):
@@ -106,6 +120,20 @@ class ExpertServiceAsyncStub(ExpertServiceStub):
     Errors: INVALID_ARGUMENT (INVALID_REQUEST), NOT_FOUND (EXPERT_NOT_FOUND),
     ABORTED (ETAG_MISMATCH), FAILED_PRECONDITION (EXPERT_DELETED, REQUEST_ID_REUSED,
     AUDIT_SELF_CHECK_FAILED), PERMISSION_DENIED (ROLE_NOT_ALLOWED).
+    """
+    ImportExperts: _aio.StreamUnaryMultiCallable[_expert_service_pb2.ImportExpertsRequest, _expert_service_pb2.ImportExpertsResponse]  # type: ignore[assignment]
+    """Imports experts in bulk, all or nothing, from a client stream of rows (up to
+    200,000 in one import). Every row is checked as CreateExpert checks one, plus
+    duplicates within the import and against the library. With validate_only the
+    response lists every problem and nothing is written. Otherwise, when any row has
+    a problem, nothing is written and the call fails with INVALID_ARGUMENT carrying
+    the first problems; when none has, all new experts are created in one
+    transaction with one expert.create entry each. A row whose 身份证号 is already in
+    the library with the same content is counted as unchanged, so importing a file
+    twice changes nothing. Errors: INVALID_ARGUMENT (INVALID_REQUEST; field paths
+    "rows[<row>].<field>"), FAILED_PRECONDITION (REQUEST_ID_REUSED,
+    AUDIT_SELF_CHECK_FAILED), RESOURCE_EXHAUSTED (too many rows),
+    PERMISSION_DENIED (ROLE_NOT_ALLOWED).
     """
 
 class ExpertServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -165,6 +193,26 @@ class ExpertServiceServicer(metaclass=_abc_1.ABCMeta):
         Errors: INVALID_ARGUMENT (INVALID_REQUEST), NOT_FOUND (EXPERT_NOT_FOUND),
         ABORTED (ETAG_MISMATCH), FAILED_PRECONDITION (EXPERT_DELETED, REQUEST_ID_REUSED,
         AUDIT_SELF_CHECK_FAILED), PERMISSION_DENIED (ROLE_NOT_ALLOWED).
+        """
+
+    @_abc_1.abstractmethod
+    def ImportExperts(
+        self,
+        request_iterator: _MaybeAsyncIterator[_expert_service_pb2.ImportExpertsRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_expert_service_pb2.ImportExpertsResponse, _abc.Awaitable[_expert_service_pb2.ImportExpertsResponse]]:
+        """Imports experts in bulk, all or nothing, from a client stream of rows (up to
+        200,000 in one import). Every row is checked as CreateExpert checks one, plus
+        duplicates within the import and against the library. With validate_only the
+        response lists every problem and nothing is written. Otherwise, when any row has
+        a problem, nothing is written and the call fails with INVALID_ARGUMENT carrying
+        the first problems; when none has, all new experts are created in one
+        transaction with one expert.create entry each. A row whose 身份证号 is already in
+        the library with the same content is counted as unchanged, so importing a file
+        twice changes nothing. Errors: INVALID_ARGUMENT (INVALID_REQUEST; field paths
+        "rows[<row>].<field>"), FAILED_PRECONDITION (REQUEST_ID_REUSED,
+        AUDIT_SELF_CHECK_FAILED), RESOURCE_EXHAUSTED (too many rows),
+        PERMISSION_DENIED (ROLE_NOT_ALLOWED).
         """
 
 def add_ExpertServiceServicer_to_server(servicer: ExpertServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

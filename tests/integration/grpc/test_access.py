@@ -77,6 +77,9 @@ PASSED_AUTHORIZATION = {
     "/expert_draw.api.v1.ExpertService/DeleteExpert": grpc.StatusCode.NOT_FOUND,
 }
 STREAMING = {
+    "/expert_draw.api.v1.ExpertService/ImportExperts": expert_pb.ImportExpertsRequest(
+        first_row=2, experts=[sample_experts.expert(2)], validate_only=True
+    ),
     "/expert_draw.api.v1.AuditService/StreamEntries": audit_pb.StreamEntriesRequest(),
     "/grpc.health.v1.Health/Watch": health_pb2.HealthCheckRequest(),
     "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": reflection_pb2.ServerReflectionRequest(
@@ -108,7 +111,11 @@ def test_every_registered_method_has_an_access_rule_and_a_sample() -> None:
 def invoke(channel: grpc.Channel, method: str) -> None:
     if method in STREAMING:
         request = STREAMING[method]
-        if "StreamEntries" in method:
+        if "ImportExperts" in method:
+            upload = channel.stream_unary(method, request_serializer=type(request).SerializeToString,
+                                          response_deserializer=expert_pb.ImportExpertsResponse.FromString)  # fmt: skip
+            upload(iter([request]), timeout=5)
+        elif "StreamEntries" in method:
             feed = channel.unary_stream(method, request_serializer=type(request).SerializeToString,
                                         response_deserializer=audit_pb.StreamEntriesResponse.FromString)  # fmt: skip
             next(iter(feed(request, timeout=5)))
