@@ -35,7 +35,13 @@ def configure_logging(level: str = "info", fmt: str = "auto") -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     renderer: list[Any] = (
-        [structlog.dev.ConsoleRenderer()]
+        # No local variables in tracebacks: a request's locals hold personal data (a
+        # 身份证号, a phone), which must never reach a log.
+        [
+            structlog.dev.ConsoleRenderer(
+                exception_formatter=structlog.dev.RichTracebackFormatter(show_locals=False)
+            )
+        ]
         if console
         else [
             structlog.processors.format_exc_info,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections import defaultdict
@@ -13,6 +14,7 @@ from hypothesis import HealthCheck, settings
 
 from cli.logs import configure_logging
 from tests.support.databases import new_postgres_url, new_sqlite_url, prepare_template
+from tests.support.leaks import LeakDetector
 from tests.support.pki import Pki, build_pki
 from tests.support.postgres import PgCluster
 
@@ -21,6 +23,8 @@ if TYPE_CHECKING:
 
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 configure_logging("info", "json")  # JSON on stderr, as in production; never on stdout
+LEAKS = LeakDetector()
+logging.getLogger().addHandler(LEAKS)  # every record of the session is scanned
 
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True,
                           suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
@@ -64,7 +68,16 @@ def pytest_runtest_call(item: pytest.Item) -> object:
         _counts[_suite(item)] += 1
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if LEAKS.findings:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if LEAKS.findings:
+        terminalreporter.section("personal data in log output", red=True)
+        for logger, value in LEAKS.findings:
+            terminalreporter.write_line(f"{logger}: {value}")
     if not _counts:
         return
     terminalreporter.section("suite timings (test bodies)")

@@ -63,7 +63,7 @@ def _table(experts: list[pb.Expert]) -> Table:
     table = Table("name", "姓名", "身份证号", "region", "disciplines", "state")
     for e in experts:
         codes = ", ".join(d.rpartition("/")[2] for d in e.disciplines)
-        table.add_row(e.name, e.full_name, e.resident_id_number, e.region_code, codes,
+        table.add_row(e.name, e.masked.full_name, e.masked.resident_id_number, e.region_code, codes,
                       type(e).State.Name(e.state).removeprefix("STATE_").lower())  # fmt: skip
     return table
 
@@ -212,28 +212,16 @@ def list_(
 @app.command("get")
 def get(
     name: Annotated[str, typer.Argument(help="experts/{uuid} or the UUID.")],
-    full: Annotated[
-        bool, typer.Option("--full", help="Personal fields in clear (admins; logged).")
-    ] = False,
-    purpose: Annotated[str, typer.Option(help="Why the full view is read (logged).")] = "",
     as_json: JsonOption = False,
     client_config: ClientConfigOption = None,
     profile: ProfileOption = None,
     target: TargetOption = None,
     timeout: TimeoutOption = 30.0,
 ) -> None:
-    """Show one expert."""
-    import os
-
+    """Show one expert (personal fields masked)."""
     from expert_draw.api.v1 import expert_service_pb2 as pb
 
-    if full and not purpose:
-        fail("--full needs --purpose (it is logged with the disclosure)")
     request = pb.GetExpertRequest(name=_name(name))
-    if full:
-        request.view = pb.EXPERT_VIEW_FULL
-        request.purpose = purpose
-        request.request_id = f"reveal-{os.urandom(8).hex()}"
     with connect(client_config, profile, target) as channel:
         expert = (
             _stub(channel).GetExpert(request, timeout=timeout, metadata=request_metadata()).expert
@@ -242,6 +230,31 @@ def get(
         _dump([expert])
     else:
         _out.print(_table([expert]))
+
+
+@app.command("reveal")
+def reveal(
+    name: Annotated[str, typer.Argument(help="experts/{uuid} or the UUID.")],
+    purpose: Annotated[str, typer.Option(help="Why the personal fields are read (logged).")],
+    as_json: JsonOption = False,
+    client_config: ClientConfigOption = None,
+    profile: ProfileOption = None,
+    target: TargetOption = None,
+    timeout: TimeoutOption = 30.0,
+) -> None:
+    """Show one expert's personal fields in clear (admins; every call is logged)."""
+    from expert_draw.api.v1 import expert_service_pb2 as pb
+
+    request = pb.RevealExpertRequest(name=_name(name), purpose=purpose)
+    with connect(client_config, profile, target) as channel:
+        found = _stub(channel).RevealExpert(request, timeout=timeout, metadata=request_metadata())
+    if as_json:
+        _dump([found])
+        return
+    table = Table("name", "姓名", "身份证号", "phone", "email", "access logged at")
+    table.add_row(found.name, found.full_name, found.resident_id_number, found.phone,
+                  found.email, f"seq {found.access_seq}")  # fmt: skip
+    _out.print(table)
 
 
 @app.command("delete")
@@ -269,3 +282,30 @@ def delete(
             .expert
         )
     typer.echo(f"deleted {expert.name} (etag {expert.etag})")
+
+
+@app.command("undelete")
+def undelete(
+    name: Annotated[str, typer.Argument(help="experts/{uuid} or the UUID.")],
+    reason: Annotated[str, typer.Option(help="Why the expert returns (logged).")],
+    etag: Annotated[str, typer.Option(help="Refuse if the record changed since this etag.")] = "",
+    client_config: ClientConfigOption = None,
+    profile: ProfileOption = None,
+    target: TargetOption = None,
+    timeout: TimeoutOption = 30.0,
+) -> None:
+    """Restore a soft-deleted expert."""
+    import os
+
+    from expert_draw.api.v1 import expert_service_pb2 as pb
+
+    request = pb.UndeleteExpertRequest(
+        name=_name(name), reason=reason, etag=etag, request_id=f"undelete-{os.urandom(8).hex()}"
+    )
+    with connect(client_config, profile, target) as channel:
+        expert = (
+            _stub(channel)
+            .UndeleteExpert(request, timeout=timeout, metadata=request_metadata())
+            .expert
+        )
+    typer.echo(f"restored {expert.name} (etag {expert.etag})")

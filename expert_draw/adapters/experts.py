@@ -174,10 +174,7 @@ class ExpertLibrary:
         if violations:
             raise InvalidRequestError(violations)
         number = draft.personal.resident_id_number
-        content = canonical.dumps(
-            {"personal": experts.personal_values(draft.personal),
-             "profile": experts.profile_json(draft.profile)}
-        )  # fmt: skip
+        content = canonical.dumps(_content(draft))
         payload = {"method": "CreateExpert", "content": self._cipher.keyed_digest(content)}
         try:
             with write_transaction(self._engine) as conn:
@@ -187,59 +184,38 @@ class ExpertLibrary:
                 hashes = self._cipher.identity_hashes(number)
                 taken = select(expert_table.c.id).where(expert_table.c.id_hash.in_(hashes))
                 if conn.execute(taken).first() is not None:
+                    # PostgreSQL reads committed data per statement: a concurrent twin of
+                    # this request may have committed since the lookup above.
+                    stored = self._audit.find_request(conn, who, request_id, payload)
+                    if stored is not None:
+                        return self._read(conn, stored.outcome.decode())
                     raise _exists()
-                expert_uuid = str(uuidlib.UUID(bytes=self._random(16), version=4))
-                row_id = self._insert(conn, expert_uuid, draft)
-                salts = {name: self._random(32) for name in experts.personal_values(draft.personal)}
-                conn.execute(
-                    insert(expert_salt_table),
-                    [{"expert_id": row_id, "version": 1, "attribute": k, "salt": v}
-                     for k, v in salts.items()],
-                )  # fmt: skip
-                record = experts.audit_record(draft.profile, draft.personal, salts, 1)
-                entry = pending("expert.create", f"experts/{expert_uuid}", {"record": record})
+                [expert_uuid], entries = self._insert_many(conn, [draft])
                 self._audit.append(
                     conn, who=who, request_id=request_id, payload=payload,
-                    pending=[entry], outcome=expert_uuid.encode(),
+                    pending=entries, outcome=expert_uuid.encode(),
                 )  # fmt: skip
                 return self._read(conn, expert_uuid)
         except IntegrityError:
-            # A concurrent create of the same 身份证号 won the unique key.
-            raise _exists() from None
+            # PostgreSQL: a concurrent transaction won a unique key. If it was a retry of
+            # this very request, return its result; otherwise the 身份证号 was taken.
+            replayed = self._replayed(who, request_id, payload)
+            if replayed is not None:
+                return self.get(replayed)
+            if self._any_exists([number]):
+                raise _exists() from None
+            raise  # any other constraint failure is a bug: INTERNAL, logged
 
-    def _insert(self, conn: Connection, expert_uuid: str, draft: Draft) -> int:
-        now = self._clock_ms()
-        personal, profile = draft.personal, draft.profile
-        sealed = {
-            column: self._seal(getattr(personal, name), expert_uuid, column)
-            for name, column in _COLUMNS.items()
-        }
-        result = conn.execute(
-            insert(expert_table).values(
-                uuid=expert_uuid,
-                id_hash=self._cipher.identity_hash(personal.resident_id_number),
-                **sealed,
-                profile=canonical.dumps(experts.profile_json(profile)).decode(),
-                region_code=profile.region_code,
-                state=str(State.ACTIVE),
-                legacy_only=experts.legacy_only(profile, self._catalog),
-                version=1,
-                create_ms=now,
-                update_ms=now,
-                delete_ms=None,
-            )
-        )
-        row_id = int(result.inserted_primary_key[0])  # type: ignore[index]
-        conn.execute(
-            insert(expert_discipline_table),
-            [{"expert_id": row_id, "edition_id": e, "code": c} for e, c in profile.disciplines],
-        )
-        if profile.affiliations:
-            conn.execute(
-                insert(expert_affiliation_table),
-                [_affiliation_row(row_id, i, a) for i, a in enumerate(profile.affiliations)],
-            )
-        return row_id
+    def _any_exists(self, numbers: Sequence[str]) -> bool:
+        """Whether any of these 身份证号 is in the library now (a fresh read)."""
+        with self._engine.connect() as conn:
+            return bool(self._existing(conn, numbers))
+
+    def _replayed(self, who: Who, request_id: str, payload: object) -> str | None:
+        """The outcome (an expert UUID) a concurrent use of ``request_id`` committed."""
+        with self._engine.connect() as conn:
+            stored = self._audit.find_request(conn, who, request_id, payload)
+        return None if stored is None else stored.outcome.decode()
 
     def import_experts(
         self, who: Who, request_id: str, rows: Sequence[ImportRow], *, validate_only: bool
@@ -280,12 +256,18 @@ class ExpertLibrary:
                     ])  # fmt: skip
                 outcome = {"created": len(checked.new), "unchanged": checked.unchanged}
                 if checked.new:
-                    entries = self._insert_many(conn, checked.new)
+                    _, entries = self._insert_many(conn, checked.new)
                     self._audit.append(
                         conn, who=who, request_id=request_id, payload=payload, pending=entries,
                         outcome=canonical.dumps(outcome),
                     )  # fmt: skip
         except IntegrityError:
+            # Only a concurrent create of one of these 身份证号 is the caller's business;
+            # any other constraint failure is a bug and stays one (INTERNAL).
+            if not self._any_exists(
+                [r.draft.personal.resident_id_number.strip().upper() for r in rows]
+            ):
+                raise
             msg = "an expert of this import was created meanwhile; run the import again"
             raise AlreadyExistsError(msg, reason="EXPERT_ALREADY_EXISTS") from None
         return ImportResult(len(checked.new), checked.unchanged, (), 0, committed=True)
@@ -333,8 +315,10 @@ class ExpertLibrary:
                 found[by_hash[str(row.id_hash)]] = self._from_row(row)
         return found
 
-    def _insert_many(self, conn: Connection, drafts: Sequence[Draft]) -> list[PendingEntry]:
-        """Insert new experts in bulk; return their ``expert.create`` entries."""
+    def _insert_many(
+        self, conn: Connection, drafts: Sequence[Draft]
+    ) -> tuple[list[str], list[PendingEntry]]:
+        """Insert new experts; return their UUIDs and ``expert.create`` entries."""
         now = self._clock_ms()
         uuids = [str(uuidlib.UUID(bytes=self._random(16), version=4)) for _ in drafts]
         rows = [
@@ -361,10 +345,7 @@ class ExpertLibrary:
                 _affiliation_row(row_id, i, a) for i, a in enumerate(d.profile.affiliations)
             ]
             salts = {name: self._random(32) for name in experts.personal_values(d.personal)}
-            salt_rows += [
-                {"expert_id": row_id, "version": 1, "attribute": k, "salt": v}
-                for k, v in salts.items()
-            ]
+            salt_rows += [self._salt_row(row_id, expert_uuid, 1, k, v) for k, v in salts.items()]
             record = experts.audit_record(d.profile, d.personal, salts, 1)
             entries.append(pending("expert.create", f"experts/{expert_uuid}", {"record": record}))
         for table, values in (
@@ -374,7 +355,44 @@ class ExpertLibrary:
         ):
             if values:
                 conn.execute(insert(table), values)
-        return entries  # fmt: skip
+        return uuids, entries  # fmt: skip
+
+    def _salt_row(
+        self, row_id: int, expert_uuid: str, version: int, attribute: str, salt: bytes
+    ) -> dict[str, Any]:
+        sealed = self._cipher.encrypt(
+            salt.hex(), table="expert_salt", column=attribute, record_id=f"{expert_uuid}/{version}"
+        )
+        return {"expert_id": row_id, "version": version, "attribute": attribute, "salt_enc": sealed}
+
+    def salts(self, expert_uuid: str, version: int) -> dict[str, bytes]:
+        """The salts that open the commitments of ``version`` (openings for supervisors).
+
+        Raises:
+            NotFoundError: no such expert.
+        """
+        with self._engine.connect() as conn:
+            row_id = self._row_id(conn, expert_uuid)
+            rows = conn.execute(
+                select(expert_salt_table.c.attribute, expert_salt_table.c.salt_enc).where(
+                    expert_salt_table.c.expert_id == row_id,
+                    expert_salt_table.c.version == version,
+                )
+            )
+            return {
+                str(r.attribute): bytes.fromhex(self._cipher.decrypt(
+                    bytes(r.salt_enc), table="expert_salt", column=str(r.attribute),
+                    record_id=f"{expert_uuid}/{version}",
+                ))
+                for r in rows
+            }  # fmt: skip
+
+    def _row_id(self, conn: Connection, expert_uuid: str) -> int:
+        query = select(expert_table.c.id).where(expert_table.c.uuid == expert_uuid)
+        row_id = conn.execute(query).scalar()
+        if row_id is None:
+            raise NotFoundError("Expert", f"experts/{expert_uuid}", reason="EXPERT_NOT_FOUND")
+        return int(row_id)
 
     def _seal(self, value: str, expert_uuid: str, column: str) -> bytes | None:
         if not value:
@@ -392,28 +410,30 @@ class ExpertLibrary:
         with self._engine.connect() as conn:
             return self._read(conn, expert_uuid)
 
-    def disclose(self, who: Who, expert_uuid: str, purpose: str, request_id: str) -> StoredExpert:
-        """One expert for a full view: logs a ``confidential.access`` entry first.
+    def reveal(self, who: Who, expert_uuid: str, purpose: str) -> tuple[StoredExpert, int]:
+        """One expert's personal fields for an admin, and the seq of the logged access.
 
-        A retry with the same request id returns the expert without a second entry.
+        Every call appends ``confidential.grant`` (to the caller) and
+        ``confidential.access`` in one transaction before anything is returned; the
+        request id is the service's own, so no retry ever skips the record.
 
         Raises:
-            InvalidRequestError: no purpose or a malformed request id.
+            InvalidRequestError: no purpose.
             NotFoundError: no such expert.
-            PreconditionError: the request id was used for another request.
         """
         purpose = _text_field(purpose, "purpose", MAX_PURPOSE_CHARS)
-        check_request_id(request_id)
-        payload = {"method": "GetExpert", "name": f"experts/{expert_uuid}", "purpose": purpose}
+        request_id = f"reveal-{self._random(12).hex()}"
+        payload = {"method": "RevealExpert", "name": f"experts/{expert_uuid}", "purpose": purpose}
         with write_transaction(self._engine) as conn:
             found = self._read(conn, expert_uuid)
-            if self._audit.find_request(conn, who, request_id, payload) is None:
-                data = {"purpose": purpose, "pseuds": []}
-                self._audit.append(
-                    conn, who=who, request_id=request_id, payload=payload,
-                    pending=[pending("confidential.access", found.name, data)],
-                )  # fmt: skip
-            return found
+            grant = {"grantee": who.sub, "purpose": purpose}
+            access = {"purpose": purpose, "pseuds": []}
+            appended = self._audit.append(
+                conn, who=who, request_id=request_id, payload=payload,
+                pending=[pending("confidential.grant", found.name, grant),
+                         pending("confidential.access", found.name, access)],
+            )  # fmt: skip
+            return found, appended.first_seq + 1
 
     def list(
         self, where: ExpertFilter, page_size: int, page_token: str
@@ -455,8 +475,11 @@ class ExpertLibrary:
         with self._engine.connect() as conn:
             return int(conn.execute(query.where(expert_table.c.state == str(state))).scalar_one())
 
-    def _read(self, conn: Connection, expert_uuid: str) -> StoredExpert:
-        row = conn.execute(select(expert_table).where(expert_table.c.uuid == expert_uuid)).first()
+    def _read(
+        self, conn: Connection, expert_uuid: str, *, for_update: bool = False
+    ) -> StoredExpert:
+        query = select(expert_table).where(expert_table.c.uuid == expert_uuid)
+        row = conn.execute(query.with_for_update() if for_update else query).first()
         if row is None:
             raise NotFoundError("Expert", f"experts/{expert_uuid}", reason="EXPERT_NOT_FOUND")
         return self._from_row(row)
@@ -495,38 +518,74 @@ class ExpertLibrary:
             PreconditionError: already deleted, or the request id was used for another
                 request.
         """
+        return self._set_state(who, expert_uuid, etag, reason, request_id, target=State.DELETED)
+
+    def undelete(
+        self, who: Who, expert_uuid: str, etag: str, reason: str, request_id: str
+    ) -> StoredExpert:
+        """Restore a soft-deleted expert, logged as ``expert.status`` (``active``).
+
+        Raises:
+            InvalidRequestError: no reason or a malformed request id.
+            NotFoundError: no such expert.
+            ConcurrentChangeError: ``etag`` is not the current version.
+            PreconditionError: not deleted, or the request id was used for another
+                request.
+        """
+        return self._set_state(who, expert_uuid, etag, reason, request_id, target=State.ACTIVE)
+
+    def _set_state(  # noqa: PLR0913 - the parts of one audited request
+        self, who: Who, expert_uuid: str, etag: str, reason: str, request_id: str, *, target: State
+    ) -> StoredExpert:
         reason = _text_field(reason, "reason", MAX_REASON_CHARS)
         check_request_id(request_id)
-        payload = {"method": "DeleteExpert", "name": f"experts/{expert_uuid}", "reason": reason}
-        with write_transaction(self._engine) as conn:
-            current = self._read(conn, expert_uuid)
-            if self._audit.find_request(conn, who, request_id, payload) is not None:
-                return current
-            if etag and etag != current.etag:
-                msg = f"{current.name} changed: its etag is now {current.etag}"
-                raise ConcurrentChangeError(msg)
-            if current.state is State.DELETED:
-                msg = f"{current.name} is already deleted"
-                raise PreconditionError(msg, reason="EXPERT_DELETED")
-            now = self._clock_ms()
-            changed = conn.execute(
-                update(expert_table)
-                .where(
-                    expert_table.c.uuid == expert_uuid,
-                    expert_table.c.version == current.version,
-                )
-                .values(
-                    state=str(State.DELETED), delete_ms=now, update_ms=now,
-                    version=current.version + 1,
-                )
-            )  # fmt: skip
-            if changed.rowcount != 1:  # pragma: no cover - the write lock serialises writers
-                raise ConcurrentChangeError(f"{current.name} changed meanwhile")
-            self._audit.append(
-                conn, who=who, request_id=request_id, payload=payload,
-                pending=[pending("expert.delete", current.name, {"reason": reason})],
-            )  # fmt: skip
-            return self._read(conn, expert_uuid)
+        method = "DeleteExpert" if target is State.DELETED else "UndeleteExpert"
+        name = f"experts/{expert_uuid}"
+        payload = {"method": method, "name": name, "etag": etag, "reason": reason}
+        try:
+            with write_transaction(self._engine) as conn:
+                # The row lock (PostgreSQL) makes a concurrent retry wait, then see this
+                # request's outcome below; SQLite's write lock does the same.
+                current = self._read(conn, expert_uuid, for_update=True)
+                if self._audit.find_request(conn, who, request_id, payload) is not None:
+                    return current
+                if etag and etag != current.etag:
+                    msg = f"{current.name} changed: its etag is now {current.etag}"
+                    raise ConcurrentChangeError(msg)
+                if current.state is target:
+                    reason_code = (
+                        "EXPERT_DELETED" if target is State.DELETED else "EXPERT_NOT_DELETED"
+                    )
+                    msg = f"{current.name} is already {target}"
+                    raise PreconditionError(msg, reason=reason_code)
+                now = self._clock_ms()
+                conn.execute(
+                    update(expert_table)
+                    .where(expert_table.c.uuid == expert_uuid)
+                    .values(
+                        state=str(target), update_ms=now, version=current.version + 1,
+                        delete_ms=now if target is State.DELETED else None,
+                    )
+                )  # fmt: skip
+                if target is State.DELETED:
+                    entry = pending("expert.delete", name, {"reason": reason})
+                else:
+                    data = {
+                        "status": str(State.ACTIVE),
+                        "reason": reason,
+                        "valid_from": now,
+                        "valid_to": None,
+                    }
+                    entry = pending("expert.status", name, data)
+                self._audit.append(
+                    conn, who=who, request_id=request_id, payload=payload, pending=[entry],
+                    outcome=expert_uuid.encode(),
+                )  # fmt: skip
+                return self._read(conn, expert_uuid)
+        except IntegrityError:
+            if self._replayed(who, request_id, payload) is None:  # pragma: no cover - defensive
+                raise
+            return self.get(expert_uuid)
 
 
 # -- bulk import ----------------------------------------------------------------------

@@ -105,14 +105,21 @@ class Affiliation:
     end: dt.date | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class Personal:
-    """The personal fields (encrypted at rest, committed in the log)."""
+    """The personal fields (encrypted at rest, committed in the log).
+
+    Its repr hides every value: tracebacks and debug output print records' locals.
+    """
 
     full_name: str
     resident_id_number: str
     phone: str
     email: str
+
+    def __repr__(self) -> str:
+        """Never the values."""
+        return "Personal(<redacted>)"
 
     @property
     def birth_date(self) -> dt.date:
@@ -196,7 +203,8 @@ def normalize(draft: Draft) -> Draft:
 
 
 def _text(value: str) -> str:
-    return unicodedata.normalize("NFC", value).strip()
+    """NFC, the ideographic space (U+3000, common in Chinese input) as a space, trimmed."""
+    return unicodedata.normalize("NFC", value).replace("\u3000", " ").strip()
 
 
 def validate(draft: Draft, today: dt.date, disciplines: Disciplines) -> list[FieldViolation]:
@@ -211,7 +219,7 @@ def validate(draft: Draft, today: dt.date, disciplines: Disciplines) -> list[Fie
 
 def _personal_problems(p: Personal, today: dt.date) -> list[tuple[str, str]]:
     found = []
-    if not 1 <= len(p.full_name) <= MAX_NAME_CHARS or not p.full_name.isprintable():
+    if not _printable(p.full_name, MAX_NAME_CHARS):
         found.append(("full_name", f"1 to {MAX_NAME_CHARS} printable characters"))
     problem = identifiers.resident_id_problem(p.resident_id_number)
     if problem is not None:
@@ -231,17 +239,16 @@ def _profile_problems(  # noqa: C901 - one check per field
     found = []
     if f.title.level is None:
         found.append(("title.level", "required"))
-    if not 1 <= len(f.title.name) <= MAX_NAME_CHARS:
-        found.append(("title.title_name", f"1 to {MAX_NAME_CHARS} characters"))
+    if not _printable(f.title.name, MAX_NAME_CHARS):
+        found.append(("title.title_name", f"1 to {MAX_NAME_CHARS} printable characters"))
     found += _date_problem("title.obtained_date", f.title.obtained, today, required=True)
     found += _date_problem("work_start_date", f.work_start, today, required=True)
     if len(f.qualifications) > MAX_QUALIFICATIONS:
         found.append(("qualifications", f"at most {MAX_QUALIFICATIONS}"))
     for i, q in enumerate(f.qualifications[:MAX_QUALIFICATIONS]):
-        if not 1 <= len(q.name) <= MAX_NAME_CHARS:
-            found.append(
-                (f"qualifications[{i}].qualification_name", f"1 to {MAX_NAME_CHARS} characters")
-            )
+        if not _printable(q.name, MAX_NAME_CHARS):
+            why = f"1 to {MAX_NAME_CHARS} printable characters"
+            found.append((f"qualifications[{i}].qualification_name", why))
         found += _date_problem(
             f"qualifications[{i}].registered_date", q.registered, today, required=True
         )
@@ -260,6 +267,16 @@ def _profile_problems(  # noqa: C901 - one check per field
     for i, a in enumerate(f.affiliations[:MAX_AFFILIATIONS]):
         found += _affiliation_problems(f"affiliations[{i}]", a, today)
     return found  # fmt: skip
+
+
+def _printable(value: str, limit: int) -> bool:
+    """1 to ``limit`` characters, none of them a control or format character.
+
+    ``str.isprintable`` refuses control characters (NUL, ESC), separators other than
+    the space, and format characters such as U+202E (right-to-left override), which
+    would let a record display differently from what it holds.
+    """
+    return 1 <= len(value) <= limit and value.isprintable()
 
 
 def _date_problem(
@@ -303,8 +320,10 @@ def _affiliation_problems(field: str, a: Affiliation, today: dt.date) -> list[tu
     problem = identifiers.uscc_problem(a.organization_code)
     if problem is not None:
         found.append((f"{field}.organization_code", problem))
-    if len(a.organization_name) > MAX_ORG_NAME_CHARS:
-        found.append((f"{field}.organization_name", f"at most {MAX_ORG_NAME_CHARS} characters"))
+    if a.organization_name and not _printable(a.organization_name, MAX_ORG_NAME_CHARS):
+        found.append(
+            (f"{field}.organization_name", f"at most {MAX_ORG_NAME_CHARS} printable characters")
+        )
     found += _date_problem(f"{field}.start_date", a.start, today, required=True)
     if a.end is not None and a.start is not None and a.end < a.start:
         found.append((f"{field}.end_date", "before start_date"))
@@ -428,13 +447,15 @@ def audit_record(
 
 
 def mask_name(name: str) -> str:
-    """``张三丰`` → ``张**``."""
+    """``张三丰`` → ``张**``; a one-character name → ``*``."""
+    if len(name) <= 1:
+        return "*" * len(name)
     return name[:1] + "*" * (len(name) - 1)
 
 
 def mask_resident_id(number: str) -> str:
-    """The first 6 and last 2 characters; the birth date and sequence hidden."""
-    return number[:6] + "*" * (len(number) - 8) + number[-2:]
+    """The region (first 6) and the check character; birth date and gender digit hidden."""
+    return number[:6] + "*" * (len(number) - 7) + number[-1:]
 
 
 def mask_phone(phone: str) -> str:

@@ -61,7 +61,7 @@ expert_table = Table(
     SQLModel.metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),  # creation order
     Column("uuid", String(36), nullable=False, unique=True),
-    Column("id_hash", String(80), nullable=False, unique=True),
+    Column("id_hash", String(100), nullable=False, unique=True),  # "<key id>:" + 64 hex
     Column("full_name_enc", LargeBinary, nullable=True),
     Column("resident_id_enc", LargeBinary, nullable=True),
     Column("phone_enc", LargeBinary, nullable=True),
@@ -105,5 +105,7 @@ expert_salt_table = Table(
     Column("expert_id", Integer, ForeignKey("expert.id"), primary_key=True),
     Column("version", Integer, primary_key=True),  # the record version the entry logged
     Column("attribute", String(32), primary_key=True),
-    Column("salt", LargeBinary(32), nullable=False),
+    # Encrypted like the personal fields: a salt in clear next to its commitment in the
+    # log lets anyone with a dump test every birth date and 身份证号 (small domains).
+    Column("salt_enc", LargeBinary, nullable=False),
 )

@@ -42,6 +42,8 @@ SERVICE_ROLES: Mapping[str, Mapping[str, frozenset[Role]]] = MappingProxyType(
         "expert_draw.api.v1.ExpertService": {
             "CreateExpert": ADMINS,
             "GetExpert": LIBRARY_READERS,
+            "RevealExpert": ADMINS,
+            "UndeleteExpert": ADMINS,
             "ListExperts": LIBRARY_READERS,
             "DeleteExpert": ADMINS,
             "ImportExperts": ADMINS,

@@ -17,7 +17,6 @@ from expert_draw.adapters.grpc import context
 from expert_draw.adapters.grpc.convert import timestamp_from_ms
 from expert_draw.api.v1 import expert_service_pb2 as pb
 from expert_draw.api.v1 import expert_service_pb2_grpc as pb_grpc
-from expert_draw.config import Role
 from expert_draw.core import experts, names
 from expert_draw.core.experts import (
     Affiliation,
@@ -33,7 +32,6 @@ from expert_draw.core.experts import (
     TitleLevel,
 )
 from expert_draw.errors import (
-    AccessDeniedError,
     FieldViolation,
     InvalidRequestError,
     TooLargeError,
@@ -105,8 +103,27 @@ class _Converter:
             return None
 
 
+_REPEATED_LIMITS = (
+    ("disciplines", experts.MAX_DISCIPLINES),
+    ("qualifications", experts.MAX_QUALIFICATIONS),
+    ("affiliations", experts.MAX_AFFILIATIONS),
+)
+
+
 def draft_from_pb(expert: pb.Expert) -> tuple[Draft, list[FieldViolation]]:
-    """Convert a request's expert into a draft and the problems met on the way."""
+    """Convert a request's expert into a draft and the problems met on the way.
+
+    Raises:
+        InvalidRequestError: a repeated field is longer than any valid record's (checked
+            before anything is converted, so a huge request costs nothing).
+    """
+    oversized = [
+        FieldViolation(f"expert.{name}", f"at most {limit}")
+        for name, limit in _REPEATED_LIMITS
+        if len(getattr(expert, name)) > limit
+    ]
+    if oversized:
+        raise InvalidRequestError(oversized)
     convert = _Converter()
     personal = Personal(expert.full_name, expert.resident_id_number, expert.phone, expert.email)
     codes = [
@@ -123,7 +140,9 @@ def draft_from_pb(expert: pb.Expert) -> tuple[Draft, list[FieldViolation]]:
             for i, q in enumerate(expert.qualifications)
             for field in [f"expert.qualifications[{i}].registered_date"]
         ),
-        disciplines=tuple(c for c in codes if c is not None),
+        # An unparsable name keeps its place (as a code no edition has), so that the
+        # indices of validation's violations match the request's.
+        disciplines=tuple(c if c is not None else ("", f"?{i}") for i, c in enumerate(codes)),
         region_code=expert.region_code,
         accepts_remote=expert.accepts_remote,
         library_type=_LIBRARIES.get(expert.library_type),
@@ -149,18 +168,17 @@ def _date_pb(value: dt.date | None) -> date_pb2.Date | None:
     )
 
 
-def expert_to_pb(stored: StoredExpert, *, full: bool) -> pb.Expert:
-    """The resource; personal fields masked unless ``full``."""
+def expert_to_pb(stored: StoredExpert) -> pb.Expert:
+    """The resource: personal fields only masked."""
     p, f = stored.personal, stored.profile
     message = pb.Expert(
         name=stored.name,
-        full_name=p.full_name if full else experts.mask_name(p.full_name),
-        resident_id_number=(
-            p.resident_id_number if full else experts.mask_resident_id(p.resident_id_number)
+        masked=pb.MaskedPersonal(
+            full_name=experts.mask_name(p.full_name),
+            resident_id_number=experts.mask_resident_id(p.resident_id_number),
+            phone=experts.mask_phone(p.phone),
+            email=experts.mask_email(p.email),
         ),
-        phone=p.phone if full else experts.mask_phone(p.phone),
-        email=p.email if full else experts.mask_email(p.email),
-        birth_date=_date_pb(p.birth_date) if full else None,
         title=pb.Title(
             level=_LEVELS_PB[f.title.level] if f.title.level else pb.Title.LEVEL_UNSPECIFIED,
             title_name=f.title.name, obtained_date=_date_pb(f.title.obtained),
@@ -220,25 +238,31 @@ class ExpertServicer(pb_grpc.ExpertServiceServicer):
             raise InvalidRequestError.field("expert", "required")
         draft, problems = draft_from_pb(request.expert)
         stored = self._library.create(self._caller(), request.request_id, draft, problems)
-        return pb.CreateExpertResponse(expert=expert_to_pb(stored, full=False))
+        return pb.CreateExpertResponse(expert=expert_to_pb(stored))
 
     def GetExpert(
         self, request: pb.GetExpertRequest, context: grpc.ServicerContext
     ) -> pb.GetExpertResponse:
-        """Get one expert, basic or full view."""
+        """Get one expert (personal fields masked)."""
         del context
         expert_uuid = names.parse_expert_name(request.name)
-        if request.view == pb.EXPERT_VIEW_FULL:
-            if context_role() is not Role.ADMIN:
-                msg = "only admins read the full view; supervisors need a grant (not yet offered)"
-                raise AccessDeniedError(msg, reason="VIEW_NOT_ALLOWED")
-            stored = self._library.disclose(
-                self._caller(), expert_uuid, request.purpose, request.request_id
-            )
-            return pb.GetExpertResponse(expert=expert_to_pb(stored, full=True))
-        if request.view not in (pb.EXPERT_VIEW_UNSPECIFIED, pb.EXPERT_VIEW_BASIC):
-            raise InvalidRequestError.field("view", "unknown view")
-        return pb.GetExpertResponse(expert=expert_to_pb(self._library.get(expert_uuid), full=False))
+        return pb.GetExpertResponse(expert=expert_to_pb(self._library.get(expert_uuid)))
+
+    def RevealExpert(
+        self, request: pb.RevealExpertRequest, context: grpc.ServicerContext
+    ) -> pb.RevealExpertResponse:
+        """Disclose one expert's personal fields to an admin, logged."""
+        del context
+        expert_uuid = names.parse_expert_name(request.name)
+        stored, access_seq = self._library.reveal(self._caller(), expert_uuid, request.purpose)
+        p = stored.personal
+        return pb.RevealExpertResponse(
+            name=stored.name, full_name=p.full_name, resident_id_number=p.resident_id_number,
+            phone=p.phone, email=p.email, birth_date=_date_pb(p.birth_date),
+            gender=pb.RevealExpertResponse.GENDER_MALE if p.gender == "male"
+            else pb.RevealExpertResponse.GENDER_FEMALE,
+            access_seq=access_seq,
+        )  # fmt: skip
 
     def ListExperts(
         self, request: pb.ListExpertsRequest, context: grpc.ServicerContext
@@ -268,7 +292,7 @@ class ExpertServicer(pb_grpc.ExpertServiceServicer):
         where = ExpertFilter(state, prefix, discipline)
         items, token = self._library.list(where, request.page_size, request.page_token)
         return pb.ListExpertsResponse(
-            experts=[expert_to_pb(e, full=False) for e in items], next_page_token=token
+            experts=[expert_to_pb(e) for e in items], next_page_token=token
         )
 
     def ImportExperts(
@@ -315,9 +339,15 @@ class ExpertServicer(pb_grpc.ExpertServiceServicer):
         stored = self._library.delete(
             self._caller(), expert_uuid, request.etag, request.reason, request.request_id
         )
-        return pb.DeleteExpertResponse(expert=expert_to_pb(stored, full=False))
+        return pb.DeleteExpertResponse(expert=expert_to_pb(stored))
 
-
-def context_role() -> Role:
-    """The role of the current caller."""
-    return context.caller().role
+    def UndeleteExpert(
+        self, request: pb.UndeleteExpertRequest, context: grpc.ServicerContext
+    ) -> pb.UndeleteExpertResponse:
+        """Restore a soft-deleted expert."""
+        del context
+        expert_uuid = names.parse_expert_name(request.name)
+        stored = self._library.undelete(
+            self._caller(), expert_uuid, request.etag, request.reason, request.request_id
+        )
+        return pb.UndeleteExpertResponse(expert=expert_to_pb(stored))

@@ -3,8 +3,8 @@
 isort:skip_file
 The comprehensive evaluation-expert library (综合评标专家库) kept by expert-draw.
 Personal data (name, 身份证号, phone, e-mail, date of birth) is encrypted at rest,
-masked on read unless the caller asks for and is entitled to the full view, and
-appears in the audit log only as salted commitments.
+returned only masked (RevealExpert discloses it to admins, and logs every
+disclosure), and appears in the audit log only as salted commitments.
 """
 
 from collections import abc as _abc
@@ -24,34 +24,6 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
-
-class _ExpertView:
-    ValueType = _typing.NewType("ValueType", _builtins.int)
-    V: _TypeAlias = ValueType  # noqa: Y015
-
-class _ExpertViewEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ExpertView.ValueType], _builtins.type):
-    DESCRIPTOR: _descriptor.EnumDescriptor
-    EXPERT_VIEW_UNSPECIFIED: _ExpertView.ValueType  # 0
-    """The basic view."""
-    EXPERT_VIEW_BASIC: _ExpertView.ValueType  # 1
-    """Personal fields masked; birth_date unset."""
-    EXPERT_VIEW_FULL: _ExpertView.ValueType  # 2
-    """Personal fields in clear. Admins only; every full read is logged as a
-    confidential.access entry before the response is sent.
-    """
-
-class ExpertView(_ExpertView, metaclass=_ExpertViewEnumTypeWrapper):
-    """How much of an expert a read returns."""
-
-EXPERT_VIEW_UNSPECIFIED: ExpertView.ValueType  # 0
-"""The basic view."""
-EXPERT_VIEW_BASIC: ExpertView.ValueType  # 1
-"""Personal fields masked; birth_date unset."""
-EXPERT_VIEW_FULL: ExpertView.ValueType  # 2
-"""Personal fields in clear. Admins only; every full read is logged as a
-confidential.access entry before the response is sent.
-"""
-Global___ExpertView: _TypeAlias = ExpertView  # noqa: Y015
 
 @_typing.final
 class Expert(_message.Message):
@@ -139,7 +111,7 @@ class Expert(_message.Message):
     RESIDENT_ID_NUMBER_FIELD_NUMBER: _builtins.int
     PHONE_FIELD_NUMBER: _builtins.int
     EMAIL_FIELD_NUMBER: _builtins.int
-    BIRTH_DATE_FIELD_NUMBER: _builtins.int
+    MASKED_FIELD_NUMBER: _builtins.int
     TITLE_FIELD_NUMBER: _builtins.int
     WORK_START_DATE_FIELD_NUMBER: _builtins.int
     QUALIFICATIONS_FIELD_NUMBER: _builtins.int
@@ -161,20 +133,20 @@ class Expert(_message.Message):
     name: _builtins.str
     """The expert's resource name, "experts/{uuid}"."""
     full_name: _builtins.str
-    """Full name (姓名), 1 to 64 characters after NFC normalisation. Personal data:
-    masked in the basic view (first character, then one "*" per further character).
+    """Full name (姓名), 1 to 64 printable characters after NFC normalisation.
+    Personal data: accepted, never returned (see masked and RevealExpert).
     """
     resident_id_number: _builtins.str
     """居民身份证号码 (GB 11643-1999: 18 characters, the last one a check digit, "X"
-    upper case). Personal data; cannot be changed after creation. The basic view
-    shows the first 6 and the last 2 characters, the others as "*".
+    upper case); it also gives the date of birth and gender. Personal data, never
+    returned; cannot be changed after creation.
     """
     phone: _builtins.str
-    """Mobile phone number: 11 digits starting with 1 (no country code). Personal data;
-    the basic view shows the first 3 and last 4 digits.
+    """Mobile phone number: 11 digits starting with 13-19 (no country code). Personal
+    data, never returned.
     """
     email: _builtins.str
-    """E-mail address. Personal data; the basic view shows only the domain."""
+    """E-mail address. Personal data, never returned."""
     region_code: _builtins.str
     """The 行政区划 code (GB/T 2260) of the region the expert works in: 6 digits."""
     accepts_remote: _builtins.bool
@@ -192,8 +164,8 @@ class Expert(_message.Message):
     etag: _builtins.str
     """The record's version (AIP-154): send it back with a change to refuse lost updates."""
     @_builtins.property
-    def birth_date(self) -> _date_pb2.Date:
-        """Date of birth, taken from the 身份证号. Personal data: set only in the full view."""
+    def masked(self) -> Global___MaskedPersonal:
+        """The personal fields, masked, for display."""
 
     @_builtins.property
     def title(self) -> Global___Title:
@@ -251,7 +223,7 @@ class Expert(_message.Message):
         resident_id_number: _builtins.str = ...,
         phone: _builtins.str = ...,
         email: _builtins.str = ...,
-        birth_date: _date_pb2.Date | None = ...,
+        masked: Global___MaskedPersonal | None = ...,
         title: Global___Title | None = ...,
         work_start_date: _date_pb2.Date | None = ...,
         qualifications: _abc.Iterable[Global___Qualification] | None = ...,
@@ -271,13 +243,51 @@ class Expert(_message.Message):
         delete_time: _timestamp_pb2.Timestamp | None = ...,
         etag: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["birth_date", b"birth_date", "create_time", b"create_time", "declaration_date", b"declaration_date", "delete_time", b"delete_time", "title", b"title", "training_date", b"training_date", "update_time", b"update_time", "work_start_date", b"work_start_date"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "declaration_date", b"declaration_date", "delete_time", b"delete_time", "masked", b"masked", "title", b"title", "training_date", b"training_date", "update_time", b"update_time", "work_start_date", b"work_start_date"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepts_remote", b"accepts_remote", "affiliations", b"affiliations", "age_exempt", b"age_exempt", "birth_date", b"birth_date", "create_time", b"create_time", "declaration_date", b"declaration_date", "delete_time", b"delete_time", "disciplines", b"disciplines", "email", b"email", "etag", b"etag", "full_name", b"full_name", "legacy_only", b"legacy_only", "library_type", b"library_type", "name", b"name", "phone", b"phone", "qualifications", b"qualifications", "region_code", b"region_code", "resident_id_number", b"resident_id_number", "review", b"review", "state", b"state", "title", b"title", "training_date", b"training_date", "update_time", b"update_time", "work_start_date", b"work_start_date"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepts_remote", b"accepts_remote", "affiliations", b"affiliations", "age_exempt", b"age_exempt", "create_time", b"create_time", "declaration_date", b"declaration_date", "delete_time", b"delete_time", "disciplines", b"disciplines", "email", b"email", "etag", b"etag", "full_name", b"full_name", "legacy_only", b"legacy_only", "library_type", b"library_type", "masked", b"masked", "name", b"name", "phone", b"phone", "qualifications", b"qualifications", "region_code", b"region_code", "resident_id_number", b"resident_id_number", "review", b"review", "state", b"state", "title", b"title", "training_date", b"training_date", "update_time", b"update_time", "work_start_date", b"work_start_date"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Expert: _TypeAlias = Expert  # noqa: Y015
+
+@_typing.final
+class MaskedPersonal(_message.Message):
+    """An expert's personal fields as reads show them: enough to tell records apart,
+    not enough to identify or reach the person.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FULL_NAME_FIELD_NUMBER: _builtins.int
+    RESIDENT_ID_NUMBER_FIELD_NUMBER: _builtins.int
+    PHONE_FIELD_NUMBER: _builtins.int
+    EMAIL_FIELD_NUMBER: _builtins.int
+    full_name: _builtins.str
+    """The first character, then one "*" per further character ("*" for one character)."""
+    resident_id_number: _builtins.str
+    """The first 6 characters (the registering region), 11 "*", and the check character;
+    the birth date and the gender digit are hidden.
+    """
+    phone: _builtins.str
+    """The first 3 and last 4 digits, e.g. "139****5678"."""
+    email: _builtins.str
+    """The domain only, e.g. "***@example.cn"; empty when none is recorded."""
+    def __init__(
+        self,
+        *,
+        full_name: _builtins.str = ...,
+        resident_id_number: _builtins.str = ...,
+        phone: _builtins.str = ...,
+        email: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["email", b"email", "full_name", b"full_name", "phone", b"phone", "resident_id_number", b"resident_id_number"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MaskedPersonal: _TypeAlias = MaskedPersonal  # noqa: Y015
 
 @_typing.final
 class Title(_message.Message):
@@ -490,7 +500,7 @@ class CreateExpertResponse(_message.Message):
     EXPERT_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def expert(self) -> Global___Expert:
-        """The created expert, basic view."""
+        """The created expert."""
 
     def __init__(
         self,
@@ -512,30 +522,16 @@ class GetExpertRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     NAME_FIELD_NUMBER: _builtins.int
-    VIEW_FIELD_NUMBER: _builtins.int
-    PURPOSE_FIELD_NUMBER: _builtins.int
-    REQUEST_ID_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The expert's resource name, "experts/{uuid}"."""
-    view: Global___ExpertView.ValueType
-    """The view; unspecified means basic."""
-    purpose: _builtins.str
-    """Required with the full view: why the personal fields are read (1 to 200
-    characters); it is logged with the disclosure.
-    """
-    request_id: _builtins.str
-    """Required with the full view: the idempotency key of the logged disclosure."""
     def __init__(
         self,
         *,
         name: _builtins.str = ...,
-        view: Global___ExpertView.ValueType = ...,
-        purpose: _builtins.str = ...,
-        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "purpose", b"purpose", "request_id", b"request_id", "view", b"view"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -564,6 +560,107 @@ class GetExpertResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetExpertResponse: _TypeAlias = GetExpertResponse  # noqa: Y015
+
+@_typing.final
+class RevealExpertRequest(_message.Message):
+    """Request message for RevealExpert."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The expert's resource name, "experts/{uuid}"."""
+    purpose: _builtins.str
+    """Why the personal fields are read, 1 to 200 printable characters; logged."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        purpose: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "purpose", b"purpose"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevealExpertRequest: _TypeAlias = RevealExpertRequest  # noqa: Y015
+
+@_typing.final
+class RevealExpertResponse(_message.Message):
+    """Response message for RevealExpert: the personal fields in clear."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    class _Gender:
+        ValueType = _typing.NewType("ValueType", _builtins.int)
+        V: _TypeAlias = ValueType  # noqa: Y015
+
+    class _GenderEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[RevealExpertResponse._Gender.ValueType], _builtins.type):
+        DESCRIPTOR: _descriptor.EnumDescriptor
+        GENDER_UNSPECIFIED: RevealExpertResponse._Gender.ValueType  # 0
+        """Not used."""
+        GENDER_MALE: RevealExpertResponse._Gender.ValueType  # 1
+        """Male (odd 17th digit)."""
+        GENDER_FEMALE: RevealExpertResponse._Gender.ValueType  # 2
+        """Female (even 17th digit)."""
+
+    class Gender(_Gender, metaclass=_GenderEnumTypeWrapper):
+        """A person's gender as the 身份证号 records it."""
+
+    GENDER_UNSPECIFIED: RevealExpertResponse.Gender.ValueType  # 0
+    """Not used."""
+    GENDER_MALE: RevealExpertResponse.Gender.ValueType  # 1
+    """Male (odd 17th digit)."""
+    GENDER_FEMALE: RevealExpertResponse.Gender.ValueType  # 2
+    """Female (even 17th digit)."""
+
+    NAME_FIELD_NUMBER: _builtins.int
+    FULL_NAME_FIELD_NUMBER: _builtins.int
+    RESIDENT_ID_NUMBER_FIELD_NUMBER: _builtins.int
+    PHONE_FIELD_NUMBER: _builtins.int
+    EMAIL_FIELD_NUMBER: _builtins.int
+    BIRTH_DATE_FIELD_NUMBER: _builtins.int
+    GENDER_FIELD_NUMBER: _builtins.int
+    ACCESS_SEQ_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The expert's resource name."""
+    full_name: _builtins.str
+    """Full name."""
+    resident_id_number: _builtins.str
+    """居民身份证号码."""
+    phone: _builtins.str
+    """Mobile phone number."""
+    email: _builtins.str
+    """E-mail address (empty when none is recorded)."""
+    gender: Global___RevealExpertResponse.Gender.ValueType
+    """Gender, from the 身份证号."""
+    access_seq: _builtins.int
+    """The audit-log sequence number of the confidential.access entry of this read."""
+    @_builtins.property
+    def birth_date(self) -> _date_pb2.Date:
+        """Date of birth, from the 身份证号."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        full_name: _builtins.str = ...,
+        resident_id_number: _builtins.str = ...,
+        phone: _builtins.str = ...,
+        email: _builtins.str = ...,
+        birth_date: _date_pb2.Date | None = ...,
+        gender: Global___RevealExpertResponse.Gender.ValueType = ...,
+        access_seq: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["birth_date", b"birth_date"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_seq", b"access_seq", "birth_date", b"birth_date", "email", b"email", "full_name", b"full_name", "gender", b"gender", "name", b"name", "phone", b"phone", "resident_id_number", b"resident_id_number"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevealExpertResponse: _TypeAlias = RevealExpertResponse  # noqa: Y015
 
 @_typing.final
 class ListExpertsRequest(_message.Message):
@@ -619,7 +716,7 @@ class ListExpertsResponse(_message.Message):
     """A token for the next page; empty on the last page."""
     @_builtins.property
     def experts(self) -> _containers.RepeatedCompositeFieldContainer[Global___Expert]:
-        """The experts of this page, basic view."""
+        """The experts of this page."""
 
     def __init__(
         self,
@@ -678,7 +775,7 @@ class DeleteExpertResponse(_message.Message):
     EXPERT_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def expert(self) -> Global___Expert:
-        """The deleted expert, basic view, with its delete_time."""
+        """The deleted expert, with its delete_time."""
 
     def __init__(
         self,
@@ -692,6 +789,64 @@ class DeleteExpertResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DeleteExpertResponse: _TypeAlias = DeleteExpertResponse  # noqa: Y015
+
+@_typing.final
+class UndeleteExpertRequest(_message.Message):
+    """Request message for UndeleteExpert."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The expert's resource name, "experts/{uuid}"."""
+    etag: _builtins.str
+    """The etag of the deleted version; empty to restore whatever is current."""
+    reason: _builtins.str
+    """Why the expert returns to the library (1 to 200 characters); logged."""
+    request_id: _builtins.str
+    """An idempotency key (AIP-155), as in CreateExpertRequest."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        etag: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["etag", b"etag", "name", b"name", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UndeleteExpertRequest: _TypeAlias = UndeleteExpertRequest  # noqa: Y015
+
+@_typing.final
+class UndeleteExpertResponse(_message.Message):
+    """Response message for UndeleteExpert."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXPERT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def expert(self) -> Global___Expert:
+        """The restored expert."""
+
+    def __init__(
+        self,
+        *,
+        expert: Global___Expert | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expert", b"expert"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expert", b"expert"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UndeleteExpertResponse: _TypeAlias = UndeleteExpertResponse  # noqa: Y015
 
 @_typing.final
 class ImportExpertsRequest(_message.Message):

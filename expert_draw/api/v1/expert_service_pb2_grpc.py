@@ -50,6 +50,11 @@ class ExpertServiceStub:
                 request_serializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.GetExpertRequest.SerializeToString,
                 response_deserializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.GetExpertResponse.FromString,
                 _registered_method=True)
+        self.RevealExpert = channel.unary_unary(
+                '/expert_draw.api.v1.ExpertService/RevealExpert',
+                request_serializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.RevealExpertRequest.SerializeToString,
+                response_deserializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.RevealExpertResponse.FromString,
+                _registered_method=True)
         self.ListExperts = channel.unary_unary(
                 '/expert_draw.api.v1.ExpertService/ListExperts',
                 request_serializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.ListExpertsRequest.SerializeToString,
@@ -59,6 +64,11 @@ class ExpertServiceStub:
                 '/expert_draw.api.v1.ExpertService/DeleteExpert',
                 request_serializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.DeleteExpertRequest.SerializeToString,
                 response_deserializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.DeleteExpertResponse.FromString,
+                _registered_method=True)
+        self.UndeleteExpert = channel.unary_unary(
+                '/expert_draw.api.v1.ExpertService/UndeleteExpert',
+                request_serializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.UndeleteExpertRequest.SerializeToString,
+                response_deserializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.UndeleteExpertResponse.FromString,
                 _registered_method=True)
         self.ImportExperts = channel.stream_unary(
                 '/expert_draw.api.v1.ExpertService/ImportExperts',
@@ -88,18 +98,29 @@ class ExpertServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetExpert(self, request, context):
-        """Gets one expert. The basic view masks personal fields; the full view (admins
-        only) returns them in clear and logs the disclosure as a confidential.access
-        entry. Deleted experts are returned with their delete_time. Errors:
-        INVALID_ARGUMENT (INVALID_REQUEST), NOT_FOUND (EXPERT_NOT_FOUND),
-        PERMISSION_DENIED (ROLE_NOT_ALLOWED).
+        """Gets one expert. Personal fields are never returned in clear: the masked
+        member shows them masked (RevealExpert discloses them, logged). Deleted experts
+        are returned with their delete_time. Errors: INVALID_ARGUMENT (INVALID_REQUEST),
+        NOT_FOUND (EXPERT_NOT_FOUND), PERMISSION_DENIED (ROLE_NOT_ALLOWED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevealExpert(self, request, context):
+        """Discloses an expert's personal fields to an admin, for a stated purpose (for
+        example to confirm an identity). Every call appends a confidential.grant and a
+        confidential.access entry before the response is sent, so every disclosure is on
+        the record; it is not idempotent on purpose. Errors: INVALID_ARGUMENT
+        (INVALID_REQUEST), NOT_FOUND (EXPERT_NOT_FOUND), FAILED_PRECONDITION
+        (AUDIT_SELF_CHECK_FAILED), PERMISSION_DENIED (ROLE_NOT_ALLOWED).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListExperts(self, request, context):
-        """Lists experts in creation order, basic view only, optionally filtered by state,
+        """Lists experts in creation order (personal fields masked), filtered by state,
         region prefix and discipline subtree. Errors: INVALID_ARGUMENT (INVALID_REQUEST,
         INVALID_PAGE_TOKEN), PERMISSION_DENIED (ROLE_NOT_ALLOWED).
         """
@@ -113,6 +134,17 @@ class ExpertServiceServicer:
         Errors: INVALID_ARGUMENT (INVALID_REQUEST), NOT_FOUND (EXPERT_NOT_FOUND),
         ABORTED (ETAG_MISMATCH), FAILED_PRECONDITION (EXPERT_DELETED, REQUEST_ID_REUSED,
         AUDIT_SELF_CHECK_FAILED), PERMISSION_DENIED (ROLE_NOT_ALLOWED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UndeleteExpert(self, request, context):
+        """Restores a soft-deleted expert (AIP-164), logged as an expert.status entry with
+        status "active". Errors: INVALID_ARGUMENT (INVALID_REQUEST), NOT_FOUND
+        (EXPERT_NOT_FOUND), ABORTED (ETAG_MISMATCH), FAILED_PRECONDITION
+        (EXPERT_NOT_DELETED, REQUEST_ID_REUSED, AUDIT_SELF_CHECK_FAILED),
+        PERMISSION_DENIED (ROLE_NOT_ALLOWED).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -149,6 +181,11 @@ def add_ExpertServiceServicer_to_server(servicer, server):
                     request_deserializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.GetExpertRequest.FromString,
                     response_serializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.GetExpertResponse.SerializeToString,
             ),
+            'RevealExpert': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevealExpert,
+                    request_deserializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.RevealExpertRequest.FromString,
+                    response_serializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.RevealExpertResponse.SerializeToString,
+            ),
             'ListExperts': grpc.unary_unary_rpc_method_handler(
                     servicer.ListExperts,
                     request_deserializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.ListExpertsRequest.FromString,
@@ -158,6 +195,11 @@ def add_ExpertServiceServicer_to_server(servicer, server):
                     servicer.DeleteExpert,
                     request_deserializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.DeleteExpertRequest.FromString,
                     response_serializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.DeleteExpertResponse.SerializeToString,
+            ),
+            'UndeleteExpert': grpc.unary_unary_rpc_method_handler(
+                    servicer.UndeleteExpert,
+                    request_deserializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.UndeleteExpertRequest.FromString,
+                    response_serializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.UndeleteExpertResponse.SerializeToString,
             ),
             'ImportExperts': grpc.stream_unary_rpc_method_handler(
                     servicer.ImportExperts,
@@ -236,6 +278,33 @@ class ExpertService:
             _registered_method=True)
 
     @staticmethod
+    def RevealExpert(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/expert_draw.api.v1.ExpertService/RevealExpert',
+            expert__draw_dot_api_dot_v1_dot_expert__service__pb2.RevealExpertRequest.SerializeToString,
+            expert__draw_dot_api_dot_v1_dot_expert__service__pb2.RevealExpertResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def ListExperts(request,
             target,
             options=(),
@@ -279,6 +348,33 @@ class ExpertService:
             '/expert_draw.api.v1.ExpertService/DeleteExpert',
             expert__draw_dot_api_dot_v1_dot_expert__service__pb2.DeleteExpertRequest.SerializeToString,
             expert__draw_dot_api_dot_v1_dot_expert__service__pb2.DeleteExpertResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UndeleteExpert(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/expert_draw.api.v1.ExpertService/UndeleteExpert',
+            expert__draw_dot_api_dot_v1_dot_expert__service__pb2.UndeleteExpertRequest.SerializeToString,
+            expert__draw_dot_api_dot_v1_dot_expert__service__pb2.UndeleteExpertResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -3,8 +3,8 @@
 isort:skip_file
 The comprehensive evaluation-expert library (综合评标专家库) kept by expert-draw.
 Personal data (name, 身份证号, phone, e-mail, date of birth) is encrypted at rest,
-masked on read unless the caller asks for and is entitled to the full view, and
-appears in the audit log only as salted commitments.
+returned only masked (RevealExpert discloses it to admins, and logs every
+disclosure), and appears in the audit log only as salted commitments.
 """
 
 from collections import abc as _abc
@@ -51,14 +51,21 @@ class ExpertServiceStub:
     PERMISSION_DENIED (ROLE_NOT_ALLOWED).
     """
     GetExpert: _grpc.UnaryUnaryMultiCallable[_expert_service_pb2.GetExpertRequest, _expert_service_pb2.GetExpertResponse]
-    """Gets one expert. The basic view masks personal fields; the full view (admins
-    only) returns them in clear and logs the disclosure as a confidential.access
-    entry. Deleted experts are returned with their delete_time. Errors:
-    INVALID_ARGUMENT (INVALID_REQUEST), NOT_FOUND (EXPERT_NOT_FOUND),
-    PERMISSION_DENIED (ROLE_NOT_ALLOWED).
+    """Gets one expert. Personal fields are never returned in clear: the masked
+    member shows them masked (RevealExpert discloses them, logged). Deleted experts
+    are returned with their delete_time. Errors: INVALID_ARGUMENT (INVALID_REQUEST),
+    NOT_FOUND (EXPERT_NOT_FOUND), PERMISSION_DENIED (ROLE_NOT_ALLOWED).
+    """
+    RevealExpert: _grpc.UnaryUnaryMultiCallable[_expert_service_pb2.RevealExpertRequest, _expert_service_pb2.RevealExpertResponse]
+    """Discloses an expert's personal fields to an admin, for a stated purpose (for
+    example to confirm an identity). Every call appends a confidential.grant and a
+    confidential.access entry before the response is sent, so every disclosure is on
+    the record; it is not idempotent on purpose. Errors: INVALID_ARGUMENT
+    (INVALID_REQUEST), NOT_FOUND (EXPERT_NOT_FOUND), FAILED_PRECONDITION
+    (AUDIT_SELF_CHECK_FAILED), PERMISSION_DENIED (ROLE_NOT_ALLOWED).
     """
     ListExperts: _grpc.UnaryUnaryMultiCallable[_expert_service_pb2.ListExpertsRequest, _expert_service_pb2.ListExpertsResponse]
-    """Lists experts in creation order, basic view only, optionally filtered by state,
+    """Lists experts in creation order (personal fields masked), filtered by state,
     region prefix and discipline subtree. Errors: INVALID_ARGUMENT (INVALID_REQUEST,
     INVALID_PAGE_TOKEN), PERMISSION_DENIED (ROLE_NOT_ALLOWED).
     """
@@ -68,6 +75,13 @@ class ExpertServiceStub:
     Errors: INVALID_ARGUMENT (INVALID_REQUEST), NOT_FOUND (EXPERT_NOT_FOUND),
     ABORTED (ETAG_MISMATCH), FAILED_PRECONDITION (EXPERT_DELETED, REQUEST_ID_REUSED,
     AUDIT_SELF_CHECK_FAILED), PERMISSION_DENIED (ROLE_NOT_ALLOWED).
+    """
+    UndeleteExpert: _grpc.UnaryUnaryMultiCallable[_expert_service_pb2.UndeleteExpertRequest, _expert_service_pb2.UndeleteExpertResponse]
+    """Restores a soft-deleted expert (AIP-164), logged as an expert.status entry with
+    status "active". Errors: INVALID_ARGUMENT (INVALID_REQUEST), NOT_FOUND
+    (EXPERT_NOT_FOUND), ABORTED (ETAG_MISMATCH), FAILED_PRECONDITION
+    (EXPERT_NOT_DELETED, REQUEST_ID_REUSED, AUDIT_SELF_CHECK_FAILED),
+    PERMISSION_DENIED (ROLE_NOT_ALLOWED).
     """
     ImportExperts: _grpc.StreamUnaryMultiCallable[_expert_service_pb2.ImportExpertsRequest, _expert_service_pb2.ImportExpertsResponse]
     """Imports experts in bulk, all or nothing, from a client stream of rows (up to
@@ -103,14 +117,21 @@ class ExpertServiceAsyncStub(ExpertServiceStub):
     PERMISSION_DENIED (ROLE_NOT_ALLOWED).
     """
     GetExpert: _aio.UnaryUnaryMultiCallable[_expert_service_pb2.GetExpertRequest, _expert_service_pb2.GetExpertResponse]  # type: ignore[assignment]
-    """Gets one expert. The basic view masks personal fields; the full view (admins
-    only) returns them in clear and logs the disclosure as a confidential.access
-    entry. Deleted experts are returned with their delete_time. Errors:
-    INVALID_ARGUMENT (INVALID_REQUEST), NOT_FOUND (EXPERT_NOT_FOUND),
-    PERMISSION_DENIED (ROLE_NOT_ALLOWED).
+    """Gets one expert. Personal fields are never returned in clear: the masked
+    member shows them masked (RevealExpert discloses them, logged). Deleted experts
+    are returned with their delete_time. Errors: INVALID_ARGUMENT (INVALID_REQUEST),
+    NOT_FOUND (EXPERT_NOT_FOUND), PERMISSION_DENIED (ROLE_NOT_ALLOWED).
+    """
+    RevealExpert: _aio.UnaryUnaryMultiCallable[_expert_service_pb2.RevealExpertRequest, _expert_service_pb2.RevealExpertResponse]  # type: ignore[assignment]
+    """Discloses an expert's personal fields to an admin, for a stated purpose (for
+    example to confirm an identity). Every call appends a confidential.grant and a
+    confidential.access entry before the response is sent, so every disclosure is on
+    the record; it is not idempotent on purpose. Errors: INVALID_ARGUMENT
+    (INVALID_REQUEST), NOT_FOUND (EXPERT_NOT_FOUND), FAILED_PRECONDITION
+    (AUDIT_SELF_CHECK_FAILED), PERMISSION_DENIED (ROLE_NOT_ALLOWED).
     """
     ListExperts: _aio.UnaryUnaryMultiCallable[_expert_service_pb2.ListExpertsRequest, _expert_service_pb2.ListExpertsResponse]  # type: ignore[assignment]
-    """Lists experts in creation order, basic view only, optionally filtered by state,
+    """Lists experts in creation order (personal fields masked), filtered by state,
     region prefix and discipline subtree. Errors: INVALID_ARGUMENT (INVALID_REQUEST,
     INVALID_PAGE_TOKEN), PERMISSION_DENIED (ROLE_NOT_ALLOWED).
     """
@@ -120,6 +141,13 @@ class ExpertServiceAsyncStub(ExpertServiceStub):
     Errors: INVALID_ARGUMENT (INVALID_REQUEST), NOT_FOUND (EXPERT_NOT_FOUND),
     ABORTED (ETAG_MISMATCH), FAILED_PRECONDITION (EXPERT_DELETED, REQUEST_ID_REUSED,
     AUDIT_SELF_CHECK_FAILED), PERMISSION_DENIED (ROLE_NOT_ALLOWED).
+    """
+    UndeleteExpert: _aio.UnaryUnaryMultiCallable[_expert_service_pb2.UndeleteExpertRequest, _expert_service_pb2.UndeleteExpertResponse]  # type: ignore[assignment]
+    """Restores a soft-deleted expert (AIP-164), logged as an expert.status entry with
+    status "active". Errors: INVALID_ARGUMENT (INVALID_REQUEST), NOT_FOUND
+    (EXPERT_NOT_FOUND), ABORTED (ETAG_MISMATCH), FAILED_PRECONDITION
+    (EXPERT_NOT_DELETED, REQUEST_ID_REUSED, AUDIT_SELF_CHECK_FAILED),
+    PERMISSION_DENIED (ROLE_NOT_ALLOWED).
     """
     ImportExperts: _aio.StreamUnaryMultiCallable[_expert_service_pb2.ImportExpertsRequest, _expert_service_pb2.ImportExpertsResponse]  # type: ignore[assignment]
     """Imports experts in bulk, all or nothing, from a client stream of rows (up to
@@ -164,11 +192,24 @@ class ExpertServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _expert_service_pb2.GetExpertRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_expert_service_pb2.GetExpertResponse, _abc.Awaitable[_expert_service_pb2.GetExpertResponse]]:
-        """Gets one expert. The basic view masks personal fields; the full view (admins
-        only) returns them in clear and logs the disclosure as a confidential.access
-        entry. Deleted experts are returned with their delete_time. Errors:
-        INVALID_ARGUMENT (INVALID_REQUEST), NOT_FOUND (EXPERT_NOT_FOUND),
-        PERMISSION_DENIED (ROLE_NOT_ALLOWED).
+        """Gets one expert. Personal fields are never returned in clear: the masked
+        member shows them masked (RevealExpert discloses them, logged). Deleted experts
+        are returned with their delete_time. Errors: INVALID_ARGUMENT (INVALID_REQUEST),
+        NOT_FOUND (EXPERT_NOT_FOUND), PERMISSION_DENIED (ROLE_NOT_ALLOWED).
+        """
+
+    @_abc_1.abstractmethod
+    def RevealExpert(
+        self,
+        request: _expert_service_pb2.RevealExpertRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_expert_service_pb2.RevealExpertResponse, _abc.Awaitable[_expert_service_pb2.RevealExpertResponse]]:
+        """Discloses an expert's personal fields to an admin, for a stated purpose (for
+        example to confirm an identity). Every call appends a confidential.grant and a
+        confidential.access entry before the response is sent, so every disclosure is on
+        the record; it is not idempotent on purpose. Errors: INVALID_ARGUMENT
+        (INVALID_REQUEST), NOT_FOUND (EXPERT_NOT_FOUND), FAILED_PRECONDITION
+        (AUDIT_SELF_CHECK_FAILED), PERMISSION_DENIED (ROLE_NOT_ALLOWED).
         """
 
     @_abc_1.abstractmethod
@@ -177,7 +218,7 @@ class ExpertServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _expert_service_pb2.ListExpertsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_expert_service_pb2.ListExpertsResponse, _abc.Awaitable[_expert_service_pb2.ListExpertsResponse]]:
-        """Lists experts in creation order, basic view only, optionally filtered by state,
+        """Lists experts in creation order (personal fields masked), filtered by state,
         region prefix and discipline subtree. Errors: INVALID_ARGUMENT (INVALID_REQUEST,
         INVALID_PAGE_TOKEN), PERMISSION_DENIED (ROLE_NOT_ALLOWED).
         """
@@ -193,6 +234,19 @@ class ExpertServiceServicer(metaclass=_abc_1.ABCMeta):
         Errors: INVALID_ARGUMENT (INVALID_REQUEST), NOT_FOUND (EXPERT_NOT_FOUND),
         ABORTED (ETAG_MISMATCH), FAILED_PRECONDITION (EXPERT_DELETED, REQUEST_ID_REUSED,
         AUDIT_SELF_CHECK_FAILED), PERMISSION_DENIED (ROLE_NOT_ALLOWED).
+        """
+
+    @_abc_1.abstractmethod
+    def UndeleteExpert(
+        self,
+        request: _expert_service_pb2.UndeleteExpertRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_expert_service_pb2.UndeleteExpertResponse, _abc.Awaitable[_expert_service_pb2.UndeleteExpertResponse]]:
+        """Restores a soft-deleted expert (AIP-164), logged as an expert.status entry with
+        status "active". Errors: INVALID_ARGUMENT (INVALID_REQUEST), NOT_FOUND
+        (EXPERT_NOT_FOUND), ABORTED (ETAG_MISMATCH), FAILED_PRECONDITION
+        (EXPERT_NOT_DELETED, REQUEST_ID_REUSED, AUDIT_SELF_CHECK_FAILED),
+        PERMISSION_DENIED (ROLE_NOT_ALLOWED).
         """
 
     @_abc_1.abstractmethod

@@ -28,8 +28,9 @@ def test_import_is_all_or_nothing_and_idempotent(
     assert "imported 0 new experts; 3 rows unchanged" in again.output
     listed = run("experts", "list", "--region", "1201", "--json", *args)
     rows = json.loads(listed.stdout)
-    assert {r["full_name"] for r in rows} >= {"张**", "李**"}
-    assert all("*" in r["resident_id_number"] for r in rows)
+    assert {r["masked"]["full_name"] for r in rows} >= {"张**", "李**"}
+    assert all("*" in r["masked"]["resident_id_number"] for r in rows)
+    assert all("full_name" not in r for r in rows)
 
 
 def test_every_problem_is_reported_by_row_and_column(
@@ -81,7 +82,14 @@ def test_bad_files_are_usage_errors(
     assert run("experts", "import", str(tmp_path / "missing.csv"), *args).exit_code == 4
 
 
-def test_dry_run_get_and_delete(dev_service: tuple[RunningService, Path], tmp_path: Path) -> None:
+def _names(args: list[str], *extra: str) -> set[str]:
+    listed = run("experts", "list", "--region", "120101", "--json", *extra, *args)
+    return {r["name"] for r in json.loads(listed.stdout)}
+
+
+def test_dry_run_get_reveal_delete_undelete(
+    dev_service: tuple[RunningService, Path], tmp_path: Path
+) -> None:
     args = client_args(dev_service)
     lines = SAMPLE.read_text(encoding="utf-8").splitlines()
     number = sample.resident_id(804, region="120101")
@@ -91,40 +99,26 @@ def test_dry_run_get_and_delete(dev_service: tuple[RunningService, Path], tmp_pa
     )
     dry = run("experts", "import", str(path), "--dry-run", *args)
     assert "1 rows checked: 1 new, 0 unchanged; nothing imported" in dry.output
+    before = _names(args)
     assert run("experts", "import", str(path), *args).exit_code == 0
-    listed = json.loads(run("experts", "list", "--region", "120101", "--json", *args).stdout)
-    [mine] = [
-        r
-        for r in listed
-        if r["resident_id_number"].endswith(number[-2:])
-        and r["resident_id_number"].startswith(number[:6])
-        and r["phone"] == "139****1111"
-        and r["name"]
-    ]
-    assert run("experts", "get", mine["name"], "--full", *args).exit_code == 4  # --purpose needed
-    full = json.loads(
-        run(
-            "experts", "get", mine["name"], "--full", "--purpose", "核对身份", "--json", *args
-        ).stdout
+    [mine] = _names(args) - before
+    shown = json.loads(run("experts", "get", mine, "--json", *args).stdout)
+    assert shown[0]["masked"]["resident_id_number"] == number[:6] + "*" * 11 + number[-1]
+    assert run("experts", "reveal", mine, *args).exit_code == 2  # --purpose is required
+    revealed = json.loads(
+        run("experts", "reveal", mine, "--purpose", "核对身份", "--json", *args).stdout
     )
-    assert any(f["resident_id_number"] == number for f in full)
+    assert revealed[0]["resident_id_number"] == number
+    assert int(revealed[0]["access_seq"]) > 0
     supervisor = run(
-        "experts",
-        "get",
-        mine["name"],
-        "--full",
-        "--purpose",
-        "x",
-        *client_args(dev_service, "supervisor"),
+        "experts", "reveal", mine, "--purpose", "x", *client_args(dev_service, "supervisor")
     )
     assert supervisor.exit_code == 1
-    assert "VIEW_NOT_ALLOWED" in supervisor.output
-    deleted = run(
-        "experts", "delete", mine["name"].removeprefix("experts/"), "--reason", "测试删除", *args
-    )
+    assert "ROLE_NOT_ALLOWED" in supervisor.output
+    deleted = run("experts", "delete", mine.removeprefix("experts/"), "--reason", "测试删除", *args)
     assert deleted.exit_code == 0, deleted.output
     assert 'etag W/"2"' in deleted.output
-    gone = json.loads(
-        run("experts", "list", "--region", "120101", "--deleted", "--json", *args).stdout
-    )
-    assert mine["name"] in [g["name"] for g in gone]
+    assert mine in _names(args, "--deleted")
+    restored = run("experts", "undelete", mine, "--reason", "误删恢复", "--etag", 'W/"2"', *args)
+    assert restored.exit_code == 0, restored.output
+    assert mine in _names(args)

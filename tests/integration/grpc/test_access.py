@@ -67,6 +67,12 @@ SAMPLES: dict[str, Any] = {
     ),
     "/expert_draw.api.v1.ExpertService/GetExpert": expert_pb.GetExpertRequest(name=ABSENT_EXPERT),
     "/expert_draw.api.v1.ExpertService/ListExperts": expert_pb.ListExpertsRequest(),
+    "/expert_draw.api.v1.ExpertService/RevealExpert": expert_pb.RevealExpertRequest(
+        name=ABSENT_EXPERT, purpose="access matrix"
+    ),
+    "/expert_draw.api.v1.ExpertService/UndeleteExpert": expert_pb.UndeleteExpertRequest(
+        name=ABSENT_EXPERT, reason="access matrix", request_id="access-matrix-undelete"
+    ),
     "/expert_draw.api.v1.ExpertService/DeleteExpert": expert_pb.DeleteExpertRequest(
         name=ABSENT_EXPERT, reason="access matrix", request_id="access-matrix-delete"
     ),
@@ -75,6 +81,8 @@ SAMPLES: dict[str, Any] = {
 PASSED_AUTHORIZATION = {
     "/expert_draw.api.v1.ExpertService/GetExpert": grpc.StatusCode.NOT_FOUND,
     "/expert_draw.api.v1.ExpertService/DeleteExpert": grpc.StatusCode.NOT_FOUND,
+    "/expert_draw.api.v1.ExpertService/RevealExpert": grpc.StatusCode.NOT_FOUND,
+    "/expert_draw.api.v1.ExpertService/UndeleteExpert": grpc.StatusCode.NOT_FOUND,
 }
 STREAMING = {
     "/expert_draw.api.v1.ExpertService/ImportExperts": expert_pb.ImportExpertsRequest(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from typing import TYPE_CHECKING
 
 import grpc
@@ -10,11 +11,19 @@ import pytest
 from sqlalchemy import func, select
 
 from audit_log.entry import Entry, commitment
-from expert_draw.adapters.db.models import expert_salt_table, expert_table
+from expert_draw.adapters.db.models import (
+    expert_affiliation_table,
+    expert_discipline_table,
+    expert_salt_table,
+    expert_table,
+)
+from expert_draw.adapters.experts import ExpertLibrary
+from expert_draw.adapters.protection import FieldCipher, load_data_keys
 from expert_draw.api.v1 import audit_service_pb2 as audit_pb
 from expert_draw.api.v1 import audit_service_pb2_grpc as audit_grpc
 from expert_draw.api.v1 import expert_service_pb2 as pb
 from expert_draw.api.v1 import expert_service_pb2_grpc as pb_grpc
+from expert_draw.app.classification import ClassificationCatalog
 from tests.integration.grpc.helpers import error_info, field_violations
 from tests.support import experts as sample
 
@@ -47,6 +56,25 @@ def create(
     return stub.CreateExpert(request, timeout=10).expert
 
 
+def library(service: RunningService) -> ExpertLibrary:
+    """A second handle on the service's library (same database and keys)."""
+    settings = service.settings
+    cipher = FieldCipher(load_data_keys(settings.path(settings.library.data_keys)))
+    return ExpertLibrary(
+        service.audit.engine,
+        service.audit,
+        cipher,
+        ClassificationCatalog([]),
+        clock_ms=service.audit.clock_ms,
+    )
+
+
+def table_counts(service: RunningService) -> list[int]:
+    tables = (expert_table, expert_salt_table, expert_discipline_table, expert_affiliation_table)
+    with service.audit.engine.connect() as conn:
+        return [int(conn.execute(select(func.count()).select_from(t)).scalar_one()) for t in tables]
+
+
 def entries(
     service: RunningService, connect: Callable[[int, str | None], grpc.Channel], subject: str
 ) -> list[Entry]:
@@ -66,14 +94,20 @@ def test_create_masks_personal_fields_and_logs_only_commitments(
     created = create(admin, 101)
     assert created.name.startswith("experts/")
     assert len(created.name) == len("experts/") + 36
-    assert created.full_name == source.full_name[0] + "**"
+    assert (created.full_name, created.resident_id_number, created.phone, created.email) == (
+        "",
+        "",
+        "",
+        "",
+    )  # input only
+    masked = created.masked
+    assert masked.full_name == source.full_name[0] + "**"
     assert (
-        created.resident_id_number
-        == source.resident_id_number[:6] + "*" * 10 + source.resident_id_number[-2:]
+        masked.resident_id_number
+        == source.resident_id_number[:6] + "*" * 11 + source.resident_id_number[-1]
     )
-    assert created.phone == source.phone[:3] + "****" + source.phone[-4:]
-    assert created.email == "***@example.cn"
-    assert not created.HasField("birth_date")
+    assert masked.phone == source.phone[:3] + "****" + source.phone[-4:]
+    assert masked.email == "***@example.cn"
     assert created.state == pb.Expert.STATE_ACTIVE
     assert created.etag == 'W/"1"'
     assert list(created.disciplines) == list(source.disciplines)
@@ -100,13 +134,11 @@ def test_create_masks_personal_fields_and_logs_only_commitments(
         "start": "2005-01-01",
         "end": None,
     }
-    # Each commitment opens with its salt, kept outside the log.
+    # Each commitment opens with its salt, kept outside the log and encrypted there.
+    salts = library(service).salts(created.name[8:], record["version"])
     with service.audit.engine.connect() as conn:
-        row_id = conn.execute(
-            select(expert_table.c.id).where(expert_table.c.uuid == created.name[8:])
-        ).scalar_one()
-        salts = {r.attribute: bytes(r.salt) for r in conn.execute(
-            select(expert_salt_table).where(expert_salt_table.c.expert_id == row_id))}  # fmt: skip
+        sealed = b"".join(bytes(r.salt_enc) for r in conn.execute(select(expert_salt_table)))
+    assert all(salt not in sealed and salt.hex().encode() not in sealed for salt in salts.values())
     assert record["resident_id_number_commit"] == commitment(
         salts["resident_id_number"], source.resident_id_number
     )
@@ -131,7 +163,7 @@ def test_personal_fields_are_encrypted_at_rest(
     assert row.id_hash.startswith("h1:")
 
 
-def test_full_view_is_for_admins_and_logged(
+def test_reveal_is_for_admins_and_every_call_is_logged(
     service: RunningService,
     connect: Callable[[int, str | None], grpc.Channel],
     admin: pb_grpc.ExpertServiceStub,
@@ -139,27 +171,34 @@ def test_full_view_is_for_admins_and_logged(
 ) -> None:
     source = sample.expert(103)
     created = create(admin, 103)
-    basic = supervisor.GetExpert(pb.GetExpertRequest(name=created.name), timeout=5).expert
-    assert basic.full_name == created.full_name
-    full_request = pb.GetExpertRequest(
-        name=created.name, view=pb.EXPERT_VIEW_FULL, purpose="电话通知评标", request_id="reveal-103"
-    )
-    full = admin.GetExpert(full_request, timeout=5).expert
-    assert (full.full_name, full.resident_id_number, full.phone) == (
-        source.full_name,
-        source.resident_id_number,
-        source.phone,
-    )
-    assert (full.birth_date.year, full.birth_date.month, full.birth_date.day) == (1975, 3, 12)
-    admin.GetExpert(full_request, timeout=5)  # a retry logs nothing more
-    kinds = [e.kind for e in entries(service, connect, created.name)]
-    assert kinds == ["expert.create", "confidential.access"]
+    got = supervisor.GetExpert(pb.GetExpertRequest(name=created.name), timeout=5).expert
+    assert got.masked == created.masked
+    assert got.full_name == ""
+    request = pb.RevealExpertRequest(name=created.name, purpose="电话通知评标")
+    first = admin.RevealExpert(request, timeout=5)
+    assert (first.full_name, first.resident_id_number, first.phone, first.email) == (
+        source.full_name, source.resident_id_number, source.phone, source.email,
+    )  # fmt: skip
+    assert (first.birth_date.year, first.birth_date.month, first.birth_date.day) == (1975, 3, 12)
+    assert first.gender == pb.RevealExpertResponse.GENDER_MALE
+    second = admin.RevealExpert(request, timeout=5)  # the same call again is a new disclosure
+    logged = entries(service, connect, created.name)
+    assert [e.kind for e in logged] == [
+        "expert.create", "confidential.grant", "confidential.access",
+        "confidential.grant", "confidential.access",
+    ]  # fmt: skip
+    assert [e.seq for e in logged if e.kind == "confidential.access"] == [
+        first.access_seq,
+        second.access_seq,
+    ]
+    grant = logged[1]
+    assert grant.data == {"grantee": "dev:admin", "purpose": "电话通知评标"}
+    assert logged[2].data == {"purpose": "电话通知评标", "pseuds": []}
     with pytest.raises(grpc.RpcError) as caught:
-        supervisor.GetExpert(full_request, timeout=5)
+        supervisor.RevealExpert(request, timeout=5)
     assert caught.value.code() is grpc.StatusCode.PERMISSION_DENIED
-    assert error_info(caught.value).reason == "VIEW_NOT_ALLOWED"
     with pytest.raises(grpc.RpcError) as caught:
-        admin.GetExpert(pb.GetExpertRequest(name=created.name, view=pb.EXPERT_VIEW_FULL), timeout=5)
+        admin.RevealExpert(pb.RevealExpertRequest(name=created.name, purpose=" \x1b "), timeout=5)
     assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert field_violations(caught.value) == ["purpose"]
 
@@ -308,12 +347,30 @@ def test_delete_is_soft_checked_and_logged(
     assert error_info(caught.value).reason == "EXPERT_DELETED"
     active = admin.ListExperts(pb.ListExpertsRequest(region_prefix="440305"), timeout=5)
     assert created.name not in [e.name for e in active.experts]
+    restored = admin.UndeleteExpert(
+        pb.UndeleteExpertRequest(name=created.name, reason="误删恢复", request_id="undel-120"),
+        timeout=5,
+    ).expert
+    assert restored.state == pb.Expert.STATE_ACTIVE
+    assert not restored.HasField("delete_time")
+    with pytest.raises(grpc.RpcError) as caught:
+        admin.UndeleteExpert(
+            pb.UndeleteExpertRequest(name=created.name, reason="x", request_id="undel-120b"),
+            timeout=5,
+        )
+    assert error_info(caught.value).reason == "EXPERT_NOT_DELETED"
+    admin.DeleteExpert(
+        pb.DeleteExpertRequest(name=created.name, reason="再次退出", request_id="del-120d"),
+        timeout=5,
+    )
     gone = admin.ListExperts(
         pb.ListExpertsRequest(region_prefix="440305", state=pb.Expert.STATE_DELETED), timeout=5
     )
     assert [e.name for e in gone.experts] == [created.name]
     assert [e.kind for e in entries(service, connect, created.name)] == [
         "expert.create",
+        "expert.delete",
+        "expert.status",
         "expert.delete",
     ]
     assert (
@@ -328,15 +385,13 @@ def test_nothing_is_half_written_when_the_append_fails(
     def fail(*args: object, **kwargs: object) -> None:
         raise RuntimeError("injected after the record's inserts")
 
-    with service.audit.engine.connect() as conn:
-        before = conn.execute(select(func.count()).select_from(expert_table)).scalar_one()
+    before = table_counts(service)
     monkeypatch.setattr(service.audit.store, "append", fail)
     with pytest.raises(grpc.RpcError) as caught:
         create(admin, 130)
     assert caught.value.code() is grpc.StatusCode.INTERNAL
     monkeypatch.undo()
-    with service.audit.engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(expert_table)).scalar_one() == before
+    assert table_counts(service) == before
     assert create(admin, 130).state == pb.Expert.STATE_ACTIVE
 
 
@@ -356,3 +411,87 @@ def test_bad_names(admin: pb_grpc.ExpertServiceStub) -> None:
             admin.GetExpert(pb.GetExpertRequest(name=name), timeout=5)
         assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT, name
         assert field_violations(caught.value) == ["name"]
+
+
+def run_together(calls: list[Callable[[], object]]) -> list[object]:
+    """Start the calls at the same moment; return results or raised errors, in order."""
+    barrier = threading.Barrier(len(calls))
+    results: list[object] = [None] * len(calls)
+
+    def run(index: int) -> None:
+        barrier.wait()
+        try:
+            results[index] = calls[index]()
+        except grpc.RpcError as exc:
+            results[index] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def test_concurrent_retries_and_duplicates(admin: pb_grpc.ExpertServiceStub) -> None:
+    # The same request twice at once (a client retry racing its original): both get the
+    # one expert it created.
+    same = run_together([lambda: create(admin, 140, request_id="race-140")] * 2)
+    created_twice = [r for r in same if isinstance(r, pb.Expert)]
+    assert len(created_twice) == 2, same
+    assert created_twice[0].name == created_twice[1].name
+    # The same person under two request ids at once: one is created, one refused.
+    both = run_together([lambda: create(admin, 141, request_id="race-141a"),
+                         lambda: create(admin, 141, request_id="race-141b")])  # fmt: skip
+    codes = sorted(r.code().name if isinstance(r, grpc.RpcError) else "OK" for r in both)
+    assert codes == ["ALREADY_EXISTS", "OK"]
+    # The same delete twice at once: both see the one deletion.
+    created = create(admin, 142)
+    request = pb.DeleteExpertRequest(name=created.name, reason="并发", request_id="race-del-142")
+    deletes = run_together([lambda: admin.DeleteExpert(request, timeout=10)] * 2)
+    assert all(isinstance(r, pb.DeleteExpertResponse) for r in deletes), deletes
+
+
+def test_control_characters_in_free_text_are_refused(admin: pb_grpc.ExpertServiceStub) -> None:
+    bad = sample.expert(143)
+    bad.title.title_name = "高级\u202e工程师"
+    bad.qualifications[0].qualification_name = "一级\x1b[31m建造师"
+    bad.affiliations[0].organization_name = "某公司\x00"
+    with pytest.raises(grpc.RpcError) as caught:
+        admin.CreateExpert(pb.CreateExpertRequest(expert=bad, request_id="ctl-143"), timeout=5)
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert sorted(field_violations(caught.value)) == [
+        "expert.affiliations[0].organization_name",
+        "expert.qualifications[0].qualification_name",
+        "expert.title.title_name",
+    ]
+
+
+def test_oversized_and_unparsable_repeated_fields(admin: pb_grpc.ExpertServiceStub) -> None:
+    huge = sample.expert(144, disciplines=["nonsense"] * 5000)
+    with pytest.raises(grpc.RpcError) as caught:
+        admin.CreateExpert(pb.CreateExpertRequest(expert=huge, request_id="huge-144"), timeout=5)
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert field_violations(caught.value) == ["expert.disciplines"]
+    many = sample.expert(145)
+    many.ClearField("affiliations")
+    many.affiliations.extend(
+        pb.Affiliation(kind=pb.Affiliation.KIND_RELATIVE, organization_code="X", start_date=sample.day(2010),
+                       end_date=sample.day(2009), organization_name="\x00")
+        for _ in range(200)
+    )  # fmt: skip
+    with pytest.raises(grpc.RpcError) as caught:
+        admin.CreateExpert(pb.CreateExpertRequest(expert=many, request_id="many-145"), timeout=5)
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT  # 600 violations, 20 sent
+    assert len(field_violations(caught.value)) == 20
+    assert error_info(caught.value).metadata["violations"] == "600"
+    # An unparsable name keeps its index: both bad entries are named.
+    mixed = sample.expert(146, disciplines=["nonsense", "editions/2018/disciplines/C99"])
+    with pytest.raises(grpc.RpcError) as caught:
+        admin.CreateExpert(pb.CreateExpertRequest(expert=mixed, request_id="mixed-146"), timeout=5)
+    assert field_violations(caught.value) == ["expert.disciplines[0]", "expert.disciplines[1]"]
+
+
+def test_identity_hash_column_fits_the_longest_key_id() -> None:
+    longest = len("k" * 32) + 1 + 64  # key ids are at most 32 characters (protection.py)
+    assert expert_table.c.id_hash.type.length >= longest  # type: ignore[attr-defined]

@@ -173,7 +173,8 @@ def test_profile_json_round_trips() -> None:
 def test_masks() -> None:
     assert experts.mask_name("张三丰") == "张**"
     assert experts.mask_name("欧阳") == "欧*"
-    assert experts.mask_resident_id("11010519750312101X") == "110105**********1X"
+    assert experts.mask_resident_id("11010519750312101X") == "110105***********X"
+    assert experts.mask_name("王") == "*"
     assert experts.mask_phone("13912345678") == "139****5678"
     assert experts.mask_email("wang@example.cn") == "***@example.cn"
     assert experts.mask_email("") == ""

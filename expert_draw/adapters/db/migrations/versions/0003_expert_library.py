@@ -28,7 +28,7 @@ def upgrade() -> None:
         "expert",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
         sa.Column("uuid", sa.String(36), nullable=False, unique=True),
-        sa.Column("id_hash", sa.String(80), nullable=False, unique=True),
+        sa.Column("id_hash", sa.String(100), nullable=False, unique=True),
         sa.Column("full_name_enc", sa.LargeBinary(), nullable=True),
         sa.Column("resident_id_enc", sa.LargeBinary(), nullable=True),
         sa.Column("phone_enc", sa.LargeBinary(), nullable=True),
@@ -66,7 +66,7 @@ def upgrade() -> None:
         _expert_id(),
         sa.Column("version", sa.Integer(), primary_key=True, autoincrement=False),
         sa.Column("attribute", sa.String(32), primary_key=True),
-        sa.Column("salt", sa.LargeBinary(32), nullable=False),
+        sa.Column("salt_enc", sa.LargeBinary(), nullable=False),
     )
 
 
