@@ -28,8 +28,11 @@ _GOOD_KEYS: set[str] = set()  # keys already seen valid: entries reuse a few doz
 _KEY_CACHE = 4096
 
 
-def check(value: object, depth: int = 0) -> None:
-    """Check that ``value`` lies inside the profile.
+def check(value: object, depth: int = 0) -> None:  # noqa: C901 - one branch per type, inlined
+    """Check that ``value`` lies inside the profile: types, keys, integers, depth.
+
+    Strings are checked when they are encoded (:func:`dumps` refuses a lone surrogate,
+    which has no UTF-8 form; :func:`loads` never produces one).
 
     Raises:
         CanonicalError: naming the first offending member.
@@ -37,20 +40,46 @@ def check(value: object, depth: int = 0) -> None:
     if depth > _MAX_DEPTH:
         msg = "nesting deeper than 32 levels"
         raise CanonicalError(msg)
-    if value is None or isinstance(value, bool):
+    kind = type(value)
+    if kind is str or value is None or kind is bool:
+        return
+    if kind is int:
+        if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:  # type: ignore[operator]
+            _check_int(value)  # type: ignore[arg-type]
+    elif kind is dict:
+        for key, item in value.items():  # type: ignore[attr-defined]
+            if key not in _GOOD_KEYS:
+                _check_key(key)
+            if type(item) is not str:
+                check(item, depth + 1)
+    elif kind is list or kind is tuple:
+        for item in value:  # type: ignore[attr-defined]
+            if type(item) is not str:
+                check(item, depth + 1)
+    else:
+        _check_other(value, depth)
+
+
+def _check_key(key: object) -> None:
+    if not isinstance(key, str) or _KEY.fullmatch(key) is None:
+        msg = f"object key {key!r} is not [a-z0-9_]+"
+        raise CanonicalError(msg)
+    if len(_GOOD_KEYS) < _KEY_CACHE:
+        _GOOD_KEYS.add(key)
+
+
+def _check_other(value: object, depth: int) -> None:
+    """Subclasses of the JSON types (IntEnum, StrEnum, OrderedDict ...) and the rest."""
+    if isinstance(value, bool | str):
         return
     if isinstance(value, int):
         _check_int(value)
-    elif isinstance(value, str):
-        _check_str(value)
     elif isinstance(value, list | tuple):
         for item in value:
             check(item, depth + 1)
     elif isinstance(value, dict):
         for key, item in value.items():
-            if not isinstance(key, str) or _KEY.fullmatch(key) is None:
-                msg = f"object key {key!r} is not [a-z0-9_]+"
-                raise CanonicalError(msg)
+            _check_key(key)
             check(item, depth + 1)
     else:
         msg = f"{type(value).__name__} is outside the profile (floats are never allowed)"
@@ -63,14 +92,6 @@ def _check_int(value: int) -> None:
         raise CanonicalError(msg)
 
 
-def _check_str(value: str) -> None:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        msg = "string with a lone surrogate"
-        raise CanonicalError(msg) from None
-
-
 def dumps(value: object) -> bytes:
     """Encode ``value`` canonically.
 
@@ -78,7 +99,11 @@ def dumps(value: object) -> bytes:
         CanonicalError: the value is outside the profile.
     """
     check(value)
-    return _encode(value)
+    try:
+        return _encode(value)
+    except UnicodeEncodeError:
+        msg = "string with a lone surrogate"
+        raise CanonicalError(msg) from None
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

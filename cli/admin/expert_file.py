@@ -30,7 +30,7 @@ OPTIONAL = (
     "age_exempt", "affiliations", "employer_code", "employer_name", "employer_since",
 )  # fmt: skip
 COLUMNS = frozenset(REQUIRED + OPTIONAL)
-CURRENT_EDITION = "2018"
+CURRENT_EDITION = "2018"  # the default; the import command asks the service
 
 _LEVELS = {
     "初级": pb.Title.LEVEL_JUNIOR, "junior": pb.Title.LEVEL_JUNIOR,
@@ -231,7 +231,10 @@ class _Row:
 
 
 def to_expert(
-    number: int, cells: dict[str, Cell], problems: list[RowProblem]
+    number: int,
+    cells: dict[str, Cell],
+    problems: list[RowProblem],
+    current_edition: str = CURRENT_EDITION,
 ) -> tuple[pb.Expert, bool]:
     """Convert one row; problems go to ``problems``.
 
@@ -257,18 +260,18 @@ def to_expert(
         training_date=row.date("training_date"),
         age_exempt=row.flag("age_exempt"),
     )  # fmt: skip
-    _disciplines(row, expert)
+    _disciplines(row, expert, current_edition)
     _qualifications(row, expert)
     return expert, _affiliations(row, expert)
 
 
-def _disciplines(row: _Row, expert: pb.Expert) -> None:
+def _disciplines(row: _Row, expert: pb.Expert, current_edition: str) -> None:
     for item in _items(row.text("disciplines")):
         match = _CODE.fullmatch(item)
         if match is None:
             row.problem("disciplines", "codes such as A010101 or 2010-trial:A01, separated by ;")
             continue
-        edition, code = match.group(1) or CURRENT_EDITION, match.group(2)
+        edition, code = match.group(1) or current_edition, match.group(2)
         expert.disciplines.append(f"editions/{edition}/disciplines/{code}")
 
 
@@ -318,8 +321,8 @@ def _items(text: str) -> list[str]:
     return [item.strip() for item in text.replace("；", ";").split(";") if item.strip()]
 
 
-def read_rows(path: Path) -> ReadRows:
-    """Read and convert every row of ``path``.
+def read_rows(path: Path, current_edition: str = CURRENT_EDITION) -> ReadRows:
+    """Read and convert every row of ``path``; bare codes are of ``current_edition``.
 
     Raises:
         ImportFileError: the file cannot be read as an import file.
@@ -327,7 +330,7 @@ def read_rows(path: Path) -> ReadRows:
     result = ReadRows()
     for number, cells in read_table(path):
         before = len(result.problems)
-        expert, employer = to_expert(number, cells, result.problems)
+        expert, employer = to_expert(number, cells, result.problems, current_edition)
         if len(result.problems) == before:
             result.rows.append((number, expert))
             if employer:

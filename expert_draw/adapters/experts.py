@@ -345,7 +345,7 @@ class ExpertLibrary:
                 _affiliation_row(row_id, i, a) for i, a in enumerate(d.profile.affiliations)
             ]
             salts = {name: self._random(32) for name in experts.personal_values(d.personal)}
-            salt_rows += [self._salt_row(row_id, expert_uuid, 1, k, v) for k, v in salts.items()]
+            salt_rows.append(self._salt_row(row_id, expert_uuid, 1, salts))
             record = experts.audit_record(d.profile, d.personal, salts, 1)
             entries.append(pending("expert.create", f"experts/{expert_uuid}", {"record": record}))
         for table, values in (
@@ -358,34 +358,35 @@ class ExpertLibrary:
         return uuids, entries  # fmt: skip
 
     def _salt_row(
-        self, row_id: int, expert_uuid: str, version: int, attribute: str, salt: bytes
+        self, row_id: int, expert_uuid: str, version: int, salts: dict[str, bytes]
     ) -> dict[str, Any]:
+        text = canonical.dumps({k: v.hex() for k, v in salts.items()}).decode()
         sealed = self._cipher.encrypt(
-            salt.hex(), table="expert_salt", column=attribute, record_id=f"{expert_uuid}/{version}"
+            text, table="expert_salt", column="salts_enc", record_id=f"{expert_uuid}/{version}"
         )
-        return {"expert_id": row_id, "version": version, "attribute": attribute, "salt_enc": sealed}
+        return {"expert_id": row_id, "version": version, "salts_enc": sealed}
 
     def salts(self, expert_uuid: str, version: int) -> dict[str, bytes]:
         """The salts that open the commitments of ``version`` (openings for supervisors).
 
         Raises:
-            NotFoundError: no such expert.
+            NotFoundError: no such expert or version.
         """
         with self._engine.connect() as conn:
             row_id = self._row_id(conn, expert_uuid)
-            rows = conn.execute(
-                select(expert_salt_table.c.attribute, expert_salt_table.c.salt_enc).where(
+            sealed = conn.execute(
+                select(expert_salt_table.c.salts_enc).where(
                     expert_salt_table.c.expert_id == row_id,
                     expert_salt_table.c.version == version,
                 )
-            )
-            return {
-                str(r.attribute): bytes.fromhex(self._cipher.decrypt(
-                    bytes(r.salt_enc), table="expert_salt", column=str(r.attribute),
-                    record_id=f"{expert_uuid}/{version}",
-                ))
-                for r in rows
-            }  # fmt: skip
+            ).scalar()
+        if sealed is None:
+            raise NotFoundError("Salts", f"experts/{expert_uuid}/versions/{version}")
+        text = self._cipher.decrypt(
+            bytes(sealed), table="expert_salt", column="salts_enc",
+            record_id=f"{expert_uuid}/{version}",
+        )  # fmt: skip
+        return {k: bytes.fromhex(v) for k, v in canonical.loads(text.encode()).items()}
 
     def _row_id(self, conn: Connection, expert_uuid: str) -> int:
         query = select(expert_table.c.id).where(expert_table.c.uuid == expert_uuid)

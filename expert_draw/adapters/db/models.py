@@ -104,8 +104,8 @@ expert_salt_table = Table(
     SQLModel.metadata,
     Column("expert_id", Integer, ForeignKey("expert.id"), primary_key=True),
     Column("version", Integer, primary_key=True),  # the record version the entry logged
-    Column("attribute", String(32), primary_key=True),
-    # Encrypted like the personal fields: a salt in clear next to its commitment in the
-    # log lets anyone with a dump test every birth date and 身份证号 (small domains).
-    Column("salt_enc", LargeBinary, nullable=False),
+    # The salts of that version's commitments, {attribute: hex}, as one encrypted JSON
+    # object: a salt in clear next to its commitment in the log would let anyone with a
+    # dump try every birth date and 身份证号 (small domains). NULL once erased.
+    Column("salts_enc", LargeBinary, nullable=True),
 )

@@ -137,7 +137,7 @@ def test_create_masks_personal_fields_and_logs_only_commitments(
     # Each commitment opens with its salt, kept outside the log and encrypted there.
     salts = library(service).salts(created.name[8:], record["version"])
     with service.audit.engine.connect() as conn:
-        sealed = b"".join(bytes(r.salt_enc) for r in conn.execute(select(expert_salt_table)))
+        sealed = b"".join(bytes(r.salts_enc) for r in conn.execute(select(expert_salt_table)))
     assert all(salt not in sealed and salt.hex().encode() not in sealed for salt in salts.values())
     assert record["resident_id_number_commit"] == commitment(
         salts["resident_id_number"], source.resident_id_number

@@ -65,8 +65,7 @@ def upgrade() -> None:
         "expert_salt",
         _expert_id(),
         sa.Column("version", sa.Integer(), primary_key=True, autoincrement=False),
-        sa.Column("attribute", sa.String(32), primary_key=True),
-        sa.Column("salt_enc", sa.LargeBinary(), nullable=False),
+        sa.Column("salts_enc", sa.LargeBinary(), nullable=True),
     )
 
 
