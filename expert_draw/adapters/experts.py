@@ -8,8 +8,10 @@ them leaves the log verifiable). Reads decrypt in-process; callers mask or discl
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
+import re
 import uuid as uuidlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -23,8 +25,10 @@ from expert_draw.adapters.audit import pending
 from expert_draw.adapters.db.engine import write_transaction
 from expert_draw.adapters.db.models import (
     expert_affiliation_table,
+    expert_credit_table,
     expert_discipline_table,
     expert_salt_table,
+    expert_status_table,
     expert_table,
 )
 from expert_draw.core import experts
@@ -82,6 +86,8 @@ class StoredExpert:
     create_ms: int
     update_ms: int
     delete_ms: int | None
+    periods: tuple[experts.StatusPeriod, ...] = ()
+    credits: tuple[experts.CreditEvent, ...] = ()
 
     @property
     def name(self) -> str:
@@ -140,6 +146,10 @@ class ExpertLibrary:
         self._catalog = catalog
         self._clock_ms = clock_ms
         self._random = random
+
+    def now_ms(self) -> int:
+        """The service clock, UTC milliseconds."""
+        return self._clock_ms()
 
     def today(self) -> dt.date:
         """Today in China Standard Time."""
@@ -310,9 +320,9 @@ class ExpertLibrary:
         found: dict[str, StoredExpert] = {}
         for start in range(0, len(hashes), _LOOKUP_CHUNK):
             chunk = hashes[start : start + _LOOKUP_CHUNK]
-            query = select(expert_table).where(expert_table.c.id_hash.in_(chunk))
-            for row in conn.execute(query):
-                found[by_hash[str(row.id_hash)]] = self._from_row(row)
+            rows = conn.execute(select(expert_table).where(expert_table.c.id_hash.in_(chunk))).all()
+            for row, stored in zip(rows, self._load(conn, rows), strict=True):
+                found[by_hash[str(row.id_hash)]] = stored
         return found
 
     def _insert_many(
@@ -436,7 +446,7 @@ class ExpertLibrary:
             )  # fmt: skip
             return found, appended.first_seq + 1
 
-    def list(
+    def list_experts(
         self, where: ExpertFilter, page_size: int, page_token: str
     ) -> tuple[list[StoredExpert], str]:
         """A page of experts in creation order, and the next page's token.
@@ -466,7 +476,7 @@ class ExpertLibrary:
             query = query.where(holds)
         with self._engine.connect() as conn:
             rows = conn.execute(query.order_by(expert_table.c.id).limit(size + 1)).all()
-        items = [self._from_row(row) for row in rows[:size]]
+            items = self._load(conn, rows[:size])
         token = encode_cursor(int(rows[size - 1].id), key) if len(rows) > size else ""
         return items, token
 
@@ -483,9 +493,44 @@ class ExpertLibrary:
         row = conn.execute(query.with_for_update() if for_update else query).first()
         if row is None:
             raise NotFoundError("Expert", f"experts/{expert_uuid}", reason="EXPERT_NOT_FOUND")
-        return self._from_row(row)
+        return self._load(conn, [row])[0]
 
-    def _from_row(self, row: Row[Any]) -> StoredExpert:
+    def _load(self, conn: Connection, rows: Sequence[Row[Any]]) -> list[StoredExpert]:
+        """Build experts from their rows, with status periods and credit events.
+
+        Two queries load the children of any number of rows.
+        """
+        ids = [int(r.id) for r in rows]
+        periods: dict[int, list[experts.StatusPeriod]] = {i: [] for i in ids}
+        events: dict[int, list[experts.CreditEvent]] = {i: [] for i in ids}
+        if ids:
+            for p in conn.execute(
+                select(expert_status_table)
+                .where(expert_status_table.c.expert_id.in_(ids))
+                .order_by(expert_status_table.c.expert_id, expert_status_table.c.position)
+            ):
+                periods[int(p.expert_id)].append(experts.StatusPeriod(
+                    experts.Status(p.status), str(p.reason), int(p.start_ms),
+                    None if p.end_ms is None else int(p.end_ms),
+                ))  # fmt: skip
+            for c in conn.execute(
+                select(expert_credit_table)
+                .where(expert_credit_table.c.expert_id.in_(ids))
+                .order_by(expert_credit_table.c.expert_id, expert_credit_table.c.position)
+            ):
+                events[int(c.expert_id)].append(experts.CreditEvent(
+                    str(c.code), str(c.reason), str(c.evidence_sha256), int(c.event_ms)
+                ))  # fmt: skip
+        return [
+            self._from_row(r, tuple(periods[int(r.id)]), tuple(events[int(r.id)])) for r in rows
+        ]
+
+    def _from_row(
+        self,
+        row: Row[Any],
+        periods: tuple[experts.StatusPeriod, ...],
+        events: tuple[experts.CreditEvent, ...],
+    ) -> StoredExpert:
         expert_uuid = str(row.uuid)
 
         def opened(column: str) -> str:
@@ -503,6 +548,7 @@ class ExpertLibrary:
             legacy_only=bool(row.legacy_only), version=int(row.version),
             create_ms=int(row.create_ms), update_ms=int(row.update_ms),
             delete_ms=None if row.delete_ms is None else int(row.delete_ms),
+            periods=periods, credits=events,
         )  # fmt: skip
 
     # -- delete ------------------------------------------------------------------------
@@ -587,6 +633,327 @@ class ExpertLibrary:
             if self._replayed(who, request_id, payload) is None:  # pragma: no cover - defensive
                 raise
             return self.get(expert_uuid)
+
+    # -- status, credit, history -------------------------------------------------------
+
+    def _change(  # noqa: PLR0913 - the parts of one audited change
+        self,
+        who: Who,
+        expert_uuid: str,
+        *,
+        etag: str,
+        request_id: str,
+        payload: dict[str, Any],
+        apply: Callable[[Connection, int, StoredExpert, int], list[PendingEntry]],
+    ) -> StoredExpert:
+        """Run one audited change of an expert: lock, replay check, etag, apply, log.
+
+        ``apply(conn, row_id, current, now_ms)`` writes the change and returns its
+        entries; the record's version is bumped and everything commits together.
+        """
+        check_request_id(request_id)
+        try:
+            with write_transaction(self._engine) as conn:
+                current = self._read(conn, expert_uuid, for_update=True)
+                if self._audit.find_request(conn, who, request_id, payload) is not None:
+                    return current
+                if etag and etag != current.etag:
+                    msg = f"{current.name} changed: its etag is now {current.etag}"
+                    raise ConcurrentChangeError(msg)
+                if current.state is State.DELETED:
+                    msg = f"{current.name} is deleted; undelete it first"
+                    raise PreconditionError(msg, reason="EXPERT_DELETED")
+                now = self._clock_ms()
+                if experts.status_at(current.periods, now) is experts.Status.DECEASED:
+                    msg = f"{current.name} is recorded as deceased"
+                    raise PreconditionError(msg, reason="EXPERT_DECEASED")
+                row_id = self._row_id(conn, expert_uuid)
+                entries = apply(conn, row_id, current, now)
+                conn.execute(
+                    update(expert_table)
+                    .where(expert_table.c.id == row_id)
+                    .values(version=current.version + 1, update_ms=now)
+                )
+                self._audit.append(
+                    conn, who=who, request_id=request_id, payload=payload, pending=entries,
+                    outcome=expert_uuid.encode(),
+                )  # fmt: skip
+                return self._read(conn, expert_uuid)
+        except IntegrityError:
+            if self._replayed(who, request_id, payload) is None:  # pragma: no cover - defensive
+                raise
+            return self.get(expert_uuid)
+
+    def _add_period(  # noqa: PLR0913 - one status period
+        self,
+        who: Who,
+        expert_uuid: str,
+        *,
+        etag: str,
+        request_id: str,
+        period: experts.StatusPeriod,
+        method: str,
+    ) -> StoredExpert:
+        reason = _text_field(period.reason, "reason", MAX_REASON_CHARS)
+        period = experts.StatusPeriod(period.status, reason, period.start_ms, period.end_ms)
+        payload = {"method": method, "name": f"experts/{expert_uuid}", "etag": etag,
+                   "status": str(period.status), "reason": reason,
+                   "start": period.start_ms, "end": period.end_ms}  # fmt: skip
+
+        def apply(
+            conn: Connection, row_id: int, current: StoredExpert, now: int
+        ) -> list[PendingEntry]:
+            del now
+            self._insert_period(conn, row_id, len(current.periods), period)
+            return [self._status_entry(expert_uuid, period)]
+
+        return self._change(
+            who, expert_uuid, etag=etag, request_id=request_id, payload=payload, apply=apply
+        )
+
+    @staticmethod
+    def _insert_period(
+        conn: Connection, row_id: int, position: int, p: experts.StatusPeriod
+    ) -> None:
+        conn.execute(insert(expert_status_table).values(
+            expert_id=row_id, position=position, status=str(p.status), reason=p.reason,
+            start_ms=p.start_ms, end_ms=p.end_ms,
+        ))  # fmt: skip
+
+    @staticmethod
+    def _status_entry(expert_uuid: str, p: experts.StatusPeriod) -> PendingEntry:
+        data = {
+            "status": str(p.status),
+            "reason": p.reason,
+            "valid_from": p.start_ms,
+            "valid_to": p.end_ms,
+        }
+        return pending("expert.status", f"experts/{expert_uuid}", data)
+
+    def suspend(  # noqa: PLR0913 - the parts of one audited request
+        self,
+        who: Who,
+        expert_uuid: str,
+        *,
+        etag: str,
+        reason: str,
+        start_ms: int | None,
+        end_ms: int | None,
+        request_id: str,
+    ) -> StoredExpert:
+        """Suspend from ``start_ms`` (now if None) to ``end_ms`` (open-ended if None).
+
+        Raises:
+            InvalidRequestError: a bad period, reason or request id.
+            NotFoundError, ConcurrentChangeError, PreconditionError: as :meth:`delete`.
+        """
+        start = self._clock_ms() if start_ms is None else start_ms
+        _period_check(start, end_ms)
+        period = experts.StatusPeriod(experts.Status.SUSPENDED, reason, start, end_ms)
+        return self._add_period(
+            who,
+            expert_uuid,
+            etag=etag,
+            request_id=request_id,
+            period=period,
+            method="SuspendExpert",
+        )
+
+    def record_leave(  # noqa: PLR0913 - the parts of one audited request
+        self,
+        who: Who,
+        expert_uuid: str,
+        *,
+        etag: str,
+        reason: str,
+        start_ms: int,
+        end_ms: int,
+        request_id: str,
+    ) -> StoredExpert:
+        """Record a leave ``[start_ms, end_ms)`` of at most 366 days.
+
+        Raises:
+            InvalidRequestError: a bad period, reason or request id.
+            NotFoundError, ConcurrentChangeError, PreconditionError: as :meth:`delete`.
+        """
+        _period_check(start_ms, end_ms, max_ms=experts.MAX_LEAVE_MS)
+        period = experts.StatusPeriod(experts.Status.ON_LEAVE, reason, start_ms, end_ms)
+        return self._add_period(
+            who, expert_uuid, etag=etag, request_id=request_id, period=period, method="RecordLeave"
+        )
+
+    def retire(  # noqa: PLR0913 - the parts of one audited request
+        self,
+        who: Who,
+        expert_uuid: str,
+        *,
+        etag: str,
+        status: experts.Status,
+        reason: str,
+        effective_ms: int | None,
+        request_id: str,
+    ) -> StoredExpert:
+        """Record retirement or death from ``effective_ms`` (now if None), open-ended.
+
+        Raises:
+            InvalidRequestError: a bad reason or request id.
+            NotFoundError, ConcurrentChangeError, PreconditionError: as :meth:`delete`.
+        """
+        start = self._clock_ms() if effective_ms is None else effective_ms
+        period = experts.StatusPeriod(status, reason, start, None)
+        return self._add_period(
+            who, expert_uuid, etag=etag, request_id=request_id, period=period, method="RetireExpert"
+        )
+
+    def reinstate(
+        self, who: Who, expert_uuid: str, *, etag: str, reason: str, request_id: str
+    ) -> StoredExpert:
+        """End every suspension and blacklisting in force now.
+
+        Raises:
+            InvalidRequestError: a bad reason or request id.
+            NotFoundError, ConcurrentChangeError: as :meth:`delete`.
+            PreconditionError: nothing to end (``NOTHING_TO_REINSTATE``), deleted.
+        """
+        reason = _text_field(reason, "reason", MAX_REASON_CHARS)
+        payload = {"method": "ReinstateExpert", "name": f"experts/{expert_uuid}", "etag": etag,
+                   "reason": reason}  # fmt: skip
+
+        def apply(
+            conn: Connection, row_id: int, current: StoredExpert, now: int
+        ) -> list[PendingEntry]:
+            ending = experts.ended_now(current.periods, now)
+            if not ending:
+                msg = f"{current.name} is neither suspended nor blacklisted now"
+                raise PreconditionError(msg, reason="NOTHING_TO_REINSTATE")
+            conn.execute(
+                update(expert_status_table)
+                .where(expert_status_table.c.expert_id == row_id,
+                       expert_status_table.c.position.in_(ending))
+                .values(end_ms=now)
+            )  # fmt: skip
+            active = experts.StatusPeriod(experts.Status.ACTIVE, reason, now, None)
+            return [self._status_entry(expert_uuid, active)]
+
+        return self._change(
+            who, expert_uuid, etag=etag, request_id=request_id, payload=payload, apply=apply
+        )
+
+    def record_credit(  # noqa: PLR0913 - the parts of one audited request
+        self,
+        who: Who,
+        expert_uuid: str,
+        *,
+        etag: str,
+        event: experts.CreditEvent,
+        blacklist_until: int | None,
+        blacklist: bool,
+        request_id: str,
+    ) -> StoredExpert:
+        """Record a penalty or a score (``credit.event``); optionally blacklist too.
+
+        Raises:
+            InvalidRequestError: a bad reason, evidence digest, period or request id.
+            NotFoundError, ConcurrentChangeError, PreconditionError: as :meth:`delete`.
+        """
+        reason = event.reason and _text_field(event.reason, "reason", MAX_REASON_CHARS)
+        if _SHA256.fullmatch(event.evidence_sha256) is None:
+            raise InvalidRequestError.field("evidence_sha256", "64 lowercase hex digits")
+        if blacklist:
+            _period_check(event.event_ms, blacklist_until, end_field="blacklist_end_time")
+        event = experts.CreditEvent(event.code, reason, event.evidence_sha256, event.event_ms)
+        payload = {"method": "RecordCredit", "name": f"experts/{expert_uuid}", "etag": etag,
+                   "code": event.code, "reason": reason, "evidence": event.evidence_sha256,
+                   "at": event.event_ms, "blacklist": blacklist,
+                   "until": blacklist_until}  # fmt: skip
+
+        def apply(
+            conn: Connection, row_id: int, current: StoredExpert, now: int
+        ) -> list[PendingEntry]:
+            del now
+            conn.execute(insert(expert_credit_table).values(
+                expert_id=row_id, position=len(current.credits), code=event.code, reason=reason,
+                evidence_sha256=event.evidence_sha256, event_ms=event.event_ms,
+            ))  # fmt: skip
+            data = {"code": event.code, "evidence_hash": event.evidence_sha256, "due_ts": None}
+            entries = [pending("credit.event", f"experts/{expert_uuid}", data)]
+            if blacklist:
+                period = experts.StatusPeriod(
+                    experts.Status.BLACKLISTED, reason, event.event_ms, blacklist_until
+                )
+                self._insert_period(conn, row_id, len(current.periods), period)
+                entries.append(self._status_entry(expert_uuid, period))
+            return entries
+
+        return self._change(
+            who, expert_uuid, etag=etag, request_id=request_id, payload=payload, apply=apply
+        )
+
+    def add_affiliation(
+        self,
+        who: Who,
+        expert_uuid: str,
+        *,
+        etag: str,
+        affiliation: experts.Affiliation,
+        request_id: str,
+    ) -> StoredExpert:
+        """Add one dated affiliation (``expert.update`` of ``affiliations``).
+
+        Raises:
+            InvalidRequestError: the affiliation breaks the rules of CreateExpert.
+            NotFoundError, ConcurrentChangeError, PreconditionError: as :meth:`delete`.
+        """
+        affiliation = experts.normalize_affiliation(affiliation)
+        problems = experts.affiliation_problems("affiliation", affiliation, self.today())
+        if problems:
+            raise InvalidRequestError([FieldViolation(f, why) for f, why in problems])
+        row = _affiliation_row(0, 0, affiliation)
+        payload = {"method": "AddAffiliation", "name": f"experts/{expert_uuid}", "etag": etag,
+                   "row": {k: v for k, v in row.items()
+                           if k not in {"expert_id", "position"}}}  # fmt: skip
+
+        def apply(
+            conn: Connection, row_id: int, current: StoredExpert, now: int
+        ) -> list[PendingEntry]:
+            del now
+            held = current.profile.affiliations
+            if len(held) >= experts.MAX_AFFILIATIONS:
+                raise InvalidRequestError.field(
+                    "affiliation", f"an expert holds at most {experts.MAX_AFFILIATIONS}"
+                )
+            conn.execute(
+                insert(expert_affiliation_table).values(
+                    _affiliation_row(row_id, len(held), affiliation)
+                )
+            )
+            profile = dataclasses.replace(current.profile, affiliations=(*held, affiliation))
+            conn.execute(
+                update(expert_table).where(expert_table.c.id == row_id)
+                .values(profile=canonical.dumps(experts.profile_json(profile)).decode())
+            )  # fmt: skip
+            value = experts.profile_json(profile, names=False)["affiliations"]
+            return [
+                pending(
+                    "expert.update",
+                    f"experts/{expert_uuid}",
+                    {"field": "affiliations", "value": value},
+                )
+            ]
+
+        return self._change(
+            who, expert_uuid, etag=etag, request_id=request_id, payload=payload, apply=apply
+        )
+
+
+def _period_check(start_ms: int, end_ms: int | None, *, max_ms: int | None = None,
+                  end_field: str = "end_time") -> None:  # fmt: skip
+    problems = experts.period_problems(start_ms, end_ms, max_ms=max_ms)
+    if problems:
+        raise InvalidRequestError([FieldViolation(end_field, why) for _, why in problems])
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 # -- bulk import ----------------------------------------------------------------------

@@ -193,13 +193,16 @@ def normalize(draft: Draft) -> Draft:
         declaration_date=f.declaration_date,
         training_date=f.training_date,
         age_exempt=f.age_exempt,
-        affiliations=tuple(
-            Affiliation(a.kind, a.organization_code.strip().upper(),
-                        _text(a.organization_name), a.start, a.end)
-            for a in f.affiliations
-        ),
+        affiliations=tuple(normalize_affiliation(a) for a in f.affiliations),
     )  # fmt: skip
     return Draft(personal, profile)
+
+
+def normalize_affiliation(a: Affiliation) -> Affiliation:
+    """Upper-case the credit code, normalise the name."""
+    return Affiliation(
+        a.kind, a.organization_code.strip().upper(), _text(a.organization_name), a.start, a.end
+    )
 
 
 def _text(value: str) -> str:
@@ -265,7 +268,7 @@ def _profile_problems(  # noqa: C901 - one check per field
     if len(f.affiliations) > MAX_AFFILIATIONS:
         found.append(("affiliations", f"at most {MAX_AFFILIATIONS}"))
     for i, a in enumerate(f.affiliations[:MAX_AFFILIATIONS]):
-        found += _affiliation_problems(f"affiliations[{i}]", a, today)
+        found += affiliation_problems(f"affiliations[{i}]", a, today)
     return found  # fmt: skip
 
 
@@ -313,7 +316,8 @@ def _discipline_problems(
     return found  # fmt: skip
 
 
-def _affiliation_problems(field: str, a: Affiliation, today: dt.date) -> list[tuple[str, str]]:
+def affiliation_problems(field: str, a: Affiliation, today: dt.date) -> list[tuple[str, str]]:
+    """What is wrong with one (normalised) affiliation, under the path ``field``."""
     found = []
     if a.kind is None:
         found.append((f"{field}.kind", "required"))
@@ -466,3 +470,81 @@ def mask_phone(phone: str) -> str:
 def mask_email(email: str) -> str:
     """Only the domain: ``***@example.com``."""
     return "***@" + email.rpartition("@")[2] if email else ""
+
+
+# -- status and credit -------------------------------------------------------------------
+
+
+class Status(enum.StrEnum):
+    """An expert's status at a moment; ``ACTIVE`` when no period covers it."""
+
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    ON_LEAVE = "on_leave"
+    BLACKLISTED = "blacklisted"
+    RETIRED = "retired"
+    DECEASED = "deceased"
+
+
+# When periods overlap, the strongest status wins.
+_STRENGTH = {
+    Status.ACTIVE: 0, Status.ON_LEAVE: 1, Status.SUSPENDED: 2, Status.BLACKLISTED: 3,
+    Status.RETIRED: 4, Status.DECEASED: 5,
+}  # fmt: skip
+REINSTATABLE = frozenset({Status.SUSPENDED, Status.BLACKLISTED})
+MAX_LEAVE_MS = 366 * 86_400_000
+
+
+@dataclass(frozen=True, slots=True)
+class StatusPeriod:
+    """A period ``[start_ms, end_ms)`` with a status; ``end_ms`` None while it lasts."""
+
+    status: Status
+    reason: str
+    start_ms: int
+    end_ms: int | None
+
+    def covers(self, ts_ms: int) -> bool:
+        """Whether the period holds at ``ts_ms``."""
+        return self.start_ms <= ts_ms and (self.end_ms is None or ts_ms < self.end_ms)
+
+    def overlaps(self, start_ms: int, end_ms: int) -> bool:
+        """Whether the period meets the window ``[start_ms, end_ms)``."""
+        return self.start_ms < end_ms and (self.end_ms is None or start_ms < self.end_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class CreditEvent:
+    """A penalty or an evaluation score, with the digest of its evidence."""
+
+    code: str
+    reason: str
+    evidence_sha256: str
+    event_ms: int
+
+
+def status_at(periods: Sequence[StatusPeriod], ts_ms: int) -> Status:
+    """The strongest status of the periods that hold at ``ts_ms`` (ACTIVE if none)."""
+    found = [p.status for p in periods if p.covers(ts_ms)]
+    return max(found, key=_STRENGTH.__getitem__, default=Status.ACTIVE)
+
+
+def ended_now(periods: Sequence[StatusPeriod], now_ms: int) -> list[int]:
+    """Indices of the reinstatable periods in force at ``now_ms`` (reinstatement ends them)."""
+    return [i for i, p in enumerate(periods) if p.status in REINSTATABLE and p.covers(now_ms)]
+
+
+def period_problems(
+    start_ms: int, end_ms: int | None, *, max_ms: int | None = None
+) -> list[tuple[str, str]]:
+    """What is wrong with a requested period (field names ``start_time``, ``end_time``)."""
+    if end_ms is not None and end_ms <= start_ms:
+        return [("end_time", "must be after start_time")]
+    if max_ms is not None and (end_ms is None or end_ms - start_ms > max_ms):
+        return [("end_time", f"at most {max_ms // 86_400_000} days after start_time")]
+    return []
+
+
+def score_code(score: int) -> str:
+    """The credit-event code of an evaluation score."""
+    return f"score:{score}"

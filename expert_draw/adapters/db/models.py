@@ -109,3 +109,25 @@ expert_salt_table = Table(
     # dump try every birth date and 身份证号 (small domains). NULL once erased.
     Column("salts_enc", LargeBinary, nullable=True),
 )
+
+expert_status_table = Table(
+    "expert_status_period",
+    SQLModel.metadata,
+    Column("expert_id", Integer, ForeignKey("expert.id"), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("reason", String(200), nullable=False),
+    Column("start_ms", BigInteger, nullable=False),
+    Column("end_ms", BigInteger, nullable=True),  # exclusive; NULL while it lasts
+)
+
+expert_credit_table = Table(
+    "expert_credit_event",
+    SQLModel.metadata,
+    Column("expert_id", Integer, ForeignKey("expert.id"), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("code", String(40), nullable=False),
+    Column("reason", String(200), nullable=False),
+    Column("evidence_sha256", String(64), nullable=False),
+    Column("event_ms", BigInteger, nullable=False),
+)

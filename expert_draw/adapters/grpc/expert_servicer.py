@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from google.type import date_pb2
 
-from expert_draw.adapters.experts import MAX_IMPORT_ROWS, ExpertFilter, ImportRow
+from expert_draw.adapters.experts import CHINA, MAX_IMPORT_ROWS, ExpertFilter, ImportRow
 from expert_draw.adapters.grpc import context
 from expert_draw.adapters.grpc.convert import timestamp_from_ms
 from expert_draw.api.v1 import expert_service_pb2 as pb
@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     import grpc
+    from google.protobuf.message import Message
+    from google.protobuf.timestamp_pb2 import Timestamp
 
     from audit_log.entry import Who
     from expert_draw.adapters.experts import ExpertLibrary, StoredExpert
@@ -68,6 +70,28 @@ _KINDS = {
     pb.Affiliation.KIND_SUPERVISING_POST: AffiliationKind.SUPERVISING_POST,
 }
 MAX_IMPORT_BATCH = 1000
+_STATUSES = {
+    experts.Status.ACTIVE: pb.StatusPeriod.STATUS_ACTIVE,
+    experts.Status.SUSPENDED: pb.StatusPeriod.STATUS_SUSPENDED,
+    experts.Status.ON_LEAVE: pb.StatusPeriod.STATUS_ON_LEAVE,
+    experts.Status.BLACKLISTED: pb.StatusPeriod.STATUS_BLACKLISTED,
+    experts.Status.RETIRED: pb.StatusPeriod.STATUS_RETIRED,
+    experts.Status.DECEASED: pb.StatusPeriod.STATUS_DECEASED,
+}
+_PENALTIES = {
+    pb.PENALTY_KIND_NO_SHOW: "no_show",
+    pb.PENALTY_KIND_LATE_WITHDRAWAL: "late_withdrawal",
+    pb.PENALTY_KIND_UNDECLARED_CONFLICT: "undeclared_conflict",
+    pb.PENALTY_KIND_MISCONDUCT: "misconduct",
+    pb.PENALTY_KIND_ADMINISTRATIVE_PENALTY: "administrative_penalty",
+    pb.PENALTY_KIND_CRIMINAL_PENALTY: "criminal_penalty",
+}
+_RETIRE = {
+    pb.RetireExpertRequest.KIND_RETIRED: experts.Status.RETIRED,
+    pb.RetireExpertRequest.KIND_DECEASED: experts.Status.DECEASED,
+}
+MAX_TIME_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+MAX_NANOS = 999_999_999
 _STATES = {pb.Expert.STATE_ACTIVE: State.ACTIVE, pb.Expert.STATE_DELETED: State.DELETED}
 _STATES_PB = {v: k for k, v in _STATES.items()}
 
@@ -168,8 +192,36 @@ def _date_pb(value: dt.date | None) -> date_pb2.Date | None:
     )
 
 
-def expert_to_pb(stored: StoredExpert) -> pb.Expert:
-    """The resource: personal fields only masked."""
+def _ms(stamp: Timestamp, field: str) -> int:
+    """A request timestamp in UTC milliseconds, from 1970 to 9999.
+
+    Raises:
+        InvalidRequestError: out of that range or with invalid nanos.
+    """
+    if not 0 <= stamp.nanos <= MAX_NANOS:
+        raise InvalidRequestError.field(field, "nanos must lie in 0..999,999,999")
+    ms = stamp.seconds * 1000 + stamp.nanos // 1_000_000
+    if not 0 <= ms <= MAX_TIME_MS:
+        raise InvalidRequestError.field(field, "must lie between 1970 and 9999")
+    return ms
+
+
+def _optional_ms(message: Message, field: str) -> int | None:
+    return _ms(getattr(message, field), field) if message.HasField(field) else None
+
+
+def _period_pb(period: experts.StatusPeriod) -> pb.StatusPeriod:
+    message = pb.StatusPeriod(
+        status=_STATUSES[period.status], reason=period.reason,
+        start_time=timestamp_from_ms(period.start_ms),
+    )  # fmt: skip
+    if period.end_ms is not None:
+        message.end_time.CopyFrom(timestamp_from_ms(period.end_ms))
+    return message
+
+
+def expert_to_pb(stored: StoredExpert, now_ms: int) -> pb.Expert:
+    """The resource: personal fields only masked, the status in force at ``now_ms``."""
     p, f = stored.personal, stored.profile
     message = pb.Expert(
         name=stored.name,
@@ -211,6 +263,13 @@ def expert_to_pb(stored: StoredExpert) -> pb.Expert:
         create_time=timestamp_from_ms(stored.create_ms),
         update_time=timestamp_from_ms(stored.update_ms),
         etag=stored.etag,
+        current_status=_STATUSES[experts.status_at(stored.periods, now_ms)],
+        status_periods=[_period_pb(p) for p in stored.periods],
+        credit_events=[
+            pb.CreditEvent(code=c.code, reason=c.reason, evidence_sha256=c.evidence_sha256,
+                           event_time=timestamp_from_ms(c.event_ms))
+            for c in stored.credits
+        ],
     )  # fmt: skip
     if stored.delete_ms is not None:
         message.delete_time.CopyFrom(timestamp_from_ms(stored.delete_ms))
@@ -225,6 +284,9 @@ class ExpertServicer(pb_grpc.ExpertServiceServicer):
         self._library = library
         self._who = who
 
+    def _out(self, stored: StoredExpert) -> pb.Expert:
+        return expert_to_pb(stored, self._library.now_ms())
+
     def _caller(self) -> Who:
         identity = context.caller()
         return self._who(identity.principal, str(identity.role))
@@ -238,7 +300,7 @@ class ExpertServicer(pb_grpc.ExpertServiceServicer):
             raise InvalidRequestError.field("expert", "required")
         draft, problems = draft_from_pb(request.expert)
         stored = self._library.create(self._caller(), request.request_id, draft, problems)
-        return pb.CreateExpertResponse(expert=expert_to_pb(stored))
+        return pb.CreateExpertResponse(expert=self._out(stored))
 
     def GetExpert(
         self, request: pb.GetExpertRequest, context: grpc.ServicerContext
@@ -246,7 +308,7 @@ class ExpertServicer(pb_grpc.ExpertServiceServicer):
         """Get one expert (personal fields masked)."""
         del context
         expert_uuid = names.parse_expert_name(request.name)
-        return pb.GetExpertResponse(expert=expert_to_pb(self._library.get(expert_uuid)))
+        return pb.GetExpertResponse(expert=self._out(self._library.get(expert_uuid)))
 
     def RevealExpert(
         self, request: pb.RevealExpertRequest, context: grpc.ServicerContext
@@ -290,9 +352,10 @@ class ExpertServicer(pb_grpc.ExpertServiceServicer):
         if violations:
             raise InvalidRequestError(violations)
         where = ExpertFilter(state, prefix, discipline)
-        items, token = self._library.list(where, request.page_size, request.page_token)
+        items, token = self._library.list_experts(where, request.page_size, request.page_token)
+        now = self._library.now_ms()
         return pb.ListExpertsResponse(
-            experts=[expert_to_pb(e) for e in items], next_page_token=token
+            experts=[expert_to_pb(e, now) for e in items], next_page_token=token
         )
 
     def ImportExperts(
@@ -339,7 +402,7 @@ class ExpertServicer(pb_grpc.ExpertServiceServicer):
         stored = self._library.delete(
             self._caller(), expert_uuid, request.etag, request.reason, request.request_id
         )
-        return pb.DeleteExpertResponse(expert=expert_to_pb(stored))
+        return pb.DeleteExpertResponse(expert=self._out(stored))
 
     def UndeleteExpert(
         self, request: pb.UndeleteExpertRequest, context: grpc.ServicerContext
@@ -350,4 +413,137 @@ class ExpertServicer(pb_grpc.ExpertServiceServicer):
         stored = self._library.undelete(
             self._caller(), expert_uuid, request.etag, request.reason, request.request_id
         )
-        return pb.UndeleteExpertResponse(expert=expert_to_pb(stored))
+        return pb.UndeleteExpertResponse(expert=self._out(stored))
+
+    # -- status, credit, history ---------------------------------------------------------
+
+    def SuspendExpert(
+        self, request: pb.SuspendExpertRequest, context: grpc.ServicerContext
+    ) -> pb.SuspendExpertResponse:
+        """Suspend an expert for a period."""
+        del context
+        stored = self._library.suspend(
+            self._caller(), names.parse_expert_name(request.name), etag=request.etag,
+            reason=request.reason, start_ms=_optional_ms(request, "start_time"),
+            end_ms=_optional_ms(request, "end_time"), request_id=request.request_id,
+        )  # fmt: skip
+        return pb.SuspendExpertResponse(expert=self._out(stored))
+
+    def ReinstateExpert(
+        self, request: pb.ReinstateExpertRequest, context: grpc.ServicerContext
+    ) -> pb.ReinstateExpertResponse:
+        """End the suspensions and blacklisting in force."""
+        del context
+        stored = self._library.reinstate(
+            self._caller(), names.parse_expert_name(request.name), etag=request.etag,
+            reason=request.reason, request_id=request.request_id,
+        )  # fmt: skip
+        return pb.ReinstateExpertResponse(expert=self._out(stored))
+
+    def RecordLeave(
+        self, request: pb.RecordLeaveRequest, context: grpc.ServicerContext
+    ) -> pb.RecordLeaveResponse:
+        """Record a leave."""
+        del context
+        expert_uuid = names.parse_expert_name(request.name)
+        start, end = _optional_ms(request, "start_time"), _optional_ms(request, "end_time")
+        missing = [
+            FieldViolation(f, "required")
+            for f, v in (("start_time", start), ("end_time", end))
+            if v is None
+        ]
+        if missing:
+            raise InvalidRequestError(missing)
+        stored = self._library.record_leave(
+            self._caller(), expert_uuid, etag=request.etag, reason=request.reason,
+            start_ms=start, end_ms=end, request_id=request.request_id,  # type: ignore[arg-type]
+        )  # fmt: skip
+        return pb.RecordLeaveResponse(expert=self._out(stored))
+
+    def RecordPenalty(
+        self, request: pb.RecordPenaltyRequest, context: grpc.ServicerContext
+    ) -> pb.RecordPenaltyResponse:
+        """Record a penalty, optionally blacklisting."""
+        del context
+        expert_uuid = names.parse_expert_name(request.name)
+        code = _PENALTIES.get(request.kind)
+        if code is None:
+            raise InvalidRequestError.field("kind", "required: one of the PenaltyKind values")
+        at = _optional_ms(request, "event_time")
+        event = experts.CreditEvent(code, request.reason or "", request.evidence_sha256,
+                                    self._library.now_ms() if at is None else at)  # fmt: skip
+        if not request.reason.strip():
+            raise InvalidRequestError.field("reason", "1 to 200 printable characters")
+        stored = self._library.record_credit(
+            self._caller(), expert_uuid, etag=request.etag, event=event,
+            blacklist_until=_optional_ms(request, "blacklist_end_time"),
+            blacklist=request.blacklist, request_id=request.request_id,
+        )  # fmt: skip
+        return pb.RecordPenaltyResponse(expert=self._out(stored))
+
+    def RecordEvaluationScore(
+        self, request: pb.RecordEvaluationScoreRequest, context: grpc.ServicerContext
+    ) -> pb.RecordEvaluationScoreResponse:
+        """Record an evaluation score."""
+        del context
+        expert_uuid = names.parse_expert_name(request.name)
+        violations = []
+        if not 0 <= request.score <= 100:  # noqa: PLR2004 - a score is 0..100
+            violations.append(FieldViolation("score", "0 to 100"))
+        convert = _Converter()
+        day = convert.date(request.evaluation_date, "evaluation_date")
+        violations += convert.violations
+        if day is None and not convert.violations:
+            violations.append(FieldViolation("evaluation_date", "required"))
+        elif day is not None and day > self._library.today():
+            violations.append(FieldViolation("evaluation_date", "not after today"))
+        if violations:
+            raise InvalidRequestError(violations)
+        assert day is not None  # noqa: S101 - checked above
+        at = int(dt.datetime(day.year, day.month, day.day, tzinfo=CHINA).timestamp() * 1000)
+        event = experts.CreditEvent(
+            experts.score_code(request.score), "", request.evidence_sha256, at
+        )
+        stored = self._library.record_credit(
+            self._caller(), expert_uuid, etag=request.etag, event=event, blacklist_until=None,
+            blacklist=False, request_id=request.request_id,
+        )  # fmt: skip
+        return pb.RecordEvaluationScoreResponse(expert=self._out(stored))
+
+    def RetireExpert(
+        self, request: pb.RetireExpertRequest, context: grpc.ServicerContext
+    ) -> pb.RetireExpertResponse:
+        """Record retirement or death."""
+        del context
+        expert_uuid = names.parse_expert_name(request.name)
+        status = _RETIRE.get(request.kind)
+        if status is None:
+            raise InvalidRequestError.field("kind", "required: KIND_RETIRED or KIND_DECEASED")
+        stored = self._library.retire(
+            self._caller(), expert_uuid, etag=request.etag, status=status, reason=request.reason,
+            effective_ms=_optional_ms(request, "effective_time"), request_id=request.request_id,
+        )  # fmt: skip
+        return pb.RetireExpertResponse(expert=self._out(stored))
+
+    def AddAffiliation(
+        self, request: pb.AddAffiliationRequest, context: grpc.ServicerContext
+    ) -> pb.AddAffiliationResponse:
+        """Add a dated affiliation."""
+        del context
+        expert_uuid = names.parse_expert_name(request.name)
+        if not request.HasField("affiliation"):
+            raise InvalidRequestError.field("affiliation", "required")
+        convert = _Converter()
+        a = request.affiliation
+        affiliation = Affiliation(
+            _KINDS.get(a.kind), a.organization_code, a.organization_name,
+            convert.date(a.start_date, "affiliation.start_date"),
+            convert.date(a.end_date, "affiliation.end_date"),
+        )  # fmt: skip
+        if convert.violations:
+            raise InvalidRequestError(convert.violations)
+        stored = self._library.add_affiliation(
+            self._caller(), expert_uuid, etag=request.etag, affiliation=affiliation,
+            request_id=request.request_id,
+        )  # fmt: skip
+        return pb.AddAffiliationResponse(expert=self._out(stored))

@@ -25,6 +25,46 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _PenaltyKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _PenaltyKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PenaltyKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    PENALTY_KIND_UNSPECIFIED: _PenaltyKind.ValueType  # 0
+    """Not used."""
+    PENALTY_KIND_NO_SHOW: _PenaltyKind.ValueType  # 1
+    """Did not attend an accepted evaluation (无故缺席, C4)."""
+    PENALTY_KIND_LATE_WITHDRAWAL: _PenaltyKind.ValueType  # 2
+    """Withdrew within 24 hours of the evaluation (C4)."""
+    PENALTY_KIND_UNDECLARED_CONFLICT: _PenaltyKind.ValueType  # 3
+    """Did not declare a conflict of interest (应回避未回避, C3)."""
+    PENALTY_KIND_MISCONDUCT: _PenaltyKind.ValueType  # 4
+    """Misconduct during an evaluation (不良行为, C2)."""
+    PENALTY_KIND_ADMINISTRATIVE_PENALTY: _PenaltyKind.ValueType  # 5
+    """An administrative penalty for tendering violations (A4, E5)."""
+    PENALTY_KIND_CRIMINAL_PENALTY: _PenaltyKind.ValueType  # 6
+    """A criminal penalty (E5)."""
+
+class PenaltyKind(_PenaltyKind, metaclass=_PenaltyKindEnumTypeWrapper):
+    """Kinds of penalty and bad conduct (rules E5, A4, C2-C4)."""
+
+PENALTY_KIND_UNSPECIFIED: PenaltyKind.ValueType  # 0
+"""Not used."""
+PENALTY_KIND_NO_SHOW: PenaltyKind.ValueType  # 1
+"""Did not attend an accepted evaluation (无故缺席, C4)."""
+PENALTY_KIND_LATE_WITHDRAWAL: PenaltyKind.ValueType  # 2
+"""Withdrew within 24 hours of the evaluation (C4)."""
+PENALTY_KIND_UNDECLARED_CONFLICT: PenaltyKind.ValueType  # 3
+"""Did not declare a conflict of interest (应回避未回避, C3)."""
+PENALTY_KIND_MISCONDUCT: PenaltyKind.ValueType  # 4
+"""Misconduct during an evaluation (不良行为, C2)."""
+PENALTY_KIND_ADMINISTRATIVE_PENALTY: PenaltyKind.ValueType  # 5
+"""An administrative penalty for tendering violations (A4, E5)."""
+PENALTY_KIND_CRIMINAL_PENALTY: PenaltyKind.ValueType  # 6
+"""A criminal penalty (E5)."""
+Global___PenaltyKind: _TypeAlias = PenaltyKind  # noqa: Y015
+
 @_typing.final
 class Expert(_message.Message):
     """One evaluation expert. Resource name: "experts/{expert}", where {expert} is the
@@ -130,6 +170,9 @@ class Expert(_message.Message):
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     DELETE_TIME_FIELD_NUMBER: _builtins.int
     ETAG_FIELD_NUMBER: _builtins.int
+    CURRENT_STATUS_FIELD_NUMBER: _builtins.int
+    STATUS_PERIODS_FIELD_NUMBER: _builtins.int
+    CREDIT_EVENTS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The expert's resource name, "experts/{uuid}"."""
     full_name: _builtins.str
@@ -163,6 +206,8 @@ class Expert(_message.Message):
     """True when every discipline belongs to a legacy edition (not drawable)."""
     etag: _builtins.str
     """The record's version (AIP-154): send it back with a change to refuse lost updates."""
+    current_status: Global___StatusPeriod.Status.ValueType
+    """The status in force now, from status_periods."""
     @_builtins.property
     def masked(self) -> Global___MaskedPersonal:
         """The personal fields, masked, for display."""
@@ -215,6 +260,16 @@ class Expert(_message.Message):
     def delete_time(self) -> _timestamp_pb2.Timestamp:
         """When the record was soft-deleted (unset unless state is STATE_DELETED)."""
 
+    @_builtins.property
+    def status_periods(self) -> _containers.RepeatedCompositeFieldContainer[Global___StatusPeriod]:
+        """Every status period ever recorded (suspensions, leaves, blacklisting,
+        retirement), oldest first; periods are ended, never removed.
+        """
+
+    @_builtins.property
+    def credit_events(self) -> _containers.RepeatedCompositeFieldContainer[Global___CreditEvent]:
+        """Every credit event (penalties and evaluation scores), oldest first."""
+
     def __init__(
         self,
         *,
@@ -242,10 +297,13 @@ class Expert(_message.Message):
         update_time: _timestamp_pb2.Timestamp | None = ...,
         delete_time: _timestamp_pb2.Timestamp | None = ...,
         etag: _builtins.str = ...,
+        current_status: Global___StatusPeriod.Status.ValueType = ...,
+        status_periods: _abc.Iterable[Global___StatusPeriod] | None = ...,
+        credit_events: _abc.Iterable[Global___CreditEvent] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "declaration_date", b"declaration_date", "delete_time", b"delete_time", "masked", b"masked", "title", b"title", "training_date", b"training_date", "update_time", b"update_time", "work_start_date", b"work_start_date"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepts_remote", b"accepts_remote", "affiliations", b"affiliations", "age_exempt", b"age_exempt", "create_time", b"create_time", "declaration_date", b"declaration_date", "delete_time", b"delete_time", "disciplines", b"disciplines", "email", b"email", "etag", b"etag", "full_name", b"full_name", "legacy_only", b"legacy_only", "library_type", b"library_type", "masked", b"masked", "name", b"name", "phone", b"phone", "qualifications", b"qualifications", "region_code", b"region_code", "resident_id_number", b"resident_id_number", "review", b"review", "state", b"state", "title", b"title", "training_date", b"training_date", "update_time", b"update_time", "work_start_date", b"work_start_date"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepts_remote", b"accepts_remote", "affiliations", b"affiliations", "age_exempt", b"age_exempt", "create_time", b"create_time", "credit_events", b"credit_events", "current_status", b"current_status", "declaration_date", b"declaration_date", "delete_time", b"delete_time", "disciplines", b"disciplines", "email", b"email", "etag", b"etag", "full_name", b"full_name", "legacy_only", b"legacy_only", "library_type", b"library_type", "masked", b"masked", "name", b"name", "phone", b"phone", "qualifications", b"qualifications", "region_code", b"region_code", "resident_id_number", b"resident_id_number", "review", b"review", "state", b"state", "status_periods", b"status_periods", "title", b"title", "training_date", b"training_date", "update_time", b"update_time", "work_start_date", b"work_start_date"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -288,6 +346,121 @@ class MaskedPersonal(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___MaskedPersonal: _TypeAlias = MaskedPersonal  # noqa: Y015
+
+@_typing.final
+class StatusPeriod(_message.Message):
+    """A period in which an expert has a status other than active."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    class _Status:
+        ValueType = _typing.NewType("ValueType", _builtins.int)
+        V: _TypeAlias = ValueType  # noqa: Y015
+
+    class _StatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[StatusPeriod._Status.ValueType], _builtins.type):
+        DESCRIPTOR: _descriptor.EnumDescriptor
+        STATUS_UNSPECIFIED: StatusPeriod._Status.ValueType  # 0
+        """Not used."""
+        STATUS_ACTIVE: StatusPeriod._Status.ValueType  # 1
+        """Drawable, if every eligibility rule holds."""
+        STATUS_SUSPENDED: StatusPeriod._Status.ValueType  # 2
+        """Suspended by an admin (暂停)."""
+        STATUS_ON_LEAVE: StatusPeriod._Status.ValueType  # 3
+        """On leave (请假)."""
+        STATUS_BLACKLISTED: StatusPeriod._Status.ValueType  # 4
+        """Barred for a penalty period (黑名单)."""
+        STATUS_RETIRED: StatusPeriod._Status.ValueType  # 5
+        """Retired (退出); open-ended."""
+        STATUS_DECEASED: StatusPeriod._Status.ValueType  # 6
+        """Deceased; open-ended."""
+
+    class Status(_Status, metaclass=_StatusEnumTypeWrapper):
+        """An expert's status."""
+
+    STATUS_UNSPECIFIED: StatusPeriod.Status.ValueType  # 0
+    """Not used."""
+    STATUS_ACTIVE: StatusPeriod.Status.ValueType  # 1
+    """Drawable, if every eligibility rule holds."""
+    STATUS_SUSPENDED: StatusPeriod.Status.ValueType  # 2
+    """Suspended by an admin (暂停)."""
+    STATUS_ON_LEAVE: StatusPeriod.Status.ValueType  # 3
+    """On leave (请假)."""
+    STATUS_BLACKLISTED: StatusPeriod.Status.ValueType  # 4
+    """Barred for a penalty period (黑名单)."""
+    STATUS_RETIRED: StatusPeriod.Status.ValueType  # 5
+    """Retired (退出); open-ended."""
+    STATUS_DECEASED: StatusPeriod.Status.ValueType  # 6
+    """Deceased; open-ended."""
+
+    STATUS_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    START_TIME_FIELD_NUMBER: _builtins.int
+    END_TIME_FIELD_NUMBER: _builtins.int
+    status: Global___StatusPeriod.Status.ValueType
+    """The status in the period."""
+    reason: _builtins.str
+    """Why, as recorded."""
+    @_builtins.property
+    def start_time(self) -> _timestamp_pb2.Timestamp:
+        """The first moment of the period."""
+
+    @_builtins.property
+    def end_time(self) -> _timestamp_pb2.Timestamp:
+        """The end of the period (exclusive); unset while it lasts."""
+
+    def __init__(
+        self,
+        *,
+        status: Global___StatusPeriod.Status.ValueType = ...,
+        reason: _builtins.str = ...,
+        start_time: _timestamp_pb2.Timestamp | None = ...,
+        end_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "start_time", b"start_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "reason", b"reason", "start_time", b"start_time", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StatusPeriod: _TypeAlias = StatusPeriod  # noqa: Y015
+
+@_typing.final
+class CreditEvent(_message.Message):
+    """A recorded credit event: a penalty or bad conduct, or an evaluation score."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    EVIDENCE_SHA256_FIELD_NUMBER: _builtins.int
+    EVENT_TIME_FIELD_NUMBER: _builtins.int
+    code: _builtins.str
+    """The event's code: a PenaltyKind name in lower case (e.g. "no_show") or
+    "score:<0-100>".
+    """
+    reason: _builtins.str
+    """Why, as recorded (penalties only)."""
+    evidence_sha256: _builtins.str
+    """SHA-256 of the evidence (hex), as logged; the evidence itself is kept elsewhere."""
+    @_builtins.property
+    def event_time(self) -> _timestamp_pb2.Timestamp:
+        """When the event happened (the evaluation date for a score)."""
+
+    def __init__(
+        self,
+        *,
+        code: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        evidence_sha256: _builtins.str = ...,
+        event_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["event_time", b"event_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "event_time", b"event_time", "evidence_sha256", b"evidence_sha256", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreditEvent: _TypeAlias = CreditEvent  # noqa: Y015
 
 @_typing.final
 class Title(_message.Message):
@@ -957,3 +1130,504 @@ class ImportExpertsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ImportExpertsResponse: _TypeAlias = ImportExpertsResponse  # noqa: Y015
+
+@_typing.final
+class SuspendExpertRequest(_message.Message):
+    """Request message for SuspendExpert."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    START_TIME_FIELD_NUMBER: _builtins.int
+    END_TIME_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The expert's resource name, "experts/{uuid}"."""
+    etag: _builtins.str
+    """The etag of the version being changed; empty for whatever is current."""
+    reason: _builtins.str
+    """Why, 1 to 200 printable characters; logged."""
+    request_id: _builtins.str
+    """An idempotency key (AIP-155), as in CreateExpertRequest."""
+    @_builtins.property
+    def start_time(self) -> _timestamp_pb2.Timestamp:
+        """The start of the suspension; unset means now."""
+
+    @_builtins.property
+    def end_time(self) -> _timestamp_pb2.Timestamp:
+        """The end of the suspension (exclusive); unset means until reinstated."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        etag: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        start_time: _timestamp_pb2.Timestamp | None = ...,
+        end_time: _timestamp_pb2.Timestamp | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "start_time", b"start_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "etag", b"etag", "name", b"name", "reason", b"reason", "request_id", b"request_id", "start_time", b"start_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SuspendExpertRequest: _TypeAlias = SuspendExpertRequest  # noqa: Y015
+
+@_typing.final
+class SuspendExpertResponse(_message.Message):
+    """Response message for SuspendExpert."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXPERT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def expert(self) -> Global___Expert:
+        """The expert after the change."""
+
+    def __init__(
+        self,
+        *,
+        expert: Global___Expert | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expert", b"expert"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expert", b"expert"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SuspendExpertResponse: _TypeAlias = SuspendExpertResponse  # noqa: Y015
+
+@_typing.final
+class ReinstateExpertRequest(_message.Message):
+    """Request message for ReinstateExpert."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The expert's resource name, "experts/{uuid}"."""
+    etag: _builtins.str
+    """The etag of the version being changed; empty for whatever is current."""
+    reason: _builtins.str
+    """Why, 1 to 200 printable characters; logged."""
+    request_id: _builtins.str
+    """An idempotency key (AIP-155), as in CreateExpertRequest."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        etag: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["etag", b"etag", "name", b"name", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReinstateExpertRequest: _TypeAlias = ReinstateExpertRequest  # noqa: Y015
+
+@_typing.final
+class ReinstateExpertResponse(_message.Message):
+    """Response message for ReinstateExpert."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXPERT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def expert(self) -> Global___Expert:
+        """The expert after the change."""
+
+    def __init__(
+        self,
+        *,
+        expert: Global___Expert | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expert", b"expert"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expert", b"expert"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReinstateExpertResponse: _TypeAlias = ReinstateExpertResponse  # noqa: Y015
+
+@_typing.final
+class RecordLeaveRequest(_message.Message):
+    """Request message for RecordLeave."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    START_TIME_FIELD_NUMBER: _builtins.int
+    END_TIME_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The expert's resource name, "experts/{uuid}"."""
+    etag: _builtins.str
+    """The etag of the version being changed; empty for whatever is current."""
+    reason: _builtins.str
+    """Why, 1 to 200 printable characters; logged."""
+    request_id: _builtins.str
+    """An idempotency key (AIP-155), as in CreateExpertRequest."""
+    @_builtins.property
+    def start_time(self) -> _timestamp_pb2.Timestamp:
+        """The start of the leave."""
+
+    @_builtins.property
+    def end_time(self) -> _timestamp_pb2.Timestamp:
+        """The end of the leave (exclusive), after start_time and at most 366 days later."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        etag: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        start_time: _timestamp_pb2.Timestamp | None = ...,
+        end_time: _timestamp_pb2.Timestamp | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "start_time", b"start_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "etag", b"etag", "name", b"name", "reason", b"reason", "request_id", b"request_id", "start_time", b"start_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordLeaveRequest: _TypeAlias = RecordLeaveRequest  # noqa: Y015
+
+@_typing.final
+class RecordLeaveResponse(_message.Message):
+    """Response message for RecordLeave."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXPERT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def expert(self) -> Global___Expert:
+        """The expert after the change."""
+
+    def __init__(
+        self,
+        *,
+        expert: Global___Expert | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expert", b"expert"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expert", b"expert"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordLeaveResponse: _TypeAlias = RecordLeaveResponse  # noqa: Y015
+
+@_typing.final
+class RecordPenaltyRequest(_message.Message):
+    """Request message for RecordPenalty."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    EVIDENCE_SHA256_FIELD_NUMBER: _builtins.int
+    EVENT_TIME_FIELD_NUMBER: _builtins.int
+    BLACKLIST_FIELD_NUMBER: _builtins.int
+    BLACKLIST_END_TIME_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The expert's resource name, "experts/{uuid}"."""
+    etag: _builtins.str
+    """The etag of the version being changed; empty for whatever is current."""
+    kind: Global___PenaltyKind.ValueType
+    """What happened."""
+    reason: _builtins.str
+    """Why, 1 to 200 printable characters; logged in the service, not in the log entry."""
+    evidence_sha256: _builtins.str
+    """SHA-256 of the evidence (decision document, minutes), 64 lowercase hex digits."""
+    blacklist: _builtins.bool
+    """Also bar the expert from draws (黑名单) for the penalty period below."""
+    request_id: _builtins.str
+    """An idempotency key (AIP-155), as in CreateExpertRequest."""
+    @_builtins.property
+    def event_time(self) -> _timestamp_pb2.Timestamp:
+        """When it happened; unset means now."""
+
+    @_builtins.property
+    def blacklist_end_time(self) -> _timestamp_pb2.Timestamp:
+        """With blacklist: the end of the penalty period (exclusive); unset means until
+        reinstated. The period starts at event_time.
+        """
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        etag: _builtins.str = ...,
+        kind: Global___PenaltyKind.ValueType = ...,
+        reason: _builtins.str = ...,
+        evidence_sha256: _builtins.str = ...,
+        event_time: _timestamp_pb2.Timestamp | None = ...,
+        blacklist: _builtins.bool = ...,
+        blacklist_end_time: _timestamp_pb2.Timestamp | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["blacklist_end_time", b"blacklist_end_time", "event_time", b"event_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["blacklist", b"blacklist", "blacklist_end_time", b"blacklist_end_time", "etag", b"etag", "event_time", b"event_time", "evidence_sha256", b"evidence_sha256", "kind", b"kind", "name", b"name", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordPenaltyRequest: _TypeAlias = RecordPenaltyRequest  # noqa: Y015
+
+@_typing.final
+class RecordPenaltyResponse(_message.Message):
+    """Response message for RecordPenalty."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXPERT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def expert(self) -> Global___Expert:
+        """The expert after the change."""
+
+    def __init__(
+        self,
+        *,
+        expert: Global___Expert | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expert", b"expert"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expert", b"expert"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordPenaltyResponse: _TypeAlias = RecordPenaltyResponse  # noqa: Y015
+
+@_typing.final
+class RecordEvaluationScoreRequest(_message.Message):
+    """Request message for RecordEvaluationScore."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    SCORE_FIELD_NUMBER: _builtins.int
+    EVALUATION_DATE_FIELD_NUMBER: _builtins.int
+    EVIDENCE_SHA256_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The expert's resource name, "experts/{uuid}"."""
+    etag: _builtins.str
+    """The etag of the version being changed; empty for whatever is current."""
+    score: _builtins.int
+    """The score, 0 to 100."""
+    evidence_sha256: _builtins.str
+    """SHA-256 of the evaluation record (hex), so that the score can be traced."""
+    request_id: _builtins.str
+    """An idempotency key (AIP-155), as in CreateExpertRequest."""
+    @_builtins.property
+    def evaluation_date(self) -> _date_pb2.Date:
+        """The day of the evaluation; not after today."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        etag: _builtins.str = ...,
+        score: _builtins.int = ...,
+        evaluation_date: _date_pb2.Date | None = ...,
+        evidence_sha256: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["evaluation_date", b"evaluation_date"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["etag", b"etag", "evaluation_date", b"evaluation_date", "evidence_sha256", b"evidence_sha256", "name", b"name", "request_id", b"request_id", "score", b"score"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordEvaluationScoreRequest: _TypeAlias = RecordEvaluationScoreRequest  # noqa: Y015
+
+@_typing.final
+class RecordEvaluationScoreResponse(_message.Message):
+    """Response message for RecordEvaluationScore."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXPERT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def expert(self) -> Global___Expert:
+        """The expert after the change."""
+
+    def __init__(
+        self,
+        *,
+        expert: Global___Expert | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expert", b"expert"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expert", b"expert"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordEvaluationScoreResponse: _TypeAlias = RecordEvaluationScoreResponse  # noqa: Y015
+
+@_typing.final
+class RetireExpertRequest(_message.Message):
+    """Request message for RetireExpert."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    class _Kind:
+        ValueType = _typing.NewType("ValueType", _builtins.int)
+        V: _TypeAlias = ValueType  # noqa: Y015
+
+    class _KindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[RetireExpertRequest._Kind.ValueType], _builtins.type):
+        DESCRIPTOR: _descriptor.EnumDescriptor
+        KIND_UNSPECIFIED: RetireExpertRequest._Kind.ValueType  # 0
+        """Not used."""
+        KIND_RETIRED: RetireExpertRequest._Kind.ValueType  # 1
+        """Retired or withdrew from the library (退出)."""
+        KIND_DECEASED: RetireExpertRequest._Kind.ValueType  # 2
+        """Died."""
+
+    class Kind(_Kind, metaclass=_KindEnumTypeWrapper):
+        """Why an expert leaves for good."""
+
+    KIND_UNSPECIFIED: RetireExpertRequest.Kind.ValueType  # 0
+    """Not used."""
+    KIND_RETIRED: RetireExpertRequest.Kind.ValueType  # 1
+    """Retired or withdrew from the library (退出)."""
+    KIND_DECEASED: RetireExpertRequest.Kind.ValueType  # 2
+    """Died."""
+
+    NAME_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    EFFECTIVE_TIME_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The expert's resource name, "experts/{uuid}"."""
+    etag: _builtins.str
+    """The etag of the version being changed; empty for whatever is current."""
+    kind: Global___RetireExpertRequest.Kind.ValueType
+    """Retired or deceased."""
+    reason: _builtins.str
+    """Why, 1 to 200 printable characters; logged."""
+    request_id: _builtins.str
+    """An idempotency key (AIP-155), as in CreateExpertRequest."""
+    @_builtins.property
+    def effective_time(self) -> _timestamp_pb2.Timestamp:
+        """From when; unset means now."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        etag: _builtins.str = ...,
+        kind: Global___RetireExpertRequest.Kind.ValueType = ...,
+        reason: _builtins.str = ...,
+        effective_time: _timestamp_pb2.Timestamp | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["effective_time", b"effective_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["effective_time", b"effective_time", "etag", b"etag", "kind", b"kind", "name", b"name", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RetireExpertRequest: _TypeAlias = RetireExpertRequest  # noqa: Y015
+
+@_typing.final
+class RetireExpertResponse(_message.Message):
+    """Response message for RetireExpert."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXPERT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def expert(self) -> Global___Expert:
+        """The expert after the change."""
+
+    def __init__(
+        self,
+        *,
+        expert: Global___Expert | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expert", b"expert"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expert", b"expert"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RetireExpertResponse: _TypeAlias = RetireExpertResponse  # noqa: Y015
+
+@_typing.final
+class AddAffiliationRequest(_message.Message):
+    """Request message for AddAffiliation."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    AFFILIATION_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The expert's resource name, "experts/{uuid}"."""
+    etag: _builtins.str
+    """The etag of the version being changed; empty for whatever is current."""
+    request_id: _builtins.str
+    """An idempotency key (AIP-155), as in CreateExpertRequest."""
+    @_builtins.property
+    def affiliation(self) -> Global___Affiliation:
+        """The affiliation to add, checked as in CreateExpert."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        etag: _builtins.str = ...,
+        affiliation: Global___Affiliation | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["affiliation", b"affiliation"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["affiliation", b"affiliation", "etag", b"etag", "name", b"name", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddAffiliationRequest: _TypeAlias = AddAffiliationRequest  # noqa: Y015
+
+@_typing.final
+class AddAffiliationResponse(_message.Message):
+    """Response message for AddAffiliation."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXPERT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def expert(self) -> Global___Expert:
+        """The expert after the change."""
+
+    def __init__(
+        self,
+        *,
+        expert: Global___Expert | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expert", b"expert"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expert", b"expert"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddAffiliationResponse: _TypeAlias = AddAffiliationResponse  # noqa: Y015

@@ -75,6 +75,41 @@ class ExpertServiceStub:
                 request_serializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.ImportExpertsRequest.SerializeToString,
                 response_deserializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.ImportExpertsResponse.FromString,
                 _registered_method=True)
+        self.SuspendExpert = channel.unary_unary(
+                '/expert_draw.api.v1.ExpertService/SuspendExpert',
+                request_serializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.SuspendExpertRequest.SerializeToString,
+                response_deserializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.SuspendExpertResponse.FromString,
+                _registered_method=True)
+        self.ReinstateExpert = channel.unary_unary(
+                '/expert_draw.api.v1.ExpertService/ReinstateExpert',
+                request_serializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.ReinstateExpertRequest.SerializeToString,
+                response_deserializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.ReinstateExpertResponse.FromString,
+                _registered_method=True)
+        self.RecordLeave = channel.unary_unary(
+                '/expert_draw.api.v1.ExpertService/RecordLeave',
+                request_serializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.RecordLeaveRequest.SerializeToString,
+                response_deserializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.RecordLeaveResponse.FromString,
+                _registered_method=True)
+        self.RecordPenalty = channel.unary_unary(
+                '/expert_draw.api.v1.ExpertService/RecordPenalty',
+                request_serializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.RecordPenaltyRequest.SerializeToString,
+                response_deserializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.RecordPenaltyResponse.FromString,
+                _registered_method=True)
+        self.RecordEvaluationScore = channel.unary_unary(
+                '/expert_draw.api.v1.ExpertService/RecordEvaluationScore',
+                request_serializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.RecordEvaluationScoreRequest.SerializeToString,
+                response_deserializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.RecordEvaluationScoreResponse.FromString,
+                _registered_method=True)
+        self.RetireExpert = channel.unary_unary(
+                '/expert_draw.api.v1.ExpertService/RetireExpert',
+                request_serializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.RetireExpertRequest.SerializeToString,
+                response_deserializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.RetireExpertResponse.FromString,
+                _registered_method=True)
+        self.AddAffiliation = channel.unary_unary(
+                '/expert_draw.api.v1.ExpertService/AddAffiliation',
+                request_serializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.AddAffiliationRequest.SerializeToString,
+                response_deserializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.AddAffiliationResponse.FromString,
+                _registered_method=True)
 
 
 class ExpertServiceServicer:
@@ -168,6 +203,71 @@ class ExpertServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SuspendExpert(self, request, context):
+        """Suspends an expert from draws for a period (暂停抽取), open-ended when no
+        end_time is given; logged as expert.status "suspended". Errors for this and the
+        other status methods: INVALID_ARGUMENT (INVALID_REQUEST), NOT_FOUND
+        (EXPERT_NOT_FOUND), ABORTED (ETAG_MISMATCH), FAILED_PRECONDITION (EXPERT_DELETED,
+        EXPERT_DECEASED, REQUEST_ID_REUSED, AUDIT_SELF_CHECK_FAILED), PERMISSION_DENIED
+        (ROLE_NOT_ALLOWED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReinstateExpert(self, request, context):
+        """Ends every suspension and blacklisting in force now (their periods end at this
+        moment; history is kept); logged as expert.status "active". Errors as
+        SuspendExpert, and FAILED_PRECONDITION (NOTHING_TO_REINSTATE).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordLeave(self, request, context):
+        """Records a leave (请假): the expert is not drawn for evaluations in the period;
+        logged as expert.status "on_leave". Errors as SuspendExpert.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordPenalty(self, request, context):
+        """Records a penalty or bad-conduct event (rules E5, A4, C2-C4) with the digest of
+        its evidence, logged as credit.event; with blacklist, the expert is also barred
+        for the penalty period (expert.status "blacklisted"). Errors as SuspendExpert.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordEvaluationScore(self, request, context):
+        """Records an evaluation score (履职评价, 0-100) for one evaluation, logged as
+        credit.event with code "score:<n>". Scores are thresholds for draws, never
+        weights (rule C5). Errors as SuspendExpert.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RetireExpert(self, request, context):
+        """Records that an expert retired or died: never drawn from the effective date on
+        (the record is kept, 终身负责). Logged as expert.status "retired" or
+        "deceased". Errors as SuspendExpert.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddAffiliation(self, request, context):
+        """Adds one dated affiliation to an expert's history (a new employer, a
+        registration, a declared conflict); logged as expert.update of "affiliations".
+        Errors as SuspendExpert.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ExpertServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -205,6 +305,41 @@ def add_ExpertServiceServicer_to_server(servicer, server):
                     servicer.ImportExperts,
                     request_deserializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.ImportExpertsRequest.FromString,
                     response_serializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.ImportExpertsResponse.SerializeToString,
+            ),
+            'SuspendExpert': grpc.unary_unary_rpc_method_handler(
+                    servicer.SuspendExpert,
+                    request_deserializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.SuspendExpertRequest.FromString,
+                    response_serializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.SuspendExpertResponse.SerializeToString,
+            ),
+            'ReinstateExpert': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReinstateExpert,
+                    request_deserializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.ReinstateExpertRequest.FromString,
+                    response_serializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.ReinstateExpertResponse.SerializeToString,
+            ),
+            'RecordLeave': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordLeave,
+                    request_deserializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.RecordLeaveRequest.FromString,
+                    response_serializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.RecordLeaveResponse.SerializeToString,
+            ),
+            'RecordPenalty': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordPenalty,
+                    request_deserializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.RecordPenaltyRequest.FromString,
+                    response_serializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.RecordPenaltyResponse.SerializeToString,
+            ),
+            'RecordEvaluationScore': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordEvaluationScore,
+                    request_deserializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.RecordEvaluationScoreRequest.FromString,
+                    response_serializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.RecordEvaluationScoreResponse.SerializeToString,
+            ),
+            'RetireExpert': grpc.unary_unary_rpc_method_handler(
+                    servicer.RetireExpert,
+                    request_deserializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.RetireExpertRequest.FromString,
+                    response_serializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.RetireExpertResponse.SerializeToString,
+            ),
+            'AddAffiliation': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddAffiliation,
+                    request_deserializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.AddAffiliationRequest.FromString,
+                    response_serializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.AddAffiliationResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -402,6 +537,195 @@ class ExpertService:
             '/expert_draw.api.v1.ExpertService/ImportExperts',
             expert__draw_dot_api_dot_v1_dot_expert__service__pb2.ImportExpertsRequest.SerializeToString,
             expert__draw_dot_api_dot_v1_dot_expert__service__pb2.ImportExpertsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SuspendExpert(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/expert_draw.api.v1.ExpertService/SuspendExpert',
+            expert__draw_dot_api_dot_v1_dot_expert__service__pb2.SuspendExpertRequest.SerializeToString,
+            expert__draw_dot_api_dot_v1_dot_expert__service__pb2.SuspendExpertResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReinstateExpert(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/expert_draw.api.v1.ExpertService/ReinstateExpert',
+            expert__draw_dot_api_dot_v1_dot_expert__service__pb2.ReinstateExpertRequest.SerializeToString,
+            expert__draw_dot_api_dot_v1_dot_expert__service__pb2.ReinstateExpertResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordLeave(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/expert_draw.api.v1.ExpertService/RecordLeave',
+            expert__draw_dot_api_dot_v1_dot_expert__service__pb2.RecordLeaveRequest.SerializeToString,
+            expert__draw_dot_api_dot_v1_dot_expert__service__pb2.RecordLeaveResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordPenalty(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/expert_draw.api.v1.ExpertService/RecordPenalty',
+            expert__draw_dot_api_dot_v1_dot_expert__service__pb2.RecordPenaltyRequest.SerializeToString,
+            expert__draw_dot_api_dot_v1_dot_expert__service__pb2.RecordPenaltyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordEvaluationScore(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/expert_draw.api.v1.ExpertService/RecordEvaluationScore',
+            expert__draw_dot_api_dot_v1_dot_expert__service__pb2.RecordEvaluationScoreRequest.SerializeToString,
+            expert__draw_dot_api_dot_v1_dot_expert__service__pb2.RecordEvaluationScoreResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RetireExpert(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/expert_draw.api.v1.ExpertService/RetireExpert',
+            expert__draw_dot_api_dot_v1_dot_expert__service__pb2.RetireExpertRequest.SerializeToString,
+            expert__draw_dot_api_dot_v1_dot_expert__service__pb2.RetireExpertResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddAffiliation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/expert_draw.api.v1.ExpertService/AddAffiliation',
+            expert__draw_dot_api_dot_v1_dot_expert__service__pb2.AddAffiliationRequest.SerializeToString,
+            expert__draw_dot_api_dot_v1_dot_expert__service__pb2.AddAffiliationResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -97,6 +97,43 @@ class ExpertServiceStub:
     AUDIT_SELF_CHECK_FAILED), RESOURCE_EXHAUSTED (too many rows),
     PERMISSION_DENIED (ROLE_NOT_ALLOWED).
     """
+    SuspendExpert: _grpc.UnaryUnaryMultiCallable[_expert_service_pb2.SuspendExpertRequest, _expert_service_pb2.SuspendExpertResponse]
+    """Suspends an expert from draws for a period (暂停抽取), open-ended when no
+    end_time is given; logged as expert.status "suspended". Errors for this and the
+    other status methods: INVALID_ARGUMENT (INVALID_REQUEST), NOT_FOUND
+    (EXPERT_NOT_FOUND), ABORTED (ETAG_MISMATCH), FAILED_PRECONDITION (EXPERT_DELETED,
+    EXPERT_DECEASED, REQUEST_ID_REUSED, AUDIT_SELF_CHECK_FAILED), PERMISSION_DENIED
+    (ROLE_NOT_ALLOWED).
+    """
+    ReinstateExpert: _grpc.UnaryUnaryMultiCallable[_expert_service_pb2.ReinstateExpertRequest, _expert_service_pb2.ReinstateExpertResponse]
+    """Ends every suspension and blacklisting in force now (their periods end at this
+    moment; history is kept); logged as expert.status "active". Errors as
+    SuspendExpert, and FAILED_PRECONDITION (NOTHING_TO_REINSTATE).
+    """
+    RecordLeave: _grpc.UnaryUnaryMultiCallable[_expert_service_pb2.RecordLeaveRequest, _expert_service_pb2.RecordLeaveResponse]
+    """Records a leave (请假): the expert is not drawn for evaluations in the period;
+    logged as expert.status "on_leave". Errors as SuspendExpert.
+    """
+    RecordPenalty: _grpc.UnaryUnaryMultiCallable[_expert_service_pb2.RecordPenaltyRequest, _expert_service_pb2.RecordPenaltyResponse]
+    """Records a penalty or bad-conduct event (rules E5, A4, C2-C4) with the digest of
+    its evidence, logged as credit.event; with blacklist, the expert is also barred
+    for the penalty period (expert.status "blacklisted"). Errors as SuspendExpert.
+    """
+    RecordEvaluationScore: _grpc.UnaryUnaryMultiCallable[_expert_service_pb2.RecordEvaluationScoreRequest, _expert_service_pb2.RecordEvaluationScoreResponse]
+    """Records an evaluation score (履职评价, 0-100) for one evaluation, logged as
+    credit.event with code "score:<n>". Scores are thresholds for draws, never
+    weights (rule C5). Errors as SuspendExpert.
+    """
+    RetireExpert: _grpc.UnaryUnaryMultiCallable[_expert_service_pb2.RetireExpertRequest, _expert_service_pb2.RetireExpertResponse]
+    """Records that an expert retired or died: never drawn from the effective date on
+    (the record is kept, 终身负责). Logged as expert.status "retired" or
+    "deceased". Errors as SuspendExpert.
+    """
+    AddAffiliation: _grpc.UnaryUnaryMultiCallable[_expert_service_pb2.AddAffiliationRequest, _expert_service_pb2.AddAffiliationResponse]
+    """Adds one dated affiliation to an expert's history (a new employer, a
+    registration, a declared conflict); logged as expert.update of "affiliations".
+    Errors as SuspendExpert.
+    """
 
 @_typing.type_check_only
 class ExpertServiceAsyncStub(ExpertServiceStub):
@@ -162,6 +199,43 @@ class ExpertServiceAsyncStub(ExpertServiceStub):
     "rows[<row>].<field>"), FAILED_PRECONDITION (REQUEST_ID_REUSED,
     AUDIT_SELF_CHECK_FAILED), RESOURCE_EXHAUSTED (too many rows),
     PERMISSION_DENIED (ROLE_NOT_ALLOWED).
+    """
+    SuspendExpert: _aio.UnaryUnaryMultiCallable[_expert_service_pb2.SuspendExpertRequest, _expert_service_pb2.SuspendExpertResponse]  # type: ignore[assignment]
+    """Suspends an expert from draws for a period (暂停抽取), open-ended when no
+    end_time is given; logged as expert.status "suspended". Errors for this and the
+    other status methods: INVALID_ARGUMENT (INVALID_REQUEST), NOT_FOUND
+    (EXPERT_NOT_FOUND), ABORTED (ETAG_MISMATCH), FAILED_PRECONDITION (EXPERT_DELETED,
+    EXPERT_DECEASED, REQUEST_ID_REUSED, AUDIT_SELF_CHECK_FAILED), PERMISSION_DENIED
+    (ROLE_NOT_ALLOWED).
+    """
+    ReinstateExpert: _aio.UnaryUnaryMultiCallable[_expert_service_pb2.ReinstateExpertRequest, _expert_service_pb2.ReinstateExpertResponse]  # type: ignore[assignment]
+    """Ends every suspension and blacklisting in force now (their periods end at this
+    moment; history is kept); logged as expert.status "active". Errors as
+    SuspendExpert, and FAILED_PRECONDITION (NOTHING_TO_REINSTATE).
+    """
+    RecordLeave: _aio.UnaryUnaryMultiCallable[_expert_service_pb2.RecordLeaveRequest, _expert_service_pb2.RecordLeaveResponse]  # type: ignore[assignment]
+    """Records a leave (请假): the expert is not drawn for evaluations in the period;
+    logged as expert.status "on_leave". Errors as SuspendExpert.
+    """
+    RecordPenalty: _aio.UnaryUnaryMultiCallable[_expert_service_pb2.RecordPenaltyRequest, _expert_service_pb2.RecordPenaltyResponse]  # type: ignore[assignment]
+    """Records a penalty or bad-conduct event (rules E5, A4, C2-C4) with the digest of
+    its evidence, logged as credit.event; with blacklist, the expert is also barred
+    for the penalty period (expert.status "blacklisted"). Errors as SuspendExpert.
+    """
+    RecordEvaluationScore: _aio.UnaryUnaryMultiCallable[_expert_service_pb2.RecordEvaluationScoreRequest, _expert_service_pb2.RecordEvaluationScoreResponse]  # type: ignore[assignment]
+    """Records an evaluation score (履职评价, 0-100) for one evaluation, logged as
+    credit.event with code "score:<n>". Scores are thresholds for draws, never
+    weights (rule C5). Errors as SuspendExpert.
+    """
+    RetireExpert: _aio.UnaryUnaryMultiCallable[_expert_service_pb2.RetireExpertRequest, _expert_service_pb2.RetireExpertResponse]  # type: ignore[assignment]
+    """Records that an expert retired or died: never drawn from the effective date on
+    (the record is kept, 终身负责). Logged as expert.status "retired" or
+    "deceased". Errors as SuspendExpert.
+    """
+    AddAffiliation: _aio.UnaryUnaryMultiCallable[_expert_service_pb2.AddAffiliationRequest, _expert_service_pb2.AddAffiliationResponse]  # type: ignore[assignment]
+    """Adds one dated affiliation to an expert's history (a new employer, a
+    registration, a declared conflict); logged as expert.update of "affiliations".
+    Errors as SuspendExpert.
     """
 
 class ExpertServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -267,6 +341,85 @@ class ExpertServiceServicer(metaclass=_abc_1.ABCMeta):
         "rows[<row>].<field>"), FAILED_PRECONDITION (REQUEST_ID_REUSED,
         AUDIT_SELF_CHECK_FAILED), RESOURCE_EXHAUSTED (too many rows),
         PERMISSION_DENIED (ROLE_NOT_ALLOWED).
+        """
+
+    @_abc_1.abstractmethod
+    def SuspendExpert(
+        self,
+        request: _expert_service_pb2.SuspendExpertRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_expert_service_pb2.SuspendExpertResponse, _abc.Awaitable[_expert_service_pb2.SuspendExpertResponse]]:
+        """Suspends an expert from draws for a period (暂停抽取), open-ended when no
+        end_time is given; logged as expert.status "suspended". Errors for this and the
+        other status methods: INVALID_ARGUMENT (INVALID_REQUEST), NOT_FOUND
+        (EXPERT_NOT_FOUND), ABORTED (ETAG_MISMATCH), FAILED_PRECONDITION (EXPERT_DELETED,
+        EXPERT_DECEASED, REQUEST_ID_REUSED, AUDIT_SELF_CHECK_FAILED), PERMISSION_DENIED
+        (ROLE_NOT_ALLOWED).
+        """
+
+    @_abc_1.abstractmethod
+    def ReinstateExpert(
+        self,
+        request: _expert_service_pb2.ReinstateExpertRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_expert_service_pb2.ReinstateExpertResponse, _abc.Awaitable[_expert_service_pb2.ReinstateExpertResponse]]:
+        """Ends every suspension and blacklisting in force now (their periods end at this
+        moment; history is kept); logged as expert.status "active". Errors as
+        SuspendExpert, and FAILED_PRECONDITION (NOTHING_TO_REINSTATE).
+        """
+
+    @_abc_1.abstractmethod
+    def RecordLeave(
+        self,
+        request: _expert_service_pb2.RecordLeaveRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_expert_service_pb2.RecordLeaveResponse, _abc.Awaitable[_expert_service_pb2.RecordLeaveResponse]]:
+        """Records a leave (请假): the expert is not drawn for evaluations in the period;
+        logged as expert.status "on_leave". Errors as SuspendExpert.
+        """
+
+    @_abc_1.abstractmethod
+    def RecordPenalty(
+        self,
+        request: _expert_service_pb2.RecordPenaltyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_expert_service_pb2.RecordPenaltyResponse, _abc.Awaitable[_expert_service_pb2.RecordPenaltyResponse]]:
+        """Records a penalty or bad-conduct event (rules E5, A4, C2-C4) with the digest of
+        its evidence, logged as credit.event; with blacklist, the expert is also barred
+        for the penalty period (expert.status "blacklisted"). Errors as SuspendExpert.
+        """
+
+    @_abc_1.abstractmethod
+    def RecordEvaluationScore(
+        self,
+        request: _expert_service_pb2.RecordEvaluationScoreRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_expert_service_pb2.RecordEvaluationScoreResponse, _abc.Awaitable[_expert_service_pb2.RecordEvaluationScoreResponse]]:
+        """Records an evaluation score (履职评价, 0-100) for one evaluation, logged as
+        credit.event with code "score:<n>". Scores are thresholds for draws, never
+        weights (rule C5). Errors as SuspendExpert.
+        """
+
+    @_abc_1.abstractmethod
+    def RetireExpert(
+        self,
+        request: _expert_service_pb2.RetireExpertRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_expert_service_pb2.RetireExpertResponse, _abc.Awaitable[_expert_service_pb2.RetireExpertResponse]]:
+        """Records that an expert retired or died: never drawn from the effective date on
+        (the record is kept, 终身负责). Logged as expert.status "retired" or
+        "deceased". Errors as SuspendExpert.
+        """
+
+    @_abc_1.abstractmethod
+    def AddAffiliation(
+        self,
+        request: _expert_service_pb2.AddAffiliationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_expert_service_pb2.AddAffiliationResponse, _abc.Awaitable[_expert_service_pb2.AddAffiliationResponse]]:
+        """Adds one dated affiliation to an expert's history (a new employer, a
+        registration, a declared conflict); logged as expert.update of "affiliations".
+        Errors as SuspendExpert.
         """
 
 def add_ExpertServiceServicer_to_server(servicer: ExpertServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

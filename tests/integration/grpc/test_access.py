@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import pytest
 from google.protobuf import descriptor_pool, symbol_database
+from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2
 
@@ -73,6 +74,53 @@ SAMPLES: dict[str, Any] = {
     "/expert_draw.api.v1.ExpertService/UndeleteExpert": expert_pb.UndeleteExpertRequest(
         name=ABSENT_EXPERT, reason="access matrix", request_id="access-matrix-undelete"
     ),
+    **{
+        f"/expert_draw.api.v1.ExpertService/{method}": request
+        for method, request in {
+            "SuspendExpert": expert_pb.SuspendExpertRequest(
+                name=ABSENT_EXPERT, reason="m", request_id="m-1"
+            ),
+            "ReinstateExpert": expert_pb.ReinstateExpertRequest(
+                name=ABSENT_EXPERT, reason="m", request_id="m-2"
+            ),
+            "RetireExpert": expert_pb.RetireExpertRequest(
+                name=ABSENT_EXPERT,
+                reason="m",
+                kind=expert_pb.RetireExpertRequest.KIND_RETIRED,
+                request_id="m-3",
+            ),
+            "RecordPenalty": expert_pb.RecordPenaltyRequest(
+                name=ABSENT_EXPERT,
+                reason="m",
+                kind=expert_pb.PENALTY_KIND_NO_SHOW,
+                evidence_sha256="0" * 64,
+                request_id="m-4",
+            ),
+            "RecordEvaluationScore": expert_pb.RecordEvaluationScoreRequest(
+                name=ABSENT_EXPERT,
+                score=80,
+                evaluation_date=sample_experts.day(2026, 1, 5),
+                evidence_sha256="0" * 64,
+                request_id="m-5",
+            ),
+            "RecordLeave": expert_pb.RecordLeaveRequest(
+                name=ABSENT_EXPERT,
+                reason="m",
+                start_time=Timestamp(seconds=2_000_000_000),
+                end_time=Timestamp(seconds=2_000_086_400),
+                request_id="m-6",
+            ),
+            "AddAffiliation": expert_pb.AddAffiliationRequest(
+                name=ABSENT_EXPERT,
+                request_id="m-7",
+                affiliation=expert_pb.Affiliation(
+                    kind=expert_pb.Affiliation.KIND_EMPLOYER,
+                    organization_code=sample_experts.uscc(1),
+                    start_date=sample_experts.day(2020),
+                ),
+            ),
+        }.items()
+    },
     "/expert_draw.api.v1.ExpertService/DeleteExpert": expert_pb.DeleteExpertRequest(
         name=ABSENT_EXPERT, reason="access matrix", request_id="access-matrix-delete"
     ),
@@ -83,6 +131,18 @@ PASSED_AUTHORIZATION = {
     "/expert_draw.api.v1.ExpertService/DeleteExpert": grpc.StatusCode.NOT_FOUND,
     "/expert_draw.api.v1.ExpertService/RevealExpert": grpc.StatusCode.NOT_FOUND,
     "/expert_draw.api.v1.ExpertService/UndeleteExpert": grpc.StatusCode.NOT_FOUND,
+    **{
+        f"/expert_draw.api.v1.ExpertService/{method}": grpc.StatusCode.NOT_FOUND
+        for method in (
+            "SuspendExpert",
+            "ReinstateExpert",
+            "RetireExpert",
+            "RecordPenalty",
+            "RecordEvaluationScore",
+            "RecordLeave",
+            "AddAffiliation",
+        )
+    },
 }
 STREAMING = {
     "/expert_draw.api.v1.ExpertService/ImportExperts": expert_pb.ImportExpertsRequest(

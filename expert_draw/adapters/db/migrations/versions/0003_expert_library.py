@@ -1,4 +1,6 @@
-"""Expert library: records with encrypted personal fields, disciplines, affiliations, salts.
+"""Expert library: records, disciplines, affiliations, salts, status periods, credit events.
+
+Personal fields are AES-GCM ciphertexts (expert_draw.adapters.protection).
 
 Revision ID: 0003
 Revises: 0002
@@ -68,10 +70,31 @@ def upgrade() -> None:
         sa.Column("salts_enc", sa.LargeBinary(), nullable=True),
     )
 
+    op.create_table(
+        "expert_status_period",
+        _expert_id(),
+        sa.Column("position", sa.Integer(), primary_key=True, autoincrement=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("reason", sa.String(200), nullable=False),
+        sa.Column("start_ms", sa.BigInteger(), nullable=False),
+        sa.Column("end_ms", sa.BigInteger(), nullable=True),
+    )
+    op.create_table(
+        "expert_credit_event",
+        _expert_id(),
+        sa.Column("position", sa.Integer(), primary_key=True, autoincrement=False),
+        sa.Column("code", sa.String(40), nullable=False),
+        sa.Column("reason", sa.String(200), nullable=False),
+        sa.Column("evidence_sha256", sa.String(64), nullable=False),
+        sa.Column("event_ms", sa.BigInteger(), nullable=False),
+    )
+
 
 def downgrade() -> None:
     """Drop the expert tables."""
-    for table in ("expert_salt", "expert_affiliation", "expert_discipline"):
+    tables = ("expert_credit_event", "expert_status_period", "expert_salt",
+              "expert_affiliation", "expert_discipline")  # fmt: skip
+    for table in tables:
         op.drop_table(table)
     op.drop_index("ix_expert_state_region", "expert")
     op.drop_table("expert")

@@ -1,0 +1,237 @@
+"""Status periods, credit events and history over gRPC, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import TYPE_CHECKING
+
+import grpc
+import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from audit_log.entry import Entry
+from expert_draw.api.v1 import audit_service_pb2 as audit_pb
+from expert_draw.api.v1 import audit_service_pb2_grpc as audit_grpc
+from expert_draw.api.v1 import expert_service_pb2 as pb
+from expert_draw.api.v1 import expert_service_pb2_grpc as pb_grpc
+from tests.integration.grpc.helpers import error_info, field_violations
+from tests.support import experts as sample
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from cli.server import RunningService
+
+DAY_MS = 86_400_000
+EVIDENCE = hashlib.sha256(b"decision 2026-17").hexdigest()
+S = pb.StatusPeriod
+
+
+@pytest.fixture
+def admin(
+    service: RunningService, connect: Callable[[int, str | None], grpc.Channel]
+) -> pb_grpc.ExpertServiceStub:
+    return pb_grpc.ExpertServiceStub(connect(service.port, "admin"))
+
+
+def stamp(ms: int) -> Timestamp:
+    value = Timestamp()
+    value.FromMilliseconds(ms)
+    return value
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def new(admin: pb_grpc.ExpertServiceStub, n: int) -> pb.Expert:
+    request = pb.CreateExpertRequest(expert=sample.expert(n), request_id=f"status-{n}")
+    return admin.CreateExpert(request, timeout=10).expert
+
+
+def kinds(
+    service: RunningService, connect: Callable[[int, str | None], grpc.Channel], name: str
+) -> list[Entry]:
+    audit = audit_grpc.AuditServiceStub(connect(service.port, "supervisor"))
+    listed = audit.ListEntries(audit_pb.ListEntriesRequest(subject=name, page_size=100), timeout=5)
+    return [Entry.decode(e.body) for e in listed.entries]
+
+
+def test_suspend_and_reinstate(service: RunningService, connect: Callable[[int, str | None], grpc.Channel],
+                               admin: pb_grpc.ExpertServiceStub) -> None:  # fmt: skip
+    expert = new(admin, 500)
+    assert expert.current_status == S.STATUS_ACTIVE
+    suspended = admin.SuspendExpert(pb.SuspendExpertRequest(
+        name=expert.name, etag=expert.etag, reason="被投诉，调查中", request_id="sus-500"), timeout=5).expert  # fmt: skip
+    assert suspended.current_status == S.STATUS_SUSPENDED
+    assert suspended.etag == 'W/"2"'
+    [period] = suspended.status_periods
+    assert period.status == S.STATUS_SUSPENDED
+    assert not period.HasField("end_time")
+    with pytest.raises(grpc.RpcError) as caught:  # a stale etag
+        admin.SuspendExpert(pb.SuspendExpertRequest(name=expert.name, etag=expert.etag, reason="x",
+                                                    request_id="sus-500b"), timeout=5)  # fmt: skip
+    assert caught.value.code() is grpc.StatusCode.ABORTED
+    back = admin.ReinstateExpert(pb.ReinstateExpertRequest(name=expert.name, reason="调查结束",
+                                                           request_id="re-500"), timeout=5).expert  # fmt: skip
+    assert back.current_status == S.STATUS_ACTIVE
+    assert back.status_periods[0].HasField("end_time")  # ended, not removed
+    with pytest.raises(grpc.RpcError) as caught:
+        admin.ReinstateExpert(
+            pb.ReinstateExpertRequest(name=expert.name, reason="again", request_id="re-500b"),
+            timeout=5,
+        )
+    assert error_info(caught.value).reason == "NOTHING_TO_REINSTATE"
+    logged = kinds(service, connect, expert.name)
+    assert [e.kind for e in logged] == ["expert.create", "expert.status", "expert.status"]
+    assert logged[1].data["status"] == "suspended"
+    assert logged[1].data["valid_to"] is None
+    assert logged[2].data["status"] == "active"
+
+
+def test_leave_periods(admin: pb_grpc.ExpertServiceStub) -> None:
+    expert = new(admin, 501)
+    start = now_ms() + 2 * DAY_MS
+    on_leave = admin.RecordLeave(pb.RecordLeaveRequest(
+        name=expert.name, reason="出差", start_time=stamp(start), end_time=stamp(start + 5 * DAY_MS),
+        request_id="leave-501"), timeout=5).expert  # fmt: skip
+    assert on_leave.current_status == S.STATUS_ACTIVE  # the leave is in the future
+    assert on_leave.status_periods[0].status == S.STATUS_ON_LEAVE
+    for request, field in (
+        (pb.RecordLeaveRequest(name=expert.name, reason="x", start_time=stamp(start), end_time=stamp(start - 1),
+                               request_id="leave-501b"), "end_time"),
+        (pb.RecordLeaveRequest(name=expert.name, reason="x", start_time=stamp(start),
+                               end_time=stamp(start + 400 * DAY_MS), request_id="leave-501c"), "end_time"),
+        (pb.RecordLeaveRequest(name=expert.name, reason="x", request_id="leave-501d"), "start_time"),
+        (pb.RecordLeaveRequest(name=expert.name, reason="x", start_time=Timestamp(seconds=-5),
+                               end_time=stamp(start), request_id="leave-501e"), "start_time"),
+        (pb.RecordLeaveRequest(name=expert.name, reason="", start_time=stamp(start),
+                               end_time=stamp(start + DAY_MS), request_id="leave-501f"), "reason"),
+    ):  # fmt: skip
+        with pytest.raises(grpc.RpcError) as caught:
+            admin.RecordLeave(request, timeout=5)
+        assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert field in field_violations(caught.value)
+
+
+def test_penalty_blacklists_and_reinstatement_ends_it(
+    service: RunningService,
+    connect: Callable[[int, str | None], grpc.Channel],
+    admin: pb_grpc.ExpertServiceStub,
+) -> None:
+    expert = new(admin, 502)
+    barred = admin.RecordPenalty(pb.RecordPenaltyRequest(
+        name=expert.name, kind=pb.PENALTY_KIND_UNDECLARED_CONFLICT, reason="应回避未回避",
+        evidence_sha256=EVIDENCE, blacklist=True, blacklist_end_time=stamp(now_ms() + 365 * DAY_MS),
+        request_id="pen-502"), timeout=5).expert  # fmt: skip
+    assert barred.current_status == S.STATUS_BLACKLISTED
+    assert [(c.code, c.evidence_sha256) for c in barred.credit_events] == [
+        ("undeclared_conflict", EVIDENCE)
+    ]
+    logged = kinds(service, connect, expert.name)
+    assert [e.kind for e in logged][-2:] == ["credit.event", "expert.status"]
+    assert logged[-2].data == {
+        "code": "undeclared_conflict",
+        "evidence_hash": EVIDENCE,
+        "due_ts": None,
+    }
+    assert "应回避" not in str(logged[-2].data)
+    back = admin.ReinstateExpert(pb.ReinstateExpertRequest(name=expert.name, reason="复议撤销",
+                                                           request_id="re-502"), timeout=5).expert  # fmt: skip
+    assert back.current_status == S.STATUS_ACTIVE
+    for request, field in (
+        (pb.RecordPenaltyRequest(name=expert.name, reason="x", evidence_sha256=EVIDENCE, request_id="pen-b"), "kind"),
+        (pb.RecordPenaltyRequest(name=expert.name, kind=pb.PENALTY_KIND_NO_SHOW, reason="x",
+                                 evidence_sha256="XYZ", request_id="pen-c"), "evidence_sha256"),
+        (pb.RecordPenaltyRequest(name=expert.name, kind=pb.PENALTY_KIND_NO_SHOW, reason="x", evidence_sha256=EVIDENCE,
+                                 blacklist=True, event_time=stamp(now_ms()),
+                                 blacklist_end_time=stamp(now_ms() - DAY_MS), request_id="pen-d"),
+         "blacklist_end_time"),
+    ):  # fmt: skip
+        with pytest.raises(grpc.RpcError) as caught:
+            admin.RecordPenalty(request, timeout=5)
+        assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert field in field_violations(caught.value)
+
+
+def test_scores(admin: pb_grpc.ExpertServiceStub) -> None:
+    expert = new(admin, 503)
+    scored = admin.RecordEvaluationScore(pb.RecordEvaluationScoreRequest(
+        name=expert.name, score=87, evaluation_date=sample.day(2026, 11, 20), evidence_sha256=EVIDENCE,
+        request_id="score-503"), timeout=5).expert  # fmt: skip
+    assert [c.code for c in scored.credit_events] == ["score:87"]
+    assert scored.current_status == S.STATUS_ACTIVE
+    for score, day, field in ((101, sample.day(2026, 1, 1), "score"), (50, sample.day(2099, 1, 1), "evaluation_date"),
+                              (50, sample.day(2026, 2, 30), "evaluation_date")):  # fmt: skip
+        with pytest.raises(grpc.RpcError) as caught:
+            admin.RecordEvaluationScore(pb.RecordEvaluationScoreRequest(
+                name=expert.name, score=score, evaluation_date=day, evidence_sha256=EVIDENCE,
+                request_id=f"score-503-{score}-{day.year}-{day.day}"), timeout=5)  # fmt: skip
+        assert field_violations(caught.value) == [field]
+
+
+def test_death_is_final(admin: pb_grpc.ExpertServiceStub) -> None:
+    expert = new(admin, 504)
+    gone = admin.RetireExpert(pb.RetireExpertRequest(name=expert.name, kind=pb.RetireExpertRequest.KIND_DECEASED,
+                                                     reason="病故", request_id="ret-504"), timeout=5).expert  # fmt: skip
+    assert gone.current_status == S.STATUS_DECEASED
+    with pytest.raises(grpc.RpcError) as caught:
+        admin.SuspendExpert(
+            pb.SuspendExpertRequest(name=expert.name, reason="x", request_id="sus-504"), timeout=5
+        )
+    assert error_info(caught.value).reason == "EXPERT_DECEASED"
+    with pytest.raises(grpc.RpcError) as caught:
+        admin.RetireExpert(
+            pb.RetireExpertRequest(name=expert.name, reason="x", request_id="ret-504b"), timeout=5
+        )
+    assert field_violations(caught.value) == ["kind"]
+    retired = new(admin, 505)
+    later = admin.RetireExpert(pb.RetireExpertRequest(
+        name=retired.name, kind=pb.RetireExpertRequest.KIND_RETIRED, reason="年满退出",
+        effective_time=stamp(now_ms() + 30 * DAY_MS), request_id="ret-505"), timeout=5).expert  # fmt: skip
+    assert later.current_status == S.STATUS_ACTIVE  # until the effective date
+
+
+def test_add_affiliation(service: RunningService, connect: Callable[[int, str | None], grpc.Channel],
+                         admin: pb_grpc.ExpertServiceStub) -> None:  # fmt: skip
+    expert = new(admin, 506)
+    added = admin.AddAffiliation(pb.AddAffiliationRequest(
+        name=expert.name, etag=expert.etag, request_id="aff-506",
+        affiliation=pb.Affiliation(kind=pb.Affiliation.KIND_DECLARED_AVOID, organization_code=sample.uscc(9506).lower(),
+                                   organization_name="前雇主", start_date=sample.day(2024, 5, 1))), timeout=5).expert  # fmt: skip
+    assert len(added.affiliations) == 3
+    assert added.affiliations[2].organization_code == sample.uscc(9506)
+    update = kinds(service, connect, expert.name)[-1]
+    assert update.kind == "expert.update"
+    assert update.data["field"] == "affiliations"
+    assert update.data["value"][2] == {
+        "kind": "declared_avoid",
+        "org": sample.uscc(9506),
+        "start": "2024-05-01",
+        "end": None,
+    }
+    with pytest.raises(grpc.RpcError) as caught:
+        admin.AddAffiliation(pb.AddAffiliationRequest(
+            name=expert.name, request_id="aff-506b",
+            affiliation=pb.Affiliation(kind=pb.Affiliation.KIND_EMPLOYER, organization_code="BAD",
+                                       start_date=sample.day(2024, 13, 1))), timeout=5)  # fmt: skip
+    assert sorted(field_violations(caught.value)) == ["affiliation.start_date"]
+    with pytest.raises(grpc.RpcError) as caught:
+        admin.AddAffiliation(pb.AddAffiliationRequest(
+            name=expert.name, request_id="aff-506c",
+            affiliation=pb.Affiliation(kind=pb.Affiliation.KIND_EMPLOYER, organization_code="BAD",
+                                       start_date=sample.day(2024, 1, 1))), timeout=5)  # fmt: skip
+    assert field_violations(caught.value) == ["affiliation.organization_code"]
+
+
+def test_changes_to_a_deleted_expert_are_refused(admin: pb_grpc.ExpertServiceStub) -> None:
+    expert = new(admin, 507)
+    admin.DeleteExpert(
+        pb.DeleteExpertRequest(name=expert.name, reason="退出", request_id="del-507"), timeout=5
+    )
+    with pytest.raises(grpc.RpcError) as caught:
+        admin.SuspendExpert(
+            pb.SuspendExpertRequest(name=expert.name, reason="x", request_id="sus-507"), timeout=5
+        )
+    assert error_info(caught.value).reason == "EXPERT_DELETED"
