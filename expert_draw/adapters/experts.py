@@ -16,11 +16,11 @@ import uuid as uuidlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import and_, exists, func, insert, select, update
+from sqlalchemy import and_, delete, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from audit_log import canonical
-from audit_log.entry import REQUEST_ID
+from audit_log.entry import REQUEST_ID, commitment
 from expert_draw.adapters.audit import pending
 from expert_draw.adapters.db.engine import write_transaction
 from expert_draw.adapters.db.models import (
@@ -634,6 +634,138 @@ class ExpertLibrary:
                 raise
             return self.get(expert_uuid)
 
+    # -- update --------------------------------------------------------------------------
+
+    def update(  # noqa: PLR0913 - the parts of one audited request
+        self,
+        who: Who,
+        expert_uuid: str,
+        *,
+        etag: str,
+        requested: Draft,
+        mask: frozenset[str],
+        conversion: Sequence[FieldViolation],
+        request_id: str,
+    ) -> StoredExpert:
+        """Change the masked fields; log one ``expert.update`` per changed field.
+
+        Raises:
+            InvalidRequestError: a path that cannot be updated, or an invalid result.
+            NotFoundError, ConcurrentChangeError, PreconditionError: as :meth:`delete`.
+        """
+        bad = sorted(mask - experts.UPDATABLE)
+        if bad or not mask:
+            why = "name the fields to change: " + ", ".join(sorted(experts.UPDATABLE))
+            violations = [
+                FieldViolation("update_mask", f"{p!r} cannot be updated; {why}") for p in bad
+            ]
+            raise InvalidRequestError(violations or [FieldViolation("update_mask", why)])
+        check_request_id(request_id)
+        masked_problems = [
+            v
+            for v in conversion
+            if v.field.removeprefix("expert.").split(".")[0].split("[")[0] in mask
+        ]
+        normal = experts.normalize(requested)
+        asked = experts.profile_json(normal.profile)
+        personal = {f: getattr(normal.personal, f) for f in experts.PERSONAL_UPDATABLE if f in mask}
+        profile = {
+            k: asked[k] for path, (_, k) in experts.PROFILE_UPDATABLE.items() if path in mask
+        }
+        content = canonical.dumps({"personal": personal, "profile": profile})
+        payload = {"method": "UpdateExpert", "name": f"experts/{expert_uuid}", "etag": etag,
+                   "mask": sorted(mask), "content": self._cipher.keyed_digest(content)}  # fmt: skip
+
+        def apply(
+            conn: Connection, row_id: int, current: StoredExpert, now: int
+        ) -> list[PendingEntry]:
+            before = Draft(current.personal, current.profile)
+            after = experts.normalize(experts.merge(before, requested, mask))
+            flagged = {v.field for v in masked_problems}
+            found = experts.validate(after, self.today(), self._catalog)
+            violations = [*masked_problems, *(v for v in found if v.field not in flagged)]
+            if violations:
+                raise InvalidRequestError(violations)
+            changed = experts.changed_fields(before, after)
+            if not changed:
+                raise _Unchanged
+            return self._write_update(
+                conn, row_id, current=current, after=after, changed=changed, now=now
+            )
+
+        try:
+            return self._change(
+                who, expert_uuid, etag=etag, request_id=request_id, payload=payload, apply=apply
+            )
+        except _Unchanged:
+            return self.get(expert_uuid)
+
+    def _write_update(  # noqa: PLR0913 - the parts of one update
+        self,
+        conn: Connection,
+        row_id: int,
+        *,
+        current: StoredExpert,
+        after: Draft,
+        changed: list[str],
+        now: int,
+    ) -> list[PendingEntry]:
+        del now
+        version = current.version + 1
+        name = current.name
+        values: dict[str, Any] = {
+            "profile": canonical.dumps(experts.profile_json(after.profile)).decode(),
+            "region_code": after.profile.region_code,
+            "legacy_only": experts.legacy_only(after.profile, self._catalog),
+        }
+        entries: list[PendingEntry] = []
+        personal_values = experts.personal_values(after.personal)
+        salts = {}
+        for field in changed:
+            if field in experts.PERSONAL_UPDATABLE:
+                column = _COLUMNS[field]
+                values[column] = self._seal(getattr(after.personal, field), current.uuid, column)
+                value: object = None
+                if field in personal_values:
+                    salts[field] = self._random(32)
+                    value = {
+                        "commit": commitment(salts[field], personal_values[field]),
+                        "version": version,
+                    }
+                entries.append(
+                    pending("expert.update", name, {"field": f"{field}_commit", "value": value})
+                )
+            else:
+                key = experts.PROFILE_UPDATABLE[field][1]
+                value = experts.profile_json(after.profile, names=False)[key]
+                entries.append(pending("expert.update", name, {"field": key, "value": value}))
+        conn.execute(update(expert_table).where(expert_table.c.id == row_id).values(**values))
+        if salts:
+            conn.execute(
+                insert(expert_salt_table).values(
+                    self._salt_row(row_id, current.uuid, version, salts)
+                )
+            )
+        if "disciplines" in changed:
+            conn.execute(
+                delete(expert_discipline_table).where(expert_discipline_table.c.expert_id == row_id)
+            )
+            codes = after.profile.disciplines
+            conn.execute(insert(expert_discipline_table), [
+                {"expert_id": row_id, "edition_id": e, "code": c} for e, c in codes
+            ])  # fmt: skip
+        if "affiliations" in changed:
+            conn.execute(
+                delete(expert_affiliation_table).where(
+                    expert_affiliation_table.c.expert_id == row_id
+                )
+            )
+            if after.profile.affiliations:
+                conn.execute(insert(expert_affiliation_table), [
+                    _affiliation_row(row_id, i, a) for i, a in enumerate(after.profile.affiliations)
+                ])  # fmt: skip
+        return entries  # fmt: skip
+
     # -- status, credit, history -------------------------------------------------------
 
     def _change(  # noqa: PLR0913 - the parts of one audited change
@@ -944,6 +1076,10 @@ class ExpertLibrary:
         return self._change(
             who, expert_uuid, etag=etag, request_id=request_id, payload=payload, apply=apply
         )
+
+
+class _Unchanged(Exception):  # noqa: N818 - a signal, not an error
+    """An update that changes nothing: the transaction rolls back, nothing is logged."""
 
 
 def _period_check(start_ms: int, end_ms: int | None, *, max_ms: int | None = None,

@@ -13,7 +13,7 @@ import datetime as dt
 import enum
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from audit_log.entry import commitment
@@ -548,3 +548,44 @@ def period_problems(
 def score_code(score: int) -> str:
     """The credit-event code of an evaluation score."""
     return f"score:{score}"
+
+
+# -- updates -----------------------------------------------------------------------------
+
+PERSONAL_UPDATABLE = ("full_name", "phone", "email")
+# Update-mask path -> (Profile attribute, profile_json key).
+PROFILE_UPDATABLE = {
+    "title": ("title", "title"),
+    "work_start_date": ("work_start", "work_start"),
+    "qualifications": ("qualifications", "qualifications"),
+    "disciplines": ("disciplines", "disciplines"),
+    "region_code": ("region_code", "region"),
+    "accepts_remote": ("accepts_remote", "accepts_remote"),
+    "library_type": ("library_type", "library_type"),
+    "review": ("review", "review"),
+    "declaration_date": ("declaration_date", "declaration_date"),
+    "training_date": ("training_date", "training_date"),
+    "age_exempt": ("age_exempt", "age_exempt"),
+    "affiliations": ("affiliations", "affiliations"),
+}
+UPDATABLE = frozenset((*PERSONAL_UPDATABLE, *PROFILE_UPDATABLE))
+
+
+def merge(current: Draft, requested: Draft, mask: frozenset[str]) -> Draft:
+    """``current`` with the masked fields taken from ``requested``."""
+    personal = replace(current.personal, **{f: getattr(requested.personal, f)
+                                            for f in PERSONAL_UPDATABLE if f in mask})  # fmt: skip
+    profile = replace(current.profile, **{attr: getattr(requested.profile, attr)
+                                          for path, (attr, _) in PROFILE_UPDATABLE.items()
+                                          if path in mask})  # fmt: skip
+    return Draft(personal, profile)
+
+
+def changed_fields(before: Draft, after: Draft) -> list[str]:
+    """The update-mask paths whose values differ (both drafts normalised)."""
+    found = [
+        f for f in PERSONAL_UPDATABLE if getattr(before.personal, f) != getattr(after.personal, f)
+    ]
+    old, new = profile_json(before.profile), profile_json(after.profile)
+    found += [path for path, (_, key) in PROFILE_UPDATABLE.items() if old[key] != new[key]]
+    return found

@@ -45,6 +45,7 @@ SERVICE_ROLES: Mapping[str, Mapping[str, frozenset[Role]]] = MappingProxyType(
             "RevealExpert": ADMINS,
             "UndeleteExpert": ADMINS,
             "ListExperts": LIBRARY_READERS,
+            "UpdateExpert": ADMINS,
             "DeleteExpert": ADMINS,
             "ImportExperts": ADMINS,
             "SuspendExpert": ADMINS,

@@ -393,6 +393,22 @@ class ExpertServicer(pb_grpc.ExpertServiceServicer):
             committed=result.committed,
         )
 
+    def UpdateExpert(
+        self, request: pb.UpdateExpertRequest, context: grpc.ServicerContext
+    ) -> pb.UpdateExpertResponse:
+        """Update the masked fields of an expert."""
+        del context
+        if not request.HasField("expert"):
+            raise InvalidRequestError.field("expert", "required")
+        expert_uuid = names.parse_expert_name(request.expert.name, "expert.name")
+        draft, problems = draft_from_pb(request.expert)
+        stored = self._library.update(
+            self._caller(), expert_uuid, etag=request.expert.etag, requested=draft,
+            mask=frozenset(request.update_mask.paths), conversion=problems,
+            request_id=request.request_id,
+        )  # fmt: skip
+        return pb.UpdateExpertResponse(expert=self._out(stored))
+
     def DeleteExpert(
         self, request: pb.DeleteExpertRequest, context: grpc.ServicerContext
     ) -> pb.DeleteExpertResponse:

@@ -9,6 +9,7 @@ disclosure), and appears in the audit log only as salted commitments.
 
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -904,6 +905,70 @@ class ListExpertsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListExpertsResponse: _TypeAlias = ListExpertsResponse  # noqa: Y015
+
+@_typing.final
+class UpdateExpertRequest(_message.Message):
+    """Request message for UpdateExpert."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXPERT_FIELD_NUMBER: _builtins.int
+    UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """An idempotency key (AIP-155), as in CreateExpertRequest."""
+    @_builtins.property
+    def expert(self) -> Global___Expert:
+        """The expert, with its name, its etag (optional) and the new values of the masked
+        fields.
+        """
+
+    @_builtins.property
+    def update_mask(self) -> _field_mask_pb2.FieldMask:
+        """The fields to change, by their names in Expert: full_name, phone, email, title,
+        work_start_date, qualifications, disciplines, region_code, accepts_remote,
+        library_type, review, declaration_date, training_date, age_exempt, affiliations.
+        Repeated fields are replaced whole. "*" is not accepted.
+        """
+
+    def __init__(
+        self,
+        *,
+        expert: Global___Expert | None = ...,
+        update_mask: _field_mask_pb2.FieldMask | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expert", b"expert", "update_mask", b"update_mask"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expert", b"expert", "request_id", b"request_id", "update_mask", b"update_mask"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateExpertRequest: _TypeAlias = UpdateExpertRequest  # noqa: Y015
+
+@_typing.final
+class UpdateExpertResponse(_message.Message):
+    """Response message for UpdateExpert."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXPERT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def expert(self) -> Global___Expert:
+        """The expert after the update."""
+
+    def __init__(
+        self,
+        *,
+        expert: Global___Expert | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expert", b"expert"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expert", b"expert"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateExpertResponse: _TypeAlias = UpdateExpertResponse  # noqa: Y015
 
 @_typing.final
 class DeleteExpertRequest(_message.Message):

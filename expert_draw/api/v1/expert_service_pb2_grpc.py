@@ -60,6 +60,11 @@ class ExpertServiceStub:
                 request_serializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.ListExpertsRequest.SerializeToString,
                 response_deserializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.ListExpertsResponse.FromString,
                 _registered_method=True)
+        self.UpdateExpert = channel.unary_unary(
+                '/expert_draw.api.v1.ExpertService/UpdateExpert',
+                request_serializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.UpdateExpertRequest.SerializeToString,
+                response_deserializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.UpdateExpertResponse.FromString,
+                _registered_method=True)
         self.DeleteExpert = channel.unary_unary(
                 '/expert_draw.api.v1.ExpertService/DeleteExpert',
                 request_serializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.DeleteExpertRequest.SerializeToString,
@@ -158,6 +163,19 @@ class ExpertServiceServicer:
         """Lists experts in creation order (personal fields masked), filtered by state,
         region prefix and discipline subtree. Errors: INVALID_ARGUMENT (INVALID_REQUEST,
         INVALID_PAGE_TOKEN), PERMISSION_DENIED (ROLE_NOT_ALLOWED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateExpert(self, request, context):
+        """Updates the fields named in update_mask (AIP-134); the expert's etag must be the
+        current one when given. Each changed field is logged as one expert.update entry
+        (personal fields as a new salted commitment "<field>_commit"); an update that
+        changes nothing writes nothing. resident_id_number cannot change (create a new
+        record instead). Errors: INVALID_ARGUMENT (INVALID_REQUEST), NOT_FOUND
+        (EXPERT_NOT_FOUND), ABORTED (ETAG_MISMATCH), FAILED_PRECONDITION (EXPERT_DELETED,
+        REQUEST_ID_REUSED, AUDIT_SELF_CHECK_FAILED), PERMISSION_DENIED (ROLE_NOT_ALLOWED).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -290,6 +308,11 @@ def add_ExpertServiceServicer_to_server(servicer, server):
                     servicer.ListExperts,
                     request_deserializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.ListExpertsRequest.FromString,
                     response_serializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.ListExpertsResponse.SerializeToString,
+            ),
+            'UpdateExpert': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateExpert,
+                    request_deserializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.UpdateExpertRequest.FromString,
+                    response_serializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.UpdateExpertResponse.SerializeToString,
             ),
             'DeleteExpert': grpc.unary_unary_rpc_method_handler(
                     servicer.DeleteExpert,
@@ -456,6 +479,33 @@ class ExpertService:
             '/expert_draw.api.v1.ExpertService/ListExperts',
             expert__draw_dot_api_dot_v1_dot_expert__service__pb2.ListExpertsRequest.SerializeToString,
             expert__draw_dot_api_dot_v1_dot_expert__service__pb2.ListExpertsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateExpert(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/expert_draw.api.v1.ExpertService/UpdateExpert',
+            expert__draw_dot_api_dot_v1_dot_expert__service__pb2.UpdateExpertRequest.SerializeToString,
+            expert__draw_dot_api_dot_v1_dot_expert__service__pb2.UpdateExpertResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -69,6 +69,15 @@ class ExpertServiceStub:
     region prefix and discipline subtree. Errors: INVALID_ARGUMENT (INVALID_REQUEST,
     INVALID_PAGE_TOKEN), PERMISSION_DENIED (ROLE_NOT_ALLOWED).
     """
+    UpdateExpert: _grpc.UnaryUnaryMultiCallable[_expert_service_pb2.UpdateExpertRequest, _expert_service_pb2.UpdateExpertResponse]
+    """Updates the fields named in update_mask (AIP-134); the expert's etag must be the
+    current one when given. Each changed field is logged as one expert.update entry
+    (personal fields as a new salted commitment "<field>_commit"); an update that
+    changes nothing writes nothing. resident_id_number cannot change (create a new
+    record instead). Errors: INVALID_ARGUMENT (INVALID_REQUEST), NOT_FOUND
+    (EXPERT_NOT_FOUND), ABORTED (ETAG_MISMATCH), FAILED_PRECONDITION (EXPERT_DELETED,
+    REQUEST_ID_REUSED, AUDIT_SELF_CHECK_FAILED), PERMISSION_DENIED (ROLE_NOT_ALLOWED).
+    """
     DeleteExpert: _grpc.UnaryUnaryMultiCallable[_expert_service_pb2.DeleteExpertRequest, _expert_service_pb2.DeleteExpertResponse]
     """Soft-deletes an expert (AIP-164): the record, its history and its log entries are
     kept (终身负责, lifetime accountability) and the expert is never drawn again.
@@ -171,6 +180,15 @@ class ExpertServiceAsyncStub(ExpertServiceStub):
     """Lists experts in creation order (personal fields masked), filtered by state,
     region prefix and discipline subtree. Errors: INVALID_ARGUMENT (INVALID_REQUEST,
     INVALID_PAGE_TOKEN), PERMISSION_DENIED (ROLE_NOT_ALLOWED).
+    """
+    UpdateExpert: _aio.UnaryUnaryMultiCallable[_expert_service_pb2.UpdateExpertRequest, _expert_service_pb2.UpdateExpertResponse]  # type: ignore[assignment]
+    """Updates the fields named in update_mask (AIP-134); the expert's etag must be the
+    current one when given. Each changed field is logged as one expert.update entry
+    (personal fields as a new salted commitment "<field>_commit"); an update that
+    changes nothing writes nothing. resident_id_number cannot change (create a new
+    record instead). Errors: INVALID_ARGUMENT (INVALID_REQUEST), NOT_FOUND
+    (EXPERT_NOT_FOUND), ABORTED (ETAG_MISMATCH), FAILED_PRECONDITION (EXPERT_DELETED,
+    REQUEST_ID_REUSED, AUDIT_SELF_CHECK_FAILED), PERMISSION_DENIED (ROLE_NOT_ALLOWED).
     """
     DeleteExpert: _aio.UnaryUnaryMultiCallable[_expert_service_pb2.DeleteExpertRequest, _expert_service_pb2.DeleteExpertResponse]  # type: ignore[assignment]
     """Soft-deletes an expert (AIP-164): the record, its history and its log entries are
@@ -295,6 +313,21 @@ class ExpertServiceServicer(metaclass=_abc_1.ABCMeta):
         """Lists experts in creation order (personal fields masked), filtered by state,
         region prefix and discipline subtree. Errors: INVALID_ARGUMENT (INVALID_REQUEST,
         INVALID_PAGE_TOKEN), PERMISSION_DENIED (ROLE_NOT_ALLOWED).
+        """
+
+    @_abc_1.abstractmethod
+    def UpdateExpert(
+        self,
+        request: _expert_service_pb2.UpdateExpertRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_expert_service_pb2.UpdateExpertResponse, _abc.Awaitable[_expert_service_pb2.UpdateExpertResponse]]:
+        """Updates the fields named in update_mask (AIP-134); the expert's etag must be the
+        current one when given. Each changed field is logged as one expert.update entry
+        (personal fields as a new salted commitment "<field>_commit"); an update that
+        changes nothing writes nothing. resident_id_number cannot change (create a new
+        record instead). Errors: INVALID_ARGUMENT (INVALID_REQUEST), NOT_FOUND
+        (EXPERT_NOT_FOUND), ABORTED (ETAG_MISMATCH), FAILED_PRECONDITION (EXPERT_DELETED,
+        REQUEST_ID_REUSED, AUDIT_SELF_CHECK_FAILED), PERMISSION_DENIED (ROLE_NOT_ALLOWED).
         """
 
     @_abc_1.abstractmethod

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import pytest
 from google.protobuf import descriptor_pool, symbol_database
+from google.protobuf.field_mask_pb2 import FieldMask
 from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2
@@ -77,6 +78,11 @@ SAMPLES: dict[str, Any] = {
     **{
         f"/expert_draw.api.v1.ExpertService/{method}": request
         for method, request in {
+            "UpdateExpert": expert_pb.UpdateExpertRequest(
+                expert=expert_pb.Expert(name=ABSENT_EXPERT, region_code="110105"),
+                update_mask=FieldMask(paths=["region_code"]),
+                request_id="m-0",
+            ),
             "SuspendExpert": expert_pb.SuspendExpertRequest(
                 name=ABSENT_EXPERT, reason="m", request_id="m-1"
             ),
@@ -134,6 +140,7 @@ PASSED_AUTHORIZATION = {
     **{
         f"/expert_draw.api.v1.ExpertService/{method}": grpc.StatusCode.NOT_FOUND
         for method in (
+            "UpdateExpert",
             "SuspendExpert",
             "ReinstateExpert",
             "RetireExpert",

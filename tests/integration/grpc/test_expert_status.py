@@ -235,3 +235,47 @@ def test_changes_to_a_deleted_expert_are_refused(admin: pb_grpc.ExpertServiceStu
             pb.SuspendExpertRequest(name=expert.name, reason="x", request_id="sus-507"), timeout=5
         )
     assert error_info(caught.value).reason == "EXPERT_DELETED"
+
+
+def test_update_with_mask_and_etag(service: RunningService, connect: Callable[[int, str | None], grpc.Channel],
+                                   admin: pb_grpc.ExpertServiceStub) -> None:  # fmt: skip
+    from google.protobuf.field_mask_pb2 import FieldMask
+
+    expert = new(admin, 510)
+    change = pb.Expert(name=expert.name, etag=expert.etag, phone="13599998888", region_code="310115",
+                       disciplines=["editions/2018/disciplines/C010101"])  # fmt: skip
+    mask = FieldMask(paths=["phone", "region_code", "disciplines"])
+    updated = admin.UpdateExpert(pb.UpdateExpertRequest(expert=change, update_mask=mask, request_id="up-510"),
+                                 timeout=5).expert  # fmt: skip
+    assert updated.masked.phone == "135****8888"
+    assert updated.region_code == "310115"
+    assert list(updated.disciplines) == ["editions/2018/disciplines/C010101"]
+    assert updated.etag == 'W/"2"'
+    assert updated.title.title_name == expert.title.title_name  # unmasked fields unchanged
+    logged = kinds(service, connect, expert.name)[1:]
+    assert sorted(e.data["field"] for e in logged) == ["disciplines", "phone_commit", "region"]
+    phone = next(e for e in logged if e.data["field"] == "phone_commit")
+    assert set(phone.data["value"]) == {"commit", "version"}
+    assert "13599998888" not in str(phone.to_json())
+    same = admin.UpdateExpert(pb.UpdateExpertRequest(
+        expert=pb.Expert(name=expert.name, region_code="310115"), update_mask=FieldMask(paths=["region_code"]),
+        request_id="up-510-same"), timeout=5).expert  # fmt: skip
+    assert same.etag == updated.etag  # nothing changed, nothing written
+    for attempt, (change, paths, field) in enumerate((
+        (pb.Expert(name=expert.name, etag=expert.etag, region_code="110105"), ["region_code"], None),
+        (pb.Expert(name=expert.name, resident_id_number="x"), ["resident_id_number"], "update_mask"),
+        (pb.Expert(name=expert.name), [], "update_mask"),
+        (pb.Expert(name=expert.name, phone="1"), ["phone"], "expert.phone"),
+        (pb.Expert(name=expert.name, disciplines=["nonsense"]), ["disciplines"], "expert.disciplines[0]"),
+    )):  # fmt: skip
+        with pytest.raises(grpc.RpcError) as caught:
+            admin.UpdateExpert(pb.UpdateExpertRequest(expert=change, update_mask=FieldMask(paths=paths),
+                                                      request_id=f"up-510-bad-{attempt}"), timeout=5)  # fmt: skip
+        if field is None:
+            assert caught.value.code() is grpc.StatusCode.ABORTED  # the etag of version 1
+        else:
+            assert field in field_violations(caught.value), field
+    # A broken field outside the mask is not looked at.
+    ignored = pb.Expert(name=expert.name, phone="1", email="13600001111@example.cn")
+    admin.UpdateExpert(pb.UpdateExpertRequest(expert=ignored, update_mask=FieldMask(paths=["email"]),
+                                              request_id="up-510-email"), timeout=5)  # fmt: skip
