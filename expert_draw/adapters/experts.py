@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from expert_draw.adapters.protection import FieldCipher
 
 TABLE = "expert"
+ERASED = "erased:"  # the id_hash of an erased record: "erased:<uuid>"
 CHINA = dt.timezone(dt.timedelta(hours=8), "CST")  # dates of record are Beijing dates
 _COLUMNS = {
     "full_name": "full_name_enc",
@@ -88,6 +89,7 @@ class StoredExpert:
     delete_ms: int | None
     periods: tuple[experts.StatusPeriod, ...] = ()
     credits: tuple[experts.CreditEvent, ...] = ()
+    erased: bool = False
 
     @property
     def name(self) -> str:
@@ -437,6 +439,9 @@ class ExpertLibrary:
         payload = {"method": "RevealExpert", "name": f"experts/{expert_uuid}", "purpose": purpose}
         with write_transaction(self._engine) as conn:
             found = self._read(conn, expert_uuid)
+            if found.erased:
+                msg = f"{found.name}: the personal data was erased"
+                raise PreconditionError(msg, reason="EXPERT_ERASED")
             grant = {"grantee": who.sub, "purpose": purpose}
             access = {"purpose": purpose, "pseuds": []}
             appended = self._audit.append(
@@ -548,7 +553,7 @@ class ExpertLibrary:
             legacy_only=bool(row.legacy_only), version=int(row.version),
             create_ms=int(row.create_ms), update_ms=int(row.update_ms),
             delete_ms=None if row.delete_ms is None else int(row.delete_ms),
-            periods=periods, credits=events,
+            periods=periods, credits=events, erased=str(row.id_hash).startswith(ERASED),
         )  # fmt: skip
 
     # -- delete ------------------------------------------------------------------------
@@ -581,6 +586,49 @@ class ExpertLibrary:
         """
         return self._set_state(who, expert_uuid, etag, reason, request_id, target=State.ACTIVE)
 
+    def erase(
+        self, who: Who, expert_uuid: str, *, etag: str, reason: str, request_id: str
+    ) -> StoredExpert:
+        """Erase a deleted expert's personal data: ciphertexts and salts (PIPL).
+
+        Raises:
+            InvalidRequestError: a bad reason or request id.
+            NotFoundError, ConcurrentChangeError: as :meth:`delete`.
+            PreconditionError: not deleted (``EXPERT_NOT_DELETED``), already erased.
+        """
+        reason = _text_field(reason, "reason", MAX_REASON_CHARS)
+        check_request_id(request_id)
+        name = f"experts/{expert_uuid}"
+        payload = {"method": "EraseExpert", "name": name, "etag": etag, "reason": reason}
+        with write_transaction(self._engine) as conn:
+            current = self._read(conn, expert_uuid, for_update=True)
+            if self._audit.find_request(conn, who, request_id, payload) is not None:
+                return current
+            if etag and etag != current.etag:
+                msg = f"{current.name} changed: its etag is now {current.etag}"
+                raise ConcurrentChangeError(msg)
+            if current.erased:
+                raise PreconditionError(f"{name} is already erased", reason="EXPERT_ERASED")
+            if current.state is not State.DELETED:
+                msg = f"{name} must be deleted before its personal data is erased"
+                raise PreconditionError(msg, reason="EXPERT_NOT_DELETED")
+            row_id = self._row_id(conn, expert_uuid)
+            conn.execute(
+                update(expert_table)
+                .where(expert_table.c.id == row_id)
+                .values(
+                    id_hash=f"{ERASED}{expert_uuid}", version=current.version + 1,
+                    update_ms=self._clock_ms(), **dict.fromkeys(_COLUMNS.values()),
+                )
+            )  # fmt: skip
+            conn.execute(delete(expert_salt_table).where(expert_salt_table.c.expert_id == row_id))
+            data = {"field": "personal", "value": "erased"}
+            self._audit.append(
+                conn, who=who, request_id=request_id, payload=payload,
+                pending=[pending("expert.update", name, data)], outcome=expert_uuid.encode(),
+            )  # fmt: skip
+            return self._read(conn, expert_uuid)
+
     def _set_state(  # noqa: PLR0913 - the parts of one audited request
         self, who: Who, expert_uuid: str, etag: str, reason: str, request_id: str, *, target: State
     ) -> StoredExpert:
@@ -599,6 +647,9 @@ class ExpertLibrary:
                 if etag and etag != current.etag:
                     msg = f"{current.name} changed: its etag is now {current.etag}"
                     raise ConcurrentChangeError(msg)
+                if target is State.ACTIVE and current.erased:
+                    msg = f"{current.name}: the personal data was erased; it cannot return"
+                    raise PreconditionError(msg, reason="EXPERT_ERASED")
                 if current.state is target:
                     reason_code = (
                         "EXPERT_DELETED" if target is State.DELETED else "EXPERT_NOT_DELETED"

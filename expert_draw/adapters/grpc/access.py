@@ -47,6 +47,7 @@ SERVICE_ROLES: Mapping[str, Mapping[str, frozenset[Role]]] = MappingProxyType(
             "ListExperts": LIBRARY_READERS,
             "UpdateExpert": ADMINS,
             "DeleteExpert": ADMINS,
+            "EraseExpert": ADMINS,
             "ImportExperts": ADMINS,
             "SuspendExpert": ADMINS,
             "ReinstateExpert": ADMINS,

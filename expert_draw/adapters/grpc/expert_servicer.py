@@ -230,7 +230,9 @@ def expert_to_pb(stored: StoredExpert, now_ms: int) -> pb.Expert:
             resident_id_number=experts.mask_resident_id(p.resident_id_number),
             phone=experts.mask_phone(p.phone),
             email=experts.mask_email(p.email),
-        ),
+        )
+        if not stored.erased
+        else None,
         title=pb.Title(
             level=_LEVELS_PB[f.title.level] if f.title.level else pb.Title.LEVEL_UNSPECIFIED,
             title_name=f.title.name, obtained_date=_date_pb(f.title.obtained),
@@ -264,6 +266,7 @@ def expert_to_pb(stored: StoredExpert, now_ms: int) -> pb.Expert:
         update_time=timestamp_from_ms(stored.update_ms),
         etag=stored.etag,
         current_status=_STATUSES[experts.status_at(stored.periods, now_ms)],
+        erased=stored.erased,
         status_periods=[_period_pb(p) for p in stored.periods],
         credit_events=[
             pb.CreditEvent(code=c.code, reason=c.reason, evidence_sha256=c.evidence_sha256,
@@ -419,6 +422,17 @@ class ExpertServicer(pb_grpc.ExpertServiceServicer):
             self._caller(), expert_uuid, request.etag, request.reason, request.request_id
         )
         return pb.DeleteExpertResponse(expert=self._out(stored))
+
+    def EraseExpert(
+        self, request: pb.EraseExpertRequest, context: grpc.ServicerContext
+    ) -> pb.EraseExpertResponse:
+        """Erase a deleted expert's personal data."""
+        del context
+        stored = self._library.erase(
+            self._caller(), names.parse_expert_name(request.name), etag=request.etag,
+            reason=request.reason, request_id=request.request_id,
+        )  # fmt: skip
+        return pb.EraseExpertResponse(expert=self._out(stored))
 
     def UndeleteExpert(
         self, request: pb.UndeleteExpertRequest, context: grpc.ServicerContext

@@ -174,6 +174,7 @@ class Expert(_message.Message):
     CURRENT_STATUS_FIELD_NUMBER: _builtins.int
     STATUS_PERIODS_FIELD_NUMBER: _builtins.int
     CREDIT_EVENTS_FIELD_NUMBER: _builtins.int
+    ERASED_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The expert's resource name, "experts/{uuid}"."""
     full_name: _builtins.str
@@ -209,6 +210,8 @@ class Expert(_message.Message):
     """The record's version (AIP-154): send it back with a change to refuse lost updates."""
     current_status: Global___StatusPeriod.Status.ValueType
     """The status in force now, from status_periods."""
+    erased: _builtins.bool
+    """True once the personal data was erased (EraseExpert); masked is then empty."""
     @_builtins.property
     def masked(self) -> Global___MaskedPersonal:
         """The personal fields, masked, for display."""
@@ -301,10 +304,11 @@ class Expert(_message.Message):
         current_status: Global___StatusPeriod.Status.ValueType = ...,
         status_periods: _abc.Iterable[Global___StatusPeriod] | None = ...,
         credit_events: _abc.Iterable[Global___CreditEvent] | None = ...,
+        erased: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "declaration_date", b"declaration_date", "delete_time", b"delete_time", "masked", b"masked", "title", b"title", "training_date", b"training_date", "update_time", b"update_time", "work_start_date", b"work_start_date"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepts_remote", b"accepts_remote", "affiliations", b"affiliations", "age_exempt", b"age_exempt", "create_time", b"create_time", "credit_events", b"credit_events", "current_status", b"current_status", "declaration_date", b"declaration_date", "delete_time", b"delete_time", "disciplines", b"disciplines", "email", b"email", "etag", b"etag", "full_name", b"full_name", "legacy_only", b"legacy_only", "library_type", b"library_type", "masked", b"masked", "name", b"name", "phone", b"phone", "qualifications", b"qualifications", "region_code", b"region_code", "resident_id_number", b"resident_id_number", "review", b"review", "state", b"state", "status_periods", b"status_periods", "title", b"title", "training_date", b"training_date", "update_time", b"update_time", "work_start_date", b"work_start_date"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepts_remote", b"accepts_remote", "affiliations", b"affiliations", "age_exempt", b"age_exempt", "create_time", b"create_time", "credit_events", b"credit_events", "current_status", b"current_status", "declaration_date", b"declaration_date", "delete_time", b"delete_time", "disciplines", b"disciplines", "email", b"email", "erased", b"erased", "etag", b"etag", "full_name", b"full_name", "legacy_only", b"legacy_only", "library_type", b"library_type", "masked", b"masked", "name", b"name", "phone", b"phone", "qualifications", b"qualifications", "region_code", b"region_code", "resident_id_number", b"resident_id_number", "review", b"review", "state", b"state", "status_periods", b"status_periods", "title", b"title", "training_date", b"training_date", "update_time", b"update_time", "work_start_date", b"work_start_date"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1027,6 +1031,66 @@ class DeleteExpertResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DeleteExpertResponse: _TypeAlias = DeleteExpertResponse  # noqa: Y015
+
+@_typing.final
+class EraseExpertRequest(_message.Message):
+    """Request message for EraseExpert."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The expert's resource name, "experts/{uuid}"."""
+    etag: _builtins.str
+    """The etag of the deleted version; empty for whatever is current."""
+    reason: _builtins.str
+    """Why (for example the expert's erasure request and its date), 1 to 200 printable
+    characters; logged.
+    """
+    request_id: _builtins.str
+    """An idempotency key (AIP-155), as in CreateExpertRequest."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        etag: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["etag", b"etag", "name", b"name", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EraseExpertRequest: _TypeAlias = EraseExpertRequest  # noqa: Y015
+
+@_typing.final
+class EraseExpertResponse(_message.Message):
+    """Response message for EraseExpert."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXPERT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def expert(self) -> Global___Expert:
+        """The expert after erasure."""
+
+    def __init__(
+        self,
+        *,
+        expert: Global___Expert | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expert", b"expert"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expert", b"expert"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EraseExpertResponse: _TypeAlias = EraseExpertResponse  # noqa: Y015
 
 @_typing.final
 class UndeleteExpertRequest(_message.Message):

@@ -70,6 +70,11 @@ class ExpertServiceStub:
                 request_serializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.DeleteExpertRequest.SerializeToString,
                 response_deserializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.DeleteExpertResponse.FromString,
                 _registered_method=True)
+        self.EraseExpert = channel.unary_unary(
+                '/expert_draw.api.v1.ExpertService/EraseExpert',
+                request_serializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.EraseExpertRequest.SerializeToString,
+                response_deserializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.EraseExpertResponse.FromString,
+                _registered_method=True)
         self.UndeleteExpert = channel.unary_unary(
                 '/expert_draw.api.v1.ExpertService/UndeleteExpert',
                 request_serializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.UndeleteExpertRequest.SerializeToString,
@@ -153,7 +158,7 @@ class ExpertServiceServicer:
         confidential.access entry before the response is sent, so every disclosure is on
         the record; it is not idempotent on purpose. Errors: INVALID_ARGUMENT
         (INVALID_REQUEST), NOT_FOUND (EXPERT_NOT_FOUND), FAILED_PRECONDITION
-        (AUDIT_SELF_CHECK_FAILED), PERMISSION_DENIED (ROLE_NOT_ALLOWED).
+        (EXPERT_ERASED, AUDIT_SELF_CHECK_FAILED), PERMISSION_DENIED (ROLE_NOT_ALLOWED).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -187,6 +192,20 @@ class ExpertServiceServicer:
         Errors: INVALID_ARGUMENT (INVALID_REQUEST), NOT_FOUND (EXPERT_NOT_FOUND),
         ABORTED (ETAG_MISMATCH), FAILED_PRECONDITION (EXPERT_DELETED, REQUEST_ID_REUSED,
         AUDIT_SELF_CHECK_FAILED), PERMISSION_DENIED (ROLE_NOT_ALLOWED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EraseExpert(self, request, context):
+        """Erases a soft-deleted expert's personal data (PIPL 删除权): the ciphertexts of
+        name, 身份证号, phone and e-mail and every salt are deleted, so the log's
+        commitments can no longer be opened; the profile, history and log entries stay
+        (终身负责) and the log still verifies. Logged as expert.update of "personal" with
+        value "erased". Irreversible; the record can no longer be undeleted or revealed.
+        Errors: INVALID_ARGUMENT (INVALID_REQUEST), NOT_FOUND (EXPERT_NOT_FOUND),
+        ABORTED (ETAG_MISMATCH), FAILED_PRECONDITION (EXPERT_NOT_DELETED, EXPERT_ERASED,
+        REQUEST_ID_REUSED, AUDIT_SELF_CHECK_FAILED), PERMISSION_DENIED (ROLE_NOT_ALLOWED).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -318,6 +337,11 @@ def add_ExpertServiceServicer_to_server(servicer, server):
                     servicer.DeleteExpert,
                     request_deserializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.DeleteExpertRequest.FromString,
                     response_serializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.DeleteExpertResponse.SerializeToString,
+            ),
+            'EraseExpert': grpc.unary_unary_rpc_method_handler(
+                    servicer.EraseExpert,
+                    request_deserializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.EraseExpertRequest.FromString,
+                    response_serializer=expert__draw_dot_api_dot_v1_dot_expert__service__pb2.EraseExpertResponse.SerializeToString,
             ),
             'UndeleteExpert': grpc.unary_unary_rpc_method_handler(
                     servicer.UndeleteExpert,
@@ -533,6 +557,33 @@ class ExpertService:
             '/expert_draw.api.v1.ExpertService/DeleteExpert',
             expert__draw_dot_api_dot_v1_dot_expert__service__pb2.DeleteExpertRequest.SerializeToString,
             expert__draw_dot_api_dot_v1_dot_expert__service__pb2.DeleteExpertResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EraseExpert(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/expert_draw.api.v1.ExpertService/EraseExpert',
+            expert__draw_dot_api_dot_v1_dot_expert__service__pb2.EraseExpertRequest.SerializeToString,
+            expert__draw_dot_api_dot_v1_dot_expert__service__pb2.EraseExpertResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -62,7 +62,7 @@ class ExpertServiceStub:
     confidential.access entry before the response is sent, so every disclosure is on
     the record; it is not idempotent on purpose. Errors: INVALID_ARGUMENT
     (INVALID_REQUEST), NOT_FOUND (EXPERT_NOT_FOUND), FAILED_PRECONDITION
-    (AUDIT_SELF_CHECK_FAILED), PERMISSION_DENIED (ROLE_NOT_ALLOWED).
+    (EXPERT_ERASED, AUDIT_SELF_CHECK_FAILED), PERMISSION_DENIED (ROLE_NOT_ALLOWED).
     """
     ListExperts: _grpc.UnaryUnaryMultiCallable[_expert_service_pb2.ListExpertsRequest, _expert_service_pb2.ListExpertsResponse]
     """Lists experts in creation order (personal fields masked), filtered by state,
@@ -84,6 +84,16 @@ class ExpertServiceStub:
     Errors: INVALID_ARGUMENT (INVALID_REQUEST), NOT_FOUND (EXPERT_NOT_FOUND),
     ABORTED (ETAG_MISMATCH), FAILED_PRECONDITION (EXPERT_DELETED, REQUEST_ID_REUSED,
     AUDIT_SELF_CHECK_FAILED), PERMISSION_DENIED (ROLE_NOT_ALLOWED).
+    """
+    EraseExpert: _grpc.UnaryUnaryMultiCallable[_expert_service_pb2.EraseExpertRequest, _expert_service_pb2.EraseExpertResponse]
+    """Erases a soft-deleted expert's personal data (PIPL 删除权): the ciphertexts of
+    name, 身份证号, phone and e-mail and every salt are deleted, so the log's
+    commitments can no longer be opened; the profile, history and log entries stay
+    (终身负责) and the log still verifies. Logged as expert.update of "personal" with
+    value "erased". Irreversible; the record can no longer be undeleted or revealed.
+    Errors: INVALID_ARGUMENT (INVALID_REQUEST), NOT_FOUND (EXPERT_NOT_FOUND),
+    ABORTED (ETAG_MISMATCH), FAILED_PRECONDITION (EXPERT_NOT_DELETED, EXPERT_ERASED,
+    REQUEST_ID_REUSED, AUDIT_SELF_CHECK_FAILED), PERMISSION_DENIED (ROLE_NOT_ALLOWED).
     """
     UndeleteExpert: _grpc.UnaryUnaryMultiCallable[_expert_service_pb2.UndeleteExpertRequest, _expert_service_pb2.UndeleteExpertResponse]
     """Restores a soft-deleted expert (AIP-164), logged as an expert.status entry with
@@ -174,7 +184,7 @@ class ExpertServiceAsyncStub(ExpertServiceStub):
     confidential.access entry before the response is sent, so every disclosure is on
     the record; it is not idempotent on purpose. Errors: INVALID_ARGUMENT
     (INVALID_REQUEST), NOT_FOUND (EXPERT_NOT_FOUND), FAILED_PRECONDITION
-    (AUDIT_SELF_CHECK_FAILED), PERMISSION_DENIED (ROLE_NOT_ALLOWED).
+    (EXPERT_ERASED, AUDIT_SELF_CHECK_FAILED), PERMISSION_DENIED (ROLE_NOT_ALLOWED).
     """
     ListExperts: _aio.UnaryUnaryMultiCallable[_expert_service_pb2.ListExpertsRequest, _expert_service_pb2.ListExpertsResponse]  # type: ignore[assignment]
     """Lists experts in creation order (personal fields masked), filtered by state,
@@ -196,6 +206,16 @@ class ExpertServiceAsyncStub(ExpertServiceStub):
     Errors: INVALID_ARGUMENT (INVALID_REQUEST), NOT_FOUND (EXPERT_NOT_FOUND),
     ABORTED (ETAG_MISMATCH), FAILED_PRECONDITION (EXPERT_DELETED, REQUEST_ID_REUSED,
     AUDIT_SELF_CHECK_FAILED), PERMISSION_DENIED (ROLE_NOT_ALLOWED).
+    """
+    EraseExpert: _aio.UnaryUnaryMultiCallable[_expert_service_pb2.EraseExpertRequest, _expert_service_pb2.EraseExpertResponse]  # type: ignore[assignment]
+    """Erases a soft-deleted expert's personal data (PIPL 删除权): the ciphertexts of
+    name, 身份证号, phone and e-mail and every salt are deleted, so the log's
+    commitments can no longer be opened; the profile, history and log entries stay
+    (终身负责) and the log still verifies. Logged as expert.update of "personal" with
+    value "erased". Irreversible; the record can no longer be undeleted or revealed.
+    Errors: INVALID_ARGUMENT (INVALID_REQUEST), NOT_FOUND (EXPERT_NOT_FOUND),
+    ABORTED (ETAG_MISMATCH), FAILED_PRECONDITION (EXPERT_NOT_DELETED, EXPERT_ERASED,
+    REQUEST_ID_REUSED, AUDIT_SELF_CHECK_FAILED), PERMISSION_DENIED (ROLE_NOT_ALLOWED).
     """
     UndeleteExpert: _aio.UnaryUnaryMultiCallable[_expert_service_pb2.UndeleteExpertRequest, _expert_service_pb2.UndeleteExpertResponse]  # type: ignore[assignment]
     """Restores a soft-deleted expert (AIP-164), logged as an expert.status entry with
@@ -301,7 +321,7 @@ class ExpertServiceServicer(metaclass=_abc_1.ABCMeta):
         confidential.access entry before the response is sent, so every disclosure is on
         the record; it is not idempotent on purpose. Errors: INVALID_ARGUMENT
         (INVALID_REQUEST), NOT_FOUND (EXPERT_NOT_FOUND), FAILED_PRECONDITION
-        (AUDIT_SELF_CHECK_FAILED), PERMISSION_DENIED (ROLE_NOT_ALLOWED).
+        (EXPERT_ERASED, AUDIT_SELF_CHECK_FAILED), PERMISSION_DENIED (ROLE_NOT_ALLOWED).
         """
 
     @_abc_1.abstractmethod
@@ -341,6 +361,22 @@ class ExpertServiceServicer(metaclass=_abc_1.ABCMeta):
         Errors: INVALID_ARGUMENT (INVALID_REQUEST), NOT_FOUND (EXPERT_NOT_FOUND),
         ABORTED (ETAG_MISMATCH), FAILED_PRECONDITION (EXPERT_DELETED, REQUEST_ID_REUSED,
         AUDIT_SELF_CHECK_FAILED), PERMISSION_DENIED (ROLE_NOT_ALLOWED).
+        """
+
+    @_abc_1.abstractmethod
+    def EraseExpert(
+        self,
+        request: _expert_service_pb2.EraseExpertRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_expert_service_pb2.EraseExpertResponse, _abc.Awaitable[_expert_service_pb2.EraseExpertResponse]]:
+        """Erases a soft-deleted expert's personal data (PIPL 删除权): the ciphertexts of
+        name, 身份证号, phone and e-mail and every salt are deleted, so the log's
+        commitments can no longer be opened; the profile, history and log entries stay
+        (终身负责) and the log still verifies. Logged as expert.update of "personal" with
+        value "erased". Irreversible; the record can no longer be undeleted or revealed.
+        Errors: INVALID_ARGUMENT (INVALID_REQUEST), NOT_FOUND (EXPERT_NOT_FOUND),
+        ABORTED (ETAG_MISMATCH), FAILED_PRECONDITION (EXPERT_NOT_DELETED, EXPERT_ERASED,
+        REQUEST_ID_REUSED, AUDIT_SELF_CHECK_FAILED), PERMISSION_DENIED (ROLE_NOT_ALLOWED).
         """
 
     @_abc_1.abstractmethod

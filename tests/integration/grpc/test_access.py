@@ -83,6 +83,9 @@ SAMPLES: dict[str, Any] = {
                 update_mask=FieldMask(paths=["region_code"]),
                 request_id="m-0",
             ),
+            "EraseExpert": expert_pb.EraseExpertRequest(
+                name=ABSENT_EXPERT, reason="m", request_id="m-e"
+            ),
             "SuspendExpert": expert_pb.SuspendExpertRequest(
                 name=ABSENT_EXPERT, reason="m", request_id="m-1"
             ),
@@ -140,6 +143,7 @@ PASSED_AUTHORIZATION = {
     **{
         f"/expert_draw.api.v1.ExpertService/{method}": grpc.StatusCode.NOT_FOUND
         for method in (
+            "EraseExpert",
             "UpdateExpert",
             "SuspendExpert",
             "ReinstateExpert",

@@ -279,3 +279,51 @@ def test_update_with_mask_and_etag(service: RunningService, connect: Callable[[i
     ignored = pb.Expert(name=expert.name, phone="1", email="13600001111@example.cn")
     admin.UpdateExpert(pb.UpdateExpertRequest(expert=ignored, update_mask=FieldMask(paths=["email"]),
                                               request_id="up-510-email"), timeout=5)  # fmt: skip
+
+
+def test_erasure(service: RunningService, connect: Callable[[int, str | None], grpc.Channel],
+                 admin: pb_grpc.ExpertServiceStub) -> None:  # fmt: skip
+    from sqlalchemy import select
+
+    from expert_draw.adapters.db.models import expert_salt_table, expert_table
+
+    expert = new(admin, 520)
+    erase = pb.EraseExpertRequest(
+        name=expert.name, reason="本人申请删除个人信息", request_id="erase-520"
+    )
+    with pytest.raises(grpc.RpcError) as caught:
+        admin.EraseExpert(erase, timeout=5)
+    assert error_info(caught.value).reason == "EXPERT_NOT_DELETED"
+    admin.DeleteExpert(
+        pb.DeleteExpertRequest(name=expert.name, reason="退出", request_id="del-520"), timeout=5
+    )
+    erased = admin.EraseExpert(erase, timeout=5).expert
+    assert erased.erased
+    assert not erased.HasField("masked")
+    assert erased.region_code == expert.region_code  # the profile stays (终身负责)
+    with service.audit.engine.connect() as conn:
+        row = conn.execute(select(expert_table).where(expert_table.c.uuid == expert.name[8:])).one()
+        salts = conn.execute(
+            select(expert_salt_table).where(expert_salt_table.c.expert_id == row.id)
+        ).all()
+    assert (row.full_name_enc, row.resident_id_enc, row.phone_enc, row.email_enc) == (
+        None,
+        None,
+        None,
+        None,
+    )
+    assert salts == []
+    with pytest.raises(grpc.RpcError) as caught:
+        admin.RevealExpert(pb.RevealExpertRequest(name=expert.name, purpose="核对"), timeout=5)
+    assert error_info(caught.value).reason == "EXPERT_ERASED"
+    undelete = pb.UndeleteExpertRequest(name=expert.name, reason="x", request_id="undel-520")
+    with pytest.raises(grpc.RpcError) as caught:
+        admin.UndeleteExpert(undelete, timeout=5)
+    assert error_info(caught.value).reason == "EXPERT_ERASED"
+    assert admin.EraseExpert(erase, timeout=5).expert.etag == erased.etag  # a retry
+    # The person may register again; the log still checks out.
+    create = pb.CreateExpertRequest(expert=sample.expert(520), request_id="status-520-again")
+    again = admin.CreateExpert(create, timeout=10).expert
+    assert again.name != expert.name
+    assert kinds(service, connect, expert.name)[-1].data == {"field": "personal", "value": "erased"}
+    assert service.audit.self_check(64) == []
