@@ -241,3 +241,40 @@ def search(
     _out.print(_discipline_table([r.discipline for r in found], kinds))
     if not found:
         _out.print("no match")
+
+
+@app.command("suggest")
+def suggest(
+    code: Annotated[str, typer.Argument(help="The discipline code to map, e.g. A0101.")],
+    edition: Annotated[
+        str, typer.Option("--edition", "-e", help="Its edition (default: the 2010 trial).")
+    ] = "2010-trial",
+    to: Annotated[
+        str | None, typer.Option("--to", help="The edition to map into (default: current).")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=20, help="Suggestions.")] = 5,
+    client_config: ClientConfigOption = None,
+    profile: ProfileOption = None,
+    target: TargetOption = None,
+    timeout: TimeoutOption = 10.0,
+    as_json: JsonOption = False,
+) -> None:
+    """Suggest codes of the current edition for a legacy code (suggestions only)."""
+    from expert_draw.api.v1 import classification_service_pb2 as pb
+
+    request = pb.SuggestDisciplineMappingsRequest(
+        name=f"editions/{edition}/disciplines/{code.upper()}",
+        target_edition=f"editions/{to}" if to else "",
+        max_suggestions=limit,
+    )
+    with _session(client_config, profile, target, timeout) as session:
+        found = session.call("SuggestDisciplineMappings", request)
+    if as_json:
+        _print_json([found])
+        return
+    _out.print(f"{found.source.code} {found.source.path_display_name} ({edition}) →")
+    _out.print(
+        _discipline_table(
+            [s.discipline for s in found.suggestions], [f"{s.score:.2f}" for s in found.suggestions]
+        )
+    )

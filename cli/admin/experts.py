@@ -228,6 +228,9 @@ def list_(
         str, typer.Option("--edition", "-e", help="Edition of --discipline.")
     ] = "2018",
     deleted: Annotated[bool, typer.Option("--deleted", help="List deleted experts.")] = False,
+    legacy: Annotated[
+        bool, typer.Option("--legacy", help="Only experts holding legacy-edition codes only.")
+    ] = False,
     limit: LimitOption = 200,
     as_json: JsonOption = False,
     client_config: ClientConfigOption = None,
@@ -242,13 +245,16 @@ def list_(
         region_prefix=region, page_size=min(limit, 1000),
         discipline=f"editions/{edition}/disciplines/{discipline}" if discipline else "",
         state=pb.Expert.STATE_DELETED if deleted else pb.Expert.STATE_ACTIVE,
+        legacy_only=legacy,
     )  # fmt: skip
     found: list[pb.Expert] = []
+    total = 0
     with connect(client_config, profile, target) as channel:
         stub = _stub(channel)
         while True:
             page = stub.ListExperts(request, timeout=timeout, metadata=request_metadata())
             found += page.experts
+            total = page.total_size
             if not page.next_page_token or len(found) >= limit:
                 break
             request.page_token = page.next_page_token
@@ -257,6 +263,7 @@ def list_(
         _dump(found)
     else:
         _out.print(_table(found))
+        _out.print(f"{len(found)} of {total} experts")
 
 
 @app.command("get")

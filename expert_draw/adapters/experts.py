@@ -109,6 +109,7 @@ class ExpertFilter:
     state: State = State.ACTIVE
     region_prefix: str = ""
     discipline: tuple[str, str] | None = None  # (edition, code)
+    legacy_only: bool = False
 
 
 def check_request_id(request_id: str, field: str = "request_id") -> None:
@@ -453,19 +454,22 @@ class ExpertLibrary:
 
     def list_experts(
         self, where: ExpertFilter, page_size: int, page_token: str
-    ) -> tuple[list[StoredExpert], str]:
-        """A page of experts in creation order, and the next page's token.
+    ) -> tuple[list[StoredExpert], str, int]:
+        """A page of experts in creation order, the next page's token, the total count.
 
         Raises:
             InvalidRequestError: a bad page size or token.
             NotFoundError: the discipline filter names an unknown discipline.
         """
         size = effective_page_size(page_size)
-        key = query_key("experts", str(where.state), where.region_prefix, repr(where.discipline))
+        key = query_key(
+            "experts", str(where.state), where.region_prefix, repr(where.discipline),
+            str(where.legacy_only),
+        )  # fmt: skip
         after = decode_cursor(page_token, key) if page_token else 0
-        query = select(expert_table).where(
-            expert_table.c.state == str(where.state), expert_table.c.id > (after or 0)
-        )
+        query = select(expert_table).where(expert_table.c.state == str(where.state))
+        if where.legacy_only:
+            query = query.where(expert_table.c.legacy_only.is_(True))
         if where.region_prefix:
             query = query.where(expert_table.c.region_code.startswith(where.region_prefix))
         if where.discipline is not None:
@@ -480,10 +484,14 @@ class ExpertLibrary:
             )
             query = query.where(holds)
         with self._engine.connect() as conn:
-            rows = conn.execute(query.order_by(expert_table.c.id).limit(size + 1)).all()
+            total = int(
+                conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+            )
+            page = query.where(expert_table.c.id > (after or 0)).order_by(expert_table.c.id)
+            rows = conn.execute(page.limit(size + 1)).all()
             items = self._load(conn, rows[:size])
         token = encode_cursor(int(rows[size - 1].id), key) if len(rows) > size else ""
-        return items, token
+        return items, token, total
 
     def count(self, state: State = State.ACTIVE) -> int:
         """How many experts are in ``state``."""

@@ -28,6 +28,7 @@ SERVICE_ROLES: Mapping[str, Mapping[str, frozenset[Role]]] = MappingProxyType(
             "GetDiscipline": ALL_ROLES,
             "ListDisciplines": ALL_ROLES,
             "SearchDisciplines": ALL_ROLES,
+            "SuggestDisciplineMappings": ALL_ROLES,
         },
         "expert_draw.api.v1.AuditService": {
             "GetServiceInfo": ALL_ROLES,

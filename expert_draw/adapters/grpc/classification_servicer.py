@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from classification import mapping
 from expert_draw.adapters.grpc import convert
 from expert_draw.api.v1 import classification_service_pb2 as pb
 from expert_draw.api.v1 import classification_service_pb2_grpc as pb_grpc
 from expert_draw.core import names
 from expert_draw.errors import InvalidRequestError
+
+MAX_SUGGESTIONS = 20
 
 if TYPE_CHECKING:
     import grpc
@@ -95,4 +98,32 @@ class ClassificationServicer(pb_grpc.ClassificationServiceServicer):
             results=[convert.match_to_pb(edition, hit) for hit in page.items],
             next_page_token=page.next_page_token,
             total_size=page.total_size,
+        )
+
+    def SuggestDisciplineMappings(
+        self, request: pb.SuggestDisciplineMappingsRequest, context: grpc.ServicerContext
+    ) -> pb.SuggestDisciplineMappingsResponse:
+        """Suggest target-edition codes for one discipline."""
+        del context
+        edition_id, code = names.parse_discipline_name(request.name)
+        target_id = (
+            names.parse_edition_name(request.target_edition, "target_edition")
+            if request.target_edition
+            else self._catalog.current.edition_id
+        )
+        if not 0 <= request.max_suggestions <= MAX_SUGGESTIONS:
+            raise InvalidRequestError.field("max_suggestions", f"0 to {MAX_SUGGESTIONS}")
+        limit = request.max_suggestions or mapping.DEFAULT_LIMIT
+        discipline = self._catalog.get_discipline(edition_id, code)
+        source = self._catalog.get_edition(edition_id).edition
+        target = self._catalog.get_edition(target_id).edition
+        found = mapping.suggest(source, code, target, limit)
+        return pb.SuggestDisciplineMappingsResponse(
+            source=convert.discipline_to_pb(source, discipline),
+            suggestions=[
+                pb.DisciplineMapping(
+                    discipline=convert.discipline_to_pb(target, target.get(s.code)), score=s.score
+                )
+                for s in found
+            ],
         )

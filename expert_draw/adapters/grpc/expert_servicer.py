@@ -354,11 +354,13 @@ class ExpertServicer(pb_grpc.ExpertServiceServicer):
                 violations.extend(exc.violations)
         if violations:
             raise InvalidRequestError(violations)
-        where = ExpertFilter(state, prefix, discipline)
-        items, token = self._library.list_experts(where, request.page_size, request.page_token)
+        where = ExpertFilter(state, prefix, discipline, legacy_only=request.legacy_only)
+        items, token, total = self._library.list_experts(
+            where, request.page_size, request.page_token
+        )
         now = self._library.now_ms()
         return pb.ListExpertsResponse(
-            experts=[expert_to_pb(e, now) for e in items], next_page_token=token
+            experts=[expert_to_pb(e, now) for e in items], next_page_token=token, total_size=total
         )
 
     def ImportExperts(

@@ -634,3 +634,91 @@ class DisciplineMatch(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DisciplineMatch: _TypeAlias = DisciplineMatch  # noqa: Y015
+
+@_typing.final
+class SuggestDisciplineMappingsRequest(_message.Message):
+    """Request message for SuggestDisciplineMappings."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    TARGET_EDITION_FIELD_NUMBER: _builtins.int
+    MAX_SUGGESTIONS_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The discipline to map, "editions/{edition}/disciplines/{code}"."""
+    target_edition: _builtins.str
+    """The edition to map into, "editions/{edition}"; empty means the current one."""
+    max_suggestions: _builtins.int
+    """At most this many suggestions (0 means 5; at most 20)."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        target_edition: _builtins.str = ...,
+        max_suggestions: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_suggestions", b"max_suggestions", "name", b"name", "target_edition", b"target_edition"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SuggestDisciplineMappingsRequest: _TypeAlias = SuggestDisciplineMappingsRequest  # noqa: Y015
+
+@_typing.final
+class DisciplineMapping(_message.Message):
+    """One suggested discipline."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DISCIPLINE_FIELD_NUMBER: _builtins.int
+    SCORE_FIELD_NUMBER: _builtins.int
+    score: _builtins.float
+    """How alike it is, from 0 (exclusive) to 1 (equal names)."""
+    @_builtins.property
+    def discipline(self) -> Global___Discipline:
+        """The suggested discipline of the target edition."""
+
+    def __init__(
+        self,
+        *,
+        discipline: Global___Discipline | None = ...,
+        score: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["discipline", b"discipline"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["discipline", b"discipline", "score", b"score"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DisciplineMapping: _TypeAlias = DisciplineMapping  # noqa: Y015
+
+@_typing.final
+class SuggestDisciplineMappingsResponse(_message.Message):
+    """Response message for SuggestDisciplineMappings."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SOURCE_FIELD_NUMBER: _builtins.int
+    SUGGESTIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def source(self) -> Global___Discipline:
+        """The discipline that was mapped."""
+
+    @_builtins.property
+    def suggestions(self) -> _containers.RepeatedCompositeFieldContainer[Global___DisciplineMapping]:
+        """The suggestions, best first."""
+
+    def __init__(
+        self,
+        *,
+        source: Global___Discipline | None = ...,
+        suggestions: _abc.Iterable[Global___DisciplineMapping] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["source", b"source"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["source", b"source", "suggestions", b"suggestions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SuggestDisciplineMappingsResponse: _TypeAlias = SuggestDisciplineMappingsResponse  # noqa: Y015

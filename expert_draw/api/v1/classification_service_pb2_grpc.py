@@ -63,6 +63,11 @@ class ClassificationServiceStub:
                 request_serializer=expert__draw_dot_api_dot_v1_dot_classification__service__pb2.SearchDisciplinesRequest.SerializeToString,
                 response_deserializer=expert__draw_dot_api_dot_v1_dot_classification__service__pb2.SearchDisciplinesResponse.FromString,
                 _registered_method=True)
+        self.SuggestDisciplineMappings = channel.unary_unary(
+                '/expert_draw.api.v1.ClassificationService/SuggestDisciplineMappings',
+                request_serializer=expert__draw_dot_api_dot_v1_dot_classification__service__pb2.SuggestDisciplineMappingsRequest.SerializeToString,
+                response_deserializer=expert__draw_dot_api_dot_v1_dot_classification__service__pb2.SuggestDisciplineMappingsResponse.FromString,
+                _registered_method=True)
 
 
 class ClassificationServiceServicer:
@@ -117,6 +122,18 @@ class ClassificationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SuggestDisciplineMappings(self, request, context):
+        """Suggests disciplines of another edition for one discipline, to help an admin map
+        an expert's legacy (2010 trial) codes to the current edition. Only suggests:
+        nothing is changed. Candidates are the target's 二级 and 三级 disciplines, ranked
+        by the likeness of names and parents' names (1.0 for an equal name).
+        Errors: INVALID_ARGUMENT (INVALID_REQUEST), NOT_FOUND (EDITION_NOT_FOUND,
+        DISCIPLINE_NOT_FOUND).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ClassificationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -144,6 +161,11 @@ def add_ClassificationServiceServicer_to_server(servicer, server):
                     servicer.SearchDisciplines,
                     request_deserializer=expert__draw_dot_api_dot_v1_dot_classification__service__pb2.SearchDisciplinesRequest.FromString,
                     response_serializer=expert__draw_dot_api_dot_v1_dot_classification__service__pb2.SearchDisciplinesResponse.SerializeToString,
+            ),
+            'SuggestDisciplineMappings': grpc.unary_unary_rpc_method_handler(
+                    servicer.SuggestDisciplineMappings,
+                    request_deserializer=expert__draw_dot_api_dot_v1_dot_classification__service__pb2.SuggestDisciplineMappingsRequest.FromString,
+                    response_serializer=expert__draw_dot_api_dot_v1_dot_classification__service__pb2.SuggestDisciplineMappingsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -285,6 +307,33 @@ class ClassificationService:
             '/expert_draw.api.v1.ClassificationService/SearchDisciplines',
             expert__draw_dot_api_dot_v1_dot_classification__service__pb2.SearchDisciplinesRequest.SerializeToString,
             expert__draw_dot_api_dot_v1_dot_classification__service__pb2.SearchDisciplinesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SuggestDisciplineMappings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/expert_draw.api.v1.ClassificationService/SuggestDisciplineMappings',
+            expert__draw_dot_api_dot_v1_dot_classification__service__pb2.SuggestDisciplineMappingsRequest.SerializeToString,
+            expert__draw_dot_api_dot_v1_dot_classification__service__pb2.SuggestDisciplineMappingsResponse.FromString,
             options,
             channel_credentials,
             insecure,

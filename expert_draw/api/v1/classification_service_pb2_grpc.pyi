@@ -64,6 +64,14 @@ class ClassificationServiceStub:
     its path from the root, contain every term. Errors: INVALID_ARGUMENT
     (INVALID_REQUEST, INVALID_PAGE_TOKEN), NOT_FOUND (EDITION_NOT_FOUND).
     """
+    SuggestDisciplineMappings: _grpc.UnaryUnaryMultiCallable[_classification_service_pb2.SuggestDisciplineMappingsRequest, _classification_service_pb2.SuggestDisciplineMappingsResponse]
+    """Suggests disciplines of another edition for one discipline, to help an admin map
+    an expert's legacy (2010 trial) codes to the current edition. Only suggests:
+    nothing is changed. Candidates are the target's 二级 and 三级 disciplines, ranked
+    by the likeness of names and parents' names (1.0 for an equal name).
+    Errors: INVALID_ARGUMENT (INVALID_REQUEST), NOT_FOUND (EDITION_NOT_FOUND,
+    DISCIPLINE_NOT_FOUND).
+    """
 
 @_typing.type_check_only
 class ClassificationServiceAsyncStub(ClassificationServiceStub):
@@ -98,6 +106,14 @@ class ClassificationServiceAsyncStub(ClassificationServiceStub):
     Whitespace separates terms; a discipline matches when its name, or the names on
     its path from the root, contain every term. Errors: INVALID_ARGUMENT
     (INVALID_REQUEST, INVALID_PAGE_TOKEN), NOT_FOUND (EDITION_NOT_FOUND).
+    """
+    SuggestDisciplineMappings: _aio.UnaryUnaryMultiCallable[_classification_service_pb2.SuggestDisciplineMappingsRequest, _classification_service_pb2.SuggestDisciplineMappingsResponse]  # type: ignore[assignment]
+    """Suggests disciplines of another edition for one discipline, to help an admin map
+    an expert's legacy (2010 trial) codes to the current edition. Only suggests:
+    nothing is changed. Candidates are the target's 二级 and 三级 disciplines, ranked
+    by the likeness of names and parents' names (1.0 for an equal name).
+    Errors: INVALID_ARGUMENT (INVALID_REQUEST), NOT_FOUND (EDITION_NOT_FOUND,
+    DISCIPLINE_NOT_FOUND).
     """
 
 class ClassificationServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -160,6 +176,20 @@ class ClassificationServiceServicer(metaclass=_abc_1.ABCMeta):
         Whitespace separates terms; a discipline matches when its name, or the names on
         its path from the root, contain every term. Errors: INVALID_ARGUMENT
         (INVALID_REQUEST, INVALID_PAGE_TOKEN), NOT_FOUND (EDITION_NOT_FOUND).
+        """
+
+    @_abc_1.abstractmethod
+    def SuggestDisciplineMappings(
+        self,
+        request: _classification_service_pb2.SuggestDisciplineMappingsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_classification_service_pb2.SuggestDisciplineMappingsResponse, _abc.Awaitable[_classification_service_pb2.SuggestDisciplineMappingsResponse]]:
+        """Suggests disciplines of another edition for one discipline, to help an admin map
+        an expert's legacy (2010 trial) codes to the current edition. Only suggests:
+        nothing is changed. Candidates are the target's 二级 and 三级 disciplines, ranked
+        by the likeness of names and parents' names (1.0 for an equal name).
+        Errors: INVALID_ARGUMENT (INVALID_REQUEST), NOT_FOUND (EDITION_NOT_FOUND,
+        DISCIPLINE_NOT_FOUND).
         """
 
 def add_ClassificationServiceServicer_to_server(servicer: ClassificationServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -851,6 +851,7 @@ class ListExpertsRequest(_message.Message):
     STATE_FIELD_NUMBER: _builtins.int
     REGION_PREFIX_FIELD_NUMBER: _builtins.int
     DISCIPLINE_FIELD_NUMBER: _builtins.int
+    LEGACY_ONLY_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """At most this many experts (0 means 50; values above 1000 are coerced to 1000)."""
     page_token: _builtins.str
@@ -865,6 +866,10 @@ class ListExpertsRequest(_message.Message):
     """Only experts holding this discipline or one below it, as a resource name
     "editions/{edition}/disciplines/{code}".
     """
+    legacy_only: _builtins.bool
+    """Only experts whose every discipline is of a legacy edition (kept, not drawable;
+    map their codes with ClassificationService.SuggestDisciplineMappings).
+    """
     def __init__(
         self,
         *,
@@ -873,10 +878,11 @@ class ListExpertsRequest(_message.Message):
         state: Global___Expert.State.ValueType = ...,
         region_prefix: _builtins.str = ...,
         discipline: _builtins.str = ...,
+        legacy_only: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["discipline", b"discipline", "page_size", b"page_size", "page_token", b"page_token", "region_prefix", b"region_prefix", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["discipline", b"discipline", "legacy_only", b"legacy_only", "page_size", b"page_size", "page_token", b"page_token", "region_prefix", b"region_prefix", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -890,8 +896,11 @@ class ListExpertsResponse(_message.Message):
 
     EXPERTS_FIELD_NUMBER: _builtins.int
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    TOTAL_SIZE_FIELD_NUMBER: _builtins.int
     next_page_token: _builtins.str
     """A token for the next page; empty on the last page."""
+    total_size: _builtins.int
+    """How many experts match the filters in all (every page)."""
     @_builtins.property
     def experts(self) -> _containers.RepeatedCompositeFieldContainer[Global___Expert]:
         """The experts of this page."""
@@ -901,10 +910,11 @@ class ListExpertsResponse(_message.Message):
         *,
         experts: _abc.Iterable[Global___Expert] | None = ...,
         next_page_token: _builtins.str = ...,
+        total_size: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["experts", b"experts", "next_page_token", b"next_page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["experts", b"experts", "next_page_token", b"next_page_token", "total_size", b"total_size"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

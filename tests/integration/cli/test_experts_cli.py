@@ -122,3 +122,19 @@ def test_dry_run_get_reveal_delete_undelete(
     restored = run("experts", "undelete", mine, "--reason", "误删恢复", "--etag", 'W/"2"', *args)
     assert restored.exit_code == 0, restored.output
     assert mine in _names(args)
+
+
+def test_legacy_experts_and_code_suggestions(dev_service: tuple[RunningService, Path]) -> None:
+    args = client_args(dev_service)
+    assert (
+        run("experts", "import", str(SAMPLE), *args).exit_code == 0
+    )  # row 4 holds 2010-trial:A01 only
+    legacy = run("experts", "list", "--legacy", "--json", *args)
+    assert [r["masked"]["full_name"] for r in json.loads(legacy.stdout)] == ["王*"]
+    table = run("experts", "list", "--legacy", *args)
+    assert "1 of 1 experts" in table.output
+    suggested = run("classification", "suggest", "A01", "--json", *args)
+    assert suggested.exit_code == 0, suggested.output
+    [found] = json.loads(suggested.stdout)
+    assert found["source"]["code"] == "A01"
+    assert found["suggestions"][0]["discipline"]["name"].startswith("editions/2018/")

@@ -53,6 +53,9 @@ SAMPLES: dict[str, Any] = {
     "/expert_draw.api.v1.ClassificationService/SearchDisciplines": pb.SearchDisciplinesRequest(
         parent="editions/2018", query="电气"
     ),
+    "/expert_draw.api.v1.ClassificationService/SuggestDisciplineMappings": pb.SuggestDisciplineMappingsRequest(
+        name="editions/2010-trial/disciplines/A01"
+    ),
     "/expert_draw.api.v1.AuditService/GetServiceInfo": audit_pb.GetServiceInfoRequest(),
     "/expert_draw.api.v1.AuditService/GetCheckpoint": audit_pb.GetCheckpointRequest(),
     "/expert_draw.api.v1.AuditService/ListCheckpoints": audit_pb.ListCheckpointsRequest(),

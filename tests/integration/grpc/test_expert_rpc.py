@@ -495,3 +495,41 @@ def test_oversized_and_unparsable_repeated_fields(admin: pb_grpc.ExpertServiceSt
 def test_identity_hash_column_fits_the_longest_key_id() -> None:
     longest = len("k" * 32) + 1 + 64  # key ids are at most 32 characters (protection.py)
     assert expert_table.c.id_hash.type.length >= longest  # type: ignore[attr-defined]
+
+
+def test_legacy_experts_are_counted_and_codes_suggested(
+    service: RunningService,
+    connect: Callable[[int, str | None], grpc.Channel],
+    admin: pb_grpc.ExpertServiceStub,
+) -> None:
+    from expert_draw.api.v1 import classification_service_pb2 as cpb
+    from expert_draw.api.v1 import classification_service_pb2_grpc as cpb_grpc
+
+    legacy = [create(admin, n, region_code="650102", disciplines=["editions/2010-trial/disciplines/A0101"])
+              for n in (150, 151)]  # fmt: skip
+    create(admin, 152, region_code="650102")
+    listed = admin.ListExperts(
+        pb.ListExpertsRequest(region_prefix="65", legacy_only=True, page_size=1), timeout=5
+    )
+    assert listed.total_size == 2
+    assert [e.name for e in listed.experts] == [legacy[0].name]
+    everyone = admin.ListExperts(pb.ListExpertsRequest(region_prefix="65"), timeout=5)
+    assert everyone.total_size == 3
+    catalog = cpb_grpc.ClassificationServiceStub(connect(service.port, "admin"))
+    suggested = catalog.SuggestDisciplineMappings(
+        cpb.SuggestDisciplineMappingsRequest(
+            name="editions/2010-trial/disciplines/A0101", max_suggestions=3
+        ),
+        timeout=5,
+    )
+    assert suggested.source.name == "editions/2010-trial/disciplines/A0101"
+    assert 0 < len(suggested.suggestions) <= 3
+    assert all(s.discipline.name.startswith("editions/2018/") for s in suggested.suggestions)
+    with pytest.raises(grpc.RpcError) as caught:
+        catalog.SuggestDisciplineMappings(
+            cpb.SuggestDisciplineMappingsRequest(
+                name="editions/2010-trial/disciplines/A0101", max_suggestions=99
+            ),
+            timeout=5,
+        )
+    assert field_violations(caught.value) == ["max_suggestions"]
