@@ -60,3 +60,30 @@ def current(config: ConfigOption = None) -> None:
     head = migrate.head_revision()
     state = "up to date" if found == head else "run `expert-draw db upgrade`"
     typer.echo(f"database schema: {found or 'empty'}; release needs {head} ({state})")
+
+
+@app.command("rekey")
+def rekey(config: ConfigOption = None) -> None:
+    """Re-encrypt personal data and re-hash 身份证号 under the current keys.
+
+    Run it after adding a key to library.data_keys and making it current; it is
+    idempotent and safe while the service runs.
+    """
+    from expert_draw.adapters.experts import rekey as run_rekey
+    from expert_draw.adapters.protection import FieldCipher, load_data_keys
+
+    try:
+        settings = load_settings(config)
+        cipher = FieldCipher(load_data_keys(settings.path(settings.library.data_keys)))
+    except Error as exc:
+        typer.echo(f"expert-draw: {exc.message}", err=True)
+        raise typer.Exit(4) from None
+    engine = _engine(config)
+    try:
+        done = run_rekey(engine, cipher)
+    finally:
+        engine.dispose()
+    typer.echo(
+        f"{done.experts} experts: {done.cells} cells re-encrypted, {done.hashes} identity "
+        f"hashes renewed, {done.salts} salt sets re-encrypted (key {cipher.current_key_id})"
+    )

@@ -170,6 +170,13 @@ class FieldCipher:
         """The encryption key new ciphertexts use."""
         return self._keys.encryption.current
 
+    @staticmethod
+    def key_id_of(blob: bytes) -> str:
+        """The key id a ciphertext names ("" for an unknown format)."""
+        if len(blob) < 2 or blob[0] != FORMAT:  # noqa: PLR2004 - format and length bytes
+            return ""
+        return blob[2 : 2 + blob[1]].decode("ascii", "replace")
+
     def encrypt(self, value: str, *, table: str, column: str, record_id: str) -> bytes:
         """Encrypt ``value`` for one cell under the current key."""
         key_id = self._keys.encryption.current
