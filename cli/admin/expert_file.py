@@ -28,6 +28,7 @@ REQUIRED = (
 OPTIONAL = (
     "email", "qualifications", "accepts_remote", "declaration_date", "training_date",
     "age_exempt", "affiliations", "employer_code", "employer_name", "employer_since",
+    "education",
 )  # fmt: skip
 COLUMNS = frozenset(REQUIRED + OPTIONAL)
 CURRENT_EDITION = "2018"  # the default; the import command asks the service
@@ -52,6 +53,14 @@ _KINDS = {
     "relative": pb.Affiliation.KIND_RELATIVE,
     "supervising_post": pb.Affiliation.KIND_SUPERVISING_POST,
 }
+_EDUCATION = {
+    "博士": pb.EDUCATION_DOCTORATE, "doctorate": pb.EDUCATION_DOCTORATE,
+    "硕士": pb.EDUCATION_MASTER, "master": pb.EDUCATION_MASTER,
+    "本科": pb.EDUCATION_BACHELOR, "bachelor": pb.EDUCATION_BACHELOR,
+    "大专": pb.EDUCATION_ASSOCIATE, "专科": pb.EDUCATION_ASSOCIATE,
+    "associate": pb.EDUCATION_ASSOCIATE,
+    "其他": pb.EDUCATION_OTHER, "other": pb.EDUCATION_OTHER,
+}  # fmt: skip
 _TRUE = frozenset({"是", "true", "1", "yes", "y"})
 _FALSE = frozenset({"否", "false", "0", "no", "n", ""})
 _DATE = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})")
@@ -259,6 +268,7 @@ def to_expert(
         declaration_date=row.date("declaration_date"),
         training_date=row.date("training_date"),
         age_exempt=row.flag("age_exempt"),
+        education=row.choice("education", _EDUCATION),  # type: ignore[arg-type]
     )  # fmt: skip
     _disciplines(row, expert, current_edition)
     _qualifications(row, expert)

@@ -231,6 +231,13 @@ def list_(
     legacy: Annotated[
         bool, typer.Option("--legacy", help="Only experts holding legacy-edition codes only.")
     ] = False,
+    status: Annotated[
+        str,
+        typer.Option(
+            help="Only experts with this status now: active, suspended, on_leave, "
+            "blacklisted, retired, deceased."
+        ),
+    ] = "",
     limit: LimitOption = 200,
     as_json: JsonOption = False,
     client_config: ClientConfigOption = None,
@@ -247,6 +254,11 @@ def list_(
         state=pb.Expert.STATE_DELETED if deleted else pb.Expert.STATE_ACTIVE,
         legacy_only=legacy,
     )  # fmt: skip
+    if status:
+        try:
+            request.current_status = pb.StatusPeriod.Status.Value(f"STATUS_{status.upper()}")
+        except ValueError:
+            fail(f"--status: unknown status {status!r}")
     found: list[pb.Expert] = []
     total = 0
     with connect(client_config, profile, target) as channel:

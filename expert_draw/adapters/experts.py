@@ -16,7 +16,7 @@ import uuid as uuidlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import and_, delete, exists, func, insert, select, update
+from sqlalchemy import and_, delete, exists, func, insert, not_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from audit_log import canonical
@@ -110,6 +110,7 @@ class ExpertFilter:
     region_prefix: str = ""
     discipline: tuple[str, str] | None = None  # (edition, code)
     legacy_only: bool = False
+    current_status: experts.Status | None = None
 
 
 def check_request_id(request_id: str, field: str = "request_id") -> None:
@@ -464,12 +465,14 @@ class ExpertLibrary:
         size = effective_page_size(page_size)
         key = query_key(
             "experts", str(where.state), where.region_prefix, repr(where.discipline),
-            str(where.legacy_only),
+            str(where.legacy_only), str(where.current_status),
         )  # fmt: skip
         after = decode_cursor(page_token, key) if page_token else 0
         query = select(expert_table).where(expert_table.c.state == str(where.state))
         if where.legacy_only:
             query = query.where(expert_table.c.legacy_only.is_(True))
+        if where.current_status is not None:
+            query = query.where(_status_now(where.current_status, self._clock_ms()))
         if where.region_prefix:
             query = query.where(expert_table.c.region_code.startswith(where.region_prefix))
         if where.discipline is not None:
@@ -1135,6 +1138,20 @@ class ExpertLibrary:
         return self._change(
             who, expert_uuid, etag=etag, request_id=request_id, payload=payload, apply=apply
         )
+
+
+def _status_now(status: experts.Status, now_ms: int) -> Any:  # noqa: ANN401 - a SQL clause
+    """SQL: the expert's status at ``now_ms`` is ``status`` (as experts.status_at decides)."""
+    period = expert_status_table.c
+    covering = and_(
+        period.expert_id == expert_table.c.id, period.start_ms <= now_ms,
+        or_(period.end_ms.is_(None), period.end_ms > now_ms),
+    )  # fmt: skip
+    stronger = [str(s) for s in experts.stronger_than(status)]
+    beaten = exists().where(covering, period.status.in_(stronger))
+    if status is experts.Status.ACTIVE:
+        return not_(exists().where(covering))
+    return and_(exists().where(covering, period.status == str(status)), not_(beaten))
 
 
 class _Unchanged(Exception):  # noqa: N818 - a signal, not an error

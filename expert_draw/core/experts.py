@@ -70,6 +70,16 @@ class AffiliationKind(enum.StrEnum):
     SUPERVISING_POST = "supervising_post"
 
 
+class Education(enum.StrEnum):
+    """The highest degree or diploma (学历)."""
+
+    DOCTORATE = "doctorate"
+    MASTER = "master"
+    BACHELOR = "bachelor"
+    ASSOCIATE = "associate"
+    OTHER = "other"
+
+
 class State(enum.StrEnum):
     """The record's state."""
 
@@ -149,6 +159,7 @@ class Profile:
     training_date: dt.date | None
     age_exempt: bool
     affiliations: tuple[Affiliation, ...]
+    education: Education | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +205,7 @@ def normalize(draft: Draft) -> Draft:
         training_date=f.training_date,
         age_exempt=f.age_exempt,
         affiliations=tuple(normalize_affiliation(a) for a in f.affiliations),
+        education=f.education,
     )  # fmt: skip
     return Draft(personal, profile)
 
@@ -391,6 +403,7 @@ def profile_json(profile: Profile, *, names: bool = True) -> dict[str, Any]:
         "declaration_date": _day(profile.declaration_date),
         "training_date": _day(profile.training_date),
         "age_exempt": profile.age_exempt,
+        "education": str(profile.education) if profile.education else None,
         "affiliations": [
             {"kind": str(a.kind) if a.kind else None, "org": a.organization_code,
              "start": _day(a.start), "end": _day(a.end),
@@ -423,6 +436,7 @@ def profile_from_json(value: Mapping[str, Any]) -> Profile:
         declaration_date=_date(value["declaration_date"]),
         training_date=_date(value["training_date"]),
         age_exempt=value["age_exempt"],
+        education=Education(value["education"]) if value.get("education") else None,
         affiliations=tuple(
             Affiliation(AffiliationKind(a["kind"]), a["org"], a.get("name", ""),
                         _date(a["start"]), _date(a["end"]))
@@ -492,6 +506,13 @@ _STRENGTH = {
     Status.RETIRED: 4, Status.DECEASED: 5,
 }  # fmt: skip
 REINSTATABLE = frozenset({Status.SUSPENDED, Status.BLACKLISTED})
+
+
+def stronger_than(status: Status) -> frozenset[Status]:
+    """The statuses that win over ``status`` when periods overlap."""
+    return frozenset(s for s, rank in _STRENGTH.items() if rank > _STRENGTH[status])
+
+
 MAX_LEAVE_MS = 366 * 86_400_000
 
 
@@ -567,6 +588,7 @@ PROFILE_UPDATABLE = {
     "training_date": ("training_date", "training_date"),
     "age_exempt": ("age_exempt", "age_exempt"),
     "affiliations": ("affiliations", "affiliations"),
+    "education": ("education", "education"),
 }
 UPDATABLE = frozenset((*PERSONAL_UPDATABLE, *PROFILE_UPDATABLE))
 

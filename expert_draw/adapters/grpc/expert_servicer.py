@@ -78,6 +78,7 @@ _STATUSES = {
     experts.Status.RETIRED: pb.StatusPeriod.STATUS_RETIRED,
     experts.Status.DECEASED: pb.StatusPeriod.STATUS_DECEASED,
 }
+_STATUSES_CORE = {v: k for k, v in _STATUSES.items()}
 _PENALTIES = {
     pb.PENALTY_KIND_NO_SHOW: "no_show",
     pb.PENALTY_KIND_LATE_WITHDRAWAL: "late_withdrawal",
@@ -92,6 +93,14 @@ _RETIRE = {
 }
 MAX_TIME_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 MAX_NANOS = 999_999_999
+_EDUCATION = {
+    pb.EDUCATION_DOCTORATE: experts.Education.DOCTORATE,
+    pb.EDUCATION_MASTER: experts.Education.MASTER,
+    pb.EDUCATION_BACHELOR: experts.Education.BACHELOR,
+    pb.EDUCATION_ASSOCIATE: experts.Education.ASSOCIATE,
+    pb.EDUCATION_OTHER: experts.Education.OTHER,
+}
+_EDUCATION_PB = {v: k for k, v in _EDUCATION.items()}
 _STATES = {pb.Expert.STATE_ACTIVE: State.ACTIVE, pb.Expert.STATE_DELETED: State.DELETED}
 _STATES_PB = {v: k for k, v in _STATES.items()}
 
@@ -174,6 +183,7 @@ def draft_from_pb(expert: pb.Expert) -> tuple[Draft, list[FieldViolation]]:
         declaration_date=convert.date(expert.declaration_date, "expert.declaration_date"),
         training_date=convert.date(expert.training_date, "expert.training_date"),
         age_exempt=expert.age_exempt,
+        education=_EDUCATION.get(expert.education),
         affiliations=tuple(
             Affiliation(
                 _KINDS.get(a.kind), a.organization_code, a.organization_name,
@@ -252,6 +262,7 @@ def expert_to_pb(stored: StoredExpert, now_ms: int) -> pb.Expert:
         declaration_date=_date_pb(f.declaration_date),
         training_date=_date_pb(f.training_date),
         age_exempt=f.age_exempt,
+        education=_EDUCATION_PB[f.education] if f.education else pb.EDUCATION_UNSPECIFIED,
         affiliations=[
             pb.Affiliation(
                 kind=_KINDS_PB[a.kind] if a.kind else pb.Affiliation.KIND_UNSPECIFIED,
@@ -354,7 +365,14 @@ class ExpertServicer(pb_grpc.ExpertServiceServicer):
                 violations.extend(exc.violations)
         if violations:
             raise InvalidRequestError(violations)
-        where = ExpertFilter(state, prefix, discipline, legacy_only=request.legacy_only)
+        now_status = None
+        if request.current_status != pb.StatusPeriod.STATUS_UNSPECIFIED:
+            now_status = _STATUSES_CORE.get(request.current_status)
+            if now_status is None:
+                raise InvalidRequestError.field("current_status", "unknown status")
+        where = ExpertFilter(
+            state, prefix, discipline, legacy_only=request.legacy_only, current_status=now_status
+        )
         items, token, total = self._library.list_experts(
             where, request.page_size, request.page_token
         )

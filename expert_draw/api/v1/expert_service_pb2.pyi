@@ -26,6 +26,42 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _Education:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _EducationEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Education.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    EDUCATION_UNSPECIFIED: _Education.ValueType  # 0
+    """Not recorded."""
+    EDUCATION_DOCTORATE: _Education.ValueType  # 1
+    """博士研究生."""
+    EDUCATION_MASTER: _Education.ValueType  # 2
+    """硕士研究生."""
+    EDUCATION_BACHELOR: _Education.ValueType  # 3
+    """大学本科."""
+    EDUCATION_ASSOCIATE: _Education.ValueType  # 4
+    """大学专科."""
+    EDUCATION_OTHER: _Education.ValueType  # 5
+    """Another diploma (中专, 高中 ...)."""
+
+class Education(_Education, metaclass=_EducationEnumTypeWrapper):
+    """Degrees and diplomas (学历)."""
+
+EDUCATION_UNSPECIFIED: Education.ValueType  # 0
+"""Not recorded."""
+EDUCATION_DOCTORATE: Education.ValueType  # 1
+"""博士研究生."""
+EDUCATION_MASTER: Education.ValueType  # 2
+"""硕士研究生."""
+EDUCATION_BACHELOR: Education.ValueType  # 3
+"""大学本科."""
+EDUCATION_ASSOCIATE: Education.ValueType  # 4
+"""大学专科."""
+EDUCATION_OTHER: Education.ValueType  # 5
+"""Another diploma (中专, 高中 ...)."""
+Global___Education: _TypeAlias = Education  # noqa: Y015
+
 class _PenaltyKind:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -175,6 +211,7 @@ class Expert(_message.Message):
     STATUS_PERIODS_FIELD_NUMBER: _builtins.int
     CREDIT_EVENTS_FIELD_NUMBER: _builtins.int
     ERASED_FIELD_NUMBER: _builtins.int
+    EDUCATION_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The expert's resource name, "experts/{uuid}"."""
     full_name: _builtins.str
@@ -212,6 +249,8 @@ class Expert(_message.Message):
     """The status in force now, from status_periods."""
     erased: _builtins.bool
     """True once the personal data was erased (EraseExpert); masked is then empty."""
+    education: Global___Education.ValueType
+    """The highest degree or diploma (学历); unspecified when not recorded."""
     @_builtins.property
     def masked(self) -> Global___MaskedPersonal:
         """The personal fields, masked, for display."""
@@ -305,10 +344,11 @@ class Expert(_message.Message):
         status_periods: _abc.Iterable[Global___StatusPeriod] | None = ...,
         credit_events: _abc.Iterable[Global___CreditEvent] | None = ...,
         erased: _builtins.bool = ...,
+        education: Global___Education.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "declaration_date", b"declaration_date", "delete_time", b"delete_time", "masked", b"masked", "title", b"title", "training_date", b"training_date", "update_time", b"update_time", "work_start_date", b"work_start_date"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepts_remote", b"accepts_remote", "affiliations", b"affiliations", "age_exempt", b"age_exempt", "create_time", b"create_time", "credit_events", b"credit_events", "current_status", b"current_status", "declaration_date", b"declaration_date", "delete_time", b"delete_time", "disciplines", b"disciplines", "email", b"email", "erased", b"erased", "etag", b"etag", "full_name", b"full_name", "legacy_only", b"legacy_only", "library_type", b"library_type", "masked", b"masked", "name", b"name", "phone", b"phone", "qualifications", b"qualifications", "region_code", b"region_code", "resident_id_number", b"resident_id_number", "review", b"review", "state", b"state", "status_periods", b"status_periods", "title", b"title", "training_date", b"training_date", "update_time", b"update_time", "work_start_date", b"work_start_date"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepts_remote", b"accepts_remote", "affiliations", b"affiliations", "age_exempt", b"age_exempt", "create_time", b"create_time", "credit_events", b"credit_events", "current_status", b"current_status", "declaration_date", b"declaration_date", "delete_time", b"delete_time", "disciplines", b"disciplines", "education", b"education", "email", b"email", "erased", b"erased", "etag", b"etag", "full_name", b"full_name", "legacy_only", b"legacy_only", "library_type", b"library_type", "masked", b"masked", "name", b"name", "phone", b"phone", "qualifications", b"qualifications", "region_code", b"region_code", "resident_id_number", b"resident_id_number", "review", b"review", "state", b"state", "status_periods", b"status_periods", "title", b"title", "training_date", b"training_date", "update_time", b"update_time", "work_start_date", b"work_start_date"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -852,6 +892,7 @@ class ListExpertsRequest(_message.Message):
     REGION_PREFIX_FIELD_NUMBER: _builtins.int
     DISCIPLINE_FIELD_NUMBER: _builtins.int
     LEGACY_ONLY_FIELD_NUMBER: _builtins.int
+    CURRENT_STATUS_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """At most this many experts (0 means 50; values above 1000 are coerced to 1000)."""
     page_token: _builtins.str
@@ -870,6 +911,10 @@ class ListExpertsRequest(_message.Message):
     """Only experts whose every discipline is of a legacy edition (kept, not drawable;
     map their codes with ClassificationService.SuggestDisciplineMappings).
     """
+    current_status: Global___StatusPeriod.Status.ValueType
+    """Only experts whose status now is this one (see Expert.current_status);
+    unspecified means any.
+    """
     def __init__(
         self,
         *,
@@ -879,10 +924,11 @@ class ListExpertsRequest(_message.Message):
         region_prefix: _builtins.str = ...,
         discipline: _builtins.str = ...,
         legacy_only: _builtins.bool = ...,
+        current_status: Global___StatusPeriod.Status.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["discipline", b"discipline", "legacy_only", b"legacy_only", "page_size", b"page_size", "page_token", b"page_token", "region_prefix", b"region_prefix", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["current_status", b"current_status", "discipline", b"discipline", "legacy_only", b"legacy_only", "page_size", b"page_size", "page_token", b"page_token", "region_prefix", b"region_prefix", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -941,7 +987,8 @@ class UpdateExpertRequest(_message.Message):
     def update_mask(self) -> _field_mask_pb2.FieldMask:
         """The fields to change, by their names in Expert: full_name, phone, email, title,
         work_start_date, qualifications, disciplines, region_code, accepts_remote,
-        library_type, review, declaration_date, training_date, age_exempt, affiliations.
+        library_type, review, declaration_date, training_date, age_exempt, affiliations,
+        education.
         Repeated fields are replaced whole. "*" is not accepted.
         """
 

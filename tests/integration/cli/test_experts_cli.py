@@ -133,6 +133,11 @@ def test_legacy_experts_and_code_suggestions(dev_service: tuple[RunningService, 
     assert [r["masked"]["full_name"] for r in json.loads(legacy.stdout)] == ["王*"]
     table = run("experts", "list", "--legacy", *args)
     assert "1 of 1 experts" in table.output
+    assert (
+        run("experts", "list", "--status", "suspended", "--legacy", "--json", *args).stdout.strip()
+        == "[]"
+    )
+    assert run("experts", "list", "--status", "sleepy", *args).exit_code == 4
     suggested = run("classification", "suggest", "A01", "--json", *args)
     assert suggested.exit_code == 0, suggested.output
     [found] = json.loads(suggested.stdout)

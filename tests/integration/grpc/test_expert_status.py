@@ -327,3 +327,38 @@ def test_erasure(service: RunningService, connect: Callable[[int, str | None], g
     assert again.name != expert.name
     assert kinds(service, connect, expert.name)[-1].data == {"field": "personal", "value": "erased"}
     assert service.audit.self_check(64) == []
+
+
+def test_list_by_status_now_agrees_with_each_record(admin: pb_grpc.ExpertServiceStub) -> None:
+    region = "460105"
+    made = {key: admin.CreateExpert(pb.CreateExpertRequest(expert=sample.expert(n, region_code=region),
+                                                           request_id=f"now-{n}"), timeout=10).expert
+            for key, n in (("active", 530), ("suspended", 531), ("future_leave", 532), ("both", 533), ("dead", 534))}  # fmt: skip
+    now = now_ms()
+    admin.SuspendExpert(
+        pb.SuspendExpertRequest(name=made["suspended"].name, reason="x", request_id="now-s1"),
+        timeout=5,
+    )
+    admin.RecordLeave(pb.RecordLeaveRequest(name=made["future_leave"].name, reason="x", start_time=stamp(now + DAY_MS),
+                                            end_time=stamp(now + 3 * DAY_MS), request_id="now-l1"), timeout=5)  # fmt: skip
+    admin.SuspendExpert(pb.SuspendExpertRequest(name=made["both"].name, reason="x", end_time=stamp(now + DAY_MS),
+                                                request_id="now-s2"), timeout=5)  # fmt: skip
+    admin.RecordPenalty(pb.RecordPenaltyRequest(name=made["both"].name, kind=pb.PENALTY_KIND_MISCONDUCT, reason="x",
+                                                evidence_sha256=EVIDENCE, blacklist=True, request_id="now-p1"), timeout=5)  # fmt: skip
+    admin.RetireExpert(pb.RetireExpertRequest(name=made["dead"].name, kind=pb.RetireExpertRequest.KIND_DECEASED,
+                                              reason="x", request_id="now-r1"), timeout=5)  # fmt: skip
+    expected = {
+        S.STATUS_ACTIVE: {"active", "future_leave"},
+        S.STATUS_SUSPENDED: {"suspended"},
+        S.STATUS_BLACKLISTED: {"both"},  # blacklisting wins over the overlapping suspension
+        S.STATUS_ON_LEAVE: set(),
+        S.STATUS_DECEASED: {"dead"},
+    }
+    by_name = {e.name: key for key, e in made.items()}
+    for status, keys in expected.items():
+        listed = admin.ListExperts(
+            pb.ListExpertsRequest(region_prefix=region, current_status=status), timeout=5
+        )
+        assert {by_name[e.name] for e in listed.experts} == keys, S.Status.Name(status)
+        assert all(e.current_status == status for e in listed.experts)
+        assert listed.total_size == len(keys)

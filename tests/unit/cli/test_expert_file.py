@@ -36,6 +36,7 @@ def test_the_sample_reads_cleanly() -> None:
         "注册造价工程师",
     ]
     assert first.accepts_remote
+    assert first.education == pb.EDUCATION_DOCTORATE
     assert [a.kind for a in first.affiliations] == [
         pb.Affiliation.KIND_EMPLOYER,
         pb.Affiliation.KIND_REGISTRATION,
