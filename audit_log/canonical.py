@@ -28,7 +28,7 @@ _GOOD_KEYS: set[str] = set()  # keys already seen valid: entries reuse a few doz
 _KEY_CACHE = 4096
 
 
-def check(value: object, depth: int = 0) -> None:  # noqa: C901 - one branch per type, inlined
+def check(value: object, depth: int = 0) -> None:  # noqa: C901, PLR0912 - one branch per type, inlined
     """Check that ``value`` lies inside the profile: types, keys, integers, depth.
 
     Strings are checked when they are encoded (:func:`dumps` refuses a lone surrogate,
@@ -38,8 +38,7 @@ def check(value: object, depth: int = 0) -> None:  # noqa: C901 - one branch per
         CanonicalError: naming the first offending member.
     """
     if depth > _MAX_DEPTH:
-        msg = "nesting deeper than 32 levels"
-        raise CanonicalError(msg)
+        _too_deep()
     kind = type(value)
     if kind is str or value is None or kind is bool:
         return
@@ -47,17 +46,26 @@ def check(value: object, depth: int = 0) -> None:  # noqa: C901 - one branch per
         if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:  # type: ignore[operator]
             _check_int(value)  # type: ignore[arg-type]
     elif kind is dict:
+        if value and depth >= _MAX_DEPTH:  # its members, strings too, lie deeper than 32
+            _too_deep()
         for key, item in value.items():  # type: ignore[attr-defined]
             if key not in _GOOD_KEYS:
                 _check_key(key)
             if type(item) is not str:
                 check(item, depth + 1)
     elif kind is list or kind is tuple:
+        if value and depth >= _MAX_DEPTH:
+            _too_deep()
         for item in value:  # type: ignore[attr-defined]
             if type(item) is not str:
                 check(item, depth + 1)
     else:
         _check_other(value, depth)
+
+
+def _too_deep() -> NoReturn:
+    msg = "nesting deeper than 32 levels"
+    raise CanonicalError(msg)
 
 
 def _check_key(key: object) -> None:
@@ -196,9 +204,11 @@ def loads_text(text: str, *, check_profile: bool = True) -> Any:  # noqa: ANN401
     """Parse canonical text strictly (see :func:`loads`).
 
     With ``check_profile=False`` the caller takes over :func:`check` (object keys,
-    integer range, nesting depth): the entry schema does, as it names every key and
-    bounds every integer of an entry, and calls :func:`check` on free-form members.
-    Everything else (JSON syntax, floats, NaN, duplicates, spelling) is still checked.
+    integer range, nesting depth) and guarantees that ``text`` was decoded from UTF-8
+    bytes (so it holds no lone surrogate): the entry schema does, as it names every key
+    and bounds every integer of an entry, and calls :func:`check` on free-form members,
+    and entries are always decoded from their stored bytes. Everything else (JSON
+    syntax, floats, NaN, duplicates, spelling) is still checked.
 
     Raises:
         CanonicalError: as :func:`loads`.
@@ -212,6 +222,11 @@ def loads_text(text: str, *, check_profile: bool = True) -> Any:  # noqa: ANN401
         _diagnose(text)
     if check_profile:
         check(value)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            msg = "string with a lone surrogate"
+            raise CanonicalError(msg) from None
     return value
 
 

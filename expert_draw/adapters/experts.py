@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import os
 import re
 import uuid as uuidlib
@@ -188,7 +189,7 @@ class ExpertLibrary:
         if violations:
             raise InvalidRequestError(violations)
         number = draft.personal.resident_id_number
-        content = canonical.dumps(_content(draft))
+        content = canonical.dumps(_request_content(draft))
         payload = {"method": "CreateExpert", "content": self._cipher.keyed_digest(content)}
         try:
             with write_transaction(self._engine) as conn:
@@ -251,7 +252,7 @@ class ExpertLibrary:
                 len(checked.new), checked.unchanged, listed, len(checked.problems), committed=False
             )
         digest = self._cipher.keyed_digest(
-            canonical.dumps([[r.row, _content(experts.normalize(r.draft))] for r in rows])
+            canonical.dumps([[r.row, _request_content(experts.normalize(r.draft))] for r in rows])
         )
         payload = {"method": "ImportExperts", "content": digest}
         try:
@@ -276,6 +277,12 @@ class ExpertLibrary:
                         outcome=canonical.dumps(outcome),
                     )  # fmt: skip
         except IntegrityError:
+            # A concurrent twin of this very import (a client retry) committed first.
+            with self._engine.connect() as conn:
+                stored = self._audit.find_request(conn, who, request_id, payload)
+            if stored is not None:
+                counts = canonical.loads(stored.outcome)
+                return ImportResult(counts["created"], counts["unchanged"], (), 0, committed=True)
             # Only a concurrent create of one of these 身份证号 is the caller's business;
             # any other constraint failure is a bug and stays one (INTERNAL).
             if not self._any_exists(
@@ -309,6 +316,9 @@ class ExpertLibrary:
             stored = existing.get(draft.personal.resident_id_number)
             if stored is None:
                 checked.new.append(draft)
+            elif stored.state is State.DELETED:
+                why = f"{stored.name} is deleted: undelete it instead of importing it"
+                checked.add(row, [FieldViolation("resident_id_number", why)])
             elif _content(draft) == _content(Draft(stored.personal, stored.profile)):
                 checked.unchanged += 1
             else:
@@ -633,6 +643,29 @@ class ExpertLibrary:
                 )
             )  # fmt: skip
             conn.execute(delete(expert_salt_table).where(expert_salt_table.c.expert_id == row_id))
+            # Free text that may name the person goes too: organisation names (in rows and
+            # in the stored profile) and the reasons of status periods and credit events.
+            conn.execute(
+                update(expert_affiliation_table)
+                .where(expert_affiliation_table.c.expert_id == row_id)
+                .values(organization_name="")
+            )
+            conn.execute(
+                update(expert_status_table)
+                .where(expert_status_table.c.expert_id == row_id)
+                .values(reason="")
+            )
+            conn.execute(
+                update(expert_credit_table)
+                .where(expert_credit_table.c.expert_id == row_id)
+                .values(reason="")
+            )
+            profile = experts.profile_json(current.profile, names=False)
+            conn.execute(
+                update(expert_table)
+                .where(expert_table.c.id == row_id)
+                .values(profile=canonical.dumps(profile).decode())
+            )
             data = {"field": "personal", "value": "erased"}
             self._audit.append(
                 conn, who=who, request_id=request_id, payload=payload,
@@ -885,19 +918,31 @@ class ExpertLibrary:
         *,
         etag: str,
         request_id: str,
-        period: experts.StatusPeriod,
-        method: str,
+        status: experts.Status,
+        reason: str,
+        start_ms: int | None,
+        end_ms: int | None,
+        max_ms: int | None = None,
     ) -> StoredExpert:
-        reason = _text_field(period.reason, "reason", MAX_REASON_CHARS)
-        period = experts.StatusPeriod(period.status, reason, period.start_ms, period.end_ms)
-        payload = {"method": method, "name": f"experts/{expert_uuid}", "etag": etag,
-                   "status": str(period.status), "reason": reason,
-                   "start": period.start_ms, "end": period.end_ms}  # fmt: skip
+        """Add a period; ``start_ms`` None means the moment of the change.
+
+        The request digest holds the request's own values (a retry digests the same);
+        "now" is resolved inside the transaction. A period never starts in the past:
+        eligibility at earlier evaluations must stay what the log said then.
+        """
+        reason = _text_field(reason, "reason", MAX_REASON_CHARS)
+        if start_ms is not None:
+            _period_check(start_ms, end_ms, max_ms=max_ms)
+        payload = {"method": f"status:{status}", "name": f"experts/{expert_uuid}", "etag": etag,
+                   "reason": reason, "start": start_ms, "end": end_ms}  # fmt: skip
 
         def apply(
             conn: Connection, row_id: int, current: StoredExpert, now: int
         ) -> list[PendingEntry]:
-            del now
+            start = now if start_ms is None else start_ms
+            _not_in_the_past(start, now, "start_time")
+            _period_check(start, end_ms, max_ms=max_ms)
+            period = experts.StatusPeriod(status, reason, start, end_ms)
             self._insert_period(conn, row_id, len(current.periods), period)
             return [self._status_entry(expert_uuid, period)]
 
@@ -938,20 +983,14 @@ class ExpertLibrary:
         """Suspend from ``start_ms`` (now if None) to ``end_ms`` (open-ended if None).
 
         Raises:
-            InvalidRequestError: a bad period, reason or request id.
+            InvalidRequestError: a bad period (also one that starts in the past),
+                reason or request id.
             NotFoundError, ConcurrentChangeError, PreconditionError: as :meth:`delete`.
         """
-        start = self._clock_ms() if start_ms is None else start_ms
-        _period_check(start, end_ms)
-        period = experts.StatusPeriod(experts.Status.SUSPENDED, reason, start, end_ms)
         return self._add_period(
-            who,
-            expert_uuid,
-            etag=etag,
-            request_id=request_id,
-            period=period,
-            method="SuspendExpert",
-        )
+            who, expert_uuid, etag=etag, request_id=request_id, status=experts.Status.SUSPENDED,
+            reason=reason, start_ms=start_ms, end_ms=end_ms,
+        )  # fmt: skip
 
     def record_leave(  # noqa: PLR0913 - the parts of one audited request
         self,
@@ -964,17 +1003,16 @@ class ExpertLibrary:
         end_ms: int,
         request_id: str,
     ) -> StoredExpert:
-        """Record a leave ``[start_ms, end_ms)`` of at most 366 days.
+        """Record a leave ``[start_ms, end_ms)`` of at most 366 days, not in the past.
 
         Raises:
             InvalidRequestError: a bad period, reason or request id.
             NotFoundError, ConcurrentChangeError, PreconditionError: as :meth:`delete`.
         """
-        _period_check(start_ms, end_ms, max_ms=experts.MAX_LEAVE_MS)
-        period = experts.StatusPeriod(experts.Status.ON_LEAVE, reason, start_ms, end_ms)
         return self._add_period(
-            who, expert_uuid, etag=etag, request_id=request_id, period=period, method="RecordLeave"
-        )
+            who, expert_uuid, etag=etag, request_id=request_id, status=experts.Status.ON_LEAVE,
+            reason=reason, start_ms=start_ms, end_ms=end_ms, max_ms=experts.MAX_LEAVE_MS,
+        )  # fmt: skip
 
     def retire(  # noqa: PLR0913 - the parts of one audited request
         self,
@@ -990,19 +1028,21 @@ class ExpertLibrary:
         """Record retirement or death from ``effective_ms`` (now if None), open-ended.
 
         Raises:
-            InvalidRequestError: a bad reason or request id.
+            InvalidRequestError: a bad reason, request id, or a time in the past.
             NotFoundError, ConcurrentChangeError, PreconditionError: as :meth:`delete`.
         """
-        start = self._clock_ms() if effective_ms is None else effective_ms
-        period = experts.StatusPeriod(status, reason, start, None)
         return self._add_period(
-            who, expert_uuid, etag=etag, request_id=request_id, period=period, method="RetireExpert"
-        )
+            who, expert_uuid, etag=etag, request_id=request_id, status=status, reason=reason,
+            start_ms=effective_ms, end_ms=None,
+        )  # fmt: skip
 
     def reinstate(
         self, who: Who, expert_uuid: str, *, etag: str, reason: str, request_id: str
     ) -> StoredExpert:
-        """End every suspension and blacklisting in force now.
+        """End every suspension, blacklisting and leave in force now; cancel future ones.
+
+        Each period ended (``valid_to`` now) or cancelled (``valid_to`` = its start) is
+        logged as its own ``expert.status`` entry, so the log says what changed.
 
         Raises:
             InvalidRequestError: a bad reason or request id.
@@ -1016,18 +1056,23 @@ class ExpertLibrary:
         def apply(
             conn: Connection, row_id: int, current: StoredExpert, now: int
         ) -> list[PendingEntry]:
-            ending = experts.ended_now(current.periods, now)
+            ending = experts.reinstatable(current.periods, now)
             if not ending:
-                msg = f"{current.name} is neither suspended nor blacklisted now"
+                msg = f"{current.name} has no suspension, blacklisting or leave now or ahead"
                 raise PreconditionError(msg, reason="NOTHING_TO_REINSTATE")
-            conn.execute(
-                update(expert_status_table)
-                .where(expert_status_table.c.expert_id == row_id,
-                       expert_status_table.c.position.in_(ending))
-                .values(end_ms=now)
-            )  # fmt: skip
-            active = experts.StatusPeriod(experts.Status.ACTIVE, reason, now, None)
-            return [self._status_entry(expert_uuid, active)]
+            entries = []
+            for position in ending:
+                old = current.periods[position]
+                end = max(old.start_ms, now)  # a future period is cancelled: it covers nothing
+                conn.execute(
+                    update(expert_status_table)
+                    .where(expert_status_table.c.expert_id == row_id,
+                           expert_status_table.c.position == position)
+                    .values(end_ms=end)
+                )  # fmt: skip
+                ended = experts.StatusPeriod(old.status, reason, old.start_ms, end)
+                entries.append(self._status_entry(expert_uuid, ended))
+            return entries
 
         return self._change(
             who, expert_uuid, etag=etag, request_id=request_id, payload=payload, apply=apply
@@ -1039,44 +1084,64 @@ class ExpertLibrary:
         expert_uuid: str,
         *,
         etag: str,
-        event: experts.CreditEvent,
+        code: str,
+        reason: str,
+        evidence_sha256: str,
+        event_ms: int | None,
         blacklist_until: int | None,
         blacklist: bool,
         request_id: str,
     ) -> StoredExpert:
         """Record a penalty or a score (``credit.event``); optionally blacklist too.
 
+        The logged ``evidence_hash`` is ``SHA-256`` of the canonical
+        ``{"code", "event_ms", "evidence_sha256"}``, so the log commits to when the event
+        happened as well as to its evidence; the free-text reason never reaches the log
+        (a blacklisting's ``expert.status`` says ``penalty:<code>``). A blacklisting
+        starts when it is recorded, never earlier.
+
         Raises:
             InvalidRequestError: a bad reason, evidence digest, period or request id.
             NotFoundError, ConcurrentChangeError, PreconditionError: as :meth:`delete`.
         """
-        reason = event.reason and _text_field(event.reason, "reason", MAX_REASON_CHARS)
-        if _SHA256.fullmatch(event.evidence_sha256) is None:
+        reason = reason and _text_field(reason, "reason", MAX_REASON_CHARS)
+        if _SHA256.fullmatch(evidence_sha256) is None:
             raise InvalidRequestError.field("evidence_sha256", "64 lowercase hex digits")
-        if blacklist:
-            _period_check(event.event_ms, blacklist_until, end_field="blacklist_end_time")
-        event = experts.CreditEvent(event.code, reason, event.evidence_sha256, event.event_ms)
+        if not blacklist and blacklist_until is not None:
+            raise InvalidRequestError.field("blacklist_end_time", "only with blacklist")
         payload = {"method": "RecordCredit", "name": f"experts/{expert_uuid}", "etag": etag,
-                   "code": event.code, "reason": reason, "evidence": event.evidence_sha256,
-                   "at": event.event_ms, "blacklist": blacklist,
-                   "until": blacklist_until}  # fmt: skip
+                   "code": code, "reason": reason, "evidence": evidence_sha256, "at": event_ms,
+                   "blacklist": blacklist, "until": blacklist_until}  # fmt: skip
 
         def apply(
             conn: Connection, row_id: int, current: StoredExpert, now: int
         ) -> list[PendingEntry]:
-            del now
+            at = now if event_ms is None else event_ms
+            if at > now + CLOCK_TOLERANCE_MS:
+                raise InvalidRequestError.field("event_time", "not in the future")
             conn.execute(insert(expert_credit_table).values(
-                expert_id=row_id, position=len(current.credits), code=event.code, reason=reason,
-                evidence_sha256=event.evidence_sha256, event_ms=event.event_ms,
+                expert_id=row_id, position=len(current.credits), code=code, reason=reason,
+                evidence_sha256=evidence_sha256, event_ms=at,
             ))  # fmt: skip
-            data = {"code": event.code, "evidence_hash": event.evidence_sha256, "due_ts": None}
+            bound = canonical.dumps(
+                {"code": code, "event_ms": at, "evidence_sha256": evidence_sha256}
+            )
+            data = {
+                "code": code,
+                "evidence_hash": hashlib.sha256(bound).hexdigest(),
+                "due_ts": None,
+            }
             entries = [pending("credit.event", f"experts/{expert_uuid}", data)]
             if blacklist:
+                _period_check(now, blacklist_until, end_field="blacklist_end_time")
                 period = experts.StatusPeriod(
-                    experts.Status.BLACKLISTED, reason, event.event_ms, blacklist_until
+                    experts.Status.BLACKLISTED, reason, now, blacklist_until
                 )
                 self._insert_period(conn, row_id, len(current.periods), period)
-                entries.append(self._status_entry(expert_uuid, period))
+                logged = experts.StatusPeriod(
+                    period.status, f"penalty:{code}", now, blacklist_until
+                )
+                entries.append(self._status_entry(expert_uuid, logged))
             return entries
 
         return self._change(
@@ -1156,6 +1221,15 @@ def _status_now(status: experts.Status, now_ms: int) -> Any:  # noqa: ANN401 - a
 
 class _Unchanged(Exception):  # noqa: N818 - a signal, not an error
     """An update that changes nothing: the transaction rolls back, nothing is logged."""
+
+
+CLOCK_TOLERANCE_MS = 60_000
+
+
+def _not_in_the_past(start_ms: int, now_ms: int, field: str) -> None:
+    if start_ms < now_ms - CLOCK_TOLERANCE_MS:
+        why = "must not lie in the past: eligibility at earlier evaluations stays as logged"
+        raise InvalidRequestError.field(field, why)
 
 
 def _period_check(start_ms: int, end_ms: int | None, *, max_ms: int | None = None,
@@ -1310,6 +1384,18 @@ def _affiliation_row(expert_id: int, position: int, a: experts.Affiliation) -> d
         "start_date": a.start.isoformat() if a.start else "",
         "end_date": a.end.isoformat() if a.end else None,
     }  # fmt: skip
+
+
+def _request_content(draft: Draft) -> dict[str, Any]:
+    """What a request digest covers: the values as sent, nothing derived.
+
+    Unlike :func:`_content`, it never reads the birth date or gender out of the 身份证号,
+    so it works on rows that are not valid yet.
+    """
+    p = draft.personal
+    personal = {"full_name": p.full_name, "resident_id_number": p.resident_id_number,
+                "phone": p.phone, "email": p.email}  # fmt: skip
+    return {"personal": personal, "profile": experts.profile_json(draft.profile)}
 
 
 def _content(draft: Draft) -> dict[str, Any]:

@@ -505,7 +505,7 @@ _STRENGTH = {
     Status.ACTIVE: 0, Status.ON_LEAVE: 1, Status.SUSPENDED: 2, Status.BLACKLISTED: 3,
     Status.RETIRED: 4, Status.DECEASED: 5,
 }  # fmt: skip
-REINSTATABLE = frozenset({Status.SUSPENDED, Status.BLACKLISTED})
+REINSTATABLE = frozenset({Status.SUSPENDED, Status.BLACKLISTED, Status.ON_LEAVE})
 
 
 def stronger_than(status: Status) -> frozenset[Status]:
@@ -550,9 +550,16 @@ def status_at(periods: Sequence[StatusPeriod], ts_ms: int) -> Status:
     return max(found, key=_STRENGTH.__getitem__, default=Status.ACTIVE)
 
 
-def ended_now(periods: Sequence[StatusPeriod], now_ms: int) -> list[int]:
-    """Indices of the reinstatable periods in force at ``now_ms`` (reinstatement ends them)."""
-    return [i for i, p in enumerate(periods) if p.status in REINSTATABLE and p.covers(now_ms)]
+def reinstatable(periods: Sequence[StatusPeriod], now_ms: int) -> list[int]:
+    """Indices of the suspensions, blacklistings and leaves in force or ahead.
+
+    Reinstatement ends those in force at ``now_ms`` and cancels those starting later.
+    """
+    return [
+        i for i, p in enumerate(periods)
+        if p.status in REINSTATABLE and (p.end_ms is None or p.end_ms > now_ms)
+        and p.end_ms != p.start_ms
+    ]  # fmt: skip
 
 
 def period_problems(

@@ -70,6 +70,7 @@ _KINDS = {
     pb.Affiliation.KIND_SUPERVISING_POST: AffiliationKind.SUPERVISING_POST,
 }
 MAX_IMPORT_BATCH = 1000
+MAX_ROW_NUMBER = 2**31 - 1
 _STATUSES = {
     experts.Status.ACTIVE: pb.StatusPeriod.STATUS_ACTIVE,
     experts.Status.SUSPENDED: pb.StatusPeriod.STATUS_SUSPENDED,
@@ -394,6 +395,9 @@ class ExpertServicer(pb_grpc.ExpertServiceServicer):
             if len(message.experts) > MAX_IMPORT_BATCH:
                 why = f"at most {MAX_IMPORT_BATCH} experts per message"
                 raise InvalidRequestError.field("experts", why)
+            if not 1 <= message.first_row <= MAX_ROW_NUMBER - len(message.experts):
+                why = f"1 to {MAX_ROW_NUMBER} for every row of the message"
+                raise InvalidRequestError.field("first_row", why)
             if len(rows) + len(message.experts) > MAX_IMPORT_ROWS:
                 msg = f"an import holds at most {MAX_IMPORT_ROWS} rows; split the file"
                 raise TooLargeError(msg, reason="IMPORT_TOO_LARGE")
@@ -519,13 +523,11 @@ class ExpertServicer(pb_grpc.ExpertServiceServicer):
         code = _PENALTIES.get(request.kind)
         if code is None:
             raise InvalidRequestError.field("kind", "required: one of the PenaltyKind values")
-        at = _optional_ms(request, "event_time")
-        event = experts.CreditEvent(code, request.reason or "", request.evidence_sha256,
-                                    self._library.now_ms() if at is None else at)  # fmt: skip
         if not request.reason.strip():
             raise InvalidRequestError.field("reason", "1 to 200 printable characters")
         stored = self._library.record_credit(
-            self._caller(), expert_uuid, etag=request.etag, event=event,
+            self._caller(), expert_uuid, etag=request.etag, code=code, reason=request.reason,
+            evidence_sha256=request.evidence_sha256, event_ms=_optional_ms(request, "event_time"),
             blacklist_until=_optional_ms(request, "blacklist_end_time"),
             blacklist=request.blacklist, request_id=request.request_id,
         )  # fmt: skip
@@ -545,18 +547,17 @@ class ExpertServicer(pb_grpc.ExpertServiceServicer):
         violations += convert.violations
         if day is None and not convert.violations:
             violations.append(FieldViolation("evaluation_date", "required"))
-        elif day is not None and day > self._library.today():
-            violations.append(FieldViolation("evaluation_date", "not after today"))
+        elif day is not None and not experts.EARLIEST <= day <= self._library.today():
+            why = f"between {experts.EARLIEST.isoformat()} and today"
+            violations.append(FieldViolation("evaluation_date", why))
         if violations:
             raise InvalidRequestError(violations)
         assert day is not None  # noqa: S101 - checked above
         at = int(dt.datetime(day.year, day.month, day.day, tzinfo=CHINA).timestamp() * 1000)
-        event = experts.CreditEvent(
-            experts.score_code(request.score), "", request.evidence_sha256, at
-        )
         stored = self._library.record_credit(
-            self._caller(), expert_uuid, etag=request.etag, event=event, blacklist_until=None,
-            blacklist=False, request_id=request.request_id,
+            self._caller(), expert_uuid, etag=request.etag, code=experts.score_code(request.score),
+            reason="", evidence_sha256=request.evidence_sha256, event_ms=at,
+            blacklist_until=None, blacklist=False, request_id=request.request_id,
         )  # fmt: skip
         return pb.RecordEvaluationScoreResponse(expert=self._out(stored))
 

@@ -242,7 +242,9 @@ class ExpertServiceServicer:
 
     def SuspendExpert(self, request, context):
         """Suspends an expert from draws for a period (暂停抽取), open-ended when no
-        end_time is given; logged as expert.status "suspended". Errors for this and the
+        end_time is given; logged as expert.status "suspended". No status period may
+        start in the past (a minute of clock skew is tolerated): eligibility at earlier
+        evaluations stays what the log said then. Errors for this and the
         other status methods: INVALID_ARGUMENT (INVALID_REQUEST), NOT_FOUND
         (EXPERT_NOT_FOUND), ABORTED (ETAG_MISMATCH), FAILED_PRECONDITION (EXPERT_DELETED,
         EXPERT_DECEASED, REQUEST_ID_REUSED, AUDIT_SELF_CHECK_FAILED), PERMISSION_DENIED
@@ -253,9 +255,11 @@ class ExpertServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ReinstateExpert(self, request, context):
-        """Ends every suspension and blacklisting in force now (their periods end at this
-        moment; history is kept); logged as expert.status "active". Errors as
-        SuspendExpert, and FAILED_PRECONDITION (NOTHING_TO_REINSTATE).
+        """Ends every suspension, blacklisting and leave in force now (their periods end at
+        this moment) and cancels those that start later (they end where they start);
+        history is kept. Each period ended or cancelled is logged as an expert.status
+        entry with its new end. Errors as SuspendExpert, and FAILED_PRECONDITION
+        (NOTHING_TO_REINSTATE). Retirement and death cannot be reinstated.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -270,9 +274,12 @@ class ExpertServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RecordPenalty(self, request, context):
-        """Records a penalty or bad-conduct event (rules E5, A4, C2-C4) with the digest of
-        its evidence, logged as credit.event; with blacklist, the expert is also barred
-        for the penalty period (expert.status "blacklisted"). Errors as SuspendExpert.
+        """Records a penalty or bad-conduct event (rules E5, A4, C2-C4), logged as
+        credit.event whose evidence_hash is SHA-256 of the canonical JSON object
+        {"code", "event_ms", "evidence_sha256"} (so the log commits to when it happened);
+        the free-text reason is kept by the service, never logged. With blacklist, the
+        expert is also barred from now until blacklist_end_time (expert.status
+        "blacklisted", reason "penalty:<code>"). Errors as SuspendExpert.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -118,25 +118,32 @@ class ExpertServiceStub:
     """
     SuspendExpert: _grpc.UnaryUnaryMultiCallable[_expert_service_pb2.SuspendExpertRequest, _expert_service_pb2.SuspendExpertResponse]
     """Suspends an expert from draws for a period (暂停抽取), open-ended when no
-    end_time is given; logged as expert.status "suspended". Errors for this and the
+    end_time is given; logged as expert.status "suspended". No status period may
+    start in the past (a minute of clock skew is tolerated): eligibility at earlier
+    evaluations stays what the log said then. Errors for this and the
     other status methods: INVALID_ARGUMENT (INVALID_REQUEST), NOT_FOUND
     (EXPERT_NOT_FOUND), ABORTED (ETAG_MISMATCH), FAILED_PRECONDITION (EXPERT_DELETED,
     EXPERT_DECEASED, REQUEST_ID_REUSED, AUDIT_SELF_CHECK_FAILED), PERMISSION_DENIED
     (ROLE_NOT_ALLOWED).
     """
     ReinstateExpert: _grpc.UnaryUnaryMultiCallable[_expert_service_pb2.ReinstateExpertRequest, _expert_service_pb2.ReinstateExpertResponse]
-    """Ends every suspension and blacklisting in force now (their periods end at this
-    moment; history is kept); logged as expert.status "active". Errors as
-    SuspendExpert, and FAILED_PRECONDITION (NOTHING_TO_REINSTATE).
+    """Ends every suspension, blacklisting and leave in force now (their periods end at
+    this moment) and cancels those that start later (they end where they start);
+    history is kept. Each period ended or cancelled is logged as an expert.status
+    entry with its new end. Errors as SuspendExpert, and FAILED_PRECONDITION
+    (NOTHING_TO_REINSTATE). Retirement and death cannot be reinstated.
     """
     RecordLeave: _grpc.UnaryUnaryMultiCallable[_expert_service_pb2.RecordLeaveRequest, _expert_service_pb2.RecordLeaveResponse]
     """Records a leave (请假): the expert is not drawn for evaluations in the period;
     logged as expert.status "on_leave". Errors as SuspendExpert.
     """
     RecordPenalty: _grpc.UnaryUnaryMultiCallable[_expert_service_pb2.RecordPenaltyRequest, _expert_service_pb2.RecordPenaltyResponse]
-    """Records a penalty or bad-conduct event (rules E5, A4, C2-C4) with the digest of
-    its evidence, logged as credit.event; with blacklist, the expert is also barred
-    for the penalty period (expert.status "blacklisted"). Errors as SuspendExpert.
+    """Records a penalty or bad-conduct event (rules E5, A4, C2-C4), logged as
+    credit.event whose evidence_hash is SHA-256 of the canonical JSON object
+    {"code", "event_ms", "evidence_sha256"} (so the log commits to when it happened);
+    the free-text reason is kept by the service, never logged. With blacklist, the
+    expert is also barred from now until blacklist_end_time (expert.status
+    "blacklisted", reason "penalty:<code>"). Errors as SuspendExpert.
     """
     RecordEvaluationScore: _grpc.UnaryUnaryMultiCallable[_expert_service_pb2.RecordEvaluationScoreRequest, _expert_service_pb2.RecordEvaluationScoreResponse]
     """Records an evaluation score (履职评价, 0-100) for one evaluation, logged as
@@ -240,25 +247,32 @@ class ExpertServiceAsyncStub(ExpertServiceStub):
     """
     SuspendExpert: _aio.UnaryUnaryMultiCallable[_expert_service_pb2.SuspendExpertRequest, _expert_service_pb2.SuspendExpertResponse]  # type: ignore[assignment]
     """Suspends an expert from draws for a period (暂停抽取), open-ended when no
-    end_time is given; logged as expert.status "suspended". Errors for this and the
+    end_time is given; logged as expert.status "suspended". No status period may
+    start in the past (a minute of clock skew is tolerated): eligibility at earlier
+    evaluations stays what the log said then. Errors for this and the
     other status methods: INVALID_ARGUMENT (INVALID_REQUEST), NOT_FOUND
     (EXPERT_NOT_FOUND), ABORTED (ETAG_MISMATCH), FAILED_PRECONDITION (EXPERT_DELETED,
     EXPERT_DECEASED, REQUEST_ID_REUSED, AUDIT_SELF_CHECK_FAILED), PERMISSION_DENIED
     (ROLE_NOT_ALLOWED).
     """
     ReinstateExpert: _aio.UnaryUnaryMultiCallable[_expert_service_pb2.ReinstateExpertRequest, _expert_service_pb2.ReinstateExpertResponse]  # type: ignore[assignment]
-    """Ends every suspension and blacklisting in force now (their periods end at this
-    moment; history is kept); logged as expert.status "active". Errors as
-    SuspendExpert, and FAILED_PRECONDITION (NOTHING_TO_REINSTATE).
+    """Ends every suspension, blacklisting and leave in force now (their periods end at
+    this moment) and cancels those that start later (they end where they start);
+    history is kept. Each period ended or cancelled is logged as an expert.status
+    entry with its new end. Errors as SuspendExpert, and FAILED_PRECONDITION
+    (NOTHING_TO_REINSTATE). Retirement and death cannot be reinstated.
     """
     RecordLeave: _aio.UnaryUnaryMultiCallable[_expert_service_pb2.RecordLeaveRequest, _expert_service_pb2.RecordLeaveResponse]  # type: ignore[assignment]
     """Records a leave (请假): the expert is not drawn for evaluations in the period;
     logged as expert.status "on_leave". Errors as SuspendExpert.
     """
     RecordPenalty: _aio.UnaryUnaryMultiCallable[_expert_service_pb2.RecordPenaltyRequest, _expert_service_pb2.RecordPenaltyResponse]  # type: ignore[assignment]
-    """Records a penalty or bad-conduct event (rules E5, A4, C2-C4) with the digest of
-    its evidence, logged as credit.event; with blacklist, the expert is also barred
-    for the penalty period (expert.status "blacklisted"). Errors as SuspendExpert.
+    """Records a penalty or bad-conduct event (rules E5, A4, C2-C4), logged as
+    credit.event whose evidence_hash is SHA-256 of the canonical JSON object
+    {"code", "event_ms", "evidence_sha256"} (so the log commits to when it happened);
+    the free-text reason is kept by the service, never logged. With blacklist, the
+    expert is also barred from now until blacklist_end_time (expert.status
+    "blacklisted", reason "penalty:<code>"). Errors as SuspendExpert.
     """
     RecordEvaluationScore: _aio.UnaryUnaryMultiCallable[_expert_service_pb2.RecordEvaluationScoreRequest, _expert_service_pb2.RecordEvaluationScoreResponse]  # type: ignore[assignment]
     """Records an evaluation score (履职评价, 0-100) for one evaluation, logged as
@@ -419,7 +433,9 @@ class ExpertServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_expert_service_pb2.SuspendExpertResponse, _abc.Awaitable[_expert_service_pb2.SuspendExpertResponse]]:
         """Suspends an expert from draws for a period (暂停抽取), open-ended when no
-        end_time is given; logged as expert.status "suspended". Errors for this and the
+        end_time is given; logged as expert.status "suspended". No status period may
+        start in the past (a minute of clock skew is tolerated): eligibility at earlier
+        evaluations stays what the log said then. Errors for this and the
         other status methods: INVALID_ARGUMENT (INVALID_REQUEST), NOT_FOUND
         (EXPERT_NOT_FOUND), ABORTED (ETAG_MISMATCH), FAILED_PRECONDITION (EXPERT_DELETED,
         EXPERT_DECEASED, REQUEST_ID_REUSED, AUDIT_SELF_CHECK_FAILED), PERMISSION_DENIED
@@ -432,9 +448,11 @@ class ExpertServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _expert_service_pb2.ReinstateExpertRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_expert_service_pb2.ReinstateExpertResponse, _abc.Awaitable[_expert_service_pb2.ReinstateExpertResponse]]:
-        """Ends every suspension and blacklisting in force now (their periods end at this
-        moment; history is kept); logged as expert.status "active". Errors as
-        SuspendExpert, and FAILED_PRECONDITION (NOTHING_TO_REINSTATE).
+        """Ends every suspension, blacklisting and leave in force now (their periods end at
+        this moment) and cancels those that start later (they end where they start);
+        history is kept. Each period ended or cancelled is logged as an expert.status
+        entry with its new end. Errors as SuspendExpert, and FAILED_PRECONDITION
+        (NOTHING_TO_REINSTATE). Retirement and death cannot be reinstated.
         """
 
     @_abc_1.abstractmethod
@@ -453,9 +471,12 @@ class ExpertServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _expert_service_pb2.RecordPenaltyRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_expert_service_pb2.RecordPenaltyResponse, _abc.Awaitable[_expert_service_pb2.RecordPenaltyResponse]]:
-        """Records a penalty or bad-conduct event (rules E5, A4, C2-C4) with the digest of
-        its evidence, logged as credit.event; with blacklist, the expert is also barred
-        for the penalty period (expert.status "blacklisted"). Errors as SuspendExpert.
+        """Records a penalty or bad-conduct event (rules E5, A4, C2-C4), logged as
+        credit.event whose evidence_hash is SHA-256 of the canonical JSON object
+        {"code", "event_ms", "evidence_sha256"} (so the log commits to when it happened);
+        the free-text reason is kept by the service, never logged. With blacklist, the
+        expert is also barred from now until blacklist_end_time (expert.status
+        "blacklisted", reason "penalty:<code>"). Errors as SuspendExpert.
         """
 
     @_abc_1.abstractmethod

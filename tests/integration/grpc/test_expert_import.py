@@ -140,3 +140,63 @@ def test_a_failed_append_leaves_nothing(
         send(stub, [sample.expert(n) for n in range(450, 454)], request_id="import-450")
     assert caught.value.code() is grpc.StatusCode.INTERNAL
     assert count(service) == before
+
+
+def test_malformed_numbers_are_problems_not_internal(stub: pb_grpc.ExpertServiceStub) -> None:
+    rows = [sample.expert(460), sample.expert(461, resident_id_number="12345"),
+            sample.expert(462, resident_id_number="11010519751312001X"), sample.expert(463, resident_id_number="")]  # fmt: skip
+    with pytest.raises(grpc.RpcError) as caught:
+        send(stub, rows, request_id="import-460")
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert sorted(field_violations(caught.value)) == [
+        "rows[3].resident_id_number", "rows[4].resident_id_number", "rows[5].resident_id_number",
+    ]  # fmt: skip
+
+
+def test_row_numbers_are_bounded(stub: pb_grpc.ExpertServiceStub) -> None:
+    for first_row in (0, -3, 2**31 - 1):
+        with pytest.raises(grpc.RpcError) as caught:
+            send(
+                stub,
+                [sample.expert(464), sample.expert(465)],
+                validate_only=True,
+                first_row=first_row,
+            )
+        assert field_violations(caught.value) == ["first_row"], first_row
+
+
+def test_a_deleted_expert_is_not_silently_unchanged(stub: pb_grpc.ExpertServiceStub) -> None:
+    created = stub.CreateExpert(
+        pb.CreateExpertRequest(expert=sample.expert(466), request_id="c-466"), timeout=10
+    )
+    stub.DeleteExpert(
+        pb.DeleteExpertRequest(name=created.expert.name, reason="退出", request_id="d-466"),
+        timeout=10,
+    )
+    checked = send(stub, [sample.expert(466)], validate_only=True)
+    assert [(p.row, p.field) for p in checked.problems] == [(2, "resident_id_number")]
+    assert "undelete" in checked.problems[0].description
+
+
+def test_concurrent_retries_of_one_import(
+    service: RunningService, stub: pb_grpc.ExpertServiceStub
+) -> None:
+    import threading
+
+    rows = [sample.expert(n) for n in range(470, 520)]
+    results: list[object] = [None] * 3
+    barrier = threading.Barrier(3)
+
+    def run(index: int) -> None:
+        barrier.wait()
+        try:
+            results[index] = send(stub, rows, request_id="import-470", batch=10).created_count
+        except grpc.RpcError as exc:
+            results[index] = exc.code()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [50, 50, 50]

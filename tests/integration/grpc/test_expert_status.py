@@ -10,6 +10,7 @@ import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from audit_log import canonical
 from audit_log.entry import Entry
 from expert_draw.api.v1 import audit_service_pb2 as audit_pb
 from expert_draw.api.v1 import audit_service_pb2_grpc as audit_grpc
@@ -87,7 +88,10 @@ def test_suspend_and_reinstate(service: RunningService, connect: Callable[[int, 
     assert [e.kind for e in logged] == ["expert.create", "expert.status", "expert.status"]
     assert logged[1].data["status"] == "suspended"
     assert logged[1].data["valid_to"] is None
-    assert logged[2].data["status"] == "active"
+    # The reinstatement logs the period it ended, with its end.
+    assert logged[2].data["status"] == "suspended"
+    assert logged[2].data["valid_from"] == logged[1].data["valid_from"]
+    assert logged[2].data["valid_to"] is not None
 
 
 def test_leave_periods(admin: pb_grpc.ExpertServiceStub) -> None:
@@ -131,12 +135,17 @@ def test_penalty_blacklists_and_reinstatement_ends_it(
     ]
     logged = kinds(service, connect, expert.name)
     assert [e.kind for e in logged][-2:] == ["credit.event", "expert.status"]
+    at = barred.credit_events[0].event_time.ToMilliseconds()
+    bound = canonical.dumps(
+        {"code": "undeclared_conflict", "event_ms": at, "evidence_sha256": EVIDENCE}
+    )
     assert logged[-2].data == {
         "code": "undeclared_conflict",
-        "evidence_hash": EVIDENCE,
+        "evidence_hash": hashlib.sha256(bound).hexdigest(),
         "due_ts": None,
     }
-    assert "应回避" not in str(logged[-2].data)
+    assert logged[-1].data["reason"] == "penalty:undeclared_conflict"
+    assert all("应回避" not in str(e.to_json()) for e in logged)  # the reason stays out
     back = admin.ReinstateExpert(pb.ReinstateExpertRequest(name=expert.name, reason="复议撤销",
                                                            request_id="re-502"), timeout=5).expert  # fmt: skip
     assert back.current_status == S.STATUS_ACTIVE
@@ -181,9 +190,13 @@ def test_death_is_final(admin: pb_grpc.ExpertServiceStub) -> None:
             pb.SuspendExpertRequest(name=expert.name, reason="x", request_id="sus-504"), timeout=5
         )
     assert error_info(caught.value).reason == "EXPERT_DECEASED"
+    with pytest.raises(grpc.RpcError) as caught:  # not even retirement: death is final
+        admin.RetireExpert(pb.RetireExpertRequest(name=expert.name, kind=pb.RetireExpertRequest.KIND_RETIRED,
+                                                  reason="x", request_id="ret-504b"), timeout=5)  # fmt: skip
+    assert error_info(caught.value).reason == "EXPERT_DECEASED"
     with pytest.raises(grpc.RpcError) as caught:
         admin.RetireExpert(
-            pb.RetireExpertRequest(name=expert.name, reason="x", request_id="ret-504b"), timeout=5
+            pb.RetireExpertRequest(name=expert.name, reason="x", request_id="ret-504c"), timeout=5
         )
     assert field_violations(caught.value) == ["kind"]
     retired = new(admin, 505)
@@ -301,6 +314,7 @@ def test_erasure(service: RunningService, connect: Callable[[int, str | None], g
     assert erased.erased
     assert not erased.HasField("masked")
     assert erased.region_code == expert.region_code  # the profile stays (终身负责)
+    assert [a.organization_name for a in erased.affiliations] == ["", ""]  # names may identify
     with service.audit.engine.connect() as conn:
         row = conn.execute(select(expert_table).where(expert_table.c.uuid == expert.name[8:])).one()
         salts = conn.execute(
@@ -362,3 +376,54 @@ def test_list_by_status_now_agrees_with_each_record(admin: pb_grpc.ExpertService
         assert {by_name[e.name] for e in listed.experts} == keys, S.Status.Name(status)
         assert all(e.current_status == status for e in listed.experts)
         assert listed.total_size == len(keys)
+
+
+def test_retries_without_times_return_the_original(admin: pb_grpc.ExpertServiceStub) -> None:
+    expert = new(admin, 540)
+    suspend = pb.SuspendExpertRequest(name=expert.name, reason="复核", request_id="retry-sus-540")
+    first = admin.SuspendExpert(suspend, timeout=5).expert
+    time.sleep(0.01)
+    assert admin.SuspendExpert(suspend, timeout=5).expert == first
+    penalty = pb.RecordPenaltyRequest(name=expert.name, kind=pb.PENALTY_KIND_NO_SHOW, reason="缺席",
+                                      evidence_sha256=EVIDENCE, request_id="retry-pen-540")  # fmt: skip
+    once = admin.RecordPenalty(penalty, timeout=5).expert
+    time.sleep(0.01)
+    assert admin.RecordPenalty(penalty, timeout=5).expert == once
+    retire = pb.RetireExpertRequest(name=expert.name, kind=pb.RetireExpertRequest.KIND_RETIRED, reason="退出",
+                                    request_id="retry-ret-540")  # fmt: skip
+    gone = admin.RetireExpert(retire, timeout=5).expert
+    time.sleep(0.01)
+    assert admin.RetireExpert(retire, timeout=5).expert == gone
+
+
+def test_history_cannot_be_rewritten_and_leaves_end_early(admin: pb_grpc.ExpertServiceStub) -> None:
+    expert = new(admin, 541)
+    past = now_ms() - 2 * DAY_MS
+    for call, request in (
+        ("SuspendExpert", pb.SuspendExpertRequest(name=expert.name, reason="x", start_time=stamp(past),
+                                                  request_id="past-1")),
+        ("RecordLeave", pb.RecordLeaveRequest(name=expert.name, reason="x", start_time=stamp(past),
+                                              end_time=stamp(past + DAY_MS), request_id="past-2")),
+        ("RetireExpert", pb.RetireExpertRequest(name=expert.name, kind=pb.RetireExpertRequest.KIND_RETIRED,
+                                                reason="x", effective_time=stamp(past), request_id="past-3")),
+    ):  # fmt: skip
+        with pytest.raises(grpc.RpcError) as caught:
+            getattr(admin, call)(request, timeout=5)
+        assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT, call
+    start = now_ms() + DAY_MS
+    admin.RecordLeave(pb.RecordLeaveRequest(name=expert.name, reason="出国", start_time=stamp(start),
+                                            end_time=stamp(start + 5 * DAY_MS), request_id="leave-541"), timeout=5)  # fmt: skip
+    back = admin.ReinstateExpert(pb.ReinstateExpertRequest(name=expert.name, reason="行程取消",
+                                                           request_id="re-541"), timeout=5).expert  # fmt: skip
+    [leave] = back.status_periods
+    assert leave.end_time == leave.start_time  # cancelled: covers nothing
+    with pytest.raises(grpc.RpcError) as caught:
+        admin.RecordEvaluationScore(pb.RecordEvaluationScoreRequest(
+            name=expert.name, score=80, evaluation_date=sample.day(1, 1, 1), evidence_sha256=EVIDENCE,
+            request_id="score-541"), timeout=5)  # fmt: skip
+    assert field_violations(caught.value) == ["evaluation_date"]
+    with pytest.raises(grpc.RpcError) as caught:
+        admin.RecordPenalty(pb.RecordPenaltyRequest(
+            name=expert.name, kind=pb.PENALTY_KIND_NO_SHOW, reason="x", evidence_sha256=EVIDENCE,
+            blacklist_end_time=stamp(start), request_id="pen-541"), timeout=5)  # fmt: skip
+    assert field_violations(caught.value) == ["blacklist_end_time"]

@@ -68,3 +68,25 @@ def test_deep_nesting_is_refused() -> None:
 def test_strict_parser_rejects(data: bytes) -> None:
     with pytest.raises(CanonicalError):
         canonical.loads(data)
+
+
+def test_depth_counts_string_members_too() -> None:
+    deep: object = "x"
+    for _ in range(33):
+        deep = [deep]
+    with pytest.raises(CanonicalError, match="deeper than 32"):
+        canonical.dumps(deep)
+    shallow: object = "x"
+    for _ in range(32):
+        shallow = [shallow]
+    assert canonical.loads(canonical.dumps(shallow)) == shallow
+    nested: object = {"a": "x"}
+    for _ in range(32):
+        nested = {"a": nested}
+    with pytest.raises(CanonicalError, match="deeper than 32"):
+        canonical.check(nested)
+
+
+def test_a_raw_lone_surrogate_in_text_is_refused() -> None:
+    with pytest.raises(CanonicalError, match="lone surrogate"):
+        canonical.loads_text('"\ud800"')
