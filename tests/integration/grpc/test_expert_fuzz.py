@@ -9,12 +9,14 @@ from typing import TYPE_CHECKING
 
 import grpc
 import pytest
+from google.protobuf.field_mask_pb2 import FieldMask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from classification import read_edition
 from expert_draw.api.v1 import expert_service_pb2 as pb
 from expert_draw.api.v1 import expert_service_pb2_grpc as pb_grpc
+from expert_draw.core import experts as experts_module
 from expert_draw.core.identifiers import USCC_ALPHABET, resident_id_check, uscc_check
 from tests.integration.grpc.helpers import field_violations
 from tests.support import experts as sample
@@ -174,3 +176,65 @@ def test_garbage_is_never_internal(
     assert error is not None
     assert error.code() is grpc.StatusCode.INVALID_ARGUMENT, error
     assert field_violations(error)
+
+
+@FUZZ
+@given(
+    st.lists(
+        st.tuples(st.text(max_size=20), st.text(max_size=20), st.integers(-5, 40)),
+        min_size=1,
+        max_size=4,
+    ),
+    st.integers(-(2**31), 2**31 - 1),
+    st.booleans(),
+)
+def test_import_garbage_is_never_internal(
+    stub: pb_grpc.ExpertServiceStub,
+    cells: list[tuple[str, str, int]],
+    first_row: int,
+    validate_only: bool,
+) -> None:
+    rows = [
+        pb.Expert(resident_id_number=number, phone=phone, full_name=number, region_code=phone,
+                  disciplines=[phone], title=pb.Title(level=level, obtained_date=sample.day(2000, level % 14, 1)))  # type: ignore[arg-type]
+        for number, phone, level in cells
+    ]  # fmt: skip
+    request = pb.ImportExpertsRequest(request_id=f"fuzz-import-{next(COUNTER)}", validate_only=validate_only,
+                                      first_row=first_row, experts=rows)  # fmt: skip
+    outcome: grpc.RpcError | pb.ImportExpertsResponse
+    try:
+        outcome = stub.ImportExperts(iter([request]), timeout=10)
+    except grpc.RpcError as error:
+        outcome = error
+    if isinstance(outcome, grpc.RpcError):
+        assert outcome.code() is grpc.StatusCode.INVALID_ARGUMENT, outcome
+        assert field_violations(outcome)
+    else:
+        assert validate_only
+        assert outcome.problem_count > 0
+
+
+@FUZZ
+@given(
+    st.lists(st.sampled_from([*sorted(experts_module.UPDATABLE), "resident_id_number", "name", "title.level", ""]),
+             max_size=4),
+    st.text(max_size=12), st.text(max_size=12), st.integers(-3, 9),
+)  # fmt: skip
+def test_update_garbage_is_never_internal(
+    stub: pb_grpc.ExpertServiceStub, paths: list[str], phone: str, region: str, number: int
+) -> None:
+    target = stub.CreateExpert(pb.CreateExpertRequest(expert=sample.expert(900), request_id="fuzz-update-target"),
+                               timeout=10).expert  # fmt: skip
+    change = pb.Expert(name=target.name, phone=phone, region_code=region, email=phone)
+    change.education = number  # type: ignore[assignment]  # unknown enum numbers too
+    change.library_type = number  # type: ignore[assignment]
+    change.review = number  # type: ignore[assignment]
+    request = pb.UpdateExpertRequest(expert=change, update_mask=FieldMask(paths=paths),
+                                     request_id=f"fuzz-update-{next(COUNTER)}")  # fmt: skip
+    failed: grpc.RpcError | None = None
+    try:
+        stub.UpdateExpert(request, timeout=10)
+    except grpc.RpcError as error:
+        failed = error
+    if failed is not None:
+        assert failed.code() in {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.ABORTED}, failed
