@@ -506,12 +506,6 @@ class ExpertLibrary:
         token = encode_cursor(int(rows[size - 1].id), key) if len(rows) > size else ""
         return items, token, total
 
-    def count(self, state: State = State.ACTIVE) -> int:
-        """How many experts are in ``state``."""
-        query = select(func.count()).select_from(expert_table)
-        with self._engine.connect() as conn:
-            return int(conn.execute(query.where(expert_table.c.state == str(state))).scalar_one())
-
     def _read(
         self, conn: Connection, expert_uuid: str, *, for_update: bool = False
     ) -> StoredExpert:
