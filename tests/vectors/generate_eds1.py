@@ -1,0 +1,195 @@
+"""Generate the EDS-1 vectors (``python -m tests.vectors.generate_eds1 [OUT]``).
+
+Deterministic: every "random" value is a SHA-256 of a fixed label, so the files never
+change unless the algorithm does. ``tests/unit/core/test_eds1_vectors.py`` regenerates
+them into a temporary folder and requires byte equality, then recomputes each vector
+from its inputs alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from expert_draw.core import eds1
+from expert_draw.core.eds1 import Member, Quota
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "eds1"
+
+
+def fixed(label: str, size: int = 32) -> bytes:
+    """A fixed "random" value: the first ``size`` bytes of SHA-256(label)."""
+    return hashlib.sha256(label.encode()).digest()[:size]
+
+
+def write_json(path: Path, value: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
+
+
+def encodings() -> list[dict[str, Any]]:
+    cases = [
+        ("no fields", []),
+        ("one empty field", [b""]),
+        ("an empty list as a field", [eds1.enc()]),
+        ("label and two fields", [b"EDS1/rank", bytes(range(16)), b"A0101"]),
+        ("a list inside", [b"EDS1/leaf", b"\x01" * 16, eds1.enc(b"A01", b"B0203"), b"\x02" * 32]),
+        ("u32 and u64", [eds1.u32(258), eds1.u64(2**40 + 7)]),
+    ]
+    return [{"description": d, "fields_hex": [f.hex() for f in fields], "enc_hex": eds1.enc(*fields).hex()}
+            for d, fields in cases]  # fmt: skip
+
+
+def _member_json(m: Member) -> dict[str, Any]:
+    return {"pseudonym": m.pseudonym.hex(), "discs": [d.decode() for d in m.discs],
+            "reasons": [r.decode() for r in m.reasons], "idc": m.idc.hex()}  # fmt: skip
+
+
+def draw_vector(
+    name: str,
+    members: list[Member],
+    quotas: dict[bytes, Quota],
+    *,
+    beacon: bool,
+    with_members: bool = True,
+    with_ranks: bool = True,
+) -> dict[str, Any]:
+    disciplines = sorted(quotas)
+    pool_root, excluded_root = eds1.pool_roots(members)
+    draw_id, params_hash, s = f"vec-{name}".encode(), fixed(f"{name} params"), fixed(f"{name} s")
+    nonce = fixed(f"{name} nonce")
+    r = 12_345_678 if beacon else 0
+    rho = (
+        hashlib.sha256(fixed(f"{name} sig") + fixed(f"{name} sig2", 16)).digest() if beacon else b""
+    )
+    seed = eds1.seed(draw_id, pool_root=pool_root, excluded_root=excluded_root,
+                     params_hash=params_hash, s=s, r=r, rho=rho, nonce=nonce)  # fmt: skip
+    order = eds1.orders(members, disciplines, lambda p: eds1.rank(seed, p))
+    seated, reserve = eds1.panels(order, disciplines, quotas)
+    vector: dict[str, Any] = {
+        "quotas": [{"d": d.decode(), "k": quotas[d].k, "r": quotas[d].r} for d in disciplines],
+        "pool_root": pool_root.hex(),
+        "excluded_root": excluded_root.hex(),
+        "seed_inputs": {
+            "draw_id": draw_id.decode(),
+            "params_hash": params_hash.hex(),
+            "s": s.hex(),
+            "r": r,
+            "rho": rho.hex(),
+            "nonce": nonce.hex(),
+        },
+        "seed": seed.hex(),
+        "order_digest": eds1.order_digest(order, disciplines).hex(),
+        "panels": [
+            {
+                "d": d.decode(),
+                "panel": [p.hex() for p in seated[d]],
+                "reserve": [p.hex() for p in reserve[d]],
+            }
+            for d in disciplines
+        ],
+    }
+    if with_members:
+        vector["members"] = [_member_json(m) for m in members]
+        vector["leaves"] = [{"pseudonym": m.pseudonym.hex(), "leaf_input": m.leaf_input().hex()}
+                            for m in sorted(members, key=lambda m: m.pseudonym)]  # fmt: skip
+    if with_ranks:
+        vector["ranks"] = {
+            m.pseudonym.hex(): eds1.rank(seed, m.pseudonym).hex() for m in members if m.eligible
+        }
+        vector["orders"] = [
+            {"d": d.decode(), "order": [p.hex() for p in order[d]]} for d in disciplines
+        ]
+    return vector
+
+
+def small_members() -> list[Member]:
+    specs = [
+        (b"A010101",), (b"A010101",), (b"A010101", b"B0203"), (b"A010101",), (b"B0203",),
+        (b"B0203", b"A010101"), (b"B0203",), (b"A010101",), (b"A010101",),
+    ]  # fmt: skip
+    members = []
+    for i, discs in enumerate(specs):
+        salt, uuid = fixed(f"small salt {i}"), fixed(f"small uuid {i}", 16)
+        reasons = (b"A1", b"E6") if i == 3 else ()
+        members.append(Member(fixed(f"small pseudonym {i}", 16), tuple(sorted(set(discs))), reasons,
+                              eds1.identity_commitment(salt, uuid)))  # fmt: skip
+    return members
+
+
+LARGE_RULE = (
+    "member i (0 <= i < 10000): pseudonym = SHA-256('large pseudonym ' + decimal i)[:16]; "
+    "idc = SHA-256('large idc ' + decimal i); discs = ['A0101'] if i % 3 == 0, "
+    "['A0101', 'C0808'] if i % 3 == 1, ['C0808'] if i % 3 == 2; reasons = ['E6'] if i % 97 == 0 "
+    "else []. Labels are ASCII; decimal i has no leading zeros."
+)
+
+
+def large_members() -> list[Member]:
+    members = []
+    for i in range(10_000):
+        discs = [(b"A0101",), (b"A0101", b"C0808"), (b"C0808",)][i % 3]
+        reasons = (b"E6",) if i % 97 == 0 else ()
+        members.append(
+            Member(fixed(f"large pseudonym {i}", 16), discs, reasons, fixed(f"large idc {i}"))
+        )
+    return members
+
+
+def feasibility() -> list[dict[str, Any]]:
+    pool = [Member(fixed(f"feasible {i}", 16), discs, (), fixed(f"feasible idc {i}"))
+            for i, discs in enumerate([(b"A01",), (b"A01", b"B02"), (b"A01", b"B02"), (b"B02",), (b"A01",)])]  # fmt: skip
+    cases = []
+    cases_in: list[tuple[int, int, int, int, int, tuple[bytes, ...]]] = [
+        (1, 1, 1, 0, 1, ()),
+        (2, 1, 2, 0, 1, ()),
+        (2, 0, 1, 0, 3, ()),
+        (2, 0, 1, 0, 3, (b"A01",)),
+        (3, 0, 1, 0, 1, ()),
+    ]
+    for ka, ra, kb, rb, factor, waived in cases_in:
+        quotas = {b"A01": Quota(ka, ra), b"B02": Quota(kb, rb)}
+        verdict = eds1.shortfalls(pool, sorted(quotas), quotas, factor, frozenset(waived))
+        cases.append({
+            "members": [_member_json(m) for m in pool],
+            "quotas": [{"d": d.decode(), "k": q.k, "r": q.r} for d, q in sorted(quotas.items())],
+            "min_pool_factor": factor,
+            "waived": [d.decode() for d in waived],
+            "verdict": [{"d": d.decode(), "n": n, "seats_ok": seats, "minimum_ok": minimum}
+                        for d, (n, seats, minimum) in sorted(verdict.items())],
+        })  # fmt: skip
+    return cases
+
+
+def generate(out: Path) -> None:
+    """Write every EDS-1 vector file into ``out``."""
+    write_json(out / "encodings.json", encodings())
+    small = draw_vector(
+        "small", small_members(), {b"A010101": Quota(2, 1), b"B0203": Quota(1, 1)}, beacon=True
+    )
+    small["description"] = (
+        "9 members, member 3 excluded (A1, E6), members 2 and 5 in both disciplines; beacon"
+    )
+    write_json(out / "small.json", small)
+    large = draw_vector("large", large_members(), {b"A0101": Quota(5, 2), b"C0808": Quota(3, 2)},
+                        beacon=False, with_members=False, with_ranks=False)  # fmt: skip
+    large["member_rule"] = LARGE_RULE
+    large["description"] = "10,000 members generated by member_rule; no beacon (R = 0, rho empty)"
+    write_json(out / "large.json", large)
+    write_json(out / "feasibility.json", feasibility())
+
+
+def main(argv: list[str]) -> int:
+    """Generate into ``argv[0]`` (default: tests/vectors/eds1)."""
+    generate(Path(argv[0]) if argv else OUT)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
