@@ -75,16 +75,19 @@ def hmac_sha256(key: bytes, message: bytes) -> bytes:
     return hmac.new(key, message, hashlib.sha256).digest()
 
 
+def _matching(pattern: re.Pattern[bytes], value: bytes, rule: str) -> bytes:
+    if pattern.fullmatch(value) is None:
+        raise EncodingError(rule)
+    return value
+
+
 def check_draw_id(draw_id: bytes) -> bytes:
     """A draw id: 1 to 56 bytes of ``[a-z0-9-]``.
 
     Raises:
         EncodingError: otherwise.
     """
-    if _DRAW_ID.fullmatch(draw_id) is None:
-        msg = "draw_id must be 1-56 bytes of [a-z0-9-]"
-        raise EncodingError(msg)
-    return draw_id
+    return _matching(_DRAW_ID, draw_id, "draw_id must be 1-56 bytes of [a-z0-9-]")
 
 
 def check_code(code: bytes) -> bytes:
@@ -93,10 +96,7 @@ def check_code(code: bytes) -> bytes:
     Raises:
         EncodingError: otherwise.
     """
-    if _CODE.fullmatch(code) is None:
-        msg = "a discipline code is 1-16 bytes of [A-Z0-9]"
-        raise EncodingError(msg)
-    return code
+    return _matching(_CODE, code, "a discipline code is 1-16 bytes of [A-Z0-9]")
 
 
 def check_reason(reason: bytes) -> bytes:
@@ -105,10 +105,7 @@ def check_reason(reason: bytes) -> bytes:
     Raises:
         EncodingError: otherwise.
     """
-    if _REASON.fullmatch(reason) is None:
-        msg = "an exclusion reason is 1-16 bytes of [A-Z0-9_]"
-        raise EncodingError(msg)
-    return reason
+    return _matching(_REASON, reason, "an exclusion reason is 1-16 bytes of [A-Z0-9_]")
 
 
 def _exact(value: bytes, size: int, what: str) -> bytes:
