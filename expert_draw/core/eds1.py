@@ -304,3 +304,206 @@ def shortfalls(
         minimum_ok = d in waived or n >= min_pool_factor * quotas[d].k
         result[d] = (n, seats_ok, minimum_ok)
     return result
+
+
+# -- §4 params, commitment -------------------------------------------------------------
+
+MATCH_MODES = (b"prefix", b"exact")
+REPL_MODES = (b"A", b"B")
+
+
+def dec(data: bytes) -> list[bytes]:
+    """The fields of ``enc(...)``; the inverse of :func:`enc`.
+
+    Raises:
+        EncodingError: a length runs past the end.
+    """
+    fields, at = [], 0
+    while at < len(data):
+        if at + 4 > len(data):
+            msg = "truncated length prefix"
+            raise EncodingError(msg)
+        (size,) = struct.unpack(">I", data[at : at + 4])
+        if at + 4 + size > len(data):
+            msg = "a field runs past the end"
+            raise EncodingError(msg)
+        fields.append(data[at + 4 : at + 4 + size])
+        at += 4 + size
+    return fields
+
+
+def tender_ref(k_tender: bytes, tender_id: str, lot_id: str) -> bytes:
+    """``HMAC(k_tender, enc("EDS1/tender", tender_id, lot_id))`` (ids as UTF-8)."""
+    return hmac_sha256(
+        _exact(k_tender, 32, "k_tender"), enc(b"EDS1/tender", tender_id.encode(), lot_id.encode())
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DisciplineParams:
+    """One requested discipline: code, seats, reserves, replacement cap."""
+
+    code: bytes
+    k: int
+    r: int
+    max_repl: int
+
+
+@dataclass(frozen=True, slots=True)
+class Params:
+    """The draw parameters committed before any entropy exists (§4)."""
+
+    draw_id: bytes
+    tender_ref: bytes
+    supersedes: bytes
+    edition: bytes
+    edition_digest: bytes
+    match_mode: bytes
+    disciplines: tuple[DisciplineParams, ...]
+    repl_mode: bytes
+    delta: int
+    margin_s: int
+    delta_b: int
+    min_pool_factor: int
+    override_seq: int
+    drand_chain_hash: bytes
+    rules_digest: bytes
+    code_digest: bytes
+
+    def __post_init__(self) -> None:
+        """Check every rule of §4.
+
+        Raises:
+            EncodingError: naming the first broken rule.
+        """
+        for problem in self.problems():
+            raise EncodingError(problem)
+
+    def problems(self) -> list[str]:  # noqa: C901 - one test per rule
+        """Every rule the params break (empty when valid)."""
+        found = []
+        if _DRAW_ID.fullmatch(self.draw_id) is None:
+            found.append("draw_id must be 1-56 bytes of [a-z0-9-]")
+        if self.supersedes and _DRAW_ID.fullmatch(self.supersedes) is None:
+            found.append("supersedes is empty or a draw_id")
+        digests = ("tender_ref", "edition_digest", "rules_digest", "code_digest")
+        found += [f"{n} must be 32 bytes" for n in digests if len(getattr(self, n)) != HASH_BYTES]
+        if not self.edition:
+            found.append("edition is required")
+        if self.match_mode not in MATCH_MODES or self.repl_mode not in REPL_MODES:
+            found.append("match_mode is prefix or exact; repl_mode is A or B")
+        codes = [d.code for d in self.disciplines]
+        if not codes or codes != sorted(set(codes)):
+            found.append("disciplines: non-empty, unique, ascending by bytes")
+        if any(_CODE.fullmatch(c) is None for c in codes):
+            found.append("a discipline code is 1-16 bytes of [A-Z0-9]")
+        if any(a != b and b.startswith(a) for a in codes for b in codes):
+            found.append("no requested code may be a prefix of another")
+        if any(d.k < 1 or d.r < 0 or d.max_repl < 0 for d in self.disciplines):
+            found.append("k >= 1, r >= 0, max_repl >= 0")
+        if self.min_pool_factor < 1:
+            found.append("min_pool_factor >= 1")
+        if self.drand_chain_hash and len(self.drand_chain_hash) != HASH_BYTES:
+            found.append("drand_chain_hash is empty or 32 bytes")
+        if not self.drand_chain_hash and (
+            self.delta,
+            self.margin_s,
+            self.delta_b,
+            self.repl_mode,
+        ) != (0, 0, 0, b"A"):
+            found.append("without a beacon: delta = margin_s = delta_b = 0 and repl_mode A")
+        if self.repl_mode == b"A" and self.delta_b != 0:
+            found.append("delta_b is 0 under replacement mode A")
+        return found
+
+    @property
+    def beacon(self) -> bool:
+        """Whether the draw uses a drand round."""
+        return self.drand_chain_hash != b""
+
+    def encode(self) -> bytes:
+        """The params bytes (§4)."""
+        return enc(
+            b"EDS1/params", SPEC_VERSION, self.draw_id, self.tender_ref, self.supersedes,
+            self.edition, self.edition_digest, self.match_mode,
+            enc(*[enc(d.code, u32(d.k), u32(d.r), u32(d.max_repl)) for d in self.disciplines]),
+            self.repl_mode, u32(self.delta), u32(self.margin_s), u32(self.delta_b),
+            u32(self.min_pool_factor), u64(self.override_seq), self.drand_chain_hash,
+            self.rules_digest, self.code_digest,
+        )  # fmt: skip
+
+    def hash(self) -> bytes:
+        """``params_hash = H(params)``."""
+        return sha256(self.encode())
+
+    @classmethod
+    def decode(cls, data: bytes) -> Params:
+        """Parse params strictly.
+
+        18 fields, the label and version, valid values, and bytes that re-encode
+        identically.
+
+        Raises:
+            EncodingError: anything else.
+        """
+        fields = dec(data)
+        if len(fields) != 18 or fields[0] != b"EDS1/params" or fields[1] != SPEC_VERSION:  # noqa: PLR2004
+            msg = "params: 18 fields starting with EDS1/params and EDS-1"
+            raise EncodingError(msg)
+        disciplines = []
+        for item in dec(fields[8]):
+            parts = dec(item)
+            if len(parts) != 4 or any(len(p) != 4 for p in parts[1:]):  # noqa: PLR2004
+                msg = "params: a discipline is enc(code, u32 k, u32 r, u32 max_repl)"
+                raise EncodingError(msg)
+            k, r, max_repl = (struct.unpack(">I", p)[0] for p in parts[1:])
+            disciplines.append(DisciplineParams(parts[0], k, r, max_repl))
+        sizes = {10: 4, 11: 4, 12: 4, 13: 4, 14: 8}
+        if any(len(fields[i]) != size for i, size in sizes.items()):
+            msg = "params: wrong integer width"
+            raise EncodingError(msg)
+        delta, margin_s, delta_b, factor = (
+            struct.unpack(">I", fields[i])[0] for i in (10, 11, 12, 13)
+        )
+        params = cls(
+            draw_id=fields[2], tender_ref=fields[3], supersedes=fields[4], edition=fields[5],
+            edition_digest=fields[6], match_mode=fields[7], disciplines=tuple(disciplines),
+            repl_mode=fields[9], delta=delta, margin_s=margin_s, delta_b=delta_b,
+            min_pool_factor=factor, override_seq=struct.unpack(">Q", fields[14])[0],
+            drand_chain_hash=fields[15], rules_digest=fields[16], code_digest=fields[17],
+        )  # fmt: skip
+        if params.encode() != data:
+            msg = "params do not re-encode byte-equal"
+            raise EncodingError(msg)
+        return params
+
+
+def secret_commitment(s: bytes) -> bytes:
+    """``C_s = H(enc("EDS1/commit", s))``."""
+    return sha256(enc(b"EDS1/commit", _exact(s, 32, "s")))
+
+
+def escrow_digest(envelopes: Sequence[bytes]) -> bytes:
+    """``H(enc("EDS1/escrow", *envelopes))``, envelopes in key-id order."""
+    return sha256(enc(b"EDS1/escrow", *envelopes))
+
+
+def commitment(  # noqa: PLR0913 - the commitment's fields, as the spec lists them
+    draw_id: bytes,
+    *,
+    pool_root: bytes,
+    n_elig: int,
+    excluded_root: bytes,
+    n_excl: int,
+    params_hash: bytes,
+    c_s: bytes,
+    r: int,
+    escrow: bytes,
+) -> bytes:
+    """The commit record (§4); ``commit_digest`` is its SHA-256."""
+    return enc(
+        b"EDS1/commitment", check_draw_id(draw_id), _exact(pool_root, 32, "pool_root"),
+        u32(n_elig), _exact(excluded_root, 32, "excluded_root"), u32(n_excl),
+        _exact(params_hash, 32, "params_hash"),
+        _exact(c_s, 32, "C_s"), u64(r), _exact(escrow, 32, "escrow_digest"),
+    )  # fmt: skip

@@ -198,3 +198,83 @@ def test_shortfalls_report_counts_and_minimum() -> None:
     assert waived == {b"A01": (5, True, True)}
     short = eds1.shortfalls(members, [b"A01"], {b"A01": Quota(5, 1)}, min_pool_factor=1)
     assert short == {b"A01": (5, False, True)}
+
+
+def params(**changes: object) -> eds1.Params:
+    values: dict[str, object] = {
+        "draw_id": b"tl-2026-0001", "tender_ref": b"\x01" * 32, "supersedes": b"", "edition": b"2018",
+        "edition_digest": b"\x02" * 32, "match_mode": b"prefix",
+        "disciplines": (eds1.DisciplineParams(b"A0101", 3, 1, 2), eds1.DisciplineParams(b"C0808", 2, 0, 1)),
+        "repl_mode": b"A", "delta": 100, "margin_s": 30, "delta_b": 0, "min_pool_factor": 3,
+        "override_seq": 0, "drand_chain_hash": b"\x03" * 32, "rules_digest": b"\x04" * 32,
+        "code_digest": b"\x05" * 32,
+    }  # fmt: skip
+    values.update(changes)
+    return eds1.Params(**values)  # type: ignore[arg-type]
+
+
+def test_params_round_trip_and_hash() -> None:
+    for p in (
+        params(),
+        params(drand_chain_hash=b"", delta=0, margin_s=0),
+        params(supersedes=b"tl-2026-0000"),
+    ):
+        data = p.encode()
+        assert eds1.Params.decode(data) == p
+        assert p.hash() == hashlib.sha256(data).digest()
+        assert eds1.dec(data)[0] == b"EDS1/params"
+    assert params().beacon
+    assert not params(drand_chain_hash=b"", delta=0, margin_s=0).beacon
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"draw_id": b"TL"}, "draw_id"),
+        ({"supersedes": b"x y"}, "supersedes"),
+        ({"tender_ref": b"\x01" * 31}, "tender_ref"),
+        ({"edition": b""}, "edition"),
+        ({"match_mode": b"fuzzy"}, "match_mode"),
+        ({"disciplines": ()}, "non-empty"),
+        ({"disciplines": (eds1.DisciplineParams(b"C08", 1, 0, 0), eds1.DisciplineParams(b"A01", 1, 0, 0))}, "ascending"),
+        ({"disciplines": (eds1.DisciplineParams(b"A01", 1, 0, 0), eds1.DisciplineParams(b"A0101", 1, 0, 0))}, "prefix"),
+        ({"disciplines": (eds1.DisciplineParams(b"A01", 0, 0, 0),)}, "k >= 1"),
+        ({"min_pool_factor": 0}, "min_pool_factor"),
+        ({"drand_chain_hash": b"\x03"}, "drand_chain_hash"),
+        ({"drand_chain_hash": b""}, "without a beacon"),
+        ({"delta_b": 5}, "delta_b"),
+    ],
+)  # fmt: skip
+def test_params_rules(changes: dict[str, object], message: str) -> None:
+    with pytest.raises(EncodingError, match=message):
+        params(**changes)
+
+
+def test_params_decoding_is_strict() -> None:
+    data = params().encode()
+    fields = eds1.dec(data)
+    for bad in (
+        eds1.enc(b"EDS1/param", *fields[1:]),  # label
+        eds1.enc(*fields, b""),  # a 19th field
+        eds1.enc(*fields[:10], b"\x00\x00\x00\x00\x00", *fields[11:]),  # a 5-byte u32
+        data + b"\x00",  # trailing bytes
+        data[:-1],  # truncated
+        eds1.enc(
+            *fields[:8], eds1.enc(eds1.enc(b"A0101", b"\x00\x00\x00\x01")), *fields[9:]
+        ),  # short discipline
+    ):
+        with pytest.raises(EncodingError):
+            eds1.Params.decode(bad)
+
+
+def test_commitment_and_tender_ref() -> None:
+    c_s = eds1.secret_commitment(b"\x07" * 32)
+    assert c_s == hashlib.sha256(eds1.enc(b"EDS1/commit", b"\x07" * 32)).digest()
+    record = eds1.commitment(b"tl-1", pool_root=b"\x01" * 32, n_elig=10, excluded_root=b"\x02" * 32, n_excl=3,
+                             params_hash=b"\x03" * 32, c_s=c_s, r=99, escrow=eds1.escrow_digest([b"e1", b"e2"]))  # fmt: skip
+    assert eds1.dec(record)[0] == b"EDS1/commitment"
+    assert eds1.dec(record)[3] == eds1.u32(10)
+    ref = eds1.tender_ref(b"\x09" * 32, "ZB-2026-17", "标段1")
+    assert ref == eds1.hmac_sha256(
+        b"\x09" * 32, eds1.enc(b"EDS1/tender", b"ZB-2026-17", "标段1".encode())
+    )

@@ -6,6 +6,8 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
+import pytest
+
 from expert_draw.core import eds1
 from expert_draw.core.eds1 import Member, Quota
 from tests.vectors import generate_eds1
@@ -96,3 +98,41 @@ def test_feasibility() -> None:
         verdict = eds1.shortfalls(members, sorted(quotas), quotas, case["min_pool_factor"], waived)
         assert [{"d": d.decode(), "n": n, "seats_ok": a, "minimum_ok": b} for d, (n, a, b) in sorted(verdict.items())] \
             == case["verdict"]  # fmt: skip
+
+
+def test_params_and_commitment() -> None:
+    vectors = load("params.json")
+    t = vectors["tender_ref"]
+    assert (
+        eds1.tender_ref(bytes.fromhex(t["k_tender"]), t["tender_id"], t["lot_id"]).hex()
+        == t["tender_ref"]
+    )
+    for case in vectors["valid"]:
+        params = eds1.Params.decode(bytes.fromhex(case["params_hex"]))
+        assert params.hash().hex() == case["params_hash"]
+        f = case["fields"]
+        assert (
+            params.draw_id.decode(),
+            params.supersedes.decode(),
+            params.delta,
+            params.override_seq,
+        ) == (f["draw_id"], f["supersedes"], f["delta"], f["override_seq"])
+        assert [(d.code.decode(), d.k, d.r, d.max_repl) for d in params.disciplines] == [
+            (d["d"], d["k"], d["r"], d["max_repl"]) for d in f["disciplines"]
+        ]
+    for case in vectors["invalid"]:
+        with pytest.raises(eds1.EncodingError):
+            eds1.Params.decode(bytes.fromhex(case["params_hex"]))
+    c = vectors["commitment"]
+    assert eds1.secret_commitment(bytes.fromhex(c["s"])).hex() == c["c_s"]
+    assert (
+        eds1.escrow_digest([bytes.fromhex(e) for e in c["envelopes"]]).hex() == c["escrow_digest"]
+    )
+    record = eds1.commitment(
+        c["draw_id"].encode(), pool_root=bytes.fromhex(c["pool_root"]), n_elig=c["n_elig"],
+        excluded_root=bytes.fromhex(c["excluded_root"]), n_excl=c["n_excl"],
+        params_hash=bytes.fromhex(c["params_hash"]), c_s=bytes.fromhex(c["c_s"]), r=c["r"],
+        escrow=bytes.fromhex(c["escrow_digest"]),
+    )  # fmt: skip
+    assert record.hex() == c["commitment_hex"]
+    assert eds1.sha256(record).hex() == c["commit_digest"]
