@@ -33,17 +33,24 @@ def write_json(path: Path, value: object) -> None:
     )
 
 
-def encodings() -> list[dict[str, Any]]:
+def encodings() -> dict[str, Any]:
     cases = [
         ("no fields", []),
         ("one empty field", [b""]),
         ("an empty list as a field", [eds1.enc()]),
         ("label and two fields", [b"EDS1/rank", bytes(range(16)), b"A0101"]),
         ("a list inside", [b"EDS1/leaf", b"\x01" * 16, eds1.enc(b"A01", b"B0203"), b"\x02" * 32]),
-        ("u32 and u64", [eds1.u32(258), eds1.u64(2**40 + 7)]),
+        ("u32(258) and u64(2^40 + 7) as two fields", [eds1.u32(258), eds1.u64(2**40 + 7)]),
+        ("a UTF-8 field", ["标段1".encode()]),
     ]
-    return [{"description": d, "fields_hex": [f.hex() for f in fields], "enc_hex": eds1.enc(*fields).hex()}
-            for d, fields in cases]  # fmt: skip
+    encoded = [{"description": d, "fields_hex": [f.hex() for f in fields], "enc_hex": eds1.enc(*fields).hex()}
+               for d, fields in cases]  # fmt: skip
+    rounds = [
+        {"t": t, "round_at": eds1.round_at(t)}
+        for t in (1692803367, 1692803369, 1692803370, 1790000000)
+    ]
+    times = [{"r": r, "time": eds1.round_time(r)} for r in (1, 2, 32398878)]
+    return {"enc": encoded, "round_at": rounds, "time": times}
 
 
 def _member_json(m: Member) -> dict[str, Any]:
@@ -109,6 +116,11 @@ def draw_vector(
     return vector
 
 
+def small_salt_uuid(i: int) -> tuple[bytes, bytes]:
+    """The salt and UUID bytes of small member ``i``."""
+    return fixed(f"small salt {i}"), fixed(f"small uuid {i}", 16)
+
+
 def small_members() -> list[Member]:
     specs = [
         (b"A010101",), (b"A010101",), (b"A010101", b"B0203"), (b"A010101",), (b"B0203",),
@@ -116,7 +128,7 @@ def small_members() -> list[Member]:
     ]  # fmt: skip
     members = []
     for i, discs in enumerate(specs):
-        salt, uuid = fixed(f"small salt {i}"), fixed(f"small uuid {i}", 16)
+        salt, uuid = small_salt_uuid(i)
         reasons = (b"A1", b"E6") if i == 3 else ()
         members.append(Member(fixed(f"small pseudonym {i}", 16), tuple(sorted(set(discs))), reasons,
                               eds1.identity_commitment(salt, uuid)))  # fmt: skip
@@ -145,6 +157,9 @@ def large_members() -> list[Member]:
 def feasibility() -> list[dict[str, Any]]:
     pool = [Member(fixed(f"feasible {i}", 16), discs, (), fixed(f"feasible idc {i}"))
             for i, discs in enumerate([(b"A01",), (b"A01", b"B02"), (b"A01", b"B02"), (b"B02",), (b"A01",)])]  # fmt: skip
+    pool.append(
+        Member(fixed("feasible 5", 16), (b"A01", b"B02"), (b"E6",), fixed("feasible idc 5"))
+    )
     cases = []
     cases_in: list[tuple[int, int, int, int, int, tuple[bytes, ...]]] = [
         (1, 1, 1, 0, 1, ()),
@@ -153,6 +168,19 @@ def feasibility() -> list[dict[str, Any]]:
         (2, 0, 1, 0, 3, (b"A01",)),
         (3, 0, 1, 0, 1, ()),
     ]
+    three = [Member(fixed(f"three {i}", 16), discs, (), fixed(f"three idc {i}"))
+             for i, discs in enumerate([(b"A01", b"B02"), (b"A01", b"C03"), (b"B02", b"C03"),
+                                        (b"A01", b"B02", b"C03"), (b"C03",), (b"A01",)])]  # fmt: skip
+    for quotas3 in ({b"A01": Quota(1, 1), b"B02": Quota(1, 0), b"C03": Quota(1, 0)},
+                    {b"A01": Quota(2, 0), b"B02": Quota(1, 1), b"C03": Quota(2, 0)}):  # fmt: skip
+        verdict = eds1.shortfalls(three, sorted(quotas3), quotas3, 1)
+        cases.append({
+            "members": [_member_json(m) for m in three],
+            "quotas": [{"d": d.decode(), "k": q.k, "r": q.r} for d, q in sorted(quotas3.items())],
+            "min_pool_factor": 1, "waived": [],
+            "verdict": [{"d": d.decode(), "n": n, "seats_ok": seats, "minimum_ok": minimum}
+                        for d, (n, seats, minimum) in sorted(verdict.items())],
+        })  # fmt: skip
     for ka, ra, kb, rb, factor, waived in cases_in:
         quotas = {b"A01": Quota(ka, ra), b"B02": Quota(kb, rb)}
         verdict = eds1.shortfalls(pool, sorted(quotas), quotas, factor, frozenset(waived))
@@ -258,6 +286,9 @@ def generate(out: Path) -> None:
     small["description"] = (
         "9 members, member 3 excluded (A1, E6), members 2 and 5 in both disciplines; beacon"
     )
+    for i, row in enumerate(small["members"]):  # members are listed in generation order
+        salt, uuid = small_salt_uuid(i)
+        row["salt"], row["uuid_bytes"] = salt.hex(), uuid.hex()
     write_json(out / "small.json", small)
     large = draw_vector("large", large_members(), {b"A0101": Quota(5, 2), b"C0808": Quota(3, 2)},
                         beacon=False, with_members=False, with_ranks=False)  # fmt: skip

@@ -31,9 +31,12 @@ def test_vectors_regenerate_byte_for_byte(tmp_path: Path) -> None:
 
 
 def test_encodings() -> None:
-    for case in load("encodings.json"):
+    vectors = load("encodings.json")
+    for case in vectors["enc"]:
         fields = [bytes.fromhex(f) for f in case["fields_hex"]]
         assert eds1.enc(*fields).hex() == case["enc_hex"], case["description"]
+    assert all(eds1.round_at(c["t"]) == c["round_at"] for c in vectors["round_at"])
+    assert all(eds1.round_time(c["r"]) == c["time"] for c in vectors["time"])
 
 
 def members_of(rows: list[dict[str, Any]]) -> list[Member]:
@@ -62,6 +65,13 @@ def replay(vector: dict[str, Any], members: list[Member]) -> None:
 def test_small_draw() -> None:
     vector = load("small.json")
     members = members_of(vector["members"])
+    for row in vector["members"]:
+        assert (
+            eds1.identity_commitment(
+                bytes.fromhex(row["salt"]), bytes.fromhex(row["uuid_bytes"])
+            ).hex()
+            == row["idc"]
+        )
     for leaf in vector["leaves"]:
         [m] = [m for m in members if m.pseudonym.hex() == leaf["pseudonym"]]
         assert m.leaf_input().hex() == leaf["leaf_input"]
