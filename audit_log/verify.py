@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import BrokenExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 from audit_log import canonical, merkle, note, state
 from audit_log import checkpoint as cp
@@ -175,6 +175,11 @@ class _Run:
         if finding.exit_code in _STOPS or (self.options.strict and finding.exit_code == 3):  # noqa: PLR2004
             raise _Stop
 
+    def reject(self, msg: str) -> NoReturn:
+        """Record a REJECT finding (a malformed checkpoint file) and stop the run."""
+        self.find(Category.REJECT, None, msg)
+        raise _Stop  # pragma: no cover - find() already stops on REJECT
+
     def verifiers_for(self, size: int) -> list[note.Verifier]:
         return [p.verifier for p in self.periods if p.covers(size)]
 
@@ -215,8 +220,7 @@ class _Run:
         try:
             value = canonical.loads(line.removesuffix(b"\n"))
         except CanonicalError as exc:
-            self.find(Category.REJECT, None, f"{where}: {exc}")
-            raise
+            self.reject(f"{where}: {exc}")
         if (
             not line.endswith(b"\n")
             or not isinstance(value, dict)
@@ -229,8 +233,7 @@ class _Run:
         try:
             body = cp.parse_unverified(text)
         except NoteError as exc:
-            self.find(Category.REJECT, None, f"{where}: {exc}")
-            raise
+            self.reject(f"{where}: {exc}")
         if body.size != size or body.origin != self.origin:
             self.find(Category.REJECT, None, f"{where}: a note of {body.origin!r} at {body.size}")
         return _Note(size, text, body.root)
@@ -347,7 +350,7 @@ class _Run:
             new = note.Verifier.parse(data["new_vkey"])
         except AuditLogError as exc:
             self.find(Category.BAD_ROTATION, seq, f"key.rotate: {exc}")
-            return
+            return  # pragma: no cover - find() stops on BAD ROTATION
         if (
             str(old) not in valid_now
             or str(new) in valid_now
@@ -407,7 +410,7 @@ class _Run:
             signed = note.open_note(item.text, self.verifiers_for(size))[1]
         except NoteError as exc:
             self.find(Category.REJECT, size - 1, f"checkpoint note at size {size} rejected: {exc}")
-            return
+            return  # pragma: no cover - find() stops on REJECT
         pair = self.rotation_checks.get(size)
         if pair is not None and not {str(pair[0]), str(pair[1])} <= {str(v) for v in signed}:
             msg = f"checkpoint at size {size} lacks the dual signature of a key rotation"
@@ -443,12 +446,12 @@ class _Run:
             checkpoint, _ = cp.open_checkpoint(parsed.checkpoint_note, self.origin, keys)
         except NoteError as exc:
             self.find(Category.REJECT, None, f"receipt {name}: {exc}")
-            return
+            return  # pragma: no cover - find() stops on REJECT
         index, size = parsed.index, checkpoint.size
         if size > self.report.size or index not in self.leaves:
             msg = f"receipt {name} proves entry {index} at size {size}, beyond the log"
             self.find(Category.ROLLBACK, index, msg)
-            return
+            return  # pragma: no cover - find() stops on ROLLBACK
         if self.roots.get(size) != checkpoint.root:
             msg = f"receipt {name}: its signed root at size {size} is not the log's:\n"
             self.find(Category.FORK, index, msg + parsed.checkpoint_note)
@@ -493,11 +496,8 @@ class _Run:
             msg = "the pinned compact range does not give the pinned root (a damaged state file)"
             self.find(Category.FORK, None, msg)
 
-    def skip_pinned_prefix(self, lines: Iterator[bytes]) -> int:
+    def skip_pinned_prefix(self, pinned: state.PinnedState, lines: Iterator[bytes]) -> int:
         """For ``since`` without a resumable state: hash the pinned prefix only."""
-        pinned = self.pinned
-        if pinned is None:
-            return 0
         self.periods = [KeyPeriod(note.Verifier.parse(v), f, u) for v, f, u in pinned.keys]
         for _ in range(pinned.size):
             line = next(lines)
@@ -559,7 +559,7 @@ def verify_log(  # noqa: PLR0913 - the verifier's inputs
             run.resume(pinned)
             start, offset = pinned.size, pinned.offset
         elif options.since and pinned is not None and pinned.size <= total:
-            start = run.skip_pinned_prefix(_lines(export_dir / ENTRIES))
+            start = run.skip_pinned_prefix(pinned, _lines(export_dir / ENTRIES))
             offset = run.offset
         entries = export_dir / ENTRIES
         if options.workers > 1 and total - start >= PARALLEL_MIN_ENTRIES:

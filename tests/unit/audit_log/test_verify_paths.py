@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 import pytest
 
@@ -160,3 +160,146 @@ def test_receipt_problems(log: tuple[Path, list[bytes], dict[int, str]], tmp_pat
     newest = notes[len(bodies)]
     (receipts / "bad-proof").write_text(Receipt(1, (bytes(32),) * 4, newest).format())
     assert first(verify_log(folder, TRUST, receipts_dir=receipts)) == (Category.PROOF, 1)
+
+
+def test_progress_is_reported(tmp_path: Path) -> None:
+    bodies, notes = build([4100])
+    seen: list[tuple[int, int]] = []
+    report = verify_log(
+        write(tmp_path, bodies, notes),
+        TRUST,
+        progress=lambda done, total: seen.append((done, total)),
+    )
+    assert report.findings == []
+    assert seen == [(4096, len(bodies))]
+
+
+def test_a_repeated_line_is_tamper_and_a_gap_before_garbage_too(
+    log: tuple[Path, list[bytes], dict[int, str]],
+) -> None:
+    folder, bodies, notes = log
+    lines = [b + b"\n" for b in bodies]
+    write(folder, [line.rstrip(b"\n") for line in [*lines[:3], lines[2], *lines[3:]]], notes)
+    assert first(verify_log(folder, TRUST)) == (Category.TAMPER, 3)  # line 4 holds seq 2
+    (folder / ENTRIES).write_bytes(b"".join([*lines[:3], *lines[4:5], b"garbage\n", *lines[6:]]))
+    assert (
+        first(verify_log(folder, TRUST))[0] is Category.TAMPER
+    )  # a jump, then no entry to confirm a gap
+
+
+def test_rotation_to_an_unparsable_key(tmp_path: Path) -> None:
+    items, sizes = entries(TX)
+    items[3] = replace(items[3], kind="key.rotate", subj="log",
+                       data={"old_vkey": str(KEY.verifier), "new_vkey": f"{ORIGIN}+1234abcd+AAAA",
+                             "reason": "x", "from_size": 9})  # fmt: skip
+    bodies, notes = seal(items, sizes)
+    report = verify_log(write(tmp_path, bodies, notes), TRUST)
+    assert first(report) == (Category.BAD_ROTATION, 3)
+    assert "key.rotate:" in report.findings[0].msg
+
+
+def test_foreign_signatures_where_they_matter(
+    log: tuple[Path, list[bytes], dict[int, str]], tmp_path: Path
+) -> None:
+    folder, bodies, notes = log
+    stranger = Signer.generate(ORIGIN)
+    size = len(bodies)
+    forged = cp.sign(cp.parse_unverified(notes[size]), [stranger])  # the right root, an unknown key
+    edit_checkpoints(folder, lambda lines: [*lines[:-1], checkpoint_line(size, forged)])
+    assert first(verify_log(folder, TRUST)) == (Category.REJECT, size - 1)  # the newest must verify
+    write(folder, bodies, notes)
+    receipts = tmp_path / "receipts"
+    receipts.mkdir()
+    (receipts / "foreign").write_text(
+        Receipt(1, (), cp.sign(cp.parse_unverified(notes[3]), [stranger])).format()
+    )
+    assert first(verify_log(folder, TRUST, receipts_dir=receipts))[0] is Category.REJECT
+
+
+def test_receipts_beyond_the_log_or_at_sizes_without_a_line(
+    log: tuple[Path, list[bytes], dict[int, str]], tmp_path: Path
+) -> None:
+    folder, bodies, notes = log
+    receipts = tmp_path / "receipts"
+    receipts.mkdir()
+    beyond = cp.sign(cp.Checkpoint(ORIGIN, 100, bytes(32)), [KEY])
+    (receipts / "beyond").write_text(Receipt(50, (bytes(32),) * 7, beyond).format())
+    assert first(verify_log(folder, TRUST, receipts_dir=receipts)) == (Category.ROLLBACK, 50)
+    (receipts / "beyond").unlink()
+    # A receipt into size 3, whose checkpoint line was dropped from the export.
+    from audit_log import merkle
+
+    nodes: dict[tuple[int, int], bytes] = {}
+    compact = merkle.CompactRange()
+    for i, body in enumerate(bodies[:3]):
+        nodes[(0, i)] = merkle.leaf_hash(body)
+        for level, index, value in compact.append(nodes[(0, i)]):
+            nodes[(level, index)] = value
+    proof = merkle.inclusion_proof(1, 3, lambda lv, ix: nodes[(lv, ix)])
+    (receipts / "dropped").write_text(Receipt(1, tuple(proof), notes[3]).format())
+    edit_checkpoints(folder, lambda lines: [line for line in lines if b'"size":3}' not in line])
+    assert verify_log(folder, TRUST, receipts_dir=receipts).findings == []
+
+
+def test_oversized_and_non_utf8_entries(log: tuple[Path, list[bytes], dict[int, str]]) -> None:
+    folder, bodies, notes = log
+    huge = bodies[2].replace(b'"reason":"r', b'"reason":"' + b"x" * 70_000 + b"r", 1)
+    write(folder, [*bodies[:2], huge, *bodies[3:]], notes)
+    assert first(verify_log(folder, TRUST)) == (Category.SCHEMA, 2)
+    write(
+        folder,
+        [*bodies[:2], bodies[2].replace(b'"reason":"r', b'"reason":"\xff', 1), *bodies[3:]],
+        notes,
+    )
+    assert first(verify_log(folder, TRUST)) == (Category.NONCANONICAL, 2)
+
+
+def test_a_dead_worker_pool(
+    log: tuple[Path, list[bytes], dict[int, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import concurrent.futures
+    from concurrent.futures.process import BrokenProcessPool
+
+    from audit_log import verify
+
+    folder, _, _ = log
+    monkeypatch.setattr(verify, "PARALLEL_MIN_ENTRIES", 0)
+
+    class Broken:
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            pass
+
+        def __enter__(self) -> Self:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            pass
+
+        def submit(self, *args: object) -> concurrent.futures.Future[object]:
+            future: concurrent.futures.Future[object] = concurrent.futures.Future()
+            future.set_exception(BrokenProcessPool("gone"))
+            return future
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", Broken)
+    assert verify_log(folder, TRUST, Options(workers=2)).findings == []  # parsed here instead
+
+    def dying(*args: object) -> object:
+        raise OSError("worker died")
+
+    monkeypatch.setattr(verify, "_parallel_records", dying)
+    report = verify_log(folder, TRUST, Options(workers=2))
+    assert (report.exit_code, first(report)[0]) == (4, Category.USAGE)
+
+
+def test_a_forged_second_root_is_not_equivocation(
+    log: tuple[Path, list[bytes], dict[int, str]],
+) -> None:
+    folder, _, _ = log
+    stranger = Signer.generate(ORIGIN)
+    forged = cp.sign(
+        cp.Checkpoint(ORIGIN, 3, bytes(32)), [stranger]
+    )  # another root, not validly signed
+    edit_checkpoints(folder, lambda lines: [*lines[:2], checkpoint_line(3, forged), *lines[2:]])
+    report = verify_log(folder, TRUST)
+    assert Category.EQUIVOCATION not in [f.category for f in report.findings]
+    assert first(report)[0] is Category.BAD_SIGNATURE  # the altered note is caught at its size
