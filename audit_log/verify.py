@@ -52,6 +52,7 @@ class Category(enum.StrEnum):
     FORK = "FORK"
     ROLLBACK = "ROLLBACK"
     UNSIGNED_TAIL = "UNSIGNED TAIL"
+    REANCHORED = "REANCHORED"
     USAGE = "USAGE"
 
 
@@ -68,6 +69,7 @@ EXIT = {
     Category.FORK: 2,
     Category.ROLLBACK: 2,
     Category.UNSIGNED_TAIL: 3,
+    Category.REANCHORED: 3,
     Category.USAGE: 4,
 }  # fmt: skip
 _PRECEDENCE = (2, 1, 4, 3)
@@ -339,8 +341,8 @@ class _Run:
 
     def _apply_keys(self, seq: int, entry: _Slim) -> None:
         if entry.kind == "key.reanchor":
-            msg = "key.reanchor is not supported by this verifier release"
-            self.find(Category.BAD_ROTATION, seq, msg)
+            self._reanchor(seq, (entry.data or {}).get("statement", ""))
+            return
         if entry.kind != "key.rotate":
             return
         data = entry.data or {}
@@ -367,6 +369,67 @@ class _Run:
         self.rotation_checks[seq + 1] = (old, new)
         self.must_verify.add(seq + 1)
         self.boundaries.append(until)
+
+    def _reanchor(self, seq: int, statement: str) -> None:
+        """Apply an emergency re-anchor (audit-log.md §7; spec §8) at ``seq`` = q.
+
+        The statement must be signed by at least ``reanchor_threshold`` distinct
+        re-anchor keys of trust.toml, name this origin and a new key named after it, and
+        anchor to a checkpointed size ≤ q whose recomputed root it repeats. Every earlier
+        key then covers sizes ≤ q only, the new key sizes ≥ q + 1 (whose checkpoint must
+        verify under it), and the entries after the anchor are reported (exit 3).
+        """
+        try:
+            anchor, new = self._reanchor_statement(statement)
+        except (AuditLogError, ValueError, KeyError, TypeError) as exc:
+            self.find(Category.BAD_ROTATION, seq, f"key.reanchor: {exc}")
+            return  # pragma: no cover - find() stops on BAD ROTATION
+        size, root = anchor
+        if size > seq or self.roots.get(size) != root:
+            msg = f"key.reanchor: size {size} is not a checkpointed root of this log up to {seq}"
+            self.find(Category.BAD_ROTATION, seq, msg)
+            return  # pragma: no cover - find() stops on BAD ROTATION
+        self.periods = [
+            KeyPeriod(p.verifier, p.from_size, min(p.until_size or seq + 1, seq + 1))
+            for p in self.periods
+        ]  # fmt: skip
+        self.periods.append(KeyPeriod(new, seq + 1))
+        self.must_verify.add(seq + 1)
+        if size < seq:
+            msg = (
+                f"re-anchored at seq {seq} to the root at size {size}: entries "
+                f"{size}..{seq - 1} were written under a key that may have been compromised"
+            )
+            self.find(Category.REANCHORED, size, msg)
+
+    def _reanchor_statement(self, statement: str) -> tuple[tuple[int, bytes], note.Verifier]:
+        keys = self.trust.reanchor_keys
+        if not keys:
+            msg = "trust.toml pins no re-anchor keys"
+            raise AuditLogError(msg)
+        text, signed = note.open_note(statement, keys)
+        if len({str(v) for v in signed}) < self.trust.reanchor_threshold:
+            msg = f"{len(signed)} re-anchor signatures, {self.trust.reanchor_threshold} required"
+            raise AuditLogError(msg)
+        value = canonical.loads(text.removesuffix("\n").encode())
+        if not text.endswith("\n") or set(value) != {
+            "new_vkey",
+            "origin",
+            "trusted_prefix_size",
+            "trusted_root",
+        }:
+            msg = "the statement is not its four members and a newline"
+            raise AuditLogError(msg)
+        new = note.Verifier.parse(value["new_vkey"])
+        used = {str(p.verifier) for p in self.periods}
+        if value["origin"] != self.origin or new.name != self.origin or str(new) in used:
+            msg = "another origin, or a new key not new or not named after the origin"
+            raise AuditLogError(msg)
+        size = value["trusted_prefix_size"]
+        if type(size) is not int or size < 1:
+            msg = "trusted_prefix_size is a positive integer"
+            raise AuditLogError(msg)
+        return (size, bytes.fromhex(value["trusted_root"])), new
 
     def _at_size(self, size: int, root: bytes, last_good: int) -> int:
         self.roots[size] = root

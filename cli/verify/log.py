@@ -2,7 +2,7 @@
 
 Exit codes: 0 ok; 1 TAMPER, GAP, NONCANONICAL, SCHEMA, TRUNCATION, REJECT, BAD
 SIGNATURE, BAD ROTATION, PROOF, DOMAIN VIOLATION; 2 EQUIVOCATION, FORK, ROLLBACK;
-3 UNSIGNED TAIL (a failure under --strict); 4 usage, unreadable input, I/O.
+3 UNSIGNED TAIL or REANCHORED (a failure under --strict); 4 usage, unreadable input, I/O.
 """
 
 from __future__ import annotations
