@@ -12,6 +12,7 @@ from audit_log.export import CHECKPOINTS, ENTRIES, checkpoint_line
 from tests.vectors.generate import ORIGIN, UUID, signer
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     from audit_log.note import Signer
@@ -63,9 +64,15 @@ def entries(transactions: list[int]) -> tuple[list[Entry], list[int]]:
 
 
 def seal(
-    items: list[Entry], sizes: list[int], keys: list[Signer] | None = None
+    items: list[Entry],
+    sizes: list[int],
+    keys: list[Signer] | None = None,
+    keys_at: Callable[[int], list[Signer]] | None = None,
 ) -> tuple[list[bytes], dict[int, str]]:
-    """Chain ``items`` (seq and prev fixed up) and sign a checkpoint at each size."""
+    """Chain ``items`` (seq and prev fixed up) and sign a checkpoint at each size.
+
+    ``keys_at(size)`` picks the signers per size (a re-keyed log); else ``keys`` or KEY.
+    """
     bodies: list[bytes] = []
     notes: dict[int, str] = {}
     compact = merkle.CompactRange()
@@ -75,7 +82,8 @@ def seal(
         bodies.append(body)
         compact.append(merkle.leaf_hash(body))
         if seq + 1 in sizes:
-            notes[seq + 1] = cp.sign(cp.Checkpoint(ORIGIN, seq + 1, compact.root()), keys or [KEY])
+            signers = keys_at(seq + 1) if keys_at else keys or [KEY]
+            notes[seq + 1] = cp.sign(cp.Checkpoint(ORIGIN, seq + 1, compact.root()), signers)
     return bodies, notes
 
 

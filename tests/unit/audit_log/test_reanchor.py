@@ -7,15 +7,13 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from audit_log import canonical, merkle, note, trust
-from audit_log import checkpoint as cp
 from audit_log.verify import Category, verify_log
-from tests.support.small_logs import KEY, entries, write
+from tests.support.small_logs import KEY, entries, seal, write
 from tests.vectors.generate import ORIGIN, signer
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from audit_log.entry import Entry
     from audit_log.note import Signer
 
 TX = [2, 1, 3, 1, 2]  # checkpoint sizes 1, 3, 4, 7, 8, 10; seq 7 is a transaction of its own
@@ -37,24 +35,6 @@ def statement(
     return note.sign(canonical.dumps(value).decode() + "\n", signers)
 
 
-def chain(
-    items: list[Entry], sizes: list[int], old_after: bool = False
-) -> tuple[list[bytes], dict[int, str]]:
-    """Seal the log: the old key signs up to Q, the new key after (or the old one, to forge)."""
-    bodies: list[bytes] = []
-    notes: dict[int, str] = {}
-    compact = merkle.CompactRange()
-    for seq, item in enumerate(items):
-        prev = merkle.leaf_hash(bodies[-1]).hex() if bodies else "0" * 64
-        body = replace(item, seq=seq, prev=prev).encode()
-        bodies.append(body)
-        compact.append(merkle.leaf_hash(body))
-        if seq + 1 in sizes:
-            key = KEY if seq + 1 <= Q or old_after else NEW
-            notes[seq + 1] = cp.sign(cp.Checkpoint(ORIGIN, seq + 1, compact.root()), [key])
-    return bodies, notes
-
-
 def _roots() -> dict[int, bytes]:
     items, _ = entries(TX)
     compact, roots, prev = merkle.CompactRange(), {}, "0" * 64
@@ -72,7 +52,9 @@ ROOTS = _roots()
 def log(tmp_path: Path, text: str, *, old_after: bool = False) -> Path:
     items, sizes = entries(TX)
     items[Q] = replace(items[Q], kind="key.reanchor", subj="log", data={"statement": text})
-    bodies, notes = chain(items, sizes, old_after=old_after)
+    bodies, notes = seal(
+        items, sizes, keys_at=lambda size: [KEY if size <= Q or old_after else NEW]
+    )
     return write(tmp_path, bodies, notes)
 
 
