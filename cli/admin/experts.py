@@ -337,20 +337,7 @@ def delete(
     timeout: TimeoutOption = 30.0,
 ) -> None:
     """Soft-delete an expert (the record and its history stay)."""
-    import os
-
-    from expert_draw.api.v1 import expert_service_pb2 as pb
-
-    request = pb.DeleteExpertRequest(
-        name=_name(name), reason=reason, etag=etag, request_id=f"delete-{os.urandom(8).hex()}"
-    )
-    with connect(client_config, profile, target) as channel:
-        expert = (
-            _stub(channel)
-            .DeleteExpert(request, timeout=timeout, metadata=request_metadata())
-            .expert
-        )
-    typer.echo(f"deleted {expert.name} (etag {expert.etag})")
+    _set_state("Delete", "deleted", name, reason, etag, (client_config, profile, target), timeout)
 
 
 @app.command("undelete")
@@ -364,17 +351,29 @@ def undelete(
     timeout: TimeoutOption = 30.0,
 ) -> None:
     """Restore a soft-deleted expert."""
-    import os
+    _set_state(
+        "Undelete", "restored", name, reason, etag, (client_config, profile, target), timeout
+    )
 
+
+def _set_state(
+    verb: str,
+    done: str,
+    name: str,
+    reason: str,
+    etag: str,
+    where: tuple[Path | None, str | None, str | None],
+    timeout: float,
+) -> None:
+    """Call ``{verb}Expert`` with a fresh request id and report the new etag."""
     from expert_draw.api.v1 import expert_service_pb2 as pb
 
-    request = pb.UndeleteExpertRequest(
-        name=_name(name), reason=reason, etag=etag, request_id=f"undelete-{os.urandom(8).hex()}"
-    )
-    with connect(client_config, profile, target) as channel:
-        expert = (
-            _stub(channel)
-            .UndeleteExpert(request, timeout=timeout, metadata=request_metadata())
-            .expert
-        )
-    typer.echo(f"restored {expert.name} (etag {expert.etag})")
+    request_class = getattr(pb, f"{verb}ExpertRequest")
+    request = request_class(
+        name=_name(name), reason=reason, etag=etag,
+        request_id=f"{verb.lower()}-{os.urandom(8).hex()}",
+    )  # fmt: skip
+    with connect(*where) as channel:
+        call = getattr(_stub(channel), f"{verb}Expert")
+        expert = call(request, timeout=timeout, metadata=request_metadata()).expert
+    typer.echo(f"{done} {expert.name} (etag {expert.etag})")

@@ -612,116 +612,82 @@ class ExpertLibrary:
             PreconditionError: not deleted (``EXPERT_NOT_DELETED``), already erased.
         """
         reason = _text_field(reason, "reason", MAX_REASON_CHARS)
-        check_request_id(request_id)
         name = f"experts/{expert_uuid}"
         payload = {"method": "EraseExpert", "name": name, "etag": etag, "reason": reason}
-        with write_transaction(self._engine) as conn:
-            current = self._read(conn, expert_uuid, for_update=True)
-            if self._audit.find_request(conn, who, request_id, payload) is not None:
-                return current
-            if etag and etag != current.etag:
-                msg = f"{current.name} changed: its etag is now {current.etag}"
-                raise ConcurrentChangeError(msg)
+
+        def apply(
+            conn: Connection, row_id: int, current: StoredExpert, now: int
+        ) -> list[PendingEntry]:
+            del now
             if current.erased:
                 raise PreconditionError(f"{name} is already erased", reason="EXPERT_ERASED")
             if current.state is not State.DELETED:
                 msg = f"{name} must be deleted before its personal data is erased"
                 raise PreconditionError(msg, reason="EXPERT_NOT_DELETED")
-            row_id = self._row_id(conn, expert_uuid)
-            conn.execute(
-                update(expert_table)
-                .where(expert_table.c.id == row_id)
-                .values(
-                    id_hash=f"{ERASED}{expert_uuid}", version=current.version + 1,
-                    update_ms=self._clock_ms(), **dict.fromkeys(_COLUMNS.values()),
-                )
-            )  # fmt: skip
-            conn.execute(delete(expert_salt_table).where(expert_salt_table.c.expert_id == row_id))
-            # Free text that may name the person goes too: organisation names (in rows and
-            # in the stored profile) and the reasons of status periods and credit events.
-            conn.execute(
-                update(expert_affiliation_table)
-                .where(expert_affiliation_table.c.expert_id == row_id)
-                .values(organization_name="")
-            )
-            conn.execute(
-                update(expert_status_table)
-                .where(expert_status_table.c.expert_id == row_id)
-                .values(reason="")
-            )
-            conn.execute(
-                update(expert_credit_table)
-                .where(expert_credit_table.c.expert_id == row_id)
-                .values(reason="")
-            )
+            # The ciphertexts and the identity hash go (the person may register again),
+            # and so does free text that may name the person: organisation names (in
+            # rows and in the stored profile) and the reasons of periods and events.
             profile = experts.profile_json(current.profile, names=False)
             conn.execute(
                 update(expert_table)
                 .where(expert_table.c.id == row_id)
-                .values(profile=canonical.dumps(profile).decode())
-            )
-            data = {"field": "personal", "value": "erased"}
-            self._audit.append(
-                conn, who=who, request_id=request_id, payload=payload,
-                pending=[pending("expert.update", name, data)], outcome=expert_uuid.encode(),
+                .values(
+                    id_hash=f"{ERASED}{expert_uuid}", profile=canonical.dumps(profile).decode(),
+                    **dict.fromkeys(_COLUMNS.values()),
+                )
             )  # fmt: skip
-            return self._read(conn, expert_uuid)
+            conn.execute(delete(expert_salt_table).where(expert_salt_table.c.expert_id == row_id))
+            free_text = (
+                (expert_affiliation_table, "organization_name"),
+                (expert_status_table, "reason"),
+                (expert_credit_table, "reason"),
+            )
+            for table, column in free_text:
+                conn.execute(update(table).where(table.c.expert_id == row_id).values({column: ""}))
+            return [pending("expert.update", name, {"field": "personal", "value": "erased"})]
+
+        return self._change(
+            who, expert_uuid, etag=etag, request_id=request_id, payload=payload, apply=apply,
+            living_only=False,
+        )  # fmt: skip
 
     def _set_state(  # noqa: PLR0913 - the parts of one audited request
         self, who: Who, expert_uuid: str, etag: str, reason: str, request_id: str, *, target: State
     ) -> StoredExpert:
         reason = _text_field(reason, "reason", MAX_REASON_CHARS)
-        check_request_id(request_id)
         method = "DeleteExpert" if target is State.DELETED else "UndeleteExpert"
         name = f"experts/{expert_uuid}"
         payload = {"method": method, "name": name, "etag": etag, "reason": reason}
-        try:
-            with write_transaction(self._engine) as conn:
-                # The row lock (PostgreSQL) makes a concurrent retry wait, then see this
-                # request's outcome below; SQLite's write lock does the same.
-                current = self._read(conn, expert_uuid, for_update=True)
-                if self._audit.find_request(conn, who, request_id, payload) is not None:
-                    return current
-                if etag and etag != current.etag:
-                    msg = f"{current.name} changed: its etag is now {current.etag}"
-                    raise ConcurrentChangeError(msg)
-                if target is State.ACTIVE and current.erased:
-                    msg = f"{current.name}: the personal data was erased; it cannot return"
-                    raise PreconditionError(msg, reason="EXPERT_ERASED")
-                if current.state is target:
-                    reason_code = (
-                        "EXPERT_DELETED" if target is State.DELETED else "EXPERT_NOT_DELETED"
-                    )
-                    msg = f"{current.name} is already {target}"
-                    raise PreconditionError(msg, reason=reason_code)
-                now = self._clock_ms()
-                conn.execute(
-                    update(expert_table)
-                    .where(expert_table.c.uuid == expert_uuid)
-                    .values(
-                        state=str(target), update_ms=now, version=current.version + 1,
-                        delete_ms=now if target is State.DELETED else None,
-                    )
-                )  # fmt: skip
-                if target is State.DELETED:
-                    entry = pending("expert.delete", name, {"reason": reason})
-                else:
-                    data = {
-                        "status": str(State.ACTIVE),
-                        "reason": reason,
-                        "valid_from": now,
-                        "valid_to": None,
-                    }
-                    entry = pending("expert.status", name, data)
-                self._audit.append(
-                    conn, who=who, request_id=request_id, payload=payload, pending=[entry],
-                    outcome=expert_uuid.encode(),
-                )  # fmt: skip
-                return self._read(conn, expert_uuid)
-        except IntegrityError:
-            if self._replayed(who, request_id, payload) is None:  # pragma: no cover - defensive
-                raise
-            return self.get(expert_uuid)
+
+        def apply(
+            conn: Connection, row_id: int, current: StoredExpert, now: int
+        ) -> list[PendingEntry]:
+            if target is State.ACTIVE and current.erased:
+                msg = f"{current.name}: the personal data was erased; it cannot return"
+                raise PreconditionError(msg, reason="EXPERT_ERASED")
+            if current.state is target:
+                reason_code = "EXPERT_DELETED" if target is State.DELETED else "EXPERT_NOT_DELETED"
+                msg = f"{current.name} is already {target}"
+                raise PreconditionError(msg, reason=reason_code)
+            conn.execute(
+                update(expert_table)
+                .where(expert_table.c.id == row_id)
+                .values(state=str(target), delete_ms=now if target is State.DELETED else None)
+            )
+            if target is State.DELETED:
+                return [pending("expert.delete", name, {"reason": reason})]
+            data = {
+                "status": str(State.ACTIVE),
+                "reason": reason,
+                "valid_from": now,
+                "valid_to": None,
+            }
+            return [pending("expert.status", name, data)]
+
+        return self._change(
+            who, expert_uuid, etag=etag, request_id=request_id, payload=payload, apply=apply,
+            living_only=False,
+        )  # fmt: skip
 
     # -- update --------------------------------------------------------------------------
 
@@ -866,11 +832,16 @@ class ExpertLibrary:
         request_id: str,
         payload: dict[str, Any],
         apply: Callable[[Connection, int, StoredExpert, int], list[PendingEntry]],
+        living_only: bool = True,
     ) -> StoredExpert:
         """Run one audited change of an expert: lock, replay check, etag, apply, log.
 
-        ``apply(conn, row_id, current, now_ms)`` writes the change and returns its
-        entries; the record's version is bumped and everything commits together.
+        ``apply(conn, row_id, current, now_ms)`` checks its own preconditions, writes the
+        change and returns its entries; the record's version is bumped and everything
+        commits together. ``living_only`` refuses deleted and deceased experts first
+        (delete, undelete and erase pass False and decide in ``apply``). The row lock
+        (PostgreSQL) makes a concurrent retry wait, then see this request's outcome;
+        SQLite's write lock does the same.
         """
         check_request_id(request_id)
         try:
@@ -881,11 +852,14 @@ class ExpertLibrary:
                 if etag and etag != current.etag:
                     msg = f"{current.name} changed: its etag is now {current.etag}"
                     raise ConcurrentChangeError(msg)
-                if current.state is State.DELETED:
+                now = self._clock_ms()
+                if living_only and current.state is State.DELETED:
                     msg = f"{current.name} is deleted; undelete it first"
                     raise PreconditionError(msg, reason="EXPERT_DELETED")
-                now = self._clock_ms()
-                if experts.status_at(current.periods, now) is experts.Status.DECEASED:
+                if (
+                    living_only
+                    and experts.status_at(current.periods, now) is experts.Status.DECEASED
+                ):
                     msg = f"{current.name} is recorded as deceased"
                     raise PreconditionError(msg, reason="EXPERT_DECEASED")
                 row_id = self._row_id(conn, expert_uuid)

@@ -9,13 +9,13 @@ from its inputs alone.
 from __future__ import annotations
 
 import hashlib
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from expert_draw.core import eds1
 from expert_draw.core.eds1 import Member, Quota
+from tests.vectors.generate import write_json
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "eds1"
@@ -24,13 +24,6 @@ OUT = HERE / "eds1"
 def fixed(label: str, size: int = 32) -> bytes:
     """A fixed "random" value: the first ``size`` bytes of SHA-256(label)."""
     return hashlib.sha256(label.encode()).digest()[:size]
-
-
-def write_json(path: Path, value: object) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8"
-    )
 
 
 def encodings() -> dict[str, Any]:
