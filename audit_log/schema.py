@@ -21,6 +21,7 @@ UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 DRAW_ID = r"[a-z0-9-]{1,56}"
 EDITION = r"[0-9a-z](?:[0-9a-z-]{0,30}[0-9a-z])?"
 DISCLOSED = f"(?:draws/{DRAW_ID}|experts/{UUID})"
+_DRAW = f"draws/{DRAW_ID}"
 _VKEY = re.compile(r"[\x21-\x2a\x2c-\x7e]+\+[0-9a-f]{8}\+[A-Za-z0-9+/]+={0,2}")
 
 
@@ -49,7 +50,7 @@ class T:
         return self.pred(value, depth)
 
 
-def _compile(t: T) -> Predicate:  # noqa: C901, PLR0911 - one case per type
+def _compile(t: T) -> Predicate:  # noqa: C901, PLR0911, PLR0912 - one case per type
     match t.name:
         case "string":
             return lambda v, _: type(v) is str
@@ -68,6 +69,18 @@ def _compile(t: T) -> Predicate:  # noqa: C901, PLR0911 - one case per type
         case "const":
             constant = t.const
             return lambda v, _: type(v) is type(constant) and v == constant
+        case "match":
+            pattern: re.Pattern[str] = t.const  # type: ignore[assignment]
+            return lambda v, _: type(v) is str and pattern.fullmatch(v) is not None
+        case "record":
+            members: tuple[tuple[str, T], ...] = t.const  # type: ignore[assignment]
+            keys = {name for name, _ in members}
+            checks = tuple((name, kind.pred) for name, kind in members)
+            return lambda v, d: (
+                type(v) is dict
+                and v.keys() == keys
+                and all(pred(v[name], d + 1) for name, pred in checks)
+            )
         case "list":
             item = t.item.pred  # type: ignore[union-attr]
             return lambda v, d: type(v) is list and all(item(x, d + 1) for x in v)
@@ -113,6 +126,26 @@ def nullable(item: T) -> T:
 def const(value: object) -> T:
     """Exactly ``value``."""
     return T("const", const=value)
+
+
+def matching(pattern: str) -> T:
+    """A string matching ``pattern`` in full."""
+    return T("match", const=re.compile(pattern))
+
+
+def record(**members: T) -> T:
+    """An object with exactly these members (a nested record of a list)."""
+    return T("record", const=tuple(members.items()))
+
+
+# EDS-1 value types (draw-protocol.md §2).
+CODE = matching("[A-Z0-9]{1,16}")
+XREASON = matching("[A-Z0-9_]{1,16}")
+DECLINE_REASON = matching(
+    "SIGNED_DECLINE|NO_ANSWER|LEAVE|HEALTH|CONFLICT_DECLARED|ABSENT|BUSY|STRUCK_48_3"
+)
+HEX48 = T("hex48")
+HEX8 = T("hex8")
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,4 +218,53 @@ KINDS: dict[str, KindSchema] = {
         "exports/[a-z0-9-]{1,64}", what=STRING, recipient=PRINCIPAL_T, data_sha256=HEX32
     ),
     "witness.note": _kind("log", witness=STRING, size=INT, line=STRING),
+    # EDS-1 draws (draw-protocol.md Appendix A).
+    "draw.override": _kind(
+        "tenders/[0-9a-f]{64}", approver=PRINCIPAL_T, tender_ref=HEX32,
+        disciplines=list_of(CODE), reason=STRING,
+    ),
+    "draw.request": _kind(
+        _DRAW, draw_id=matching(DRAW_ID), tender_ref=HEX32,
+        supersedes=matching(f"(?:{DRAW_ID})?"),
+        disciplines=list_of(record(d=CODE, k=INT, r=INT)), policy=record(beacon=BOOL),
+        inputs_sha256=HEX32,
+    ),
+    "pool.freeze": _kind(
+        _DRAW, pool_root=HEX32, excluded_root=HEX32, n_elig=INT, n_excl=INT,
+        counts=list_of(record(d=CODE, n=INT)),
+        excluded_counts=list_of(record(reason=XREASON, n=INT)),
+        edition_digest=HEX32, rules_digest=HEX32, lookback_s=INT, lookback_n=INT,
+        lookback_seqs=list_of(INT), lookback_sha256=HEX32,
+    ),
+    "draw.commit": _kind(
+        _DRAW, params=HEX, params_hash=HEX32, pool_root=HEX32, excluded_root=HEX32,
+        n_elig=INT, n_excl=INT, c_s=HEX32, r=INT, envelopes=list_of(HEX),
+        escrow_digest=HEX32, commit_digest=HEX32,
+    ),
+    "draw.nonce": _kind(_DRAW, nonce=HEX32),
+    "draw.nonce_reject": _kind(_DRAW, nonce=HEX32, reason=matching("LATE|SECOND")),
+    "draw.execute": _kind(
+        _DRAW, r=INT, sig_r=matching("(?:[0-9a-f]{96})?"), rho=matching("(?:[0-9a-f]{64})?"),
+        s=HEX32, seed=HEX32, order_digest=HEX32,
+        panels=list_of(record(d=CODE, panel=list_of(HEX16), reserve=list_of(HEX16))),
+    ),
+    "draw.notify": _kind(
+        _DRAW, pseud=HEX16, channel=matching("call|sms|app|email"), evidence_hash=HEX32
+    ),
+    "draw.accept": _kind(_DRAW, pseud=HEX16, evidence_hash=HEX32),
+    "draw.decline": _kind(
+        _DRAW, pseud=HEX16, reason=DECLINE_REASON, evidence_hash=HEX32, void=BOOL
+    ),
+    "draw.replace": _kind(_DRAW, d=CODE, out=HEX16, **{"in": HEX16}),
+    "draw.open": _kind(_DRAW, opened_at=INT),
+    "draw.close": _kind(_DRAW, panels=list_of(record(d=CODE, panel=list_of(HEX16)))),
+    "draw.award": _kind(_DRAW, evidence_hash=HEX32),
+    "draw.cancel": _kind(
+        _DRAW, reason=STRING, counts=list_of(record(d=CODE, n=INT, short=BOOL))
+    ),
+    "draw.expire": _kind(_DRAW, reason=matching("LATE_NONCE|NO_NONCE")),
+    "draw.publish": _kind(
+        _DRAW, audience=matching("supervisors|public"), bundle_sha256=HEX32
+    ),
+    "escrow.open": _kind(_DRAW, key_id=HEX8, reason=STRING),
 }  # fmt: skip
