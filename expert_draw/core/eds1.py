@@ -29,6 +29,15 @@ _REASON = re.compile(rb"[A-Z0-9_]{1,16}")
 MAX_FIELD = 2**32 - 1
 
 
+class ReasonedError(ValueError):
+    """A refusal with a stable ``reason`` code (the vectors name it) and a message."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        """Create the error with a precise message and its stable reason."""
+        super().__init__(message)
+        self.reason = reason
+
+
 class EncodingError(ValueError):
     """A value that has no EDS-1 encoding (wrong size, wrong alphabet, too long)."""
 

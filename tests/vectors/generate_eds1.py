@@ -13,7 +13,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from expert_draw.core import eds1
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from expert_draw.core import beacon, eds1, escrow
 from expert_draw.core.eds1 import Member, Quota
 from tests.vectors.generate import write_json
 
@@ -270,6 +274,169 @@ def params_vectors() -> dict[str, Any]:
     }
 
 
+# -- escrow ----------------------------------------------------------------------------
+
+ESCROW_DRAW_ID = b"vec-escrow-1"
+LOW_ORDER_POINT = bytes.fromhex("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800")
+
+
+def x25519_public(private_raw: bytes) -> bytes:
+    return X25519PrivateKey.from_private_bytes(private_raw).public_key().public_bytes_raw()
+
+
+def _flip(data: bytes, at: int, mask: int = 1) -> bytes:
+    out = bytearray(data)
+    out[at] ^= mask
+    return bytes(out)
+
+
+def _seal_steps(pk: bytes, e_raw: bytes, draw_id: bytes, c_s: bytes, s: bytes) -> dict[str, str]:
+    """Every intermediate value of one seal, computed with the primitives directly."""
+    e_pub = x25519_public(e_raw)
+    z = X25519PrivateKey.from_private_bytes(e_raw).exchange(X25519PublicKey.from_public_bytes(pk))
+    info = eds1.enc(b"EDS1/escrow", draw_id, c_s)
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=e_pub + pk, info=info).derive(z)
+    envelope = escrow.seal_from_parts(pk, e_raw, draw_id, c_s, s)
+    _, _, ct = eds1.dec(envelope)
+    return {"key_id": escrow.key_id(pk).hex(), "public_key": pk.hex(), "ephemeral_private": e_raw.hex(),
+            "ephemeral_public": e_pub.hex(), "shared_secret": z.hex(), "hkdf_salt": (e_pub + pk).hex(),
+            "hkdf_info": info.hex(), "key": key.hex(), "nonce": bytes(12).hex(),
+            "aad": eds1.enc(b"EDS1/escrow", draw_id, c_s, pk).hex(), "ct": ct.hex(),
+            "envelope": envelope.hex()}  # fmt: skip
+
+
+def escrow_vectors() -> dict[str, Any]:
+    s = fixed("escrow s")
+    c_s = eds1.secret_commitment(s)
+    draw_id = ESCROW_DRAW_ID
+    supervisors = sorted(
+        ((fixed(f"escrow supervisor {n} private key"), fixed(f"escrow ephemeral {n}")) for n in (1, 2)),
+        key=lambda pair: escrow.key_id(x25519_public(pair[0])),
+    )  # fmt: skip
+    (sk1, e1), (sk2, _) = supervisors
+    pk1, pk2 = (x25519_public(sk) for sk, _ in supervisors)
+    seals = [_seal_steps(x25519_public(sk), e, draw_id, c_s, s) for sk, e in supervisors]
+    envelopes = [bytes.fromhex(row["envelope"]) for row in seals]
+    env1, env2 = envelopes
+    key1, big_e, ct = eds1.dec(env1)
+    other_s = fixed("escrow other s")
+
+    def opening(description: str, sk: bytes, envelope: bytes, error: str, *,
+                draw: bytes = draw_id, commit: bytes = c_s) -> dict[str, str]:  # fmt: skip
+        return {"description": description, "private_key": sk.hex(), "envelope": envelope.hex(),
+                "draw_id": draw.decode(), "c_s": commit.hex(), "error": error}  # fmt: skip
+
+    open_invalid = [
+        opening("another supervisor's key", sk2, env1, "KEY_ID"),
+        opening("another supervisor's key, key id rewritten to it", sk2,
+                eds1.enc(escrow.key_id(pk2), big_e, ct), "DECRYPT"),
+        opening("key id: last bit flipped", sk1, eds1.enc(_flip(key1, 7), big_e, ct), "KEY_ID"),
+        opening("E: first bit flipped", sk1, eds1.enc(key1, _flip(big_e, 0), ct), "DECRYPT"),
+        opening("E: top bit flipped (same X25519 result, other HKDF salt)", sk1,
+                eds1.enc(key1, _flip(big_e, 31, 0x80), ct), "DECRYPT"),
+        opening("ct: first bit flipped", sk1, eds1.enc(key1, big_e, _flip(ct, 0)), "DECRYPT"),
+        opening("ct: last bit of the tag flipped", sk1, eds1.enc(key1, big_e, _flip(ct, 47)), "DECRYPT"),
+        opening("another draw_id", sk1, env1, "DECRYPT", draw=b"vec-escrow-2"),
+        opening("another C_s", sk1, env1, "DECRYPT", commit=eds1.secret_commitment(other_s)),
+        opening("E is a low-order point (all-zero shared secret)", sk1,
+                eds1.enc(key1, LOW_ORDER_POINT, ct), "ZERO_SHARED_SECRET"),
+        opening("E is zero (all-zero shared secret)", sk1, eds1.enc(key1, bytes(32), ct),
+                "ZERO_SHARED_SECRET"),
+        opening("sealed to the right C_s around another s: decrypts, then fails the commitment",
+                sk1, escrow._seal(pk1, e1, draw_id, c_s, other_s), "COMMITMENT"),
+        opening("one byte short", sk1, env1[:-1], "ENVELOPE_FORMAT"),
+        opening("a trailing byte", sk1, env1 + b"\x00", "ENVELOPE_FORMAT"),
+        opening("a 47-byte ct", sk1, eds1.enc(key1, big_e, ct[:47]), "ENVELOPE_FORMAT"),
+        opening("a fourth field", sk1, env1 + eds1.enc(b""), "ENVELOPE_FORMAT"),
+    ]  # fmt: skip
+
+    def sealing(description: str, pk: bytes, error: str, *, secret: bytes = s) -> dict[str, str]:
+        return {"description": description, "public_key": pk.hex(), "ephemeral_private": e1.hex(),
+                "draw_id": draw_id.decode(), "c_s": c_s.hex(), "s": secret.hex(), "error": error}  # fmt: skip
+
+    seal_invalid = [
+        sealing("a low-order supervisor key (all-zero shared secret)", LOW_ORDER_POINT, "ZERO_SHARED_SECRET"),
+        sealing("a 31-byte supervisor key", pk1[:31], "LENGTH"),
+        sealing("s does not match C_s", pk1, "COMMITMENT", secret=other_s),
+    ]  # fmt: skip
+
+    def checking(
+        description: str, items: list[bytes], keys: list[bytes] | None, error: str | None
+    ) -> dict[str, Any]:
+        return {"description": description, "envelopes": [e.hex() for e in items],
+                "escrow_keys": None if keys is None else [k.hex() for k in keys], "error": error}  # fmt: skip
+
+    checks = [
+        checking("both envelopes, no key list", [env1, env2], None, None),
+        checking("both envelopes, both keys (any order)", [env1, env2], [pk2, pk1], None),
+        checking("one envelope, no key list", [env2], None, None),
+        checking("no envelope", [], None, "NO_ENVELOPES"),
+        checking("key ids descending", [env2, env1], None, "KEY_ORDER"),
+        checking("one envelope twice", [env1, env1], None, "DUPLICATE_KEY_ID"),
+        checking("no envelope for the second key", [env1], [pk1, pk2], "MISSING_ENVELOPE"),
+        checking("an envelope for a key that is not listed", [env1, env2], [pk1], "UNKNOWN_KEY"),
+        checking("a 47-byte ct", [eds1.enc(key1, big_e, ct[:47]), env2], None, "ENVELOPE_FORMAT"),
+    ]  # fmt: skip
+    return {
+        "description": "s sealed to two supervisors' X25519 keys; supervisors and seals in key-id order",
+        "draw_id": draw_id.decode(), "s": s.hex(), "c_s": c_s.hex(),
+        "supervisors": [{"private_key": sk.hex(), "public_key": x25519_public(sk).hex(),
+                         "key_id": escrow.key_id(x25519_public(sk)).hex()} for sk, _ in supervisors],
+        "seals": seals, "envelopes": [e.hex() for e in envelopes],
+        "escrow_digest": eds1.escrow_digest(envelopes).hex(),
+        "open_invalid": open_invalid, "seal_invalid": seal_invalid, "check": checks,
+    }  # fmt: skip
+
+
+# -- beacon ----------------------------------------------------------------------------
+
+RECORDED_ROUNDS = {  # draw-protocol.md §4 Beacon: quicknet rounds as the relays serve them
+    123: "b75c69d0b72a5d906e854e808ba7e2accb1542ac355ae486d591aa9d43765482e26cd02df835d3546d23c4b13e0dfc92",
+    657_413: "b713718a38ae728dfd477991af2822e08d2f305e47718cef9f7848ce4050e7be41076862b98fad56e91a6b85b89cd97b",
+}  # fmt: skip
+
+
+def beacon_vectors() -> dict[str, Any]:
+    rounds = [
+        {"round": r, "time": eds1.round_time(r), "message": hashlib.sha256(eds1.u64(r)).hexdigest(),
+         "sig": sig, "rho": hashlib.sha256(bytes.fromhex(sig)).hexdigest()}
+        for r, sig in sorted(RECORDED_ROUNDS.items())
+    ]  # fmt: skip
+    sig123, sig657 = (bytes.fromhex(RECORDED_ROUNDS[r]) for r in (123, 657_413))
+    invalid = [
+        ("round 124 with round 123's signature", 124, sig123, "SIGNATURE"),
+        ("round 657,412 with round 657,413's signature", 657_412, sig657, "SIGNATURE"),
+        ("round 123 with round 657,413's signature", 123, sig657, "SIGNATURE"),
+        ("round 123, last bit of the signature flipped", 123, _flip(sig123, 47), "SIGNATURE"),
+        ("round 657,413, first bit of the signature flipped", 657_413, _flip(sig657, 0, 0x80), "SIGNATURE"),
+        ("round 657,413, the sign flag (0x20 of byte 0) flipped: the negated point", 657_413,
+         _flip(sig657, 0, 0x20), "SIGNATURE"),
+        ("round 123, a 47-byte signature", 123, sig123[:47], "SIGNATURE_LENGTH"),
+        ("round 123, a 49-byte signature", 123, sig123 + b"\x00", "SIGNATURE_LENGTH"),
+        ("round 0", 0, sig123, "ROUND"),
+    ]  # fmt: skip
+    text = RECORDED_ROUNDS[123]
+    bad_text = [
+        ("uppercase hex", text.upper()),
+        ("95 digits", text[:-1]),
+        ("94 digits (47 bytes)", text[:-2]),
+        ("a trailing newline", text + "\n"),
+        ("a 0x prefix", "0x" + text[2:]),
+        ("a non-hex letter", text[:-1] + "g"),
+    ]
+    return {
+        "chain": beacon.QUICKNET.to_json(),
+        "dst": beacon.DST.decode(),
+        "message_rule": "SHA-256(u64be(round))",
+        "rounds": rounds,
+        "round_at": {"utc": "2026-04-20T00:00:00Z", "t": 1_776_643_200, "round": eds1.round_at(1_776_643_200)},
+        "invalid": [{"description": d, "round": r, "sig": sig.hex(), "error": error}
+                    for d, r, sig, error in invalid],
+        "invalid_signature_hex": [{"description": d, "text": t, "error": "SIGNATURE_FORMAT"}
+                                  for d, t in bad_text],
+    }  # fmt: skip
+
+
 def generate(out: Path) -> None:
     """Write every EDS-1 vector file into ``out``."""
     write_json(out / "encodings.json", encodings())
@@ -290,6 +457,8 @@ def generate(out: Path) -> None:
     write_json(out / "large.json", large)
     write_json(out / "feasibility.json", feasibility())
     write_json(out / "params.json", params_vectors())
+    write_json(out / "escrow.json", escrow_vectors())
+    write_json(out / "beacon.json", beacon_vectors())
 
 
 def main(argv: list[str]) -> int:

@@ -7,8 +7,12 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from expert_draw.core import eds1
+from expert_draw.core import beacon, eds1, escrow
 from expert_draw.core.eds1 import Member, Quota
 from tests.vectors import generate_eds1
 
@@ -146,3 +150,110 @@ def test_params_and_commitment() -> None:
     )  # fmt: skip
     assert record.hex() == c["commitment_hex"]
     assert eds1.sha256(record).hex() == c["commit_digest"]
+
+
+def test_escrow() -> None:
+    v = load("escrow.json")
+    draw_id, s, c_s = v["draw_id"].encode(), bytes.fromhex(v["s"]), bytes.fromhex(v["c_s"])
+    assert eds1.secret_commitment(s) == c_s
+    keys = []
+    for sup in v["supervisors"]:
+        sk = X25519PrivateKey.from_private_bytes(bytes.fromhex(sup["private_key"]))
+        pk = sk.public_key().public_bytes_raw()
+        assert (pk.hex(), hashlib.sha256(pk).hexdigest()[:16]) == (sup["public_key"], sup["key_id"])
+        keys.append(pk)
+    assert [sup["key_id"] for sup in v["supervisors"]] == sorted(
+        seal["key_id"] for seal in v["seals"]
+    )
+    for seal in v["seals"]:  # every step from the spec text, with the primitives directly
+        pk, e_raw = bytes.fromhex(seal["public_key"]), bytes.fromhex(seal["ephemeral_private"])
+        e = X25519PrivateKey.from_private_bytes(e_raw)
+        e_pub = e.public_key().public_bytes_raw()
+        z = e.exchange(X25519PublicKey.from_public_bytes(pk))
+        info = eds1.enc(b"EDS1/escrow", draw_id, c_s)
+        aad = eds1.enc(b"EDS1/escrow", draw_id, c_s, pk)
+        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=e_pub + pk, info=info).derive(z)
+        ct = ChaCha20Poly1305(key).encrypt(bytes(12), s, aad)
+        envelope = eds1.enc(hashlib.sha256(pk).digest()[:8], e_pub, ct)
+        assert [e_pub.hex(), z.hex(), (e_pub + pk).hex(), info.hex(), key.hex(), aad.hex(), ct.hex(), envelope.hex()] == [
+            seal["ephemeral_public"], seal["shared_secret"], seal["hkdf_salt"], seal["hkdf_info"], seal["key"],
+            seal["aad"], seal["ct"], seal["envelope"]]  # fmt: skip
+        assert seal["nonce"] == "00" * 12
+        assert escrow.seal_from_parts(pk, e_raw, draw_id, c_s, s) == envelope
+    envelopes = [bytes.fromhex(e) for e in v["envelopes"]]
+    assert v["envelopes"] == [seal["envelope"] for seal in v["seals"]]
+    assert eds1.escrow_digest(envelopes).hex() == v["escrow_digest"]
+    assert escrow.seal_all_from_parts(keys, [bytes.fromhex(x["ephemeral_private"]) for x in v["seals"]],
+                                      draw_id, c_s, s) == envelopes  # fmt: skip
+    for sup, envelope in zip(v["supervisors"], envelopes, strict=True):
+        assert escrow.open_envelope(bytes.fromhex(sup["private_key"]), envelope, draw_id, c_s) == s
+
+
+def expect(error: str | None, call: Any, *args: Any) -> None:
+    if error is None:
+        call(*args)
+        return
+    with pytest.raises(escrow.EscrowError) as caught:
+        call(*args)
+    assert caught.value.reason == error
+
+
+def test_escrow_rejections() -> None:
+    v = load("escrow.json")
+
+    def b(case: dict[str, Any], key: str) -> bytes:
+        return bytes.fromhex(case[key])
+
+    for case in v["open_invalid"]:
+        with pytest.raises(escrow.EscrowError) as caught:
+            escrow.open_envelope(
+                b(case, "private_key"),
+                b(case, "envelope"),
+                case["draw_id"].encode(),
+                b(case, "c_s"),
+            )
+        assert caught.value.reason == case["error"], case["description"]
+    for case in v["seal_invalid"]:
+        with pytest.raises(escrow.EscrowError) as caught:
+            escrow.seal_from_parts(b(case, "public_key"), b(case, "ephemeral_private"), case["draw_id"].encode(),
+                                   b(case, "c_s"), b(case, "s"))  # fmt: skip
+        assert caught.value.reason == case["error"], case["description"]
+    for case in v["check"]:
+        keys = (
+            None if case["escrow_keys"] is None else [bytes.fromhex(k) for k in case["escrow_keys"]]
+        )
+        expect(
+            case["error"],
+            escrow.check_envelopes,
+            [bytes.fromhex(e) for e in case["envelopes"]],
+            keys,
+        )
+
+
+def test_beacon() -> None:
+    v = load("beacon.json")
+    assert v["chain"] == beacon.QUICKNET.to_json()
+    assert beacon.Chain.from_json(v["chain"]) == beacon.QUICKNET
+    assert v["dst"].encode() == beacon.DST
+    for case in v["rounds"]:
+        r, sig = case["round"], beacon.parse_signature_hex(case["sig"])
+        assert (
+            hashlib.sha256(r.to_bytes(8, "big")).hexdigest()
+            == case["message"]
+            == beacon.message(r).hex()
+        )
+        assert (
+            eds1.round_time(r)
+            == case["time"]
+            == v["chain"]["genesis_time"] + v["chain"]["period"] * (r - 1)
+        )
+        assert beacon.verify_round(r, sig).hex() == case["rho"] == hashlib.sha256(sig).hexdigest()
+    assert eds1.round_at(v["round_at"]["t"]) == v["round_at"]["round"]
+    for case in v["invalid"]:
+        with pytest.raises(beacon.BeaconError) as caught:
+            beacon.verify_round(case["round"], bytes.fromhex(case["sig"]))
+        assert caught.value.reason == case["error"], case["description"]
+    for case in v["invalid_signature_hex"]:
+        with pytest.raises(beacon.BeaconError) as caught:
+            beacon.parse_signature_hex(case["text"])
+        assert caught.value.reason == case["error"], case["description"]
