@@ -516,3 +516,94 @@ def commitment(  # noqa: PLR0913 - the commitment's fields, as the spec lists th
         _exact(params_hash, 32, "params_hash"),
         _exact(c_s, 32, "C_s"), u64(r), _exact(escrow, 32, "escrow_digest"),
     )  # fmt: skip
+
+
+# -- replacements (mode A) ---------------------------------------------------------------
+
+DECLINE_REASONS = frozenset(
+    {
+        b"SIGNED_DECLINE", b"NO_ANSWER", b"LEAVE", b"HEALTH", b"CONFLICT_DECLARED",
+        b"ABSENT", b"BUSY", b"STRUCK_48_3",
+    }
+)  # fmt: skip
+"""The decline reason codes of §5 (a type of their own, never exclusion reasons)."""
+
+
+class ReplacementError(ValueError):
+    """A decline or replacement that the rules of §5 do not allow."""
+
+
+@dataclass(frozen=True, slots=True)
+class Replaced:
+    """The outcome of one seated decline: the seat's discipline and who takes it.
+
+    ``incoming`` is None when no replacement is possible (``max_repl`` reached or no
+    candidate left): the draw must then be cancelled (``REPL_EXHAUSTED``).
+    """
+
+    discipline: bytes
+    outgoing: bytes
+    incoming: bytes | None
+
+
+class Seating:
+    """The seats of an executed draw and the mode-A replacement rule (§5).
+
+    Built from the committed order, panels and reserves; :meth:`decline` applies one
+    decline in log order and returns the replacement, if the member held a seat.
+    ``claimed`` keeps its value from pass 2 of :func:`panels`; only ``used`` grows.
+    """
+
+    def __init__(
+        self,
+        order: Mapping[bytes, Sequence[bytes]],
+        panel: Mapping[bytes, Sequence[bytes]],
+        reserve: Mapping[bytes, Sequence[bytes]],
+        max_repl: Mapping[bytes, int],
+    ) -> None:
+        """Seat the panels."""
+        self.order = {d: list(o) for d, o in order.items()}
+        self.reserve = {d: frozenset(r) for d, r in reserve.items()}
+        self.claimed = frozenset(p for seats in (*panel.values(), *reserve.values()) for p in seats)
+        self.seats = {d: list(p) for d, p in panel.items()}
+        self.used: set[bytes] = {p for seats in panel.values() for p in seats}
+        self.max_repl = dict(max_repl)
+        self.replacements = dict.fromkeys(self.seats, 0)
+        self.pool = frozenset(p for o in order.values() for p in o)
+
+    def seat_of(self, pseudonym: bytes) -> bytes | None:
+        """The discipline whose seat the member holds, or None."""
+        return next((d for d, seats in self.seats.items() if pseudonym in seats), None)
+
+    def candidate(self, d: bytes) -> bytes | None:
+        """Mode A: the first of ``order[d]`` not used and not claimed by another list."""
+        taken = self.claimed - self.reserve[d]
+        return next((p for p in self.order[d] if p not in self.used and p not in taken), None)
+
+    def decline(self, pseudonym: bytes) -> Replaced | None:
+        """Apply a decline; return the seat's replacement, or None for an unseated member.
+
+        Raises:
+            ReplacementError: the pseudonym is not in the eligible pool, or has already
+                declined.
+        """
+        if pseudonym not in self.pool:
+            msg = "the declined pseudonym is not in the eligible pool"
+            raise ReplacementError(msg)
+        d = self.seat_of(pseudonym)
+        if d is None:
+            if pseudonym in self.used:
+                msg = "the member has already left the draw"
+                raise ReplacementError(msg)
+            self.used.add(pseudonym)
+            return None
+        self.used.add(pseudonym)
+        incoming = self.candidate(d) if self.replacements[d] < self.max_repl[d] else None
+        at = self.seats[d].index(pseudonym)
+        if incoming is None:
+            del self.seats[d][at]
+        else:
+            self.seats[d][at] = incoming
+            self.used.add(incoming)
+            self.replacements[d] += 1
+        return Replaced(d, pseudonym, incoming)
