@@ -71,6 +71,10 @@ replica_id = "dev-1"
 [library]
 data_keys = "keys/data-keys.json"
 
+[draws]
+tender_key = "keys/tender.key"
+escrow_keys = ["keys/supervisor-escrow.pub"]
+
 [classification]
 current_edition = "2018"
 {editions}"""
@@ -131,6 +135,7 @@ def init(
     if not data_keys.exists():
         write_private(data_keys, DataKeys.generate().to_json().encode())
         created.append(f"library data keys {data_keys} (keep a backup: without it no record opens)")
+    created += _draw_keys(var / "keys")
     for name, text in (
         ("expert-draw.toml", _server_toml(data_dir.resolve())),
         ("client.toml", _client_toml()),
@@ -144,6 +149,28 @@ def init(
             created.append(f"{path} (the old one no longer matched the settings)")
     for line in created:
         typer.echo(f"created {line}")
+
+
+def _draw_keys(keys: Path) -> list[str]:
+    """The tender-reference key and a dev supervisor's X25519 escrow key pair."""
+    import os
+
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    created = []
+    tender = keys / "tender.key"
+    if not tender.exists():
+        write_private(tender, os.urandom(32).hex().encode() + b"\n")
+        created.append(f"tender-reference key {tender} (share it with the supervisors)")
+    private = keys / "supervisor-escrow.key"
+    if not private.exists():
+        key = X25519PrivateKey.generate()
+        write_private(private, key.private_bytes_raw().hex().encode() + b"\n")
+        public = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        (keys / "supervisor-escrow.pub").write_text(public.hex() + "\n", encoding="utf-8")
+        created.append(f"dev supervisor escrow key pair {private} (.pub: the service's copy)")
+    return created
 
 
 def _settings_load(path: Path) -> bool:

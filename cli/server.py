@@ -17,11 +17,17 @@ from expert_draw.config import Settings, load_settings
 from expert_draw.errors import Error
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import grpc
     from grpc_health.v1 import health
     from sqlalchemy.engine import Engine
 
     from expert_draw.adapters.audit import AuditLog
+    from expert_draw.adapters.draws import Draws
+    from expert_draw.adapters.experts import ExpertLibrary
+    from expert_draw.adapters.protection import FieldCipher
+    from expert_draw.app.classification import LoadedEdition
 
 _log = structlog.get_logger("expert_draw.server")
 
@@ -43,10 +49,31 @@ class RunningService:
     health_port: int | None = None
     insecure_port: int | None = None
     extra_servers: list[grpc.Server] = field(default_factory=list)
+    draws: Draws | None = None
+    sweeping: threading.Event = field(default_factory=threading.Event)
+
+    def sweep_every(self, seconds: float) -> None:
+        """Expire overdue draws every ``seconds`` on a daemon thread, until stopped."""
+        draws = self.draws
+        if draws is None:
+            return
+
+        def run() -> None:
+            while not self.sweeping.wait(seconds):
+                try:
+                    expired = draws.sweep()
+                except Exception:  # noqa: BLE001 - the sweeper retries on the next tick
+                    _log.exception("sweep.failed")
+                    continue
+                if expired:
+                    _log.info("draws.expired", count=len(expired))
+
+        threading.Thread(target=run, name="draw-sweeper", daemon=True).start()
 
     def stop(self, grace: float | None = None) -> None:
         """Report NOT_SERVING, let probes notice, then let in-flight calls finish."""
         grace = self.settings.grpc.grace_seconds if grace is None else grace
+        self.sweeping.set()
         self.health.enter_graceful_shutdown()
         time.sleep(self.settings.grpc.drain_seconds)
         done = [s.stop(grace) for s in (self.server, *self.extra_servers)]
@@ -54,6 +81,9 @@ class RunningService:
             event.wait()
         self.engine.dispose()
         _log.info("stopped")
+
+
+SWEEP_SECONDS = 10.0  # how often overdue draws are expired (draw.expire NO_NONCE)
 
 
 def start_service(settings: Settings) -> RunningService:
@@ -71,6 +101,7 @@ def start_service(settings: Settings) -> RunningService:
     from expert_draw.adapters.experts import ExpertLibrary
     from expert_draw.adapters.grpc.audit_servicer import AuditServicer
     from expert_draw.adapters.grpc.auth import Authenticator
+    from expert_draw.adapters.grpc.draw_servicer import DrawServicer
     from expert_draw.adapters.grpc.expert_servicer import ExpertServicer
     from expert_draw.adapters.grpc.server import (
         ServiceDeps,
@@ -108,15 +139,21 @@ def start_service(settings: Settings) -> RunningService:
         catalog = ClassificationCatalog(editions)
         cipher = FieldCipher(load_data_keys(settings.path(settings.library.data_keys)))
         library = ExpertLibrary(engine, audit, cipher, catalog, clock_ms=_now_ms)
+        draws = _draws(settings, library, cipher, editions, writable=not problems)
+        draw_servicer = (
+            None if draws is None else DrawServicer(draws, audit.who, lambda: draws.edition, cipher)
+        )
         deps = ServiceDeps(
             catalog,
             AuditServicer(AuditReader(audit), audit.vkey, audit.store.origin),
             ExpertServicer(library, audit.who),
             Authenticator(settings),
             health_servicer,
+            draw_servicer,
         )
         server, port = build_server(settings, deps)
         running = RunningService(settings, engine, audit, health_servicer, server, port)
+        running.draws = draws
         if settings.insecure is not None:
             insecure, running.insecure_port = build_insecure_server(settings, deps)
             running.extra_servers.append(insecure)
@@ -134,6 +171,7 @@ def start_service(settings: Settings) -> RunningService:
     for each in (server, *running.extra_servers):
         each.start()
     mark_serving(health_servicer)
+    running.sweep_every(SWEEP_SECONDS)
     _log.info(
         "serving",
         port=port,
@@ -143,6 +181,31 @@ def start_service(settings: Settings) -> RunningService:
         writes_refused=bool(problems),
     )
     return running
+
+
+def _draws(
+    settings: Settings,
+    library: ExpertLibrary,
+    cipher: FieldCipher,
+    editions: Sequence[LoadedEdition],
+    *,
+    writable: bool,
+) -> Draws | None:
+    """The draws, when [draws] is configured; their keys and policy put in force."""
+    from expert_draw.adapters.draw_setup import load_draw_config, put_in_force
+    from expert_draw.adapters.draws import Draws
+
+    if settings.draws is None:
+        return None
+    current = next(e for e in editions if e.current)
+    config = load_draw_config(
+        settings, settings.draws, edition=current.edition_id,
+        edition_digest=current.result.digest,
+    )  # fmt: skip
+    engine, audit = library.engine, library.audit_log
+    if writable:
+        put_in_force(engine, audit, policy=config.policy, escrow_keys=list(config.escrow_keys))
+    return Draws(engine, audit, library, cipher, lambda: config)
 
 
 def serve(

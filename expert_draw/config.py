@@ -171,6 +171,19 @@ class LibrarySettings(_Frozen):
     data_keys: Path
 
 
+class DrawSettings(_Frozen):
+    """Draws: the tender-reference key, the supervisors' escrow keys, the policy file."""
+
+    # 32 random bytes as hex, shared with the supervisors: it blinds tender and project
+    # references (tender_ref, project_ref), so only they can link a draw to a tender.
+    tender_key: Path
+    # The supervisors' X25519 public keys (64 hex characters each, one per file): the
+    # operator secret of every draw is escrowed to each of them.
+    escrow_keys: Annotated[list[Path], Field(min_length=1)]
+    # The draw policy (docs/policy.md); the defaults when unset.
+    policy: Path | None = None
+
+
 class GrpcSettings(_Frozen):
     """Server limits and shutdown behaviour."""
 
@@ -203,6 +216,7 @@ class Settings(BaseSettings):
     classification: ClassificationSettings
     audit: AuditSettings
     library: LibrarySettings
+    draws: DrawSettings | None = None
     grpc: GrpcSettings = GrpcSettings()
     log: LogSettings = LogSettings()
     config_dir: Path = Path()
@@ -244,6 +258,11 @@ class Settings(BaseSettings):
         files = [("tls.server_cert", self.tls.server_cert), ("tls.server_key", self.tls.server_key)]
         files += [("audit.signing_key", self.audit.signing_key)]
         files += [("library.data_keys", self.library.data_keys)]
+        if self.draws is not None:
+            files += [("draws.tender_key", self.draws.tender_key)]
+            files += [(f"draws.escrow_keys[{i}]", p) for i, p in enumerate(self.draws.escrow_keys)]
+            if self.draws.policy is not None:
+                files += [("draws.policy", self.draws.policy)]
         files += [
             (f"tls.client_cas[{i}].file", ca.file) for i, ca in enumerate(self.tls.client_cas)
         ]

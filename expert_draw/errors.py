@@ -87,10 +87,30 @@ class NotFoundError(Error):
         self.resource_name = resource_name
 
 
+@dataclass(frozen=True, slots=True)
+class PreconditionViolation:
+    """One unmet precondition (google.rpc.PreconditionFailure.Violation)."""
+
+    type: str
+    subject: str
+    description: str
+
+
 class PreconditionError(Error):
     """The request is well formed but the system is not in a state that allows it."""
 
     reason = "FAILED_PRECONDITION"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str | None = None,
+        violations: tuple[PreconditionViolation, ...] = (),
+    ) -> None:
+        """Create the error; ``violations`` name each unmet precondition, if listed."""
+        super().__init__(message, reason=reason)
+        self.violations = violations
 
 
 class TooLargeError(Error):

@@ -152,6 +152,16 @@ class ExpertLibrary:
         self._clock_ms = clock_ms
         self._random = random
 
+    @property
+    def engine(self) -> Engine:
+        """The library's database."""
+        return self._engine
+
+    @property
+    def audit_log(self) -> AuditLog:
+        """The log the library's changes go to."""
+        return self._audit
+
     def now_ms(self) -> int:
         """The service clock, UTC milliseconds."""
         return self._clock_ms()
@@ -514,6 +524,16 @@ class ExpertLibrary:
         if row is None:
             raise NotFoundError("Expert", f"experts/{expert_uuid}", reason="EXPERT_NOT_FOUND")
         return self._load(conn, [row])[0]
+
+    def load_by_ids(self, conn: Connection, ids: Sequence[int]) -> list[tuple[int, StoredExpert]]:
+        """Experts by row id (draws keep row ids), personal fields decrypted."""
+        found: list[tuple[int, StoredExpert]] = []
+        for start in range(0, len(ids), 1000):
+            rows = conn.execute(
+                select(expert_table).where(expert_table.c.id.in_(ids[start : start + 1000]))
+            ).all()
+            found += zip((int(r.id) for r in rows), self._load(conn, rows), strict=True)
+        return found
 
     def _load(self, conn: Connection, rows: Sequence[Row[Any]]) -> list[StoredExpert]:
         """Build experts from their rows, with status periods and credit events.

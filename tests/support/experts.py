@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+from google.protobuf.message import Message
 from google.type import date_pb2
 
 from expert_draw.api.v1 import expert_service_pb2 as pb
@@ -57,9 +60,17 @@ def expert(n: int = 1, **changes: object) -> pb.Expert:
                            start_date=day(2010, 3, 15), end_date=day(2020, 12, 31)),
         ],
     )  # fmt: skip
+    return with_changes(message, changes)
+
+
+M = TypeVar("M", bound=Message)
+
+
+def with_changes(message: M, changes: dict[str, object]) -> M:
+    """``message`` with fields replaced: lists and messages whole, scalars set."""
     for field, value in changes.items():
         if isinstance(value, list):
-            message.ClearField(field)  # type: ignore[arg-type]
+            message.ClearField(field)
             getattr(message, field).extend(value)
         elif hasattr(value, "CopyFrom"):
             getattr(message, field).CopyFrom(value)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import grpc
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from audit_log.note import Signer
 from cli.server import RunningService, start_service
@@ -81,6 +82,22 @@ def data_keys_file(pki: Pki) -> Path:
     return path
 
 
+# The test supervisor's X25519 escrow key (raw private bytes; its public half is configured).
+SUPERVISOR_ESCROW_KEY = bytes(range(32, 64))
+
+
+def draw_key_files(pki: Pki) -> dict[str, Any]:
+    """The [draws] settings: a tender key and one supervisor escrow key, written once."""
+    tender = pki.folder / "tender.key"
+    if not tender.exists():
+        write_private(tender, (bytes(range(32)).hex() + "\n").encode())
+    public = pki.folder / "supervisor-escrow.pub"
+    if not public.exists():
+        key = X25519PrivateKey.from_private_bytes(SUPERVISOR_ESCROW_KEY)
+        public.write_text(key.public_key().public_bytes_raw().hex() + "\n", encoding="ascii")
+    return {"tender_key": str(tender), "escrow_keys": [str(public)]}
+
+
 def service_settings(pki: Pki, database_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "listen": "127.0.0.1:0",
@@ -99,6 +116,7 @@ def service_settings(pki: Pki, database_url: str, **overrides: Any) -> Settings:
         "classification": {"editions": EDITIONS, "current_edition": "2018"},
         "audit": {"origin": ORIGIN, "signing_key": str(log_key_file(pki)), "replica_id": "test-1"},
         "library": {"data_keys": str(data_keys_file(pki))},
+        "draws": draw_key_files(pki),
         "grpc": {"max_workers": 4, "grace_seconds": 2.0, "drain_seconds": 0.0},
     }
     values.update(overrides)

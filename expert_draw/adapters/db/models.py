@@ -131,3 +131,66 @@ expert_credit_table = Table(
     Column("evidence_sha256", String(64), nullable=False),
     Column("event_ms", BigInteger, nullable=False),
 )
+
+
+# Draws (EDS-1). A draw row holds what was committed and where the draw stands; its
+# members are the leaves and xleaves of the frozen pool. The pseudonym↔expert link is
+# the secret of the draw: only the service reads it, under the disclosure matrix
+# (draw-protocol.md §5.1). Secrets (``s`` before execution, salts, the replay inputs,
+# the project name) are AES-GCM ciphertexts under the library's data key.
+
+draw_table = Table(
+    "draw",
+    SQLModel.metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("draw_id", String(56), nullable=False, unique=True),
+    Column("tender_ref", LargeBinary, nullable=False),
+    Column("project_ref", LargeBinary, nullable=False),
+    Column("tenderer", String(18), nullable=False),  # frequency caps per expert-tenderer
+    Column("supersedes", String(56), nullable=True),
+    Column("requester", String(40), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("end_reason", String(40), nullable=False),
+    Column("beacon", Boolean, nullable=False),
+    Column("params", LargeBinary, nullable=False),
+    Column("params_hash", LargeBinary, nullable=False),
+    Column("pool_root", LargeBinary, nullable=False),
+    Column("excluded_root", LargeBinary, nullable=False),
+    Column("n_elig", Integer, nullable=False),
+    Column("n_excl", Integer, nullable=False),
+    Column("counts", Text, nullable=False),  # JSON [{d, n, short}] in D order
+    Column("excluded_counts", Text, nullable=False),  # JSON [{reason, n}]
+    Column("round", BigInteger, nullable=False),
+    Column("c_s", LargeBinary, nullable=False),
+    Column("s_enc", LargeBinary, nullable=True),  # until draw.execute reveals it
+    Column("envelopes", Text, nullable=False),  # JSON [hex]
+    Column("commit_digest", LargeBinary, nullable=False),
+    Column("commit_seq", BigInteger, nullable=True),
+    Column("commit_ms", BigInteger, nullable=False),
+    Column("nonce_deadline_ms", BigInteger, nullable=True),
+    Column("nonce", LargeBinary, nullable=True),
+    Column("seed", LargeBinary, nullable=True),
+    Column("execute_ms", BigInteger, nullable=True),
+    Column("window_from_ms", BigInteger, nullable=False),
+    Column("window_to_ms", BigInteger, nullable=False),
+    Column("inputs_enc", LargeBinary, nullable=False),  # the replay inputs (aud1 bytes)
+    Column("project_name_enc", LargeBinary, nullable=True),
+    Column("version", Integer, nullable=False),
+    Index("ix_draw_tender", "tender_ref", "id"),
+    Index("ix_draw_requester", "requester", "id"),
+    Index("ix_draw_window", "state", "window_from_ms"),
+)
+
+draw_member_table = Table(
+    "draw_member",
+    SQLModel.metadata,
+    Column("draw_id", Integer, ForeignKey("draw.id"), primary_key=True),
+    Column("pseud", LargeBinary, primary_key=True),
+    Column("expert_id", Integer, ForeignKey("expert.id"), nullable=False),
+    Column("discs", String(200), nullable=False),  # space-separated codes, ascending
+    Column("reasons", String(200), nullable=False),  # space-separated, empty = eligible
+    Column("salt_enc", LargeBinary, nullable=False),
+    Column("seat", String(16), nullable=True),  # the discipline of the seat it holds
+    Column("left", Boolean, nullable=False),  # declined or struck
+    Index("ix_draw_member_expert", "expert_id", "seat"),
+)

@@ -19,6 +19,8 @@ ALL_ROLES = frozenset(Role)
 SUPERVISORS = frozenset({Role.SUPERVISOR})
 ADMINS = frozenset({Role.ADMIN})
 LIBRARY_READERS = frozenset({Role.ADMIN, Role.SUPERVISOR})  # 封闭抽取: no trading systems
+REQUESTERS = frozenset({Role.TRADING_SYSTEM})  # a draw's own requester (checked per draw)
+DRAW_READERS = frozenset({Role.TRADING_SYSTEM, Role.SUPERVISOR})  # admins see no draws
 
 SERVICE_ROLES: Mapping[str, Mapping[str, frozenset[Role]]] = MappingProxyType(
     {
@@ -57,6 +59,25 @@ SERVICE_ROLES: Mapping[str, Mapping[str, frozenset[Role]]] = MappingProxyType(
             "RecordEvaluationScore": ADMINS,
             "RetireExpert": ADMINS,
             "AddAffiliation": ADMINS,
+        },
+        "expert_draw.api.v1.DrawService": {
+            "CreateDraw": REQUESTERS,
+            "GetDraw": DRAW_READERS,
+            "ListDraws": DRAW_READERS,
+            "ExecuteDraw": REQUESTERS,
+            "SubmitBeacon": frozenset({Role.TRADING_SYSTEM, Role.SUPERVISOR}),
+            "GetPanel": REQUESTERS,
+            "RecordNotification": REQUESTERS,
+            "RecordAcceptance": REQUESTERS,
+            "RecordDecline": REQUESTERS,
+            "StrikeMember": REQUESTERS,
+            "RecordOpening": REQUESTERS,
+            "CloseCommittee": REQUESTERS,
+            "RecordAward": REQUESTERS,
+            "CancelDraw": REQUESTERS,
+            "GetProofBundle": ALL_ROLES,
+            "ApprovePoolOverride": SUPERVISORS,
+            "ReportEscrowOpening": SUPERVISORS,
         },
         "grpc.health.v1.Health": {"Check": ALL_ROLES, "Watch": ALL_ROLES, "List": ALL_ROLES},
         "grpc.reflection.v1alpha.ServerReflection": {"ServerReflectionInfo": ALL_ROLES},

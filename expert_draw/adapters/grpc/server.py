@@ -28,6 +28,8 @@ from expert_draw.api.v1 import audit_service_pb2 as audit_pb
 from expert_draw.api.v1 import audit_service_pb2_grpc as audit_grpc
 from expert_draw.api.v1 import classification_service_pb2 as classification_pb
 from expert_draw.api.v1 import classification_service_pb2_grpc as classification_grpc
+from expert_draw.api.v1 import draw_service_pb2 as draw_pb
+from expert_draw.api.v1 import draw_service_pb2_grpc as draw_grpc
 from expert_draw.api.v1 import expert_service_pb2 as expert_pb
 from expert_draw.api.v1 import expert_service_pb2_grpc as expert_grpc
 from expert_draw.errors import ConfigurationError
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from expert_draw.adapters.grpc.audit_servicer import AuditServicer
+    from expert_draw.adapters.grpc.draw_servicer import DrawServicer
     from expert_draw.adapters.grpc.expert_servicer import ExpertServicer
     from expert_draw.app.classification import ClassificationCatalog
     from expert_draw.config import Settings
@@ -44,6 +47,7 @@ BUSINESS_SERVICES = (
     classification_pb.DESCRIPTOR.services_by_name["ClassificationService"].full_name,
     audit_pb.DESCRIPTOR.services_by_name["AuditService"].full_name,
     expert_pb.DESCRIPTOR.services_by_name["ExpertService"].full_name,
+    draw_pb.DESCRIPTOR.services_by_name["DrawService"].full_name,
 )
 SERVICE_NAMES = (*BUSINESS_SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME)
 
@@ -57,6 +61,7 @@ class ServiceDeps:
     experts: ExpertServicer
     authenticator: Authenticator
     health: health.HealthServicer
+    draws: DrawServicer | None = None  # None without a [draws] configuration
 
 
 def new_health_servicer() -> health.HealthServicer:
@@ -109,6 +114,8 @@ def _new_server(
     )
     audit_grpc.add_AuditServiceServicer_to_server(deps.audit, server)
     expert_grpc.add_ExpertServiceServicer_to_server(deps.experts, server)
+    if deps.draws is not None:
+        draw_grpc.add_DrawServiceServicer_to_server(deps.draws, server)
     health_pb2_grpc.add_HealthServicer_to_server(deps.health, server)
     reflection.enable_server_reflection(SERVICE_NAMES, server)
     return server

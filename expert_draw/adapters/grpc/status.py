@@ -108,6 +108,19 @@ def to_status(error: Error) -> grpc.Status:
             )
         )
         metadata = {"violations": str(len(error.violations))}
+    if isinstance(error, PreconditionError) and error.violations:
+        details.append(
+            error_details_pb2.PreconditionFailure(
+                violations=[
+                    error_details_pb2.PreconditionFailure.Violation(
+                        type=v.type,
+                        subject=_clip(v.subject, MAX_DESCRIPTION_CHARS),
+                        description=_clip(v.description, MAX_DESCRIPTION_CHARS),
+                    )
+                    for v in error.violations[:MAX_SENT_VIOLATIONS]
+                ]
+            )
+        )
     if isinstance(error, NotFoundError):
         metadata = {"resource_type": error.resource_type, "resource_name": error.resource_name}
         details.append(

@@ -17,6 +17,7 @@ from expert_draw.adapters.grpc import access
 from expert_draw.adapters.grpc.server import SERVICE_NAMES
 from expert_draw.api.v1 import audit_service_pb2 as audit_pb
 from expert_draw.api.v1 import classification_service_pb2 as pb
+from expert_draw.api.v1 import draw_service_pb2 as draw_pb
 from expert_draw.api.v1 import expert_service_pb2 as expert_pb
 from expert_draw.config import Role
 from tests.integration.grpc.helpers import error_info
@@ -37,6 +38,7 @@ UNMAPPED = ("unmapped", "imposter")
 NOT_IMPLEMENTED = {"/grpc.health.v1.Health/List"}  # grpcio-health-checking 1.85 lacks it
 
 ABSENT_EXPERT = "experts/00000000-0000-4000-8000-000000000000"
+ABSENT_DRAW = "draws/absent-draw"
 
 # One valid request per RPC; the matrix calls each of them as every client.
 SAMPLES: dict[str, Any] = {
@@ -136,9 +138,79 @@ SAMPLES: dict[str, Any] = {
     "/expert_draw.api.v1.ExpertService/DeleteExpert": expert_pb.DeleteExpertRequest(
         name=ABSENT_EXPERT, reason="access matrix", request_id="access-matrix-delete"
     ),
+    "/expert_draw.api.v1.DrawService/CreateDraw": draw_pb.CreateDrawRequest(),
+    "/expert_draw.api.v1.DrawService/ListDraws": draw_pb.ListDrawsRequest(),
+    "/expert_draw.api.v1.DrawService/ApprovePoolOverride": draw_pb.ApprovePoolOverrideRequest(),
+    **{
+        f"/expert_draw.api.v1.DrawService/{method}": request
+        for method, request in {
+            "GetDraw": draw_pb.GetDrawRequest(name=ABSENT_DRAW),
+            "ExecuteDraw": draw_pb.ExecuteDrawRequest(
+                name=ABSENT_DRAW, nonce=bytes(32), request_id="d-1"
+            ),
+            "SubmitBeacon": draw_pb.SubmitBeaconRequest(
+                name=ABSENT_DRAW, round=1, signature=bytes(48), request_id="d-2"
+            ),
+            "GetPanel": draw_pb.GetPanelRequest(name=ABSENT_DRAW),
+            "RecordNotification": draw_pb.RecordNotificationRequest(
+                name=ABSENT_DRAW,
+                pseudonym=bytes(16),
+                channel="sms",
+                evidence=b"e",
+                request_id="d-3",
+            ),
+            "RecordAcceptance": draw_pb.RecordAcceptanceRequest(
+                name=ABSENT_DRAW, pseudonym=bytes(16), evidence=b"e", request_id="d-4"
+            ),
+            "RecordDecline": draw_pb.RecordDeclineRequest(
+                name=ABSENT_DRAW,
+                pseudonym=bytes(16),
+                reason="HEALTH",
+                evidence=b"e",
+                request_id="d-5",
+            ),
+            "StrikeMember": draw_pb.StrikeMemberRequest(
+                name=ABSENT_DRAW, pseudonym=bytes(16), evidence=b"e", request_id="d-6"
+            ),
+            "RecordOpening": draw_pb.RecordOpeningRequest(
+                name=ABSENT_DRAW, open_time=Timestamp(seconds=2_000_000_000), request_id="d-7"
+            ),
+            "CloseCommittee": draw_pb.CloseCommitteeRequest(name=ABSENT_DRAW, request_id="d-8"),
+            "RecordAward": draw_pb.RecordAwardRequest(
+                name=ABSENT_DRAW, evidence=b"e", request_id="d-9"
+            ),
+            "CancelDraw": draw_pb.CancelDrawRequest(
+                name=ABSENT_DRAW, reason="TENDER_CANCELLED", request_id="d-10"
+            ),
+            "ReportEscrowOpening": draw_pb.ReportEscrowOpeningRequest(
+                name=ABSENT_DRAW, key_id=bytes(8), reason="check", request_id="d-11"
+            ),
+        }.items()
+    },
 }
 # Calls that pass authorization and then fail on purpose (they name no real resource).
 PASSED_AUTHORIZATION = {
+    "/expert_draw.api.v1.DrawService/CreateDraw": grpc.StatusCode.INVALID_ARGUMENT,
+    "/expert_draw.api.v1.DrawService/ApprovePoolOverride": grpc.StatusCode.INVALID_ARGUMENT,
+    **{
+        f"/expert_draw.api.v1.DrawService/{method}": grpc.StatusCode.NOT_FOUND
+        for method in (
+            "GetDraw",
+            "ExecuteDraw",
+            "SubmitBeacon",
+            "GetPanel",
+            "RecordNotification",
+            "RecordAcceptance",
+            "RecordDecline",
+            "StrikeMember",
+            "RecordOpening",
+            "CloseCommittee",
+            "RecordAward",
+            "CancelDraw",
+            "ReportEscrowOpening",
+            "GetProofBundle",
+        )
+    },
     "/expert_draw.api.v1.ExpertService/GetExpert": grpc.StatusCode.NOT_FOUND,
     "/expert_draw.api.v1.ExpertService/DeleteExpert": grpc.StatusCode.NOT_FOUND,
     "/expert_draw.api.v1.ExpertService/RevealExpert": grpc.StatusCode.NOT_FOUND,
@@ -163,6 +235,9 @@ STREAMING = {
         first_row=2, experts=[sample_experts.expert(2)], validate_only=True
     ),
     "/expert_draw.api.v1.AuditService/StreamEntries": audit_pb.StreamEntriesRequest(),
+    "/expert_draw.api.v1.DrawService/GetProofBundle": draw_pb.GetProofBundleRequest(
+        name=ABSENT_DRAW
+    ),
     "/grpc.health.v1.Health/Watch": health_pb2.HealthCheckRequest(),
     "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": reflection_pb2.ServerReflectionRequest(
         list_services=""
@@ -197,9 +272,9 @@ def invoke(channel: grpc.Channel, method: str) -> None:
             upload = channel.stream_unary(method, request_serializer=type(request).SerializeToString,
                                           response_deserializer=expert_pb.ImportExpertsResponse.FromString)  # fmt: skip
             upload(iter([request]), timeout=5)
-        elif "StreamEntries" in method:
+        elif "StreamEntries" in method or "GetProofBundle" in method:
             feed = channel.unary_stream(method, request_serializer=type(request).SerializeToString,
-                                        response_deserializer=audit_pb.StreamEntriesResponse.FromString)  # fmt: skip
+                                        response_deserializer=lambda b: b)  # fmt: skip
             next(iter(feed(request, timeout=5)))
         elif "ServerReflection" in method:
             both = channel.stream_stream(method, request_serializer=type(request).SerializeToString,

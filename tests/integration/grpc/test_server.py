@@ -69,6 +69,7 @@ def test_reflection_lists_every_service(running: RunningService, connect: Any) -
         "expert_draw.api.v1.ClassificationService",
         "expert_draw.api.v1.AuditService",
         "expert_draw.api.v1.ExpertService",
+        "expert_draw.api.v1.DrawService",
         "grpc.health.v1.Health",
         "grpc.reflection.v1alpha.ServerReflection",
     }

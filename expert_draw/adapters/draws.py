@@ -1,0 +1,1486 @@
+"""Draws on the database: each phase of EDS-1 is one transaction with its log entries.
+
+``CreateDraw`` filters the library, freezes the pool and commits (draw.request,
+pool.freeze, draw.commit, or draw.request and draw.cancel for a refusal);
+``ExecuteDraw`` logs the nonce and, without a beacon, resolves the draw at once
+(draw.execute, BUSY strikes with their replacements, the requester's grant and
+access). The draw's secrets (``s`` until execution, the salts, the replay inputs, the
+project name) are AES-GCM ciphertexts; the pure steps are expert_draw.core.drawing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import uuid as uuidlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import insert, or_, select, update
+
+from audit_log import canonical
+from audit_log.entry import Entry
+from audit_log.receipt import Receipt
+from audit_log.sqlstore import LOG_ID, PendingEntry, checkpoint_table, entry_table
+from expert_draw.adapters.audit import pending
+from expert_draw.adapters.db.engine import write_transaction
+from expert_draw.adapters.db.models import (
+    draw_member_table,
+    draw_table,
+    expert_discipline_table,
+    expert_table,
+)
+from expert_draw.adapters.experts import check_request_id
+from expert_draw.core import drawing, eds1, eligibility, escrow
+from expert_draw.core.paging import decode_cursor, effective_page_size, encode_cursor, query_key
+from expert_draw.errors import (
+    FieldViolation,
+    InvalidRequestError,
+    NotFoundError,
+    PreconditionError,
+    PreconditionViolation,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from sqlalchemy.engine import Connection, Engine, Row
+    from sqlalchemy.sql.elements import ColumnElement
+
+    from audit_log.entry import Who
+    from expert_draw.adapters.audit import AuditLog
+    from expert_draw.adapters.experts import ExpertLibrary
+    from expert_draw.adapters.protection import FieldCipher
+    from expert_draw.core.policy import Policy
+
+TABLE = "draw"
+LIVE = frozenset({"COMMITTED", "AWAITING_BEACON", "EXECUTED", "OPENED", "CLOSED", "AWARDED"})
+SEATED_STATES = ("EXECUTED", "OPENED", "CLOSED", "AWARDED")
+LOOKBACK_KINDS = ("expert.create", "expert.update", "expert.status", "expert.delete",
+                  "credit.event")  # fmt: skip
+MAX_LOOKBACK_SEQS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Quota:
+    """Seats, reserves and replacement cap of one requested discipline."""
+
+    code: str
+    seats: int
+    reserves: int
+    max_repl: int
+
+
+@dataclass(frozen=True, slots=True)
+class DrawRequest:
+    """A validated CreateDraw request (codes NFC, lists ascending and unique)."""
+
+    draw_id: str
+    tender_id: str
+    lot_id: str
+    project_code: str
+    project_name: str
+    supersedes: str
+    quotas: tuple[Quota, ...]  # ascending code
+    # The replay inputs; the service fills project_ref and salt.
+    conflicts: eligibility.ConflictInputs
+    method: str
+    representatives: int
+    beacon: bool
+    override_seq: int
+
+    @property
+    def window_from_ms(self) -> int:
+        """The evaluation window's start."""
+        return self.conflicts.window.from_ms
+
+    @property
+    def window_to_ms(self) -> int:
+        """The evaluation window's end (exclusive)."""
+        return self.conflicts.window.to_ms
+
+
+@dataclass(frozen=True, slots=True)
+class DrawConfig:
+    """What every draw needs from configuration and the log in force."""
+
+    tender_key: bytes
+    escrow_keys: tuple[bytes, ...]
+    edition: str
+    edition_digest: bytes
+    policy: Policy
+    code_digest: bytes
+
+    @property
+    def rules_digest(self) -> bytes:
+        """The digest of the policy in force (its policy.set entry's digest)."""
+        return self.policy.digest()
+
+    @property
+    def min_pool_factor(self) -> int:
+        """The pool minimum: |M_d| >= factor x seats."""
+        return self.policy.pool.min_pool_factor
+
+    @property
+    def lookback_s(self) -> int:
+        """The look-back window of pool changes, seconds."""
+        return self.policy.pool.lookback_seconds
+
+    @property
+    def nonce_deadline_s(self) -> int:
+        """How long a beacon-less draw waits for its nonce, seconds."""
+        return self.policy.beacon.nonce_deadline_seconds
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """An expert disclosed to an entitled reader."""
+
+    pseudonym: bytes
+    code: str
+    expert_uuid: str
+    full_name: str
+    phone: str
+
+
+@dataclass(slots=True)
+class StoredDraw:
+    """A draw row as the servicer shows it."""
+
+    draw_id: str
+    state: str
+    supersedes: str
+    tender_ref: bytes
+    requester: str
+    beacon: bool
+    params: bytes
+    params_hash: bytes
+    pool_root: bytes
+    excluded_root: bytes
+    counts: list[dict[str, Any]]
+    excluded_counts: list[dict[str, Any]]
+    round: int
+    commit_digest: bytes
+    commit_ms: int
+    nonce_deadline_ms: int | None
+    execute_ms: int | None
+    end_reason: str
+    seats: dict[str, list[bytes]] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """The resource name."""
+        return f"draws/{self.draw_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    """CreateDraw's result: the draw, its draw.commit entry and the commit receipt."""
+
+    draw: StoredDraw
+    commit_entry: bytes
+    commit_receipt: str
+
+
+@dataclass(frozen=True, slots=True)
+class Executed:
+    """ExecuteDraw's result: the draw and the disclosed panel (empty while waiting)."""
+
+    draw: StoredDraw
+    panel: tuple[Member, ...]
+
+
+class Draws:
+    """The draw service's state and transactions."""
+
+    def __init__(  # noqa: PLR0913, PLR0917 - the draw's collaborators
+        self,
+        engine: Engine,
+        audit: AuditLog,
+        library: ExpertLibrary,
+        cipher: FieldCipher,
+        config: Callable[[], DrawConfig],
+        random: Callable[[int], bytes] = os.urandom,
+    ) -> None:
+        """Use the database, the log, the library, the data cipher and the config."""
+        self._engine = engine
+        self._audit = audit
+        self._library = library
+        self._cipher = cipher
+        self._config = config
+        self._random = random
+
+    @property
+    def edition(self) -> str:
+        """The edition draws match on."""
+        return self._config().edition
+
+    # -- CreateDraw ----------------------------------------------------------------------
+
+    def tender_ref(self, tender_id: str, lot_id: str) -> bytes:
+        """The blinded tender-lot reference."""
+        return eds1.tender_ref(self._config().tender_key, tender_id, lot_id)
+
+    def project_ref(self, project_code: str) -> bytes:
+        """The blinded project reference (``EDS1/project``)."""
+        key = self._config().tender_key
+        return eds1.hmac_sha256(key, eds1.enc(b"EDS1/project", project_code.encode()))
+
+    def create(self, who: Who, request: DrawRequest, request_id: str) -> Created:
+        """Run phases 1-3 in one transaction (or log a refusal and raise).
+
+        Raises:
+            PreconditionError: INSUFFICIENT_POOL (after logging the refusal),
+                LIVE_DRAW_EXISTS, SUPERSEDES_MISMATCH, REQUEST_ID_REUSED.
+            InvalidRequestError: BAD_OVERRIDE.
+        """
+        payload = {"method": "CreateDraw", "request": _request_digest(request)}
+        config = self._config()
+        self._check_policy(request, config.policy)
+        refusal: PreconditionError | None = None
+        with write_transaction(self._engine) as conn:
+            stored = self._audit.find_request(conn, who, request_id, payload)
+            if stored is not None:
+                return self._replay_create(conn, bytes(stored.outcome))
+            tender_ref = self.tender_ref(request.tender_id, request.lot_id)
+            self._check_attempts(conn, tender_ref, request.supersedes)
+            waived = self._override(conn, request.override_seq, tender_ref)
+            draw_id = request.draw_id or _new_draw_id(self._random)
+            if conn.execute(select(draw_table.c.id).where(draw_table.c.draw_id == draw_id)).first():
+                msg = f"draws/{draw_id} already exists"
+                raise PreconditionError(msg, reason="DRAW_ALREADY_EXISTS")
+            project_ref = self.project_ref(request.project_code)
+            conflicts = dataclasses.replace(
+                request.conflicts, project_ref=project_ref.hex(), salt=self._random(32).hex()
+            )
+            frozen = drawing.freeze(self._assess(conn, request, conflicts, config), self._random)
+            codes = [q.code.encode() for q in request.quotas]
+            quotas = {q.code.encode(): eds1.Quota(q.seats, q.reserves) for q in request.quotas}
+            verdict = eds1.shortfalls(frozen.members, codes, quotas, config.min_pool_factor, waived)
+            inputs_bytes = canonical.dumps(conflicts.to_json())
+            request_entry = pending("draw.request", f"draws/{draw_id}", {
+                "draw_id": draw_id, "tender_ref": tender_ref.hex(),
+                "supersedes": request.supersedes,
+                "disciplines": [{"d": q.code, "k": q.seats, "r": q.reserves}
+                                for q in request.quotas],
+                "policy": {"beacon": request.beacon},
+                "inputs_sha256": eds1.sha256(inputs_bytes).hex(),
+            })  # fmt: skip
+            row = {
+                "draw_id": draw_id, "tender_ref": tender_ref, "project_ref": project_ref,
+                "tenderer": conflicts.tenderer,
+                "supersedes": request.supersedes or None, "requester": who.sub,
+                "beacon": request.beacon, "window_from_ms": request.window_from_ms,
+                "window_to_ms": request.window_to_ms, "version": 1,
+                "inputs_enc": self._seal(inputs_bytes.decode(), draw_id, "inputs_enc"),
+                "project_name_enc": self._seal(request.project_name, draw_id,
+                                               "project_name_enc"),
+            }  # fmt: skip
+            short = [d for d, (_, seats_ok, min_ok) in verdict.items() if not (seats_ok and min_ok)]
+            if short:
+                refusal = self._refuse(conn, who, request_id, payload, request, row, verdict,
+                                       request_entry, config)  # fmt: skip
+            else:
+                return self._commit(conn, who, request_id, payload, request, row, frozen,
+                                    request_entry, config)  # fmt: skip
+        raise refusal
+
+    def _refuse(  # noqa: PLR0913, PLR0917 - the parts of one refusal
+        self,
+        conn: Connection,
+        who: Who,
+        request_id: str,
+        payload: object,
+        request: DrawRequest,
+        row: dict[str, Any],
+        verdict: dict[bytes, tuple[int, bool, bool]],
+        request_entry: PendingEntry,
+        config: DrawConfig,
+    ) -> PreconditionError:
+        counts = [{"d": d.decode(), "n": n, "short": not (a and b)}
+                  for d, (n, a, b) in verdict.items()]  # fmt: skip
+        draw_id = row["draw_id"]
+        self._audit.append(
+            conn, who=who, request_id=request_id, payload=payload,
+            pending=[request_entry, pending("draw.cancel", f"draws/{draw_id}",
+                                            {"reason": "INSUFFICIENT_POOL", "counts": counts})],
+            outcome=json.dumps({"draw_id": draw_id}).encode(),
+        )  # fmt: skip
+        now = self._audit.clock_ms()
+        conn.execute(insert(draw_table).values(
+            **row, state="CANCELLED", end_reason="INSUFFICIENT_POOL", params=b"",
+            params_hash=b"", pool_root=b"", excluded_root=b"", n_elig=0, n_excl=0,
+            counts=json.dumps(counts), excluded_counts="[]", round=0, c_s=b"", s_enc=None,
+            envelopes="[]", commit_digest=b"", commit_seq=None, commit_ms=now,
+        ))  # fmt: skip
+        return _insufficient(draw_id, counts, request, config)
+
+    def _commit(  # noqa: PLR0913, PLR0917 - the parts of one commit
+        self,
+        conn: Connection,
+        who: Who,
+        request_id: str,
+        payload: object,
+        request: DrawRequest,
+        row: dict[str, Any],
+        frozen: drawing.Frozen,
+        request_entry: PendingEntry,
+        config: DrawConfig,
+    ) -> Created:
+        draw_id: str = row["draw_id"]
+        codes = [q.code.encode() for q in request.quotas]
+        params = eds1.Params(
+            draw_id=draw_id.encode(), tender_ref=row["tender_ref"],
+            supersedes=request.supersedes.encode(), edition=config.edition.encode(),
+            edition_digest=config.edition_digest, match_mode=b"prefix",
+            disciplines=tuple(eds1.DisciplineParams(q.code.encode(), q.seats, q.reserves,
+                                                    q.max_repl) for q in request.quotas),
+            repl_mode=b"A", delta=0, margin_s=0, delta_b=0,
+            min_pool_factor=config.min_pool_factor, override_seq=request.override_seq,
+            drand_chain_hash=b"", rules_digest=config.rules_digest,
+            code_digest=config.code_digest,
+        )  # fmt: skip
+        s = self._random(32)
+        c_s = eds1.secret_commitment(s)
+        envelopes = escrow.seal_all_from_parts(
+            config.escrow_keys, [self._random(32) for _ in config.escrow_keys],
+            params.draw_id, c_s, s,
+        )  # fmt: skip
+        escrow_digest = eds1.escrow_digest(envelopes)
+        params_bytes, params_hash = params.encode(), params.hash()
+        r = 0  # without a beacon; a beacon draw computes R from the entry's ts
+        commitment = eds1.commitment(
+            params.draw_id, pool_root=frozen.pool_root, n_elig=frozen.n_elig,
+            excluded_root=frozen.excluded_root, n_excl=frozen.n_excl,
+            params_hash=params_hash, c_s=c_s, r=r, escrow=escrow_digest,
+        )  # fmt: skip
+        commit_digest = eds1.sha256(commitment)
+        counts = [{"d": d.decode(), "n": n} for d, n in frozen.counts(codes)]
+        excluded_counts = [{"reason": x.decode(), "n": n} for x, n in frozen.excluded_counts()]
+        subj = f"draws/{draw_id}"
+        lookback_uuids = self._matching_uuids(conn, frozen)
+
+        def freeze_data(ts: int) -> dict[str, Any]:
+            seqs = self._lookback(conn, lookback_uuids, ts - 1000 * config.lookback_s, ts)
+            return {
+                "pool_root": frozen.pool_root.hex(), "excluded_root": frozen.excluded_root.hex(),
+                "n_elig": frozen.n_elig, "n_excl": frozen.n_excl, "counts": counts,
+                "excluded_counts": excluded_counts,
+                "edition_digest": config.edition_digest.hex(),
+                "rules_digest": config.rules_digest.hex(), "lookback_s": config.lookback_s,
+                "lookback_n": len(seqs), "lookback_seqs": seqs[:MAX_LOOKBACK_SEQS],
+                "lookback_sha256": eds1.sha256(
+                    eds1.enc(b"EDS1/lookback", *[eds1.u64(q) for q in seqs])
+                ).hex(),
+            }  # fmt: skip
+
+        commit_data = {
+            "params": params_bytes.hex(), "params_hash": params_hash.hex(),
+            "pool_root": frozen.pool_root.hex(), "excluded_root": frozen.excluded_root.hex(),
+            "n_elig": frozen.n_elig, "n_excl": frozen.n_excl, "c_s": c_s.hex(), "r": r,
+            "envelopes": [e.hex() for e in envelopes], "escrow_digest": escrow_digest.hex(),
+            "commit_digest": commit_digest.hex(),
+        }  # fmt: skip
+        appended = self._audit.append(
+            conn, who=who, request_id=request_id, payload=payload,
+            pending=[request_entry, PendingEntry("pool.freeze", subj, freeze_data),
+                     pending("draw.commit", subj, commit_data)],
+            outcome=json.dumps({"draw_id": draw_id}).encode(),
+        )  # fmt: skip
+        commit_seq = appended.first_seq + 2
+        commit_ms = _entry_ts(appended.bodies[2])
+        draw_row_id = conn.execute(insert(draw_table).values(
+            **row, state="COMMITTED", end_reason="", params=params_bytes,
+            params_hash=params_hash, pool_root=frozen.pool_root,
+            excluded_root=frozen.excluded_root, n_elig=frozen.n_elig, n_excl=frozen.n_excl,
+            counts=json.dumps(counts), excluded_counts=json.dumps(excluded_counts), round=r,
+            c_s=c_s, s_enc=self._seal(s.hex(), draw_id, "s_enc"),
+            envelopes=json.dumps([e.hex() for e in envelopes]), commit_digest=commit_digest,
+            commit_seq=commit_seq, commit_ms=commit_ms,
+            nonce_deadline_ms=commit_ms + 1000 * config.nonce_deadline_s,
+        )).inserted_primary_key  # fmt: skip
+        assert draw_row_id is not None  # noqa: S101 - an insert always has its key
+        draw_row_id = draw_row_id[0]
+        conn.execute(insert(draw_member_table), [
+            {"draw_id": draw_row_id, "pseud": m.pseudonym,
+             "expert_id": frozen.expert_of[m.pseudonym],
+             "discs": " ".join(d.decode() for d in m.discs),
+             "reasons": " ".join(x.decode() for x in m.reasons),
+             "salt_enc": self._seal(frozen.salts[m.pseudonym].hex(), draw_id,
+                                    "salt:" + m.pseudonym.hex()),
+             "seat": None, "left": False}
+            for m in frozen.members
+        ])  # fmt: skip
+        return Created(self._read(conn, draw_id), appended.bodies[2], appended.receipts[2].format())
+
+    def _replay_create(self, conn: Connection, outcome: bytes) -> Created:
+        draw_id = json.loads(outcome)["draw_id"]
+        draw = self._read(conn, draw_id)
+        if draw.state == "CANCELLED" and draw.end_reason == "INSUFFICIENT_POOL":
+            raise _insufficient(draw_id, draw.counts, None, self._config())
+        body, receipt = self._audit_entry(conn, draw_id, "draw.commit")
+        return Created(draw, body, receipt)
+
+    # -- ExecuteDraw ---------------------------------------------------------------------
+
+    def execute(self, who: Who, draw_id: str, nonce: bytes, request_id: str) -> Executed:
+        """Log the nonce and, without a beacon, resolve the draw in the same transaction.
+
+        Raises:
+            NotFoundError: no such draw, or another requester's.
+            PreconditionError: LATE_NONCE (the draw expires, logged), NONCE_ALREADY_GIVEN
+                (the second nonce is logged as rejected), DRAW_NOT_COMMITTED,
+                REQUEST_ID_REUSED.
+        """
+        payload = {"method": "ExecuteDraw", "name": f"draws/{draw_id}", "nonce": nonce.hex()}
+        failure: PreconditionError | None = None
+        with write_transaction(self._engine) as conn:
+            row = self._row(conn, draw_id, for_update=True)
+            if str(row.requester) != who.sub:
+                raise NotFoundError("Draw", f"draws/{draw_id}", reason="DRAW_NOT_FOUND")
+            if self._audit.find_request(conn, who, request_id, payload) is not None:
+                return self._replay_execute(conn, draw_id)
+            subj = f"draws/{draw_id}"
+            state = str(row.state)
+            now = self._audit.clock_ms()
+            if row.nonce is not None and state in LIVE:
+                self._audit.append(
+                    conn, who=who, request_id=request_id, payload=payload,
+                    pending=[pending("draw.nonce_reject", subj,
+                                     {"nonce": nonce.hex(), "reason": "SECOND"})],
+                )  # fmt: skip
+                failure = PreconditionError(
+                    f"{subj} already has its nonce (the second one is logged as rejected)",
+                    reason="NONCE_ALREADY_GIVEN",
+                )
+            elif state != "COMMITTED":
+                msg = f"{subj} is {state.lower()}: only a committed draw takes a nonce"
+                raise PreconditionError(msg, reason="DRAW_NOT_COMMITTED")
+            elif row.nonce_deadline_ms is not None and now >= int(row.nonce_deadline_ms):
+                self._audit.append(
+                    conn, who=who, request_id=request_id, payload=payload,
+                    pending=[pending("draw.nonce_reject", subj,
+                                     {"nonce": nonce.hex(), "reason": "LATE"}),
+                             pending("draw.expire", subj, {"reason": "LATE_NONCE"})],
+                )  # fmt: skip
+                conn.execute(
+                    update(draw_table)
+                    .where(draw_table.c.id == row.id)
+                    .values(state="EXPIRED", end_reason="LATE_NONCE", version=row.version + 1)
+                )
+                failure = PreconditionError(
+                    f"{subj}: the nonce came after its deadline; the draw expired (logged)",
+                    reason="LATE_NONCE",
+                )
+            else:
+                return self._resolve(conn, who, request_id, payload, row, nonce)
+        raise failure
+
+    def _resolve(  # noqa: PLR0913, PLR0917 - the parts of one resolution
+        self,
+        conn: Connection,
+        who: Who,
+        request_id: str,
+        payload: object,
+        row: Row[Any],
+        nonce: bytes,
+    ) -> Executed:
+        """Phase 5 without a beacon: nonce, execute, BUSY strikes, grant and access."""
+        draw = _Executing(self, conn, row)
+        subj = f"draws/{draw.draw_id}"
+        s = bytes.fromhex(self.open_secret(bytes(row.s_enc), draw.draw_id, "s_enc"))
+        outcome = drawing.resolve(
+            draw.params, draw.members, pool_root=bytes(row.pool_root),
+            excluded_root=bytes(row.excluded_root), s=s, r=0, rho=b"", nonce=nonce,
+        )  # fmt: skip
+        codes = [d.code for d in draw.params.disciplines]
+        entries = [
+            pending("draw.nonce", subj, {"nonce": nonce.hex()}),
+            pending("draw.execute", subj, {
+                "r": 0, "sig_r": "", "rho": "", "s": s.hex(), "seed": outcome.seed.hex(),
+                "order_digest": outcome.order_digest.hex(),
+                "panels": [{"d": d.decode(), "panel": [p.hex() for p in outcome.panel[d]],
+                            "reserve": [p.hex() for p in outcome.reserve[d]]} for d in codes],
+            }),
+        ]  # fmt: skip
+        seating = eds1.Seating(
+            outcome.order, outcome.panel, outcome.reserve,
+            {d.code: d.max_repl for d in draw.params.disciplines},
+        )  # fmt: skip
+        exhausted = self._strike_busy(conn, draw, seating, entries, codes)
+        now = self._audit.clock_ms()
+        seated = [p for d in codes for p in seating.seats[d]]
+        if exhausted:
+            entries.append(pending("draw.cancel", subj, {"reason": "REPL_EXHAUSTED", "counts": []}))
+        else:
+            entries += [
+                pending("confidential.grant", subj, {"grantee": who.sub, "purpose": "panel"}),
+                pending("confidential.access", subj,
+                        {"purpose": "panel", "pseuds": [p.hex() for p in seated]}),
+            ]  # fmt: skip
+        self._audit.append(
+            conn, who=who, request_id=request_id, payload=payload, pending=entries,
+            outcome=json.dumps({"draw_id": draw.draw_id}).encode(),
+        )  # fmt: skip
+        state, reason = ("CANCELLED", "REPL_EXHAUSTED") if exhausted else ("EXECUTED", "")
+        conn.execute(update(draw_table).where(draw_table.c.id == row.id).values(
+            state=state, end_reason=reason, nonce=nonce, seed=outcome.seed, s_enc=None,
+            execute_ms=now, version=row.version + 1,
+        ))  # fmt: skip
+        m = draw_member_table
+        for d in codes:
+            for p in seating.seats[d]:
+                conn.execute(update(m).where(m.c.draw_id == row.id, m.c.pseud == p).values(
+                    seat=d.decode()))  # fmt: skip
+        for p in seating.used - set(seated):
+            conn.execute(update(m).where(m.c.draw_id == row.id, m.c.pseud == p).values(left=True))
+        stored = self._read(conn, draw.draw_id)
+        panel = (
+            ()
+            if exhausted
+            else self._disclose(
+                conn, int(row.id), [(p, d.decode()) for d in codes for p in seating.seats[d]]
+            )
+        )
+        return Executed(stored, panel)
+
+    def _strike_busy(
+        self,
+        conn: Connection,
+        draw: _Executing,
+        seating: eds1.Seating,
+        entries: list[PendingEntry],
+        codes: Sequence[bytes],
+    ) -> bool:
+        """Strike members seated in overlapping executed draws (BUSY), mode-A replace.
+
+        Returns True when a seat could not be refilled (the draw must be cancelled).
+        """
+        busy = self._busy(conn, draw.row)
+        for d in codes:
+            for p in list(seating.seats[d]):
+                if draw.expert_of[p] in busy and self._leave(
+                    draw, seating, p, busy, entries,
+                    reason=b"BUSY", evidence=canonical.dumps(busy[draw.expert_of[p]]),
+                    void=False,
+                ) is None:  # fmt: skip
+                    return True
+        return False
+
+    def _leave(  # noqa: PLR0913 - one decline
+        self,
+        draw: _Executing,
+        seating: eds1.Seating,
+        pseud: bytes,
+        busy: dict[int, dict[str, Any]],
+        entries: list[PendingEntry],
+        *,
+        reason: bytes,
+        evidence: bytes,
+        void: bool,
+    ) -> list[bytes] | None:
+        """Log one decline and its mode-A replacement; strike busy replacements in turn.
+
+        Returns the pseudonyms newly seated (empty for an unseated member), or None when
+        a seat could not be refilled: the caller appends ``draw.cancel``.
+        """
+        subj = f"draws/{draw.draw_id}"
+        seated: list[bytes] = []
+        while True:
+            entries.append(pending("draw.decline", subj, {
+                "pseud": pseud.hex(), "reason": reason.decode(),
+                "evidence_hash": drawing.evidence_hash(evidence).hex(), "void": void,
+            }))  # fmt: skip
+            replaced = seating.decline(pseud)
+            if replaced is None:
+                return seated
+            if replaced.incoming is None:
+                return None
+            entries.append(pending("draw.replace", subj, {
+                "d": replaced.discipline.decode(), "out": pseud.hex(),
+                "in": replaced.incoming.hex(),
+            }))  # fmt: skip
+            overlap = busy.get(draw.expert_of[replaced.incoming])
+            if overlap is None:
+                return [*seated, replaced.incoming]
+            pseud, reason, void = replaced.incoming, b"BUSY", False
+            evidence = canonical.dumps(overlap)
+
+    def _busy(self, conn: Connection, row: Row[Any]) -> dict[int, dict[str, Any]]:
+        """Experts seated now in other executed draws whose windows overlap this one."""
+        m, t = draw_member_table, draw_table
+        found: dict[int, dict[str, Any]] = {}
+        for r in conn.execute(
+            select(m.c.expert_id, t.c.draw_id, t.c.window_from_ms, t.c.window_to_ms)
+            .join(t, t.c.id == m.c.draw_id)
+            .where(
+                m.c.seat.is_not(None), m.c.left.is_(False), t.c.id != row.id,
+                t.c.state.in_(SEATED_STATES),
+                t.c.window_from_ms < row.window_to_ms, t.c.window_to_ms > row.window_from_ms,
+            )
+            .order_by(t.c.id)
+        ):  # fmt: skip
+            found.setdefault(int(r.expert_id), {
+                "draw_id": str(r.draw_id),
+                "window": {"from": int(r.window_from_ms), "to": int(r.window_to_ms)},
+            })  # fmt: skip
+        return found
+
+    def _disclose(
+        self, conn: Connection, draw_row_id: int, seats: Sequence[tuple[bytes, str]]
+    ) -> tuple[Member, ...]:
+        """The identities behind ``(pseudonym, code)`` seats (the caller logs the access)."""
+        if not seats:
+            return ()
+        m = draw_member_table
+        wanted = [p for p, _ in seats]
+        experts_of = {
+            bytes(r.pseud): int(r.expert_id)
+            for r in conn.execute(
+                select(m.c.pseud, m.c.expert_id).where(m.c.draw_id == draw_row_id,
+                                                        m.c.pseud.in_(wanted))
+            )
+        }  # fmt: skip
+        loaded = dict(self._library.load_by_ids(conn, list(experts_of.values())))
+        return tuple(
+            Member(p, code, loaded[experts_of[p]].uuid, loaded[experts_of[p]].personal.full_name,
+                   loaded[experts_of[p]].personal.phone)
+            for p, code in seats
+        )  # fmt: skip
+
+    def _replay_execute(self, conn: Connection, draw_id: str) -> Executed:
+        """A retried ExecuteDraw: the draw as it is now, without the panel identities.
+
+        Disclosing them again would be a disclosure with no entry of its own; the
+        requester reads them with GetPanel, which logs each read.
+        """
+        return Executed(self._read(conn, draw_id), ())
+
+    # -- changes after the commit ---------------------------------------------------------
+
+    def _change(  # noqa: PLR0913 - the parts of one audited draw change
+        self,
+        who: Who,
+        draw_id: str,
+        request_id: str,
+        payload: dict[str, Any],
+        apply: Callable[[Connection, Row[Any]], _Change],
+        *,
+        owner_only: bool = True,
+    ) -> tuple[StoredDraw, tuple[Member, ...]]:
+        """Run one audited change of a draw: lock, owner, replay check, apply, log.
+
+        ``apply(conn, row)`` checks its own preconditions and returns the entries, the
+        draw's new state (or None) and the member rows to update. A change that fails
+        after logging (``_Change.failure``) commits its entries and then raises.
+        """
+        check_request_id(request_id)
+        failure: PreconditionError | None = None
+        with write_transaction(self._engine) as conn:
+            row = self._row(conn, draw_id, for_update=True)
+            if owner_only and str(row.requester) != who.sub:
+                raise NotFoundError("Draw", f"draws/{draw_id}", reason="DRAW_NOT_FOUND")
+            if self._audit.find_request(conn, who, request_id, payload) is not None:
+                return self._read(conn, draw_id), ()
+            change = apply(conn, row)
+            self._audit.append(
+                conn, who=who, request_id=request_id, payload=payload, pending=change.entries,
+                outcome=json.dumps({"draw_id": draw_id}).encode(),
+            )  # fmt: skip
+            values: dict[str, Any] = {"version": row.version + 1}
+            if change.state is not None:
+                values.update(state=change.state, end_reason=change.end_reason)
+            conn.execute(update(draw_table).where(draw_table.c.id == row.id).values(**values))
+            m = draw_member_table
+            for pseud, member_values in change.members.items():
+                conn.execute(update(m).where(m.c.draw_id == row.id, m.c.pseud == pseud)
+                             .values(**member_values))  # fmt: skip
+            stored = self._read(conn, draw_id)
+            disclosed = self._disclose(conn, int(row.id), change.disclose)
+            failure = change.failure
+            if failure is None:
+                return stored, disclosed
+        raise failure
+
+    def decline(  # noqa: PLR0913 - one decline request
+        self,
+        who: Who,
+        draw_id: str,
+        *,
+        pseud: bytes,
+        reason: str,
+        evidence: bytes,
+        request_id: str,
+    ) -> tuple[StoredDraw, tuple[Member, ...]]:
+        """Record a decline (or a 第48条③ strike) and seat the mode-A replacement.
+
+        Returns the draw and the disclosed replacement (its access is logged).
+
+        Raises:
+            NotFoundError: DRAW_NOT_FOUND, MEMBER_NOT_FOUND.
+            PreconditionError: DRAW_NOT_EXECUTED, COMMITTEE_CLOSED, NOT_OPENED (a strike
+                before the opening), ALREADY_LEFT, REPL_EXHAUSTED (logged, then raised).
+        """
+        payload = {"method": "Decline", "name": f"draws/{draw_id}", "pseud": pseud.hex(),
+                   "reason": reason, "evidence": eds1.sha256(evidence).hex()}  # fmt: skip
+
+        def apply(conn: Connection, row: Row[Any]) -> _Change:
+            _require_state(row, {"EXECUTED", "OPENED"}, late="COMMITTEE_CLOSED")
+            opened = str(row.state) == "OPENED"
+            if reason == "STRUCK_48_3" and not opened:
+                msg = "a 第48条③ strike comes after the bid opening (RecordOpening)"
+                raise PreconditionError(msg, reason="NOT_OPENED")
+            draw = _Executing(self, conn, row)
+            seating = self._seating(conn, draw)
+            if pseud not in seating.pool:
+                raise NotFoundError("Member", f"draws/{draw_id}/members/{pseud.hex()}",
+                                    reason="MEMBER_NOT_FOUND")  # fmt: skip
+            if pseud in seating.used and seating.seat_of(pseud) is None:
+                msg = "the member has already left the draw"
+                raise PreconditionError(msg, reason="ALREADY_LEFT")
+            entries: list[PendingEntry] = []
+            seated = self._leave(
+                draw, seating, pseud, self._busy(conn, row), entries,
+                reason=reason.encode(), evidence=evidence,
+                void=drawing.void(reason.encode(), opened=opened),
+            )  # fmt: skip
+            members = _member_changes(seating)
+            if seated is None:
+                entries.append(pending("draw.cancel", f"draws/{draw_id}",
+                                       {"reason": "REPL_EXHAUSTED", "counts": []}))  # fmt: skip
+                failure = PreconditionError(
+                    f"draws/{draw_id}: no replacement is possible; the draw is cancelled"
+                    " (logged) and a new draw must supersede it",
+                    reason="REPL_EXHAUSTED",
+                )
+                return _Change(entries, "CANCELLED", "REPL_EXHAUSTED", members, (), failure)
+            if seated:
+                entries.append(
+                    pending(
+                        "confidential.access",
+                        f"draws/{draw_id}",
+                        {"purpose": "panel", "pseuds": [p.hex() for p in seated]},
+                    )
+                )
+            seat_of = {p: d.decode() for d, ps in seating.seats.items() for p in ps}
+            return _Change(entries, None, "", members, tuple((p, seat_of[p]) for p in seated))
+
+        return self._change(who, draw_id, request_id, payload, apply)
+
+    def _seating(self, conn: Connection, draw: _Executing) -> eds1.Seating:
+        """The seats now: the committed order, replayed through the logged declines."""
+        seed = bytes(draw.row.seed)
+        codes = [d.code for d in draw.params.disciplines]
+        order = eds1.orders(draw.members, codes, lambda p: eds1.rank(seed, p))
+        quotas = {d.code: eds1.Quota(d.k, d.r) for d in draw.params.disciplines}
+        panel, reserve = eds1.panels(order, codes, quotas)
+        seating = eds1.Seating(
+            order, panel, reserve, {d.code: d.max_repl for d in draw.params.disciplines}
+        )
+        for body in conn.execute(
+            select(entry_table.c.body)
+            .where(entry_table.c.subj == f"draws/{draw.draw_id}",
+                   entry_table.c.kind == "draw.decline")
+            .order_by(entry_table.c.seq)
+        ).scalars():  # fmt: skip
+            seating.decline(bytes.fromhex(canonical.loads(bytes(body))["data"]["pseud"]))
+        return seating
+
+    def lifecycle(  # noqa: PLR0913 - the step and what each step names
+        self,
+        who: Who,
+        draw_id: str,
+        step: str,
+        *,
+        request_id: str,
+        pseud: bytes = b"",
+        channel: str = "",
+        evidence: bytes = b"",
+        opened_at: int = 0,
+        reason: str = "",
+    ) -> StoredDraw:
+        """Record one lifecycle step of a draw.
+
+        ``notify`` (pseud, channel, evidence), ``accept`` (pseud, evidence), ``open``
+        (opened_at, ms), ``close``, ``award`` (evidence: the notice's bytes), ``cancel``
+        (reason code).
+
+        Raises:
+            NotFoundError: DRAW_NOT_FOUND, MEMBER_NOT_FOUND.
+            PreconditionError: the draw is not at the step's stage.
+        """
+        payload = {"method": step, "name": f"draws/{draw_id}", "pseud": pseud.hex(),
+                   "channel": channel, "evidence": eds1.sha256(evidence).hex(),
+                   "opened_at": opened_at, "reason": reason}  # fmt: skip
+        subj = f"draws/{draw_id}"
+
+        def apply(conn: Connection, row: Row[Any]) -> _Change:
+            if step == "open":
+                _require_state(row, {"EXECUTED"}, late="ALREADY_OPENED")
+                return _Change([pending("draw.open", subj, {"opened_at": opened_at})], "OPENED")
+            if step == "close":
+                _require_state(row, {"OPENED"}, early="NOT_OPENED", late="ALREADY_CLOSED")
+                seating = self._seating(conn, _Executing(self, conn, row))
+                panels = [{"d": d.decode(), "panel": [p.hex() for p in seats]}
+                          for d, seats in seating.seats.items()]  # fmt: skip
+                return _Change([pending("draw.close", subj, {"panels": panels})], "CLOSED")
+            if step == "award":
+                _require_state(row, {"CLOSED"}, early="NOT_CLOSED", late="ALREADY_AWARDED")
+                digest = drawing.evidence_hash(evidence).hex()
+                return _Change([pending("draw.award", subj, {"evidence_hash": digest})],
+                               "AWARDED")  # fmt: skip
+            if step == "cancel":
+                live = set(_STAGES) - {"AWARDED"}
+                _require_state(row, live, early="DRAW_ENDED", late="ALREADY_AWARDED")
+                return _Change([pending("draw.cancel", subj, {"reason": reason, "counts": []})],
+                               "CANCELLED", reason)  # fmt: skip
+            _require_state(row, {"EXECUTED", "OPENED"}, late="COMMITTEE_CLOSED")
+            draw = _Executing(self, conn, row)
+            seating = self._seating(conn, draw)
+            if pseud not in seating.pool:
+                raise NotFoundError("Member", f"{subj}/members/{pseud.hex()}",
+                                    reason="MEMBER_NOT_FOUND")  # fmt: skip
+            digest = drawing.evidence_hash(evidence).hex()
+            if step == "accept":
+                if seating.seat_of(pseud) is None:
+                    raise PreconditionError("only a seated member accepts", reason="NOT_SEATED")
+                return _Change(
+                    [pending("draw.accept", subj, {"pseud": pseud.hex(), "evidence_hash": digest})]
+                )
+            return _Change(
+                [
+                    pending(
+                        "draw.notify",
+                        subj,
+                        {"pseud": pseud.hex(), "channel": channel, "evidence_hash": digest},
+                    )
+                ]
+            )
+
+        return self._change(who, draw_id, request_id, payload, apply)[0]
+
+    def panel(self, who: Who, draw_id: str) -> tuple[Member, ...]:
+        """The seated members' identities, for the draw's requester; each read is logged.
+
+        Raises:
+            NotFoundError: no such draw, or another requester's.
+            PreconditionError: DRAW_NOT_EXECUTED, DRAW_ENDED.
+        """
+        with write_transaction(self._engine) as conn:
+            row = self._row(conn, draw_id, for_update=True)
+            if str(row.requester) != who.sub:
+                raise NotFoundError("Draw", f"draws/{draw_id}", reason="DRAW_NOT_FOUND")
+            _require_state(row, set(SEATED_STATES), late="DRAW_ENDED")
+            seats = [(p, code) for code, ps in self._read(conn, draw_id).seats.items()
+                     for p in ps]  # fmt: skip
+            self._audit.append(
+                conn, who=who, request_id=f"panel-{self._random(12).hex()}",
+                payload={"method": "GetPanel", "name": f"draws/{draw_id}"},
+                pending=[pending("confidential.access", f"draws/{draw_id}",
+                                 {"purpose": "panel", "pseuds": [p.hex() for p, _ in seats]})],
+            )  # fmt: skip
+            return self._disclose(conn, int(row.id), seats)
+
+    def sweep(self, now_ms: int | None = None) -> list[str]:
+        """Expire committed draws whose nonce deadline has passed (``NO_NONCE``).
+
+        Idempotent: each expiry has the request id ``expire-<draw_id>``, so replicas
+        racing on one draw append one entry. Returns the draw ids expired.
+        """
+        now = self._audit.clock_ms() if now_ms is None else now_ms
+        with self._engine.connect() as conn:
+            due = [str(r.draw_id) for r in conn.execute(
+                select(draw_table.c.draw_id).where(
+                    draw_table.c.state == "COMMITTED", draw_table.c.nonce.is_(None),
+                    draw_table.c.nonce_deadline_ms <= now,
+                )
+            )]  # fmt: skip
+        expired = []
+        who = self._audit.service_who()
+        for draw_id in due:
+            request_id = f"expire-{draw_id}"
+            with write_transaction(self._engine) as conn:
+                row = self._row(conn, draw_id, for_update=True)
+                if str(row.state) != "COMMITTED" or row.nonce is not None:
+                    continue
+                if self._audit.find_request(conn, who, request_id, {"expire": draw_id}):
+                    continue  # pragma: no cover - the state check above sees it first
+                self._audit.append(
+                    conn, who=who, request_id=request_id, payload={"expire": draw_id},
+                    pending=[pending("draw.expire", f"draws/{draw_id}", {"reason": "NO_NONCE"})],
+                )  # fmt: skip
+                conn.execute(
+                    update(draw_table)
+                    .where(draw_table.c.id == row.id)
+                    .values(state="EXPIRED", end_reason="NO_NONCE", version=row.version + 1)
+                )
+                expired.append(draw_id)
+        return expired
+
+    def approve_override(  # noqa: PLR0913 - one approval
+        self,
+        who: Who,
+        *,
+        tender_id: str,
+        lot_id: str,
+        codes: Sequence[str],
+        reason: str,
+        request_id: str,
+    ) -> tuple[int, bytes, str]:
+        """A supervisor's prior approval of a pool below the minimum (draw.override).
+
+        Returns the entry's seq, the tender_ref and the receipt.
+        """
+        check_request_id(request_id)
+        tender_ref = self.tender_ref(tender_id, lot_id)
+        data = {"approver": who.sub, "tender_ref": tender_ref.hex(),
+                "disciplines": sorted(set(codes)), "reason": reason}  # fmt: skip
+        with write_transaction(self._engine) as conn:
+            stored = self._audit.find_request(conn, who, request_id, data)
+            if stored is not None:
+                seq = stored.first_seq
+            else:
+                appended = self._audit.append(
+                    conn, who=who, request_id=request_id, payload=data,
+                    pending=[pending("draw.override", f"tenders/{tender_ref.hex()}", data)],
+                )  # fmt: skip
+                seq = appended.first_seq
+            size, note = self._audit.store.latest_checkpoint(conn)
+            proof = self._audit.store.inclusion_proof(conn, seq, size)
+        return seq, tender_ref, Receipt(seq, tuple(proof), note).format()
+
+    def report_escrow_opening(
+        self, who: Who, draw_id: str, *, key_id: bytes, reason: str, request_id: str
+    ) -> int:
+        """Log a supervisor's offline opening of an escrow envelope (escrow.open).
+
+        Raises:
+            NotFoundError: DRAW_NOT_FOUND, or ENVELOPE_NOT_FOUND (no envelope has that
+                key id).
+        """
+        check_request_id(request_id)
+        data = {"key_id": key_id.hex(), "reason": reason}
+        with write_transaction(self._engine) as conn:
+            row = self._row(conn, draw_id)
+            stored = self._audit.find_request(conn, who, request_id, {**data, "draw": draw_id})
+            if stored is not None:
+                return stored.first_seq
+            ids = {escrow.parse_envelope(bytes.fromhex(e)).key_id
+                   for e in json.loads(row.envelopes)}  # fmt: skip
+            if key_id not in ids:
+                raise NotFoundError("Envelope", f"draws/{draw_id}/envelopes/{key_id.hex()}",
+                                    reason="ENVELOPE_NOT_FOUND")  # fmt: skip
+            return self._audit.append(
+                conn, who=who, request_id=request_id, payload={**data, "draw": draw_id},
+                pending=[pending("escrow.open", f"draws/{draw_id}", data)],
+            ).first_seq  # fmt: skip
+
+    # -- the proof bundle ----------------------------------------------------------------
+
+    def bundle(self, who: Who, role: str, draw_id: str) -> bytes:
+        """The proof bundle (spec §8) as aud1 bytes; its delivery is logged (draw.publish).
+
+        Supervisors receive it from execution on; everyone else once the draw is awarded.
+
+        Raises:
+            NotFoundError: no such draw (or another trading system's).
+            PreconditionError: DRAW_NOT_EXECUTED, NOT_AWARDED.
+        """
+        supervisor = role == "supervisor"
+        with write_transaction(self._engine) as conn:
+            row = self._row(conn, draw_id, for_update=True)
+            if role == "trading_system" and str(row.requester) != who.sub:
+                raise NotFoundError("Draw", f"draws/{draw_id}", reason="DRAW_NOT_FOUND")
+            if str(row.state) not in SEATED_STATES:
+                msg = f"draws/{draw_id} has no proof bundle: it is {str(row.state).lower()}"
+                raise PreconditionError(msg, reason="DRAW_NOT_EXECUTED")
+            if not supervisor and str(row.state) != "AWARDED":
+                msg = f"draws/{draw_id}: the public bundle exists only after the award"
+                raise PreconditionError(msg, reason="NOT_AWARDED")
+            body = canonical.dumps(self._bundle(conn, row))
+            self._audit.append(
+                conn, who=who, request_id=f"publish-{self._random(12).hex()}",
+                payload={"method": "GetProofBundle", "name": f"draws/{draw_id}"},
+                pending=[pending("draw.publish", f"draws/{draw_id}", {
+                    "audience": "supervisors" if supervisor else "public",
+                    "bundle_sha256": eds1.sha256(body).hex(),
+                })],
+            )  # fmt: skip
+        return body
+
+    def _bundle(self, conn: Connection, row: Row[Any]) -> dict[str, Any]:
+        draw = _Executing(self, conn, row)
+        codes = [d.code for d in draw.params.disciplines]
+        seed = bytes(row.seed)
+        order = eds1.orders(draw.members, codes, lambda p: eds1.rank(seed, p))
+        quotas = {d.code: eds1.Quota(d.k, d.r) for d in draw.params.disciplines}
+        panel, reserve = eds1.panels(order, codes, quotas)
+        entries = self._bundle_entries(conn, row, draw.params)
+        top = max(seq for seq, _ in entries)
+        size, note = conn.execute(
+            select(checkpoint_table.c.size, checkpoint_table.c.note)
+            .where(checkpoint_table.c.log_id == LOG_ID, checkpoint_table.c.size > top)
+            .order_by(checkpoint_table.c.size).limit(1)
+        ).one()  # fmt: skip
+        store = self._audit.store
+        latest_size, latest_note = store.latest_checkpoint(conn)
+        execute = next(canonical.loads(b)["data"] for _, b in entries
+                       if canonical.loads(b)["kind"] == "draw.execute")  # fmt: skip
+        nonce = next(canonical.loads(b)["data"]["nonce"] for _, b in entries
+                     if canonical.loads(b)["kind"] == "draw.nonce")  # fmt: skip
+        return {
+            "spec_version": "EDS-1", "code_digest": draw.params.code_digest.hex(),
+            "drand": None, "params": bytes(row.params).hex(),
+            "params_hash": bytes(row.params_hash).hex(),
+            "leaves": [{"pseud": m.pseudonym.hex(), "discs": [d.decode() for d in m.discs],
+                        "idc": m.idc.hex()} for m in draw.members if m.eligible],
+            "pool_root": bytes(row.pool_root).hex(), "n_elig": int(row.n_elig),
+            "excluded_root": bytes(row.excluded_root).hex(), "n_excl": int(row.n_excl),
+            "excluded_counts": json.loads(row.excluded_counts),
+            "envelopes": json.loads(row.envelopes), "r": int(row.round),
+            "sig_r": execute["sig_r"], "rho": execute["rho"], "s": execute["s"],
+            "nonce": nonce, "seed": seed.hex(),
+            "draw": [{"d": d.decode(), "panel": [p.hex() for p in panel[d]],
+                      "reserve": [p.hex() for p in reserve[d]],
+                      "order": [p.hex() for p in order[d]]} for d in codes],
+            "replacements": _replacements(entries),
+            "entries": [{"seq": seq, "body": b.decode(),
+                         "proof": [h.hex() for h in store.inclusion_proof(conn, seq, int(size))]}
+                        for seq, b in entries],
+            "checkpoint": str(note),
+            "latest": {"checkpoint": latest_note, "consistency": [
+                h.hex() for h in (store.consistency_proof(conn, int(size), latest_size)
+                                  if latest_size != int(size) else [])]},
+        }  # fmt: skip
+
+    def _bundle_entries(
+        self, conn: Connection, row: Row[Any], params: eds1.Params
+    ) -> list[tuple[int, bytes]]:
+        """The bundle's entries, as (seq, body) by seq.
+
+        The draw's own (pool.freeze, draw.* but draw.publish), every earlier attempt's
+        draw.request and draw.commit, and the approving draw.override.
+        """
+        e = entry_table
+        earlier = [str(r.draw_id) for r in conn.execute(
+            select(draw_table.c.draw_id).where(draw_table.c.tender_ref == row.tender_ref,
+                                               draw_table.c.id < row.id)
+        )]  # fmt: skip
+        own = (e.c.subj == f"draws/{row.draw_id}") & (
+            (e.c.kind == "pool.freeze")
+            | (e.c.kind.startswith("draw.") & (e.c.kind != "draw.publish"))
+        )
+        chosen: list[ColumnElement[bool]] = [own]
+        if earlier:
+            chosen.append(e.c.subj.in_([f"draws/{d}" for d in earlier])
+                          & e.c.kind.in_(("draw.request", "draw.commit")))  # fmt: skip
+        if params.override_seq:
+            chosen.append(e.c.seq == params.override_seq)
+        return [(int(r.seq), bytes(r.body)) for r in conn.execute(
+            select(e.c.seq, e.c.body).where(e.c.log_id == LOG_ID, or_(*chosen)).order_by(e.c.seq)
+        )]  # fmt: skip
+
+    # -- reading -------------------------------------------------------------------------
+
+    def _row(self, conn: Connection, draw_id: str, *, for_update: bool = False) -> Row[Any]:
+        query = select(draw_table).where(draw_table.c.draw_id == draw_id)
+        row = conn.execute(query.with_for_update() if for_update else query).first()
+        if row is None:
+            raise NotFoundError("Draw", f"draws/{draw_id}", reason="DRAW_NOT_FOUND")
+        return row
+
+    def _read(self, conn: Connection, draw_id: str) -> StoredDraw:
+        row = self._row(conn, draw_id)
+        seats: dict[str, list[bytes]] = {}
+        for m in conn.execute(
+            select(draw_member_table.c.pseud, draw_member_table.c.seat)
+            .where(draw_member_table.c.draw_id == row.id, draw_member_table.c.seat.is_not(None))
+            .order_by(draw_member_table.c.seat, draw_member_table.c.pseud)
+        ):
+            seats.setdefault(str(m.seat), []).append(bytes(m.pseud))
+        return StoredDraw(
+            draw_id=str(row.draw_id), state=str(row.state), supersedes=row.supersedes or "",
+            tender_ref=bytes(row.tender_ref), requester=str(row.requester),
+            beacon=bool(row.beacon), params=bytes(row.params),
+            params_hash=bytes(row.params_hash), pool_root=bytes(row.pool_root),
+            excluded_root=bytes(row.excluded_root), counts=json.loads(row.counts),
+            excluded_counts=json.loads(row.excluded_counts), round=int(row.round),
+            commit_digest=bytes(row.commit_digest), commit_ms=int(row.commit_ms),
+            nonce_deadline_ms=_opt(row.nonce_deadline_ms), execute_ms=_opt(row.execute_ms),
+            end_reason=str(row.end_reason), seats=seats,
+        )  # fmt: skip
+
+    def get(self, caller: str, role: str, draw_id: str) -> StoredDraw:
+        """A draw its caller may see: a trading system sees only its own.
+
+        Raises:
+            NotFoundError: no such draw, or another trading system's.
+        """
+        with self._engine.connect() as conn:
+            draw = self._read(conn, draw_id)
+        if role == "trading_system" and draw.requester != caller:
+            raise NotFoundError("Draw", f"draws/{draw_id}", reason="DRAW_NOT_FOUND")
+        return draw
+
+    def _audit_entry(self, conn: Connection, draw_id: str, kind: str) -> tuple[bytes, str]:
+        """The draw's first entry of ``kind``, with a receipt into the newest checkpoint."""
+        row = conn.execute(
+            select(entry_table.c.seq, entry_table.c.body)
+            .where(entry_table.c.subj == f"draws/{draw_id}", entry_table.c.kind == kind)
+            .order_by(entry_table.c.seq)
+            .limit(1)
+        ).one()
+        size, note = self._audit.store.latest_checkpoint(conn)
+        proof = self._audit.store.inclusion_proof(conn, int(row.seq), size)
+        return bytes(row.body), Receipt(int(row.seq), tuple(proof), note).format()
+
+    def list_draws(
+        self, caller: str, role: str, state: str, page_size: int, page_token: str
+    ) -> tuple[list[StoredDraw], str]:
+        """A page of draws, newest first: a trading system's own, or all for supervisors.
+
+        Raises:
+            InvalidRequestError: a bad page size or token.
+        """
+        size = effective_page_size(page_size)
+        own = caller if role == "trading_system" else ""
+        key = query_key("draws", own, state)
+        before = decode_cursor(page_token, key) if page_token else None
+        query = select(draw_table.c.id, draw_table.c.draw_id)
+        if own:
+            query = query.where(draw_table.c.requester == own)
+        if state:
+            query = query.where(draw_table.c.state == state)
+        if before is not None:
+            query = query.where(draw_table.c.id < before)
+        with self._engine.connect() as conn:
+            rows = conn.execute(query.order_by(draw_table.c.id.desc()).limit(size + 1)).all()
+            items = [self._read(conn, str(r.draw_id)) for r in rows[:size]]
+        token = encode_cursor(int(rows[size - 1].id), key) if len(rows) > size else ""
+        return items, token
+
+    # -- helpers of CreateDraw ----------------------------------------------------------
+
+    def _check_policy(self, request: DrawRequest, policy: Policy) -> None:
+        """The committee rules (D3) and the draw timing window (D5) of the method.
+
+        Raises:
+            InvalidRequestError: the committee breaks D3, or the method is unknown.
+            PreconditionError: DRAW_TIMING, when the draw is too early or too late.
+        """
+        experts = sum(q.seats for q in request.quotas)
+        problems = policy.committee_problems(request.method, experts, request.representatives)
+        if problems:
+            raise InvalidRequestError([FieldViolation("disciplines", p) for p in problems])
+        timing = policy.timing_problem(
+            request.method, self._audit.clock_ms(), request.window_from_ms
+        )
+        if timing is not None:
+            raise PreconditionError(timing, reason="DRAW_TIMING")
+
+    def _assess(
+        self,
+        conn: Connection,
+        request: DrawRequest,
+        conflicts: eligibility.ConflictInputs,
+        config: DrawConfig,
+    ) -> list[drawing.Assessed]:
+        """Eligibility and avoidance for every expert holding a requested code."""
+        policy = config.policy
+        history = eligibility.History.from_seats(
+            self._seats(conn, conflicts, policy), conflicts, policy
+        )
+        try:
+            rules = eligibility.Rules(
+                policy, conflicts,
+                eligibility.DrawRequest(tuple(q.code for q in request.quotas), config.edition),
+                history,
+            )  # fmt: skip
+        except eligibility.InputError as exc:
+            raise InvalidRequestError(
+                [FieldViolation(f"conflicts.{field}", why) for field, why in exc.problems]
+            ) from None
+        assessed = []
+        ids = self._candidates(conn, request, config)
+        for row_id, expert in self._library.load_by_ids(conn, ids):
+            number = expert.personal.resident_id_number
+            candidate = eligibility.Candidate(
+                uuid=expert.uuid, profile=expert.profile,
+                birth_date=expert.personal.birth_date if number else None, state=expert.state,
+                periods=expert.periods, credits=expert.credits,
+                id_hash=self._cipher.identity_hash(number) if number else "",
+            )  # fmt: skip
+            found = rules.assess(candidate)
+            if found is not None:
+                assessed.append(
+                    drawing.Assessed(
+                        row_id, uuidlib.UUID(expert.uuid).bytes, found.discs, found.reasons
+                    )
+                )
+        return assessed
+
+    def _seats(
+        self, conn: Connection, conflicts: eligibility.ConflictInputs, policy: Policy
+    ) -> list[eligibility.Seat]:
+        """Seats held now in executed draws that the D8 rules may count."""
+        h = policy.history
+        days = max(h.per_expert_days, h.per_tenderer_days)
+        since = conflicts.window.from_ms - days * 86_400_000
+        m, t = draw_member_table, draw_table
+        project_ref = bytes.fromhex(conflicts.project_ref)
+        return [
+            eligibility.Seat(str(r.uuid), str(r.tenderer), bytes(r.project_ref).hex(),
+                             int(r.window_from_ms), int(r.window_to_ms))
+            for r in conn.execute(
+                select(expert_table.c.uuid, t.c.tenderer, t.c.project_ref, t.c.window_from_ms,
+                       t.c.window_to_ms)
+                .join(t, t.c.id == m.c.draw_id)
+                .join(expert_table, expert_table.c.id == m.c.expert_id)
+                .where(m.c.seat.is_not(None), m.c.left.is_(False),
+                       t.c.state.in_(SEATED_STATES),
+                       or_(t.c.window_to_ms >= since, t.c.project_ref == project_ref))
+            )
+        ]  # fmt: skip
+
+    def _check_attempts(self, conn: Connection, tender_ref: bytes, supersedes: str) -> None:
+        latest = conn.execute(
+            select(draw_table.c.draw_id, draw_table.c.state)
+            .where(draw_table.c.tender_ref == tender_ref)
+            .order_by(draw_table.c.id.desc()).limit(1)
+        ).first()  # fmt: skip
+        if latest is not None and str(latest.state) in LIVE:
+            msg = f"draws/{latest.draw_id} is the live draw of this tender-lot; cancel it first"
+            raise PreconditionError(msg, reason="LIVE_DRAW_EXISTS")
+        expected = "" if latest is None else str(latest.draw_id)
+        if supersedes != expected:
+            msg = (
+                f"supersedes must name the tender-lot's latest attempt"
+                f" ({'draws/' + expected if expected else 'none: this is the first'})"
+            )
+            raise PreconditionError(msg, reason="SUPERSEDES_MISMATCH")
+
+    def _override(self, conn: Connection, seq: int, tender_ref: bytes) -> frozenset[bytes]:
+        """The disciplines an approved override waives (empty for ``seq`` 0).
+
+        Raises:
+            InvalidRequestError: BAD_OVERRIDE, when ``seq`` names no supervisor's
+                draw.override for this tender-lot.
+        """
+        if seq == 0:
+            return frozenset()
+        row = conn.execute(select(entry_table.c.body).where(entry_table.c.seq == seq)).first()
+        entry = None if row is None else Entry.decode(bytes(row.body))
+        if (
+            entry is None
+            or entry.kind != "draw.override"
+            or entry.subj != f"tenders/{tender_ref.hex()}"
+            or entry.who.role != "supervisor"
+        ):
+            raise InvalidRequestError.field(
+                "override_seq",
+                "names no supervisor's draw.override for this tender-lot",
+                reason="BAD_OVERRIDE",
+            )
+        return frozenset(str(d).encode() for d in entry.data["disciplines"])
+
+    def _candidates(self, conn: Connection, request: DrawRequest, config: DrawConfig) -> list[int]:
+        """Row ids of the experts holding a requested code: the SQL half of matching.
+
+        Codes of the params' edition, and of the legacy editions (experts holding only
+        those are excluded as LEGACY_EDITION, so their number is auditable).
+        """
+        t = expert_discipline_table
+        editions = (config.edition, *config.policy.matching.legacy_editions)
+        matches = or_(*[t.c.code.startswith(q.code, autoescape=True) for q in request.quotas])
+        return [int(r.expert_id) for r in conn.execute(
+            select(t.c.expert_id).distinct()
+            .where(t.c.edition_id.in_(editions), matches)
+            .order_by(t.c.expert_id)
+        )]  # fmt: skip
+
+    def _matching_uuids(self, conn: Connection, frozen: drawing.Frozen) -> frozenset[str]:
+        ids = list(frozen.expert_of.values())
+        found: set[str] = set()
+        for start in range(0, len(ids), 1000):
+            found.update(f"experts/{r.uuid}" for r in conn.execute(
+                select(expert_table.c.uuid).where(expert_table.c.id.in_(ids[start:start + 1000]))
+            ))  # fmt: skip
+        return frozenset(found)
+
+    def _lookback(
+        self, conn: Connection, subjects: frozenset[str], from_ms: int, to_ms: int
+    ) -> list[int]:
+        """Seqs of expert changes of ``subjects`` with ``ts`` in ``[from_ms, to_ms)``.
+
+        Entry times never decrease with ``seq``, so a binary search over the log finds
+        the first entry at or after ``from_ms``.
+        """
+        size = self._audit.store.head(conn).size
+        low, high = 0, size
+        while low < high:
+            mid = (low + high) // 2
+            body = conn.execute(
+                select(entry_table.c.body).where(entry_table.c.seq == mid)
+            ).scalar_one()
+            if _entry_ts(bytes(body)) < from_ms:
+                low = mid + 1
+            else:
+                high = mid
+        rows = conn.execute(
+            select(entry_table.c.seq, entry_table.c.subj, entry_table.c.body)
+            .where(entry_table.c.seq >= low, entry_table.c.kind.in_(LOOKBACK_KINDS))
+            .order_by(entry_table.c.seq)
+        )
+        return [
+            int(r.seq)
+            for r in rows
+            if str(r.subj) in subjects and from_ms <= _entry_ts(bytes(r.body)) < to_ms
+        ]
+
+    def _seal(self, value: str, draw_id: str, column: str) -> bytes:
+        return self._cipher.encrypt(value, table=TABLE, column=column, record_id=draw_id)
+
+    def open_secret(self, blob: bytes, draw_id: str, column: str) -> str:
+        """Decrypt one of the draw's secrets."""
+        return self._cipher.decrypt(blob, table=TABLE, column=column, record_id=draw_id)
+
+
+def _opt(value: object) -> int | None:
+    return None if value is None else int(value)  # type: ignore[call-overload]
+
+
+def _entry_ts(body: bytes) -> int:
+    return int(canonical.loads(body)["ts"])
+
+
+def _new_draw_id(random: Callable[[int], bytes]) -> str:
+    return f"d-{uuidlib.UUID(bytes=random(16), version=4)}"
+
+
+def _request_digest(request: DrawRequest) -> str:
+    """A digest of the request's own values (what a retry must repeat)."""
+    content = {
+        "draw_id": request.draw_id, "tender": [request.tender_id, request.lot_id],
+        "project": [request.project_code, request.project_name],
+        "supersedes": request.supersedes,
+        "quotas": [[q.code, q.seats, q.reserves, q.max_repl] for q in request.quotas],
+        "inputs": request.conflicts.to_json(), "method": request.method,
+        "representatives": request.representatives,
+        "beacon": request.beacon, "override_seq": request.override_seq,
+    }  # fmt: skip
+    return eds1.sha256(canonical.dumps(content)).hex()
+
+
+def _insufficient(
+    draw_id: str, counts: list[dict[str, Any]], request: DrawRequest | None, config: DrawConfig
+) -> PreconditionError:
+    """The INSUFFICIENT_POOL refusal, one violation per short discipline."""
+    quotas = {} if request is None else {q.code: q for q in request.quotas}
+    violations = []
+    for c in counts:
+        if not c["short"]:
+            continue
+        q = quotas.get(c["d"])
+        need = (
+            ""
+            if q is None
+            else (
+                f"; seats and reserves {q.seats + q.reserves},"
+                f" pool minimum {config.min_pool_factor * q.seats}"
+            )
+        )
+        violations.append(PreconditionViolation(
+            "INSUFFICIENT_POOL", c["d"], f"eligible experts {c['n']}{need}"
+        ))  # fmt: skip
+    msg = (f"draws/{draw_id} refused: too few eligible experts in "
+           + ", ".join(v.subject for v in violations) + " (the refusal is logged)")  # fmt: skip
+    return PreconditionError(msg, reason="INSUFFICIENT_POOL", violations=tuple(violations))
+
+
+class _Executing:
+    """What ExecuteDraw reads of a committed draw."""
+
+    def __init__(self, draws: Draws, conn: Connection, row: Row[Any]) -> None:
+        self.row = row
+        self.draw_id = str(row.draw_id)
+        self.params = eds1.Params.decode(bytes(row.params))
+        self.members: list[eds1.Member] = []
+        self.expert_of: dict[bytes, int] = {}
+        for m in conn.execute(
+            select(draw_member_table, expert_table.c.uuid)
+            .join(expert_table, expert_table.c.id == draw_member_table.c.expert_id)
+            .where(draw_member_table.c.draw_id == row.id)
+        ):
+            pseud = bytes(m.pseud)
+            salt = bytes.fromhex(
+                draws.open_secret(bytes(m.salt_enc), self.draw_id, "salt:" + pseud.hex())
+            )
+            idc = eds1.identity_commitment(salt, uuidlib.UUID(str(m.uuid)).bytes)
+            self.members.append(eds1.Member(
+                pseud, tuple(d.encode() for d in str(m.discs).split()),
+                tuple(x.encode() for x in str(m.reasons).split()), idc,
+            ))  # fmt: skip
+            self.expert_of[pseud] = int(m.expert_id)
+        self.members.sort(key=lambda m: m.pseudonym)
+
+
+@dataclass(frozen=True, slots=True)
+class _Change:
+    """What one draw change logs and writes."""
+
+    entries: list[PendingEntry]
+    state: str | None = None
+    end_reason: str = ""
+    members: dict[bytes, dict[str, Any]] = field(default_factory=dict)
+    disclose: tuple[tuple[bytes, str], ...] = ()
+    failure: PreconditionError | None = None
+
+
+_STAGES = ("COMMITTED", "AWAITING_BEACON", "EXECUTED", "OPENED", "CLOSED", "AWARDED")
+
+
+def _require_state(
+    row: Row[Any], allowed: set[str], *, early: str = "DRAW_NOT_EXECUTED", late: str
+) -> None:
+    """Refuse a change the draw's stage does not allow.
+
+    ``early`` names the refusal before the first allowed stage, ``late`` after the last;
+    a cancelled or expired draw is ``DRAW_ENDED``.
+    """
+    state = str(row.state)
+    if state in allowed:
+        return
+    if state not in _STAGES:
+        reason = "DRAW_ENDED"
+    else:
+        first = min(_STAGES.index(a) for a in allowed)
+        reason = early if _STAGES.index(state) < first else late
+    msg = f"draws/{row.draw_id} is {state.lower()}: not allowed now"
+    raise PreconditionError(msg, reason=reason)
+
+
+def _member_changes(seating: eds1.Seating) -> dict[bytes, dict[str, Any]]:
+    """Member rows as the seating now has them (every member that ever moved)."""
+    changes: dict[bytes, dict[str, Any]] = {}
+    seat_of = {p: d.decode() for d, seats in seating.seats.items() for p in seats}
+    for p in seating.used:
+        changes[p] = {"seat": seat_of.get(p), "left": p not in seat_of}
+    return changes
+
+
+def _replacements(entries: Sequence[tuple[int, bytes]]) -> list[dict[str, Any]]:
+    """One item per draw.decline, with the draw.replace that follows it, if any."""
+    items: list[dict[str, Any]] = []
+    for seq, body in entries:
+        entry = canonical.loads(body)
+        data = entry["data"]
+        if entry["kind"] == "draw.decline":
+            items.append({
+                "decline_seq": seq, "pseud": data["pseud"], "reason": data["reason"],
+                "evidence_hash": data["evidence_hash"], "void": data["void"], "d": None,
+                "replacement": None, "replace_seq": None,
+            })  # fmt: skip
+        elif entry["kind"] == "draw.replace" and items and items[-1]["pseud"] == data["out"]:
+            items[-1].update(d=data["d"], replacement=data["in"], replace_seq=seq)
+    return items

@@ -1,0 +1,437 @@
+"""Draws over gRPC on SQLite and PostgreSQL: commit, execute, replace, lifecycle, bundle.
+
+One library of 24 experts serves the module: 12 in A010101 and 12 in A010102 (both
+under A0101), all eligible unless a test names a conflict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from typing import TYPE_CHECKING, Any
+
+import grpc
+import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from audit_log import receipt
+from audit_log.entry import Entry
+from audit_log.note import Verifier
+from expert_draw.api.v1 import audit_service_pb2 as audit_pb
+from expert_draw.api.v1 import audit_service_pb2_grpc as audit_grpc
+from expert_draw.api.v1 import draw_service_pb2 as pb
+from expert_draw.api.v1 import draw_service_pb2_grpc as pb_grpc
+from expert_draw.api.v1 import expert_service_pb2 as expert_pb
+from expert_draw.api.v1 import expert_service_pb2_grpc as expert_grpc
+from expert_draw.core import eds1, escrow
+from tests.integration.grpc.helpers import error_info, field_violations
+from tests.support import experts as sample
+from tests.support.service import ORIGIN, SUPERVISOR_ESCROW_KEY
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from cli.server import RunningService
+
+DAY_MS = 86_400_000
+A0101 = "editions/2018/disciplines/A0101"
+A010102 = "editions/2018/disciplines/A010102"
+LIBRARY = 24
+_counter = iter(range(10**6))
+
+
+def unique(prefix: str) -> str:
+    """A fresh id for this module's run."""
+    return f"{prefix}-{next(_counter)}-{os.getpid()}"
+
+
+@pytest.fixture(scope="module")
+def library(service: RunningService, pki: Any) -> RunningService:
+    """The module's experts, created once per database."""
+    from tests.support.service import client_channel
+
+    with client_channel(pki, service.port, "admin") as channel:
+        admin = expert_grpc.ExpertServiceStub(channel)
+        for n in range(100, 100 + LIBRARY):
+            admin.CreateExpert(
+                expert_pb.CreateExpertRequest(expert=sample.expert(n), request_id=f"lib-{n}"),
+                timeout=10,
+            )
+    return service
+
+
+@pytest.fixture
+def requester(
+    library: RunningService, connect: Callable[[int, str | None], grpc.Channel]
+) -> pb_grpc.DrawServiceStub:
+    return pb_grpc.DrawServiceStub(connect(library.port, "trading_system"))
+
+
+@pytest.fixture
+def other(
+    library: RunningService, connect: Callable[[int, str | None], grpc.Channel]
+) -> pb_grpc.DrawServiceStub:
+    return pb_grpc.DrawServiceStub(connect(library.port, "trading_system_b"))
+
+
+@pytest.fixture
+def supervisor(
+    library: RunningService, connect: Callable[[int, str | None], grpc.Channel]
+) -> pb_grpc.DrawServiceStub:
+    return pb_grpc.DrawServiceStub(connect(library.port, "supervisor"))
+
+
+@pytest.fixture
+def audit(
+    library: RunningService, connect: Callable[[int, str | None], grpc.Channel]
+) -> audit_grpc.AuditServiceStub:
+    return audit_grpc.AuditServiceStub(connect(library.port, "supervisor"))
+
+
+def stamp(ms: int) -> Timestamp:
+    value = Timestamp()
+    value.FromMilliseconds(ms)
+    return value
+
+
+def request(
+    *,
+    discipline: str = A0101,
+    seats: int = 5,
+    reserves: int = 2,
+    tenderer: int = 9000,
+    start_days: int | None = None,
+    supersedes: str = "",
+    override_seq: int = 0,
+    representatives: int = 0,
+    **changes: Any,
+) -> pb.CreateDrawRequest:
+    """A valid CreateDraw request for a fresh tender-lot."""
+    # Each request gets its own day unless told: seats in overlapping windows exclude.
+    days = 3 + next(_counter) if start_days is None else start_days
+    start = int(time.time() * 1000) + days * DAY_MS
+    message = pb.CreateDrawRequest(
+        tender_id=unique("T"), lot_id="1", project_code=unique("P"), project_name="某道路工程",
+        supersedes=supersedes,
+        disciplines=[pb.DisciplineQuota(discipline=discipline, seats=seats, reserves=reserves)],
+        tenderer_representatives=representatives,
+        conflicts=pb.ConflictInputs(tenderer=sample.uscc(tenderer)),
+        evaluation_start_time=stamp(start), evaluation_end_time=stamp(start + DAY_MS // 2),
+        venue_region="120101", override_seq=override_seq, request_id=unique("create"),
+    )  # fmt: skip
+    return sample.with_changes(message, changes)
+
+
+def entries_of(audit: audit_grpc.AuditServiceStub, subject: str) -> list[Entry]:
+    found = audit.ListEntries(
+        audit_pb.ListEntriesRequest(subject=subject, page_size=1000), timeout=10
+    )
+    return [Entry.decode(e.body) for e in found.entries]
+
+
+def precondition(error: grpc.RpcError) -> list[error_details_pb2.PreconditionFailure.Violation]:
+    status = rpc_status.from_call(error)
+    assert status is not None
+    for detail in status.details:
+        failure = error_details_pb2.PreconditionFailure()
+        if detail.Unpack(failure):
+            return list(failure.violations)
+    return []
+
+
+def vkey(audit: audit_grpc.AuditServiceStub) -> Verifier:
+    info = audit.GetServiceInfo(audit_pb.GetServiceInfoRequest(), timeout=5)
+    return Verifier.parse(info.log_vkey)
+
+
+def test_commit_receipt_lets_the_requester_check_everything(
+    requester: pb_grpc.DrawServiceStub, audit: audit_grpc.AuditServiceStub
+) -> None:
+    """The requester's checks before its nonce: receipt, params_hash, commit_digest."""
+    created = requester.CreateDraw(request(tenderer=100), timeout=30)
+    draw = created.draw
+    assert draw.state == pb.Draw.STATE_COMMITTED
+    receipt.verify(created.commit_receipt, created.commit_entry, ORIGIN, [vkey(audit)])
+    entry = Entry.decode(created.commit_entry)
+    assert entry.kind == "draw.commit"
+    assert entry.subj == draw.name
+    data = entry.data
+    params = eds1.Params.decode(bytes.fromhex(data["params"]))
+    assert params.hash().hex() == data["params_hash"] == draw.params_hash.hex()
+    assert params.draw_id.decode() == draw.name.removeprefix("draws/")
+    envelopes = [bytes.fromhex(e) for e in data["envelopes"]]
+    digest = eds1.sha256(eds1.commitment(
+        params.draw_id, pool_root=bytes.fromhex(data["pool_root"]), n_elig=data["n_elig"],
+        excluded_root=bytes.fromhex(data["excluded_root"]), n_excl=data["n_excl"],
+        params_hash=params.hash(), c_s=bytes.fromhex(data["c_s"]), r=data["r"],
+        escrow=eds1.escrow_digest(envelopes),
+    ))  # fmt: skip
+    assert digest.hex() == data["commit_digest"] == draw.commit_digest.hex()
+    # Expert 100 works for the tenderer (uscc(100)): excluded as A7, counted, never drawn.
+    assert [(c.code, c.count) for c in draw.counts] == [("A0101", LIBRARY - 1)]
+    assert [(c.reason, c.count) for c in draw.excluded_counts] == [("A7", 1)]
+    kinds = [e.kind for e in entries_of(audit, draw.name)]
+    assert kinds == ["draw.request", "pool.freeze", "draw.commit"]
+    # A supervisor can open the escrowed secret offline; it matches C_s.
+    s = escrow.open_envelope(SUPERVISOR_ESCROW_KEY, envelopes[0], params.draw_id,
+                             bytes.fromhex(data["c_s"]))  # fmt: skip
+    assert eds1.secret_commitment(s).hex() == data["c_s"]
+
+
+def test_execute_draws_discloses_and_logs(
+    requester: pb_grpc.DrawServiceStub,
+    other: pb_grpc.DrawServiceStub,
+    audit: audit_grpc.AuditServiceStub,
+) -> None:
+    """The nonce resolves the draw at once; the panel comes back and its disclosure is
+    logged; retries and second nonces behave; other trading systems see nothing."""
+    draw = requester.CreateDraw(request(), timeout=30).draw
+    nonce = os.urandom(32)
+    execute = pb.ExecuteDrawRequest(name=draw.name, nonce=nonce, request_id=unique("ex"))
+    done = requester.ExecuteDraw(execute, timeout=30)
+    assert done.draw.state == pb.Draw.STATE_EXECUTED
+    assert len(done.panel) == 5
+    assert len({m.expert for m in done.panel}) == 5
+    assert all(m.full_name and m.phone.startswith("139") for m in done.panel)
+    seated = [p for seats in done.draw.seats for p in seats.pseudonyms]
+    assert sorted(seated) == sorted(m.pseudonym for m in done.panel)
+    log = entries_of(audit, draw.name)
+    kinds = [e.kind for e in log]
+    assert kinds[3:] == ["draw.nonce", "draw.execute", "confidential.grant",
+                         "confidential.access"]  # fmt: skip
+    assert log[3].data["nonce"] == nonce.hex()
+    assert sorted(log[-1].data["pseuds"]) == sorted(p.hex() for p in seated)
+    assert all(e.who.role == "requester" for e in log)
+    # A retry returns the draw without disclosing again; the same id with another
+    # nonce is refused; a second nonce is refused and logged.
+    again = requester.ExecuteDraw(execute, timeout=30)
+    assert again.draw.state == pb.Draw.STATE_EXECUTED
+    assert list(again.panel) == []
+    with pytest.raises(grpc.RpcError) as caught:
+        requester.ExecuteDraw(
+            pb.ExecuteDrawRequest(
+                name=draw.name, nonce=os.urandom(32), request_id=execute.request_id
+            ),
+            timeout=30,
+        )
+    assert error_info(caught.value).reason == "REQUEST_ID_REUSED"
+    with pytest.raises(grpc.RpcError) as caught:
+        requester.ExecuteDraw(
+            pb.ExecuteDrawRequest(name=draw.name, nonce=os.urandom(32), request_id=unique("ex")),
+            timeout=30,
+        )
+    assert caught.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+    assert error_info(caught.value).reason == "NONCE_ALREADY_GIVEN"
+    rejected = entries_of(audit, draw.name)[-1]
+    assert (rejected.kind, rejected.data["reason"]) == ("draw.nonce_reject", "SECOND")
+    for call in (
+        lambda: other.GetDraw(pb.GetDrawRequest(name=draw.name), timeout=10),
+        lambda: other.GetPanel(pb.GetPanelRequest(name=draw.name), timeout=10),
+        lambda: other.ExecuteDraw(
+            pb.ExecuteDrawRequest(name=draw.name, nonce=bytes(32), request_id=unique("x")),
+            timeout=10,
+        ),
+    ):
+        with pytest.raises(grpc.RpcError) as caught:
+            call()
+        assert caught.value.code() is grpc.StatusCode.NOT_FOUND
+    panel = requester.GetPanel(pb.GetPanelRequest(name=draw.name), timeout=10).panel
+    assert sorted(m.expert for m in panel) == sorted(m.expert for m in done.panel)
+    assert entries_of(audit, draw.name)[-1].kind == "confidential.access"
+
+
+def test_insufficient_pool_is_refused_logged_and_superseded(
+    requester: pb_grpc.DrawServiceStub,
+    supervisor: pb_grpc.DrawServiceStub,
+    audit: audit_grpc.AuditServiceStub,
+) -> None:
+    """12 experts < 3 x 5 seats: refused and logged; a supervisor's prior override
+    lets a superseding attempt through."""
+    first = request(discipline=A010102)
+    with pytest.raises(grpc.RpcError) as caught:
+        requester.CreateDraw(first, timeout=30)
+    assert caught.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+    assert error_info(caught.value).reason == "INSUFFICIENT_POOL"
+    [violation] = precondition(caught.value)
+    assert (violation.type, violation.subject) == ("INSUFFICIENT_POOL", "A010102")
+    assert "eligible experts 12" in violation.description
+    with pytest.raises(grpc.RpcError) as again:
+        requester.CreateDraw(first, timeout=30)
+    assert error_info(again.value).reason == "INSUFFICIENT_POOL"
+    listed = requester.ListDraws(pb.ListDrawsRequest(state=pb.Draw.STATE_CANCELLED), timeout=10)
+    refused = next(d for d in listed.draws if d.end_reason == "INSUFFICIENT_POOL")
+    kinds = [e.kind for e in entries_of(audit, refused.name)]
+    assert kinds == ["draw.request", "draw.cancel"]
+    cancel = entries_of(audit, refused.name)[1].data
+    assert cancel == {"reason": "INSUFFICIENT_POOL",
+                      "counts": [{"d": "A010102", "n": 12, "short": True}]}  # fmt: skip
+    # A new attempt must name the refused one.
+    second = request(discipline=A010102, tender_id=first.tender_id)
+    with pytest.raises(grpc.RpcError) as caught:
+        requester.CreateDraw(second, timeout=30)
+    assert error_info(caught.value).reason == "SUPERSEDES_MISMATCH"
+    approval = supervisor.ApprovePoolOverride(pb.ApprovePoolOverrideRequest(
+        tender_id=first.tender_id, lot_id=first.lot_id, codes=["A010102"],
+        reason="本地专家不足, 经监督部门批准", request_id=unique("ov"),
+    ), timeout=10)  # fmt: skip
+    assert approval.tender_ref == refused.tender_ref
+    with pytest.raises(grpc.RpcError) as caught:
+        requester.CreateDraw(request(discipline=A010102, tender_id=first.tender_id,
+                                     supersedes=refused.name, override_seq=approval.override_seq + 1),
+                             timeout=30)  # fmt: skip
+    assert error_info(caught.value).reason == "BAD_OVERRIDE"
+    third = request(discipline=A010102, tender_id=first.tender_id, supersedes=refused.name,
+                    override_seq=approval.override_seq)  # fmt: skip
+    created = requester.CreateDraw(third, timeout=30).draw
+    assert created.state == pb.Draw.STATE_COMMITTED
+    assert created.supersedes == refused.name
+    # One live draw per tender-lot.
+    with pytest.raises(grpc.RpcError) as caught:
+        requester.CreateDraw(request(discipline=A010102, tender_id=first.tender_id,
+                                     supersedes=created.name), timeout=30)  # fmt: skip
+    assert error_info(caught.value).reason == "LIVE_DRAW_EXISTS"
+
+
+def test_invalid_requests_name_every_field(requester: pb_grpc.DrawServiceStub) -> None:
+    """Bad credit codes, codes under one another, a reversed window: one response."""
+    bad = request(
+        disciplines=[pb.DisciplineQuota(discipline=A0101, seats=5),
+                     pb.DisciplineQuota(discipline=A010102, seats=0)],
+        conflicts=pb.ConflictInputs(tenderer="not-a-code", bidders=["91110000000000000X"]),
+        evaluation_end_time=stamp(1_000), venue_region="12",
+    )  # fmt: skip
+    with pytest.raises(grpc.RpcError) as caught:
+        requester.CreateDraw(bad, timeout=10)
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    fields = set(field_violations(caught.value))
+    assert {"conflicts.tenderer", "conflicts.bidders[0]", "disciplines[1].seats", "disciplines",
+            "evaluation_end_time", "venue_region"} <= fields  # fmt: skip
+    with pytest.raises(grpc.RpcError) as caught:
+        requester.CreateDraw(request(seats=4), timeout=10)
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert "committee" in (caught.value.details() or "")
+
+
+def test_decline_strike_lifecycle_and_bundle(  # noqa: PLR0915 - one draw, start to end
+    requester: pb_grpc.DrawServiceStub,
+    supervisor: pb_grpc.DrawServiceStub,
+    audit: audit_grpc.AuditServiceStub,
+) -> None:
+    """Mode-A replacements, the lifecycle in order, and the public bundle after award."""
+    draw = requester.CreateDraw(request(tenderer=9001), timeout=30).draw
+    done = requester.ExecuteDraw(pb.ExecuteDrawRequest(
+        name=draw.name, nonce=os.urandom(32), request_id=unique("ex")), timeout=30)  # fmt: skip
+    execute = next(e for e in entries_of(audit, draw.name) if e.kind == "draw.execute")
+    [row] = execute.data["panels"]
+    reserve = [bytes.fromhex(p) for p in row["reserve"]]
+    out = done.panel[0].pseudonym
+    declined = requester.RecordDecline(pb.RecordDeclineRequest(
+        name=draw.name, pseudonym=out, reason="HEALTH", evidence=b"call record 1",
+        request_id=unique("dec")), timeout=30)  # fmt: skip
+    assert declined.replacement.pseudonym == reserve[0]
+    assert declined.replacement.full_name
+    with pytest.raises(grpc.RpcError) as caught:
+        requester.RecordDecline(pb.RecordDeclineRequest(
+            name=draw.name, pseudonym=out, reason="HEALTH", evidence=b"again",
+            request_id=unique("dec")), timeout=30)  # fmt: skip
+    assert error_info(caught.value).reason == "ALREADY_LEFT"
+    with pytest.raises(grpc.RpcError) as caught:
+        requester.StrikeMember(pb.StrikeMemberRequest(
+            name=draw.name, pseudonym=reserve[0], evidence=b"x", request_id=unique("st")),
+            timeout=30)  # fmt: skip
+    assert error_info(caught.value).reason == "NOT_OPENED"
+    with pytest.raises(grpc.RpcError) as caught:
+        requester.CloseCommittee(pb.CloseCommitteeRequest(
+            name=draw.name, request_id=unique("cl")), timeout=30)  # fmt: skip
+    assert error_info(caught.value).reason == "NOT_OPENED"
+    requester.RecordOpening(pb.RecordOpeningRequest(
+        name=draw.name, open_time=stamp(int(time.time() * 1000)), request_id=unique("op")),
+        timeout=30)  # fmt: skip
+    struck = requester.StrikeMember(pb.StrikeMemberRequest(
+        name=draw.name, pseudonym=reserve[0], evidence=b"48-3 finding",
+        request_id=unique("st")), timeout=30)  # fmt: skip
+    assert struck.replacement.pseudonym == reserve[1]
+    accepted = requester.RecordAcceptance(pb.RecordAcceptanceRequest(
+        name=draw.name, pseudonym=reserve[1], evidence=b"signed", request_id=unique("ac")),
+        timeout=30)  # fmt: skip
+    assert accepted.draw.state == pb.Draw.STATE_OPENED
+    closed = requester.CloseCommittee(pb.CloseCommitteeRequest(
+        name=draw.name, request_id=unique("cl")), timeout=30).draw  # fmt: skip
+    assert closed.state == pb.Draw.STATE_CLOSED
+    with pytest.raises(grpc.RpcError) as caught:
+        requester.RecordDecline(pb.RecordDeclineRequest(
+            name=draw.name, pseudonym=reserve[1], reason="HEALTH", evidence=b"late",
+            request_id=unique("dec")), timeout=30)  # fmt: skip
+    assert error_info(caught.value).reason == "COMMITTEE_CLOSED"
+    with pytest.raises(grpc.RpcError) as caught:
+        b"".join(c.chunk for c in requester.GetProofBundle(
+            pb.GetProofBundleRequest(name=draw.name), timeout=30))  # fmt: skip
+    assert error_info(caught.value).reason == "NOT_AWARDED"
+    supervised = b"".join(c.chunk for c in supervisor.GetProofBundle(
+        pb.GetProofBundleRequest(name=draw.name), timeout=30))  # fmt: skip
+    requester.RecordAward(pb.RecordAwardRequest(
+        name=draw.name, evidence=b"notice", request_id=unique("aw")), timeout=30)  # fmt: skip
+    chunks = list(requester.GetProofBundle(pb.GetProofBundleRequest(name=draw.name), timeout=30))
+    body = b"".join(c.chunk for c in chunks)
+    assert chunks[0].bundle_sha256 == hashlib.sha256(body).digest()
+    log = entries_of(audit, draw.name)
+    publishes = [e.data for e in log if e.kind == "draw.publish"]
+    assert publishes == [
+        {"audience": "supervisors", "bundle_sha256": hashlib.sha256(supervised).hexdigest()},
+        {"audience": "public", "bundle_sha256": hashlib.sha256(body).hexdigest()},
+    ]
+    bundle = json.loads(body)
+    assert [r["reason"] for r in bundle["replacements"]] == ["HEALTH", "STRUCK_48_3"]
+    assert [r["void"] for r in bundle["replacements"]] == [False, True]
+    close = next(e for e in log if e.kind == "draw.close").data["panels"][0]["panel"]
+    assert reserve[1].hex() in close
+    assert out.hex() not in close
+    assert reserve[0].hex() not in close
+    kinds = [e.kind for e in log if e.kind.startswith("draw.")]
+    assert kinds.index("draw.open") < kinds.index("draw.close") < kinds.index("draw.award")
+    assert {"draw.request", "pool.freeze", "draw.commit", "draw.nonce", "draw.execute",
+            "draw.decline", "draw.replace", "draw.open", "draw.accept", "draw.close",
+            "draw.award"} <= {e["body"] and Entry.decode(e["body"].encode()).kind
+                              for e in bundle["entries"]}  # fmt: skip
+    assert not any("full_name" in e["body"] for e in bundle["entries"])
+
+
+def test_cancel_and_expiry(
+    library: RunningService,
+    requester: pb_grpc.DrawServiceStub,
+    audit: audit_grpc.AuditServiceStub,
+) -> None:
+    """A cancelled draw ends; an unexecuted draw past its deadline expires (sweeper)."""
+    draw = requester.CreateDraw(request(), timeout=30).draw
+    cancelled = requester.CancelDraw(
+        pb.CancelDrawRequest(name=draw.name, reason="TENDER_CANCELLED", request_id=unique("cx")),
+        timeout=30,
+    ).draw
+    assert (cancelled.state, cancelled.end_reason) == (pb.Draw.STATE_CANCELLED,
+                                                        "TENDER_CANCELLED")  # fmt: skip
+    with pytest.raises(grpc.RpcError) as caught:
+        requester.ExecuteDraw(pb.ExecuteDrawRequest(
+            name=draw.name, nonce=bytes(32), request_id=unique("ex")), timeout=30)  # fmt: skip
+    assert error_info(caught.value).reason == "DRAW_NOT_COMMITTED"
+    stale = requester.CreateDraw(request(), timeout=30).draw
+    draws = library.draws
+    assert draws is not None
+    later = int(time.time() * 1000) + 3_600_000
+    assert stale.name.removeprefix("draws/") in draws.sweep(later)
+    assert draws.sweep(later) == []  # idempotent
+    with pytest.raises(grpc.RpcError) as caught:
+        requester.ExecuteDraw(
+            pb.ExecuteDrawRequest(name=stale.name, nonce=bytes(32), request_id=unique("ex")),
+            timeout=30,
+        )
+    assert error_info(caught.value).reason == "DRAW_NOT_COMMITTED"
+    expired = entries_of(audit, stale.name)[-1]
+    assert (expired.kind, expired.data, expired.who.role) == (
+        "draw.expire",
+        {"reason": "NO_NONCE"},
+        "service",
+    )
