@@ -7,8 +7,9 @@ import os
 import typer
 
 from cli import db, dev, keys, server
-from cli.admin import classification, experts
+from cli.admin import classification, draws, experts
 from cli.admin import log as log_commands
+from cli.verify import draw as draw_checks
 from cli.verify import log as verify_commands
 from cli.verify.classification import validate
 
@@ -24,6 +25,8 @@ app.add_typer(db.app, name="db")
 classification.app.command("validate")(validate)
 app.add_typer(classification.app, name="classification")
 app.add_typer(experts.app, name="experts")
+app.add_typer(draws.app, name="draws")
+app.add_typer(draw_checks.escrow_app, name="escrow")
 log_commands.app.command("new-key")(keys.new_key)
 log_commands.app.command("rotate-key")(keys.rotate_key)
 app.add_typer(log_commands.app, name="log")

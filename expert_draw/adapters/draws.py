@@ -32,7 +32,7 @@ from expert_draw.adapters.db.models import (
     expert_table,
 )
 from expert_draw.adapters.experts import check_request_id
-from expert_draw.core import drawing, eds1, eligibility, escrow
+from expert_draw.core import bundle, drawing, eds1, eligibility, escrow
 from expert_draw.core.paging import decode_cursor, effective_page_size, encode_cursor, query_key
 from expert_draw.errors import (
     FieldViolation,
@@ -979,7 +979,7 @@ class Draws:
     # -- the proof bundle ----------------------------------------------------------------
 
     def bundle(self, who: Who, role: str, draw_id: str) -> bytes:
-        """The proof bundle (spec §8) as aud1 bytes; its delivery is logged (draw.publish).
+        """The proof bundle (spec §10) as aud1 bytes; its delivery is logged (draw.publish).
 
         Supervisors receive it from execution on; everyone else once the draw is awarded.
 
@@ -1011,48 +1011,27 @@ class Draws:
 
     def _bundle(self, conn: Connection, row: Row[Any]) -> dict[str, Any]:
         draw = _Executing(self, conn, row)
-        codes = [d.code for d in draw.params.disciplines]
-        seed = bytes(row.seed)
-        order = eds1.orders(draw.members, codes, lambda p: eds1.rank(seed, p))
-        quotas = {d.code: eds1.Quota(d.k, d.r) for d in draw.params.disciplines}
-        panel, reserve = eds1.panels(order, codes, quotas)
-        entries = self._bundle_entries(conn, row, draw.params)
-        top = max(seq for seq, _ in entries)
+        store = self._audit.store
+        chosen = self._bundle_entries(conn, row, draw.params)
+        top = max(seq for seq, _ in chosen)
         size, note = conn.execute(
             select(checkpoint_table.c.size, checkpoint_table.c.note)
             .where(checkpoint_table.c.log_id == LOG_ID, checkpoint_table.c.size > top)
             .order_by(checkpoint_table.c.size).limit(1)
         ).one()  # fmt: skip
-        store = self._audit.store
+        size = int(size)
         latest_size, latest_note = store.latest_checkpoint(conn)
-        execute = next(canonical.loads(b)["data"] for _, b in entries
-                       if canonical.loads(b)["kind"] == "draw.execute")  # fmt: skip
-        nonce = next(canonical.loads(b)["data"]["nonce"] for _, b in entries
-                     if canonical.loads(b)["kind"] == "draw.nonce")  # fmt: skip
-        return {
-            "spec_version": "EDS-1", "code_digest": draw.params.code_digest.hex(),
-            "drand": None, "params": bytes(row.params).hex(),
-            "params_hash": bytes(row.params_hash).hex(),
-            "leaves": [{"pseud": m.pseudonym.hex(), "discs": [d.decode() for d in m.discs],
-                        "idc": m.idc.hex()} for m in draw.members if m.eligible],
-            "pool_root": bytes(row.pool_root).hex(), "n_elig": int(row.n_elig),
-            "excluded_root": bytes(row.excluded_root).hex(), "n_excl": int(row.n_excl),
-            "excluded_counts": json.loads(row.excluded_counts),
-            "envelopes": json.loads(row.envelopes), "r": int(row.round),
-            "sig_r": execute["sig_r"], "rho": execute["rho"], "s": execute["s"],
-            "nonce": nonce, "seed": seed.hex(),
-            "draw": [{"d": d.decode(), "panel": [p.hex() for p in panel[d]],
-                      "reserve": [p.hex() for p in reserve[d]],
-                      "order": [p.hex() for p in order[d]]} for d in codes],
-            "replacements": _replacements(entries),
-            "entries": [{"seq": seq, "body": b.decode(),
-                         "proof": [h.hex() for h in store.inclusion_proof(conn, seq, int(size))]}
-                        for seq, b in entries],
-            "checkpoint": str(note),
-            "latest": {"checkpoint": latest_note, "consistency": [
-                h.hex() for h in (store.consistency_proof(conn, int(size), latest_size)
-                                  if latest_size != int(size) else [])]},
-        }  # fmt: skip
+        included = [
+            bundle.Included(seq, body, tuple(store.inclusion_proof(conn, seq, size)))
+            for seq, body in chosen
+        ]
+        consistency = (
+            store.consistency_proof(conn, size, latest_size) if latest_size != size else []
+        )
+        return bundle.build(
+            draw_id=draw.draw_id, members=draw.members, entries=included, checkpoint=str(note),
+            latest=latest_note, consistency=consistency,
+        )  # fmt: skip
 
     def _bundle_entries(
         self, conn: Connection, row: Row[Any], params: eds1.Params
@@ -1467,20 +1446,3 @@ def _member_changes(seating: eds1.Seating) -> dict[bytes, dict[str, Any]]:
     for p in seating.used:
         changes[p] = {"seat": seat_of.get(p), "left": p not in seat_of}
     return changes
-
-
-def _replacements(entries: Sequence[tuple[int, bytes]]) -> list[dict[str, Any]]:
-    """One item per draw.decline, with the draw.replace that follows it, if any."""
-    items: list[dict[str, Any]] = []
-    for seq, body in entries:
-        entry = canonical.loads(body)
-        data = entry["data"]
-        if entry["kind"] == "draw.decline":
-            items.append({
-                "decline_seq": seq, "pseud": data["pseud"], "reason": data["reason"],
-                "evidence_hash": data["evidence_hash"], "void": data["void"], "d": None,
-                "replacement": None, "replace_seq": None,
-            })  # fmt: skip
-        elif entry["kind"] == "draw.replace" and items and items[-1]["pseud"] == data["out"]:
-            items[-1].update(d=data["d"], replacement=data["in"], replace_seq=seq)
-    return items

@@ -83,6 +83,18 @@ def _draw_id(draw_id: bytes) -> bytes:
         raise EscrowError(str(e), reason="DRAW_ID") from e
 
 
+def public_key(private_key_raw: bytes) -> bytes:
+    """The raw X25519 public key of a raw private key.
+
+    Raises:
+        EscrowError: not 32 bytes (``LENGTH``).
+    """
+    private = X25519PrivateKey.from_private_bytes(
+        _sized(private_key_raw, KEY_BYTES, "an X25519 private key")
+    )
+    return private.public_key().public_bytes_raw()
+
+
 def key_id(pk: bytes) -> bytes:
     """``key_id(pk) = H(pk)[:8]`` of a raw 32-byte X25519 public key.
 

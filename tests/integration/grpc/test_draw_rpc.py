@@ -18,7 +18,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from audit_log import receipt
+from audit_log import canonical, receipt
 from audit_log.entry import Entry
 from audit_log.note import Verifier
 from expert_draw.api.v1 import audit_service_pb2 as audit_pb
@@ -28,6 +28,7 @@ from expert_draw.api.v1 import draw_service_pb2_grpc as pb_grpc
 from expert_draw.api.v1 import expert_service_pb2 as expert_pb
 from expert_draw.api.v1 import expert_service_pb2_grpc as expert_grpc
 from expert_draw.core import eds1, escrow
+from expert_draw.core.verify_draw import Check, DrawTrust, DrawVerificationError, verify_bundle
 from tests.integration.grpc.helpers import error_info, field_violations
 from tests.support import experts as sample
 from tests.support.service import ORIGIN, SUPERVISOR_ESCROW_KEY
@@ -398,6 +399,19 @@ def test_decline_strike_lifecycle_and_bundle(  # noqa: PLR0915 - one draw, start
             "draw.award"} <= {e["body"] and Entry.decode(e["body"].encode()).kind
                               for e in bundle["entries"]}  # fmt: skip
     assert not any("full_name" in e["body"] for e in bundle["entries"])
+    trust = DrawTrust(ORIGIN, (vkey(audit),))
+    report = verify_bundle(body, trust, escrow_private=SUPERVISOR_ESCROW_KEY)
+    assert report.state == "AWARDED"
+    assert report.seats == {"A0101": close}
+    assert any("pool change" in f for f in report.findings)  # the library is minutes old
+    assert verify_bundle(supervised, trust).state == "CLOSED"
+    # The secret changed in the bundle only, or in the logged entry as well.
+    with pytest.raises(DrawVerificationError) as failed:
+        verify_bundle(canonical.dumps({**bundle, "s": bundle["s"][::-1]}), trust)
+    assert failed.value.check is Check.BINDING
+    with pytest.raises(DrawVerificationError) as failed:
+        verify_bundle(body.replace(bundle["s"].encode(), bundle["s"][::-1].encode()), trust)
+    assert failed.value.check is Check.LOG
 
 
 def test_cancel_and_expiry(

@@ -1,0 +1,108 @@
+"""`expert-draw draws bundle`, `verify draw` and `escrow …` against a dev service."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import TYPE_CHECKING
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from audit_log import canonical
+from expert_draw.api.v1 import draw_service_pb2 as pb
+from expert_draw.api.v1 import draw_service_pb2_grpc as pb_grpc
+from expert_draw.api.v1 import expert_service_pb2 as expert_pb
+from expert_draw.api.v1 import expert_service_pb2_grpc as expert_grpc
+from tests.integration.cli.conftest import client_args, run
+from tests.support import experts as sample
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from cli.server import RunningService
+
+DAY_MS = 86_400_000
+
+
+def channel(var: Path, port: int, role: str) -> grpc.Channel:
+    pki = var / "pki"
+    credentials = grpc.ssl_channel_credentials(
+        (pki / "ca.pem").read_bytes(), (pki / "clients" / f"{role}.key").read_bytes(),
+        (pki / "clients" / f"{role}.pem").read_bytes(),
+    )  # fmt: skip
+    return grpc.secure_channel(
+        f"127.0.0.1:{port}", credentials,
+        options=[("grpc.ssl_target_name_override", "localhost")],
+    )  # fmt: skip
+
+
+def stamp(ms: int) -> Timestamp:
+    value = Timestamp()
+    value.FromMilliseconds(ms)
+    return value
+
+
+def executed_draw(running: RunningService, var: Path) -> tuple[str, bytes]:
+    """A draw of 5 from 16 experts, executed; returns its name and draw.commit entry."""
+    with channel(var, running.port, "admin") as admin_channel:
+        admin = expert_grpc.ExpertServiceStub(admin_channel)
+        for n in range(500, 516):
+            admin.CreateExpert(expert_pb.CreateExpertRequest(
+                expert=sample.expert(n), request_id=f"cli-draw-{n}"), timeout=10)  # fmt: skip
+    start = int(time.time() * 1000) + 40 * DAY_MS
+    with channel(var, running.port, "trading_system") as requester_channel:
+        requester = pb_grpc.DrawServiceStub(requester_channel)
+        created = requester.CreateDraw(pb.CreateDrawRequest(
+            tender_id="CLI-T", lot_id="1", project_code="CLI-P",
+            disciplines=[pb.DisciplineQuota(discipline="editions/2018/disciplines/A0101",
+                                            seats=5, reserves=1)],
+            conflicts=pb.ConflictInputs(tenderer=sample.uscc(7000)),
+            evaluation_start_time=stamp(start), evaluation_end_time=stamp(start + DAY_MS),
+            venue_region="120101", request_id="cli-draw-create",
+        ), timeout=30)  # fmt: skip
+        requester.ExecuteDraw(pb.ExecuteDrawRequest(
+            name=created.draw.name, nonce=os.urandom(32), request_id="cli-draw-execute"),
+            timeout=30)  # fmt: skip
+    return created.draw.name, created.commit_entry
+
+
+def test_bundle_verify_and_escrow(dev_service: tuple[RunningService, Path], tmp_path: Path) -> None:
+    running, var = dev_service
+    name, commit_entry = executed_draw(running, var)
+    saved = tmp_path / "bundle.json"
+    fetched = run("draws", "bundle", name, str(saved), *client_args(dev_service, "supervisor"))
+    assert fetched.exit_code == 0, fetched.output
+    trust = var / "trust.toml"
+    verified = run("verify", "draw", str(saved), "--trust", str(trust), "--json",
+                   "--escrow-key", str(var / "keys" / "supervisor-escrow.key"))  # fmt: skip
+    report = json.loads(verified.stdout)
+    assert verified.exit_code == report["exit_code"] == 3, verified.output  # pool changes
+    assert report["state"] == "EXECUTED"
+    assert len(report["seats"]["A0101"]) == 5
+    # An admin gets no bundle before the award.
+    refused = run("draws", "bundle", name, str(tmp_path / "x"), *client_args(dev_service))
+    assert refused.exit_code == 1
+    assert "PERMISSION_DENIED" in refused.output or "NOT_AWARDED" in refused.output
+    # One changed byte in the bundle: exit 1, the failing check named.
+    text = saved.read_text(encoding="utf-8")
+    body = json.loads(text)
+    body["seed"] = "00" * 32
+    broken = tmp_path / "broken.json"
+    broken.write_bytes(canonical.dumps(body))
+    failed = run("verify", "draw", str(broken), "--trust", str(trust))
+    assert failed.exit_code == 1
+    assert "check 4 (binding)" in failed.output
+    # The supervisor's escrow key opens the envelope (offline), which must be reported.
+    entry = tmp_path / "commit.aud1"
+    entry.write_bytes(commit_entry)
+    key = str(var / "keys" / "supervisor-escrow.key")
+    checked = run("escrow", "check", str(entry), "--escrow-key", key)
+    assert checked.exit_code == 0, checked.output
+    assert body["s"] not in checked.output
+    opened = run("escrow", "open", str(entry), "--escrow-key", key)
+    assert opened.exit_code == 0, opened.output
+    assert body["s"] in opened.stdout
+    unusable = run("verify", "draw", str(saved), "--trust", str(tmp_path / "missing.toml"))
+    assert unusable.exit_code == 4
