@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 from audit_log import canonical, merkle, note, state
 from audit_log import checkpoint as cp
+from audit_log.domain import DOMAIN_KINDS, Rules
 from audit_log.entry import MAX_ENTRY_BYTES, ZERO_HASH, SchemaError, decode_value
 from audit_log.errors import AuditLogError, CanonicalError, NoteError, ProofError
 from audit_log.export import CHECKPOINTS, ENTRIES
@@ -153,6 +154,9 @@ class _Run:
         self.origin = trust.origin
         self.pinned = pinned
         self.options = options
+        # An incremental run (--since) misses the history before the pinned size: the
+        # domain rules then judge only the draws whose request it sees.
+        self.domain = Rules(partial=options.since)
         self.report = Report(self.origin)
         self.periods: list[KeyPeriod] = [KeyPeriod(trust.log_vkey)]
         self.notes: dict[int, list[_Note]] = {}
@@ -254,6 +258,7 @@ class _Run:
             self._check_prev(seq, entry)
             self._check_first(seq, entry)
             self._check_ts(seq, entry, prev_ts)
+            self._check_domain(seq, entry)
             prev_req = self._check_req(seq, entry, prev_req)
             self._apply_keys(seq, entry)
             leaf = record.leaf
@@ -310,6 +315,14 @@ class _Run:
     def _check_ts(self, seq: int, entry: _Slim, prev_ts: int) -> None:
         if entry.ts < prev_ts:
             self.find(Category.DOMAIN_VIOLATION, seq, f"ts {entry.ts} goes back from {prev_ts}")
+
+    def _check_domain(self, seq: int, entry: _Slim) -> None:
+        if entry.kind in DOMAIN_KINDS and entry.data is not None:
+            parts = entry.data
+            for problem in self.domain.check(
+                seq, entry.ts, entry.kind, parts["subj"], parts["who"], parts["data"]
+            ):
+                self.find(Category.DOMAIN_VIOLATION, seq, problem)
 
     def _seq_mismatch(self, line: int, found: int) -> Category:
         """A GAP when entries are missing (the next line continues the jump), else TAMPER."""
@@ -700,6 +713,8 @@ def _record(body: bytes, newline: bool = True) -> _Wire:
         return length, leaf, None, (Category.SCHEMA, str(exc))
     kind = value["kind"]
     data = value["data"] if kind in _DATA_READ else None
+    if kind in DOMAIN_KINDS:  # the domain rules read the subject and actor too
+        data = {"subj": value["subj"], "who": value["who"], "data": value["data"]}
     return (
         length,
         leaf,

@@ -16,7 +16,12 @@ import typer
 
 from audit_log import trust
 from expert_draw.core import eds1, escrow
-from expert_draw.core.verify_draw import DrawVerificationError, trust_from, verify_bundle
+from expert_draw.core.verify_draw import (
+    DrawVerificationError,
+    UnsupportedBundleError,
+    trust_from,
+    verify_bundle,
+)
 
 EscrowKeyOption = Annotated[
     Path | None,
@@ -65,6 +70,9 @@ def draw(
     )  # fmt: skip
     try:
         report = verify_bundle(data, pins, escrow_private=key)
+    except UnsupportedBundleError as exc:
+        typer.echo(f"expert-draw: {exc}", err=True)
+        raise typer.Exit(4) from None
     except DrawVerificationError as exc:
         if as_json:
             typer.echo(json.dumps({"exit_code": 1, "check": int(exc.check), "error": exc.message}))

@@ -43,6 +43,10 @@ class Check(enum.IntEnum):
     REPLACEMENTS = 8
 
 
+class UnsupportedBundleError(Exception):
+    """A bundle this verifier cannot judge (replacement mode B): exit 4, not a failure."""
+
+
 class DrawVerificationError(Exception):
     """The bundle fails a check (exit 1); ``check`` says which."""
 
@@ -132,6 +136,9 @@ class _Run:
             self.params = eds1.Params.decode(_hex(self.b["params"], None, Check.POOL, "params"))
         except eds1.EncodingError as exc:
             _fail(Check.POOL, f"params: {exc}")
+        if self.params.repl_mode != b"A":
+            msg = "replacement mode B is not verifiable by an EDS-1 v1 verifier"
+            raise UnsupportedBundleError(msg)
         self.draw_id = self.params.draw_id.decode()
         self.subj = f"draws/{self.draw_id}"
         self.codes = [d.code for d in self.params.disciplines]
@@ -577,6 +584,7 @@ def verify_bundle(
 
     Raises:
         DrawVerificationError: the first check that fails.
+        UnsupportedBundleError: replacement mode B (a v1 verifier refuses it, exit 4).
     """
     run = _Run(data, trust)
     run.log()

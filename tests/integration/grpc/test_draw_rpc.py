@@ -35,6 +35,7 @@ from tests.support.service import ORIGIN, SUPERVISOR_ESCROW_KEY
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
     from cli.server import RunningService
 
@@ -449,3 +450,23 @@ def test_cancel_and_expiry(
         {"reason": "NO_NONCE"},
         "service",
     )
+
+
+def test_the_whole_log_passes_the_domain_rules(
+    library: RunningService,
+    requester: pb_grpc.DrawServiceStub,
+    supervisor: pb_grpc.DrawServiceStub,
+    audit: audit_grpc.AuditServiceStub,
+    tmp_path: Path,
+) -> None:
+    """After a whole draw story (and whatever ran before in this module), `verify log`
+    finds no DOMAIN VIOLATION in the service's own log (T-25 false positives)."""
+    test_decline_strike_lifecycle_and_bundle(requester, supervisor, audit)
+    from audit_log import trust as trust_module
+    from audit_log.verify import Options, verify_log
+    from tests.support.tamper import export
+
+    folder = export(library.engine, tmp_path / "export")
+    pinned = trust_module.parse(f'version = 1\nlog_vkey = "{vkey(audit)}"\n')
+    report = verify_log(folder, pinned, Options(workers=1))
+    assert report.exit_code in {0, 3}, report.findings

@@ -51,6 +51,8 @@ def test_cap_and_exhaustion() -> None:
     s = seating(max_a=1)
     assert s.decline(p(1)).incoming == p(3)  # type: ignore[union-attr]
     assert s.decline(p(2)) == eds1.Replaced(b"A", p(2), None)
+    with pytest.raises(eds1.ReplacementError, match="cancelled"):
+        s.decline(p(3))
     t = seating(max_b=9)
     t.decline(p(7))
     assert t.decline(p(8)) == eds1.Replaced(b"B", p(8), p(9))
