@@ -19,7 +19,7 @@ from audit_log import checkpoint as cp
 from audit_log.entry import Entry, Who, make_req
 from expert_draw.core import bundle, drawing, eds1, escrow
 from tests.support import small_logs
-from tests.vectors.generate import ORIGIN as ORIGIN
+from tests.vectors.generate import ORIGIN
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -29,6 +29,7 @@ SUPERVISOR = Who("supervisor", "bureau:supervisor-1", "replica-a")
 SERVICE = small_logs.SERVICE
 DRAW_ID = "d-golden-0001"
 SUBJ = f"draws/{DRAW_ID}"
+__all__ = ["ORIGIN", "DrawLog", "build", "bundle_bytes", "seal"]
 SUPERVISOR_KEY = bytes(range(64, 96))  # raw X25519 private key of the one supervisor
 T0 = 1_790_000_000_000  # ms: 2026-09-21
 
