@@ -32,7 +32,7 @@ from expert_draw.adapters.db.models import (
     expert_table,
 )
 from expert_draw.adapters.experts import check_request_id
-from expert_draw.core import bundle, drawing, eds1, eligibility, escrow
+from expert_draw.core import beacon, bundle, drawing, eds1, eligibility, escrow
 from expert_draw.core.paging import decode_cursor, effective_page_size, encode_cursor, query_key
 from expert_draw.errors import (
     FieldViolation,
@@ -336,9 +336,11 @@ class Draws:
             edition_digest=config.edition_digest, match_mode=b"prefix",
             disciplines=tuple(eds1.DisciplineParams(q.code.encode(), q.seats, q.reserves,
                                                     q.max_repl) for q in request.quotas),
-            repl_mode=b"A", delta=0, margin_s=0, delta_b=0,
+            repl_mode=b"A", delta=config.policy.beacon.delta_rounds if request.beacon else 0,
+            margin_s=config.policy.beacon.margin_seconds if request.beacon else 0, delta_b=0,
             min_pool_factor=config.min_pool_factor, override_seq=request.override_seq,
-            drand_chain_hash=b"", rules_digest=config.rules_digest,
+            drand_chain_hash=beacon.CHAIN_HASH if request.beacon else b"",
+            rules_digest=config.rules_digest,
             code_digest=config.code_digest,
         )  # fmt: skip
         s = self._random(32)
@@ -349,13 +351,6 @@ class Draws:
         )  # fmt: skip
         escrow_digest = eds1.escrow_digest(envelopes)
         params_bytes, params_hash = params.encode(), params.hash()
-        r = 0  # without a beacon; a beacon draw computes R from the entry's ts
-        commitment = eds1.commitment(
-            params.draw_id, pool_root=frozen.pool_root, n_elig=frozen.n_elig,
-            excluded_root=frozen.excluded_root, n_excl=frozen.n_excl,
-            params_hash=params_hash, c_s=c_s, r=r, escrow=escrow_digest,
-        )  # fmt: skip
-        commit_digest = eds1.sha256(commitment)
         counts = [{"d": d.decode(), "n": n} for d, n in frozen.counts(codes)]
         excluded_counts = [{"reason": x.decode(), "n": n} for x, n in frozen.excluded_counts()]
         subj = f"draws/{draw_id}"
@@ -375,21 +370,36 @@ class Draws:
                 ).hex(),
             }  # fmt: skip
 
-        commit_data = {
-            "params": params_bytes.hex(), "params_hash": params_hash.hex(),
-            "pool_root": frozen.pool_root.hex(), "excluded_root": frozen.excluded_root.hex(),
-            "n_elig": frozen.n_elig, "n_excl": frozen.n_excl, "c_s": c_s.hex(), "r": r,
-            "envelopes": [e.hex() for e in envelopes], "escrow_digest": escrow_digest.hex(),
-            "commit_digest": commit_digest.hex(),
-        }  # fmt: skip
+        def commit_data(ts: int) -> dict[str, Any]:
+            # R follows from this entry's own ts, fixed under the head lock (spec §3).
+            r = eds1.round_at(ts // 1000) + params.delta if params.beacon else 0
+            commitment = eds1.commitment(
+                params.draw_id, pool_root=frozen.pool_root, n_elig=frozen.n_elig,
+                excluded_root=frozen.excluded_root, n_excl=frozen.n_excl,
+                params_hash=params_hash, c_s=c_s, r=r, escrow=escrow_digest,
+            )  # fmt: skip
+            return {
+                "params": params_bytes.hex(), "params_hash": params_hash.hex(),
+                "pool_root": frozen.pool_root.hex(), "excluded_root": frozen.excluded_root.hex(),
+                "n_elig": frozen.n_elig, "n_excl": frozen.n_excl, "c_s": c_s.hex(), "r": r,
+                "envelopes": [e.hex() for e in envelopes], "escrow_digest": escrow_digest.hex(),
+                "commit_digest": eds1.sha256(commitment).hex(),
+            }  # fmt: skip
+
         appended = self._audit.append(
             conn, who=who, request_id=request_id, payload=payload,
             pending=[request_entry, PendingEntry("pool.freeze", subj, freeze_data),
-                     pending("draw.commit", subj, commit_data)],
+                     PendingEntry("draw.commit", subj, commit_data)],
             outcome=json.dumps({"draw_id": draw_id}).encode(),
         )  # fmt: skip
         commit_seq = appended.first_seq + 2
-        commit_ms = _entry_ts(appended.bodies[2])
+        committed = canonical.loads(appended.bodies[2])
+        commit_ms, r = int(committed["ts"]), int(committed["data"]["r"])
+        commit_digest = bytes.fromhex(committed["data"]["commit_digest"])
+        deadline = (
+            1000 * (eds1.round_time(r) - params.margin_s) if params.beacon
+            else commit_ms + 1000 * config.nonce_deadline_s
+        )  # fmt: skip
         draw_row_id = conn.execute(insert(draw_table).values(
             **row, state="COMMITTED", end_reason="", params=params_bytes,
             params_hash=params_hash, pool_root=frozen.pool_root,
@@ -397,8 +407,7 @@ class Draws:
             counts=json.dumps(counts), excluded_counts=json.dumps(excluded_counts), round=r,
             c_s=c_s, s_enc=self._seal(s.hex(), draw_id, "s_enc"),
             envelopes=json.dumps([e.hex() for e in envelopes]), commit_digest=commit_digest,
-            commit_seq=commit_seq, commit_ms=commit_ms,
-            nonce_deadline_ms=commit_ms + 1000 * config.nonce_deadline_s,
+            commit_seq=commit_seq, commit_ms=commit_ms, nonce_deadline_ms=deadline,
         )).inserted_primary_key  # fmt: skip
         assert draw_row_id is not None  # noqa: S101 - an insert always has its key
         draw_row_id = draw_row_id[0]
@@ -457,7 +466,9 @@ class Draws:
             elif state != "COMMITTED":
                 msg = f"{subj} is {state.lower()}: only a committed draw takes a nonce"
                 raise PreconditionError(msg, reason="DRAW_NOT_COMMITTED")
-            elif row.nonce_deadline_ms is not None and now >= int(row.nonce_deadline_ms):
+            elif row.nonce_deadline_ms is not None and max(
+                now, self._audit.store.lock_head(conn).last_ts
+            ) >= int(row.nonce_deadline_ms):  # the nonce entry's own ts decides (spec §3)
                 self._audit.append(
                     conn, who=who, request_id=request_id, payload=payload,
                     pending=[pending("draw.nonce_reject", subj,
@@ -473,8 +484,22 @@ class Draws:
                     f"{subj}: the nonce came after its deadline; the draw expired (logged)",
                     reason="LATE_NONCE",
                 )
+            elif row.beacon:
+                self._audit.append(
+                    conn, who=who, request_id=request_id, payload=payload,
+                    pending=[pending("draw.nonce", subj, {"nonce": nonce.hex()})],
+                    outcome=json.dumps({"draw_id": draw_id}).encode(),
+                )  # fmt: skip
+                conn.execute(
+                    update(draw_table)
+                    .where(draw_table.c.id == row.id)
+                    .values(state="AWAITING_BEACON", nonce=nonce, version=row.version + 1)
+                )
+                return Executed(self._read(conn, draw_id), ())
             else:
-                return self._resolve(conn, who, request_id, payload, row, nonce)
+                nonce_entry = pending("draw.nonce", subj, {"nonce": nonce.hex()})
+                return self._resolve(conn, who, request_id, payload, row, nonce,
+                                     first=[nonce_entry], r=0, sig=b"", rho=b"")  # fmt: skip
         raise failure
 
     def _resolve(  # noqa: PLR0913, PLR0917 - the parts of one resolution
@@ -485,20 +510,29 @@ class Draws:
         payload: object,
         row: Row[Any],
         nonce: bytes,
+        *,
+        first: list[PendingEntry],
+        r: int,
+        sig: bytes,
+        rho: bytes,
     ) -> Executed:
-        """Phase 5 without a beacon: nonce, execute, BUSY strikes, grant and access."""
+        """Phase 5: execute, BUSY strikes, the requester's grant and, on its own call, access.
+
+        ``first`` holds the nonce entry when the nonce comes in the same call.
+        """
         draw = _Executing(self, conn, row)
         subj = f"draws/{draw.draw_id}"
         s = bytes.fromhex(self.open_secret(bytes(row.s_enc), draw.draw_id, "s_enc"))
         outcome = drawing.resolve(
             draw.params, draw.members, pool_root=bytes(row.pool_root),
-            excluded_root=bytes(row.excluded_root), s=s, r=0, rho=b"", nonce=nonce,
+            excluded_root=bytes(row.excluded_root), s=s, r=r, rho=rho, nonce=nonce,
         )  # fmt: skip
         codes = [d.code for d in draw.params.disciplines]
         entries = [
-            pending("draw.nonce", subj, {"nonce": nonce.hex()}),
+            *first,
             pending("draw.execute", subj, {
-                "r": 0, "sig_r": "", "rho": "", "s": s.hex(), "seed": outcome.seed.hex(),
+                "r": r, "sig_r": sig.hex(), "rho": rho.hex(), "s": s.hex(),
+                "seed": outcome.seed.hex(),
                 "order_digest": outcome.order_digest.hex(),
                 "panels": [{"d": d.decode(), "panel": [p.hex() for p in outcome.panel[d]],
                             "reserve": [p.hex() for p in outcome.reserve[d]]} for d in codes],
@@ -511,14 +545,18 @@ class Draws:
         exhausted = self._strike_busy(conn, draw, seating, entries, codes)
         now = self._audit.clock_ms()
         seated = [p for d in codes for p in seating.seats[d]]
+        requester = str(row.requester)
+        disclose = not exhausted and who.sub == requester
         if exhausted:
             entries.append(pending("draw.cancel", subj, {"reason": "REPL_EXHAUSTED", "counts": []}))
         else:
-            entries += [
-                pending("confidential.grant", subj, {"grantee": who.sub, "purpose": "panel"}),
-                pending("confidential.access", subj,
-                        {"purpose": "panel", "pseuds": [p.hex() for p in seated]}),
-            ]  # fmt: skip
+            entries.append(pending("confidential.grant", subj,
+                                   {"grantee": requester, "purpose": "panel"}))  # fmt: skip
+        if disclose:
+            pseuds = [p.hex() for p in seated]
+            entries.append(
+                pending("confidential.access", subj, {"purpose": "panel", "pseuds": pseuds})
+            )
         self._audit.append(
             conn, who=who, request_id=request_id, payload=payload, pending=entries,
             outcome=json.dumps({"draw_id": draw.draw_id}).encode(),
@@ -536,14 +574,56 @@ class Draws:
         for p in seating.used - set(seated):
             conn.execute(update(m).where(m.c.draw_id == row.id, m.c.pseud == p).values(left=True))
         stored = self._read(conn, draw.draw_id)
-        panel = (
-            ()
-            if exhausted
-            else self._disclose(
-                conn, int(row.id), [(p, d.decode()) for d in codes for p in seating.seats[d]]
-            )
-        )
+        seats = [(p, d.decode()) for d in codes for p in seating.seats[d]]
+        panel = self._disclose(conn, int(row.id), seats) if disclose else ()
         return Executed(stored, panel)
+
+    def submit_beacon(  # noqa: PLR0913 - one submission
+        self, who: Who, role: str, draw_id: str, *, round_: int, signature: bytes,
+        request_id: str,
+    ) -> Executed:  # fmt: skip
+        """Resolve a draw waiting for its drand round, once the round's signature verifies.
+
+        The requester, a supervisor or the service's beacon adapter may submit it; the
+        panel identities are returned (and their access logged) only to the requester.
+
+        Raises:
+            NotFoundError: no such draw, or another trading system's.
+            InvalidRequestError: BAD_BEACON (another round, or a signature that does not
+                verify under the pinned chain key).
+            PreconditionError: NOT_AWAITING_BEACON, ROUND_NOT_DUE.
+        """
+        check_request_id(request_id)
+        payload = {"method": "SubmitBeacon", "name": f"draws/{draw_id}", "round": round_,
+                   "signature": signature.hex()}  # fmt: skip
+        with write_transaction(self._engine) as conn:
+            row = self._row(conn, draw_id, for_update=True)
+            if role == "trading_system" and str(row.requester) != who.sub:
+                raise NotFoundError("Draw", f"draws/{draw_id}", reason="DRAW_NOT_FOUND")
+            if self._audit.find_request(conn, who, request_id, payload) is not None:
+                return self._replay_execute(conn, draw_id)
+            if str(row.state) != "AWAITING_BEACON":
+                msg = f"draws/{draw_id} is {str(row.state).lower()}, not waiting for a round"
+                raise PreconditionError(msg, reason="NOT_AWAITING_BEACON")
+            r = int(row.round)
+            if round_ != r:
+                raise InvalidRequestError.field(
+                    "round", f"the draw waits for round {r}", reason="BAD_BEACON"
+                )
+            try:
+                rho = beacon.verify_round(r, signature)
+            except beacon.BeaconError as exc:
+                raise InvalidRequestError.field(
+                    "signature",
+                    f"does not verify for round {r}: {exc.reason}",
+                    reason="BAD_BEACON",
+                ) from None
+            ts = max(self._audit.clock_ms(), self._audit.store.lock_head(conn).last_ts)
+            if ts < 1000 * eds1.round_time(r):
+                msg = f"round {r} is not due before {eds1.round_time(r)} (UNIX seconds)"
+                raise PreconditionError(msg, reason="ROUND_NOT_DUE")
+            return self._resolve(conn, who, request_id, payload, row, bytes(row.nonce),
+                                 first=[], r=r, sig=signature, rho=rho)  # fmt: skip
 
     def _strike_busy(
         self,
@@ -1031,6 +1111,7 @@ class Draws:
         return bundle.build(
             draw_id=draw.draw_id, members=draw.members, entries=included, checkpoint=str(note),
             latest=latest_note, consistency=consistency,
+            drand=beacon.QUICKNET.to_json() if draw.params.beacon else None,
         )  # fmt: skip
 
     def _bundle_entries(
@@ -1142,12 +1223,15 @@ class Draws:
     # -- helpers of CreateDraw ----------------------------------------------------------
 
     def _check_policy(self, request: DrawRequest, policy: Policy) -> None:
-        """The committee rules (D3) and the draw timing window (D5) of the method.
+        """The committee rules (D3), the draw timing window (D5), a required beacon.
 
         Raises:
-            InvalidRequestError: the committee breaks D3, or the method is unknown.
+            InvalidRequestError: the committee breaks D3, the method is unknown, or the
+                policy requires a beacon the request does not use.
             PreconditionError: DRAW_TIMING, when the draw is too early or too late.
         """
+        if policy.beacon.require and not request.beacon:
+            raise InvalidRequestError.field("use_beacon", "the policy requires a drand beacon")
         experts = sum(q.seats for q in request.quotas)
         problems = policy.committee_problems(request.method, experts, request.representatives)
         if problems:

@@ -21,7 +21,7 @@ from expert_draw.api.v1 import draw_service_pb2 as pb
 from expert_draw.api.v1 import draw_service_pb2_grpc as pb_grpc
 from expert_draw.core import eligibility, identifiers, names
 from expert_draw.core.drawing import evidence_hash
-from expert_draw.errors import FieldViolation, InvalidRequestError, PreconditionError
+from expert_draw.errors import FieldViolation, InvalidRequestError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -200,8 +200,6 @@ def request_from_pb(  # noqa: C901, PLR0912, PLR0915 - one check per field
         check_request_id(request.request_id)
     except InvalidRequestError as exc:
         problems.extend(exc.violations)
-    if request.use_beacon:
-        problems.append(FieldViolation("use_beacon", "beacon draws are not served yet"))
     if problems:
         raise InvalidRequestError(problems)
     conflicts = eligibility.ConflictInputs(
@@ -346,16 +344,23 @@ class DrawServicer(pb_grpc.DrawServiceServicer):
     def SubmitBeacon(
         self, request: pb.SubmitBeaconRequest, context: grpc.ServicerContext
     ) -> pb.SubmitBeaconResponse:
-        """Resolve a draw waiting for its drand round.
-
-        No draw waits for one yet: CreateDraw refuses use_beacon until beacon draws are
-        served, so every existing draw is refused here with NOT_AWAITING_BEACON.
-        """
+        """Resolve a draw waiting for its drand round."""
         del context
-        principal, role = context_caller()
-        draw = self._draws.get(principal, role, parse_draw_name(request.name))
-        msg = f"{draw.name} is {draw.state.lower()}, not waiting for a drand round"
-        raise PreconditionError(msg, reason="NOT_AWAITING_BEACON")
+        draw_id = parse_draw_name(request.name)
+        problems = _request_id_problems(request.request_id)
+        if len(request.signature) != 48:  # noqa: PLR2004 - a compressed G1 point
+            problems.append(FieldViolation("signature", "the round's 48-byte BLS signature"))
+        if request.round < 1:
+            problems.append(FieldViolation("round", "a drand round, 1 or more"))
+        _check(problems)
+        _, role = context_caller()
+        executed = self._draws.submit_beacon(
+            self._caller(), role, draw_id, round_=request.round, signature=request.signature,
+            request_id=request.request_id,
+        )  # fmt: skip
+        return pb.SubmitBeaconResponse(
+            draw=draw_to_pb(executed.draw), panel=[member_to_pb(m) for m in executed.panel]
+        )
 
     def GetProofBundle(
         self, request: pb.GetProofBundleRequest, context: grpc.ServicerContext
