@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from audit_log import canonical, merkle
 from audit_log import checkpoint as cp
 from audit_log.entry import Entry, Who, make_req
+from expert_draw.core import beacon as quicknet
 from expert_draw.core import bundle, drawing, eds1, escrow
 from tests.support import small_logs
 from tests.vectors.generate import ORIGIN
@@ -53,20 +54,41 @@ class DrawLog:
     sizes: list[int]  # checkpoint sizes: one per transaction
 
 
-def _params(frozen: drawing.Frozen, override_seq: int = 0, factor: int = 2) -> eds1.Params:
+ROUND = 657_413  # the recorded quicknet round of spec §7
+SIGNATURE = bytes.fromhex(
+    "b713718a38ae728dfd477991af2822e08d2f305e47718cef9f7848ce4050e7be"
+    "41076862b98fad56e91a6b85b89cd97b"
+)
+BEACON_T0 = 1000 * eds1.round_time(ROUND - 100) + 500  # a commit then waits for ROUND
+
+
+def _params(*, beacon: bool, factor: int = 2, override_seq: int = 0) -> eds1.Params:
     return eds1.Params(
         draw_id=DRAW_ID.encode(), tender_ref=hashlib.sha256(b"tender").digest(),
         supersedes=b"", edition=b"2018", edition_digest=hashlib.sha256(b"edition").digest(),
         match_mode=b"prefix", disciplines=(eds1.DisciplineParams(b"A0101", 5, 2, 3),),
-        repl_mode=b"A", delta=0, margin_s=0, delta_b=0, min_pool_factor=factor,
-        override_seq=override_seq, drand_chain_hash=b"",
+        repl_mode=b"A", delta=100 if beacon else 0, margin_s=30 if beacon else 0, delta_b=0,
+        min_pool_factor=factor, override_seq=override_seq,
+        drand_chain_hash=quicknet.CHAIN_HASH if beacon else b"",
         rules_digest=hashlib.sha256(b"policy").digest(),
         code_digest=hashlib.sha256(b"release").digest(),
     )  # fmt: skip
 
 
-def build(*, decline: bool = True, lifecycle: bool = True) -> DrawLog:
-    """A valid draw log: init, the draw's transactions, each followed by a checkpoint."""
+def build(
+    *,
+    decline: bool = True,
+    lifecycle: bool = True,
+    beacon: bool = False,
+    override: bool = False,
+) -> DrawLog:
+    """A valid draw log: init, the draw's transactions, each followed by a checkpoint.
+
+    With ``beacon``, the draw commits in September 2023 so that it waits for the
+    recorded round 657,413, and resolves with its signature. With ``override``, the
+    pool (11 eligible) is below 3 x 5 seats and a supervisor's prior draw.override (seq 1)
+    waives the minimum.
+    """
     random = counter_random(b"golden draw")
     candidates = [
         drawing.Assessed(i, uuid.UUID(int=0x1000 + i).bytes, (b"A0101",),
@@ -74,7 +96,11 @@ def build(*, decline: bool = True, lifecycle: bool = True) -> DrawLog:
         for i in range(12)
     ]  # fmt: skip
     frozen = drawing.freeze(candidates, random)
-    params = _params(frozen)
+    params = _params(beacon=beacon, factor=3 if override else 2,
+                     override_seq=1 if override else 0)  # fmt: skip
+    r = ROUND if beacon else 0
+    sig = SIGNATURE if beacon else b""
+    rho = quicknet.verify_round(ROUND, SIGNATURE) if beacon else b""
     s = random(32)
     c_s = eds1.secret_commitment(s)
     pk = escrow.public_key(SUPERVISOR_KEY)
@@ -84,17 +110,17 @@ def build(*, decline: bool = True, lifecycle: bool = True) -> DrawLog:
     commitment = eds1.commitment(
         params.draw_id, pool_root=frozen.pool_root, n_elig=frozen.n_elig,
         excluded_root=frozen.excluded_root, n_excl=frozen.n_excl, params_hash=params.hash(),
-        c_s=c_s, r=0, escrow=eds1.escrow_digest(envelopes),
+        c_s=c_s, r=r, escrow=eds1.escrow_digest(envelopes),
     )  # fmt: skip
     nonce = hashlib.sha256(b"requester nonce").digest()
     outcome = drawing.resolve(params, frozen.members, pool_root=frozen.pool_root,
-                              excluded_root=frozen.excluded_root, s=s, r=0, rho=b"",
+                              excluded_root=frozen.excluded_root, s=s, r=r, rho=rho,
                               nonce=nonce)  # fmt: skip
     init = small_logs.entries([])[0][0]
     init = replace(init, data={**init.data, "escrow_keys": [pk.hex()]})
     entries: list[Entry] = [init]
     sizes = [1]
-    clock = itertools.count(T0, 1000)
+    clock = itertools.count((BEACON_T0 if beacon else T0) - (1000 if override else 0), 1000)
 
     def tx(who: Who, request: str, items: list[tuple[str, str, dict[str, Any]]]) -> None:
         ts = next(clock)
@@ -103,10 +129,15 @@ def build(*, decline: bool = True, lifecycle: bool = True) -> DrawLog:
                                  kind, subj, who, data))  # fmt: skip
         sizes.append(len(entries))
 
+    if override:
+        tx(SUPERVISOR, "override", [("draw.override", f"tenders/{params.tender_ref.hex()}", {
+            "approver": SUPERVISOR.sub, "tender_ref": params.tender_ref.hex(),
+            "disciplines": ["A0101"], "reason": "本地专家不足, 经监督部门批准",
+        })])  # fmt: skip
     tx(REQUESTER, "create", [
         ("draw.request", SUBJ, {
             "draw_id": DRAW_ID, "tender_ref": params.tender_ref.hex(), "supersedes": "",
-            "disciplines": [{"d": "A0101", "k": 5, "r": 2}], "policy": {"beacon": False},
+            "disciplines": [{"d": "A0101", "k": 5, "r": 2}], "policy": {"beacon": beacon},
             "inputs_sha256": hashlib.sha256(b"inputs").hexdigest(),
         }),
         ("pool.freeze", SUBJ, {
@@ -119,17 +150,22 @@ def build(*, decline: bool = True, lifecycle: bool = True) -> DrawLog:
         ("draw.commit", SUBJ, {
             "params": params.encode().hex(), "params_hash": params.hash().hex(),
             "pool_root": frozen.pool_root.hex(), "excluded_root": frozen.excluded_root.hex(),
-            "n_elig": frozen.n_elig, "n_excl": frozen.n_excl, "c_s": c_s.hex(), "r": 0,
+            "n_elig": frozen.n_elig, "n_excl": frozen.n_excl, "c_s": c_s.hex(), "r": r,
             "envelopes": [e.hex() for e in envelopes],
             "escrow_digest": eds1.escrow_digest(envelopes).hex(),
             "commit_digest": eds1.sha256(commitment).hex(),
         }),
     ])  # fmt: skip
     panel = outcome.panel[b"A0101"]
+    nonce_entry = ("draw.nonce", SUBJ, {"nonce": nonce.hex()})
+    if beacon:  # the nonce in a call of its own; the round comes later
+        tx(REQUESTER, "nonce", [nonce_entry])
+        clock = itertools.count(1000 * eds1.round_time(ROUND) + 1000, 1000)
     tx(REQUESTER, "execute", [
-        ("draw.nonce", SUBJ, {"nonce": nonce.hex()}),
+        *([] if beacon else [nonce_entry]),
         ("draw.execute", SUBJ, {
-            "r": 0, "sig_r": "", "rho": "", "s": s.hex(), "seed": outcome.seed.hex(),
+            "r": r, "sig_r": sig.hex(), "rho": rho.hex(), "s": s.hex(),
+            "seed": outcome.seed.hex(),
             "order_digest": outcome.order_digest.hex(),
             "panels": [{"d": "A0101", "panel": [p.hex() for p in panel],
                         "reserve": [p.hex() for p in outcome.reserve[b"A0101"]]}],
@@ -162,11 +198,26 @@ def build(*, decline: bool = True, lifecycle: bool = True) -> DrawLog:
 
 
 def seal(log: DrawLog) -> tuple[list[bytes], dict[int, str]]:
-    """Chain and sign the log (a checkpoint after every transaction)."""
-    return small_logs.seal(log.entries, log.sizes)
+    """Chain and sign the log (a checkpoint after every transaction).
+
+    Bodies are the canonical bytes of each entry without the schema check, so a
+    negative case may carry an entry its kind's schema refuses (the verifier must).
+    """
+    bodies: list[bytes] = []
+    notes: dict[int, str] = {}
+    compact = merkle.CompactRange()
+    for seq, item in enumerate(log.entries):
+        prev = merkle.leaf_hash(bodies[-1]).hex() if bodies else "0" * 64
+        body = canonical.dumps(replace(item, seq=seq, prev=prev).to_json())
+        bodies.append(body)
+        compact.append(merkle.leaf_hash(body))
+        if seq + 1 in log.sizes:
+            checkpoint = cp.Checkpoint(ORIGIN, seq + 1, compact.root())
+            notes[seq + 1] = cp.sign(checkpoint, [small_logs.KEY])
+    return bodies, notes
 
 
-def bundle_bytes(log: DrawLog) -> bytes:
+def bundle_bytes(log: DrawLog, *, beacon: bool = False) -> bytes:
     """The proof bundle of the sealed log, as the service would build it."""
     bodies, notes = seal(log)
     tree_nodes: dict[tuple[int, int], bytes] = {}
@@ -176,9 +227,10 @@ def bundle_bytes(log: DrawLog) -> bytes:
         tree_nodes[(0, seq)] = leaf
         for level, index, value in compact.append(leaf):
             tree_nodes[(level, index)] = value
+    override = _override_seq(bodies)
     chosen = [
         (seq, body) for seq, body in enumerate(bodies)
-        if _wanted(canonical.loads(body))
+        if _wanted(canonical.loads(body)) or (override and seq == override)
     ]  # fmt: skip
     top = max(seq for seq, _ in chosen)
     size = min(s for s in notes if s > top)
@@ -191,8 +243,19 @@ def bundle_bytes(log: DrawLog) -> bytes:
                 for seq, body in chosen]  # fmt: skip
     consistency = merkle.consistency_proof(size, latest, read) if latest != size else []
     built = bundle.build(draw_id=DRAW_ID, members=log.members, entries=included,
-                         checkpoint=notes[size], latest=notes[latest], consistency=consistency)  # fmt: skip
+                         checkpoint=notes[size], latest=notes[latest], consistency=consistency,
+                         drand=quicknet.QUICKNET.to_json() if beacon else None)  # fmt: skip
     return canonical.dumps(built)
+
+
+def _override_seq(bodies: list[bytes]) -> int:
+    """The params' override_seq (0 when none), read from the draw's commit."""
+    for body in bodies:
+        entry = canonical.loads(body)
+        if entry["kind"] == "draw.commit" and entry["subj"] == SUBJ:
+            fields = eds1.dec(bytes.fromhex(entry["data"]["params"]))
+            return int.from_bytes(fields[14], "big") if len(fields) > 14 else 0
+    return 0
 
 
 def _wanted(entry: dict[str, Any]) -> bool:

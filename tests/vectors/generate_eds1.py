@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from expert_draw.core import beacon, eds1, escrow
 from expert_draw.core.eds1 import Member, Quota
+from tests.vectors import bundle_cases
 from tests.vectors.generate import write_json
 
 HERE = Path(__file__).resolve().parent
@@ -459,6 +460,7 @@ def generate(out: Path) -> None:
     write_json(out / "params.json", params_vectors())
     write_json(out / "escrow.json", escrow_vectors())
     write_json(out / "beacon.json", beacon_vectors())
+    write_json(out / "bundles.json", bundle_cases.vectors())
 
 
 def main(argv: list[str]) -> int:

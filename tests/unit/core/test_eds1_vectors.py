@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from audit_log.note import Verifier
 from expert_draw.core import beacon, eds1, escrow
 from expert_draw.core.eds1 import Member, Quota
 from tests.vectors import generate_eds1
@@ -257,3 +258,39 @@ def test_beacon() -> None:
         with pytest.raises(beacon.BeaconError) as caught:
             beacon.parse_signature_hex(case["text"])
         assert caught.value.reason == case["error"], case["description"]
+
+
+def test_bundles() -> None:
+    """Each bundle case reaches its verdict: exit 0/3 with the stated seats and findings,
+    exit 1 at the named check of §11, or exit 4 for what v1 does not support."""
+    from expert_draw.core.verify_draw import (
+        DrawTrust,
+        DrawVerificationError,
+        UnsupportedBundleError,
+        verify_bundle,
+    )
+
+    data = load("bundles.json")
+    pins = data["trust"]
+    trust = DrawTrust(pins["origin"], (Verifier.parse(pins["log_vkey"]),), pins["delta_min"],
+                      pins["require_beacon"])  # fmt: skip
+    key = bytes.fromhex(data["escrow_private_key"])
+    names = [case["name"] for case in data["cases"]]
+    assert len(names) == len(set(names)) >= 25
+    for case in data["cases"]:
+        body, expect = case["bundle"].encode(), case["expect"]
+        if expect["exit"] == 4:
+            with pytest.raises(UnsupportedBundleError):
+                verify_bundle(body, trust)
+        elif expect["exit"] == 1:
+            with pytest.raises(DrawVerificationError) as caught:
+                verify_bundle(body, trust, escrow_private=key)
+            assert int(caught.value.check) == expect["check"], case["name"]
+        else:
+            report = verify_bundle(body, trust, escrow_private=key)
+            assert report.exit_code == expect["exit"], case["name"]
+            assert (report.state, report.seats, report.findings) == (
+                expect["state"],
+                expect["seats"],
+                expect["findings"],
+            )
