@@ -568,7 +568,7 @@ class Draws:
         ))  # fmt: skip
         m = draw_member_table
         for d in codes:
-            for p in seating.seats[d]:
+            for p in seating.seats[d] if not exhausted else ():  # a cancelled draw seats nobody
                 conn.execute(update(m).where(m.c.draw_id == row.id, m.c.pseud == p).values(
                     seat=d.decode()))  # fmt: skip
         for p in seating.used - set(seated):
@@ -688,7 +688,13 @@ class Draws:
             evidence = canonical.dumps(overlap)
 
     def _busy(self, conn: Connection, row: Row[Any]) -> dict[int, dict[str, Any]]:
-        """Experts seated now in other executed draws whose windows overlap this one."""
+        """Experts seated now in other executed draws whose windows overlap this one.
+
+        Read under the head lock, which every seating transaction takes before it reads
+        and holds until it commits: two executions (or replacements) at once serialize,
+        and the second sees the first's seats, so nobody is seated twice.
+        """
+        self._audit.store.lock_head(conn)
         m, t = draw_member_table, draw_table
         found: dict[int, dict[str, Any]] = {}
         for r in conn.execute(
@@ -776,6 +782,8 @@ class Draws:
             for pseud, member_values in change.members.items():
                 conn.execute(update(m).where(m.c.draw_id == row.id, m.c.pseud == pseud)
                              .values(**member_values))  # fmt: skip
+            if change.state == "CANCELLED":  # a cancelled draw holds no seat any more
+                conn.execute(update(m).where(m.c.draw_id == row.id).values(seat=None))
             stored = self._read(conn, draw_id)
             disclosed = self._disclose(conn, int(row.id), change.disclose)
             failure = change.failure
