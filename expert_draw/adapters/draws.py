@@ -32,7 +32,7 @@ from expert_draw.adapters.db.models import (
     expert_table,
 )
 from expert_draw.adapters.experts import check_request_id
-from expert_draw.core import beacon, bundle, drawing, eds1, eligibility, escrow
+from expert_draw.core import beacon, bundle, drawing, eds1, eligibility, escrow, identifiers
 from expert_draw.core.paging import decode_cursor, effective_page_size, encode_cursor, query_key
 from expert_draw.errors import (
     FieldViolation,
@@ -415,7 +415,7 @@ class Draws:
             {"draw_id": draw_row_id, "pseud": m.pseudonym,
              "expert_id": frozen.expert_of[m.pseudonym],
              "discs": " ".join(d.decode() for d in m.discs),
-             "reasons": " ".join(x.decode() for x in m.reasons),
+             "reasons": " ".join(x.decode() for x in m.reasons), "idc": m.idc,
              "salt_enc": self._seal(frozen.salts[m.pseudonym].hex(), draw_id,
                                     "salt:" + m.pseudonym.hex()),
              "seat": None, "left": False}
@@ -520,7 +520,7 @@ class Draws:
 
         ``first`` holds the nonce entry when the nonce comes in the same call.
         """
-        draw = _Executing(self, conn, row)
+        draw = _Executing(conn, row)
         subj = f"draws/{draw.draw_id}"
         s = bytes.fromhex(self.open_secret(bytes(row.s_enc), draw.draw_id, "s_enc"))
         outcome = drawing.resolve(
@@ -819,7 +819,7 @@ class Draws:
             if reason == "STRUCK_48_3" and not opened:
                 msg = "a 第48条③ strike comes after the bid opening (RecordOpening)"
                 raise PreconditionError(msg, reason="NOT_OPENED")
-            draw = _Executing(self, conn, row)
+            draw = _Executing(conn, row)
             seating = self._seating(conn, draw)
             if pseud not in seating.pool:
                 raise NotFoundError("Member", f"draws/{draw_id}/members/{pseud.hex()}",
@@ -909,7 +909,7 @@ class Draws:
                 return _Change([pending("draw.open", subj, {"opened_at": opened_at})], "OPENED")
             if step == "close":
                 _require_state(row, {"OPENED"}, early="NOT_OPENED", late="ALREADY_CLOSED")
-                seating = self._seating(conn, _Executing(self, conn, row))
+                seating = self._seating(conn, _Executing(conn, row))
                 panels = [{"d": d.decode(), "panel": [p.hex() for p in seats]}
                           for d, seats in seating.seats.items()]  # fmt: skip
                 return _Change([pending("draw.close", subj, {"panels": panels})], "CLOSED")
@@ -924,7 +924,7 @@ class Draws:
                 return _Change([pending("draw.cancel", subj, {"reason": reason, "counts": []})],
                                "CANCELLED", reason)  # fmt: skip
             _require_state(row, {"EXECUTED", "OPENED"}, late="COMMITTEE_CLOSED")
-            draw = _Executing(self, conn, row)
+            draw = _Executing(conn, row)
             seating = self._seating(conn, draw)
             if pseud not in seating.pool:
                 raise NotFoundError("Member", f"{subj}/members/{pseud.hex()}",
@@ -1098,7 +1098,7 @@ class Draws:
         return body
 
     def _bundle(self, conn: Connection, row: Row[Any]) -> dict[str, Any]:
-        draw = _Executing(self, conn, row)
+        draw = _Executing(conn, row)
         store = self._audit.store
         chosen = self._bundle_entries(conn, row, draw.params)
         top = max(seq for seq, _ in chosen)
@@ -1274,20 +1274,19 @@ class Draws:
             ) from None
         assessed = []
         ids = self._candidates(conn, request, config)
-        for row_id, expert in self._library.load_by_ids(conn, ids):
-            number = expert.personal.resident_id_number
+        for expert in self._library.load_candidates(conn, ids):
+            number = expert.resident_id_number
             candidate = eligibility.Candidate(
                 uuid=expert.uuid, profile=expert.profile,
-                birth_date=expert.personal.birth_date if number else None, state=expert.state,
-                periods=expert.periods, credits=expert.credits,
+                birth_date=identifiers.birth_date(number) if number else None,
+                state=expert.state, periods=expert.periods, credits=expert.credits,
                 id_hash=self._cipher.identity_hash(number) if number else "",
             )  # fmt: skip
             found = rules.assess(candidate)
             if found is not None:
+                uuid_bytes = uuidlib.UUID(expert.uuid).bytes
                 assessed.append(
-                    drawing.Assessed(
-                        row_id, uuidlib.UUID(expert.uuid).bytes, found.discs, found.reasons
-                    )
+                    drawing.Assessed(expert.row_id, uuid_bytes, found.discs, found.reasons)
                 )
         return assessed
 
@@ -1384,30 +1383,39 @@ class Draws:
     ) -> list[int]:
         """Seqs of expert changes of ``subjects`` with ``ts`` in ``[from_ms, to_ms)``.
 
-        Entry times never decrease with ``seq``, so a binary search over the log finds
-        the first entry at or after ``from_ms``.
+        Entry times never decrease with ``seq``: two binary searches over the log find
+        the seq range of the window, and the subject index does the rest.
         """
         size = self._audit.store.head(conn).size
-        low, high = 0, size
+        low, high = self._first_at(conn, from_ms, 0, size), self._first_at(conn, to_ms, 0, size)
+        if low >= high:
+            return []
+        e = entry_table
+        found: list[int] = []
+        ordered = sorted(subjects)
+        for start in range(0, len(ordered), 500):
+            found += [int(seq) for seq in conn.execute(
+                select(e.c.seq).where(
+                    e.c.log_id == LOG_ID, e.c.subj.in_(ordered[start:start + 500]),
+                    e.c.kind.in_(LOOKBACK_KINDS), e.c.seq >= low, e.c.seq < high,
+                )
+            ).scalars()]  # fmt: skip
+        return sorted(found)
+
+    def _first_at(self, conn: Connection, ts: int, low: int, high: int) -> int:
+        """The first seq in ``[low, high)`` whose entry has ``ts`` at or after ``ts``."""
         while low < high:
             mid = (low + high) // 2
             body = conn.execute(
-                select(entry_table.c.body).where(entry_table.c.seq == mid)
+                select(entry_table.c.body).where(
+                    entry_table.c.log_id == LOG_ID, entry_table.c.seq == mid
+                )
             ).scalar_one()
-            if _entry_ts(bytes(body)) < from_ms:
+            if _entry_ts(bytes(body)) < ts:
                 low = mid + 1
             else:
                 high = mid
-        rows = conn.execute(
-            select(entry_table.c.seq, entry_table.c.subj, entry_table.c.body)
-            .where(entry_table.c.seq >= low, entry_table.c.kind.in_(LOOKBACK_KINDS))
-            .order_by(entry_table.c.seq)
-        )
-        return [
-            int(r.seq)
-            for r in rows
-            if str(r.subj) in subjects and from_ms <= _entry_ts(bytes(r.body)) < to_ms
-        ]
+        return low
 
     def _seal(self, value: str, draw_id: str, column: str) -> bytes:
         return self._cipher.encrypt(value, table=TABLE, column=column, record_id=draw_id)
@@ -1472,25 +1480,22 @@ def _insufficient(
 class _Executing:
     """What ExecuteDraw reads of a committed draw."""
 
-    def __init__(self, draws: Draws, conn: Connection, row: Row[Any]) -> None:
+    def __init__(self, conn: Connection, row: Row[Any]) -> None:
         self.row = row
         self.draw_id = str(row.draw_id)
         self.params = eds1.Params.decode(bytes(row.params))
         self.members: list[eds1.Member] = []
         self.expert_of: dict[bytes, int] = {}
+        m_ = draw_member_table
         for m in conn.execute(
-            select(draw_member_table, expert_table.c.uuid)
-            .join(expert_table, expert_table.c.id == draw_member_table.c.expert_id)
-            .where(draw_member_table.c.draw_id == row.id)
+            select(m_.c.pseud, m_.c.discs, m_.c.reasons, m_.c.idc, m_.c.expert_id).where(
+                m_.c.draw_id == row.id
+            )
         ):
             pseud = bytes(m.pseud)
-            salt = bytes.fromhex(
-                draws.open_secret(bytes(m.salt_enc), self.draw_id, "salt:" + pseud.hex())
-            )
-            idc = eds1.identity_commitment(salt, uuidlib.UUID(str(m.uuid)).bytes)
             self.members.append(eds1.Member(
                 pseud, tuple(d.encode() for d in str(m.discs).split()),
-                tuple(x.encode() for x in str(m.reasons).split()), idc,
+                tuple(x.encode() for x in str(m.reasons).split()), bytes(m.idc),
             ))  # fmt: skip
             self.expert_of[pseud] = int(m.expert_id)
         self.members.sort(key=lambda m: m.pseudonym)

@@ -103,6 +103,23 @@ class StoredExpert:
         return f'W/"{self.version}"'
 
 
+@dataclass(frozen=True, slots=True, repr=False)
+class Candidate:
+    """An expert as eligibility reads it: the record and the decrypted 身份证号 only."""
+
+    row_id: int
+    uuid: str
+    profile: Profile
+    state: State
+    periods: tuple[experts.StatusPeriod, ...]
+    credits: tuple[experts.CreditEvent, ...]
+    resident_id_number: str  # "" once erased
+
+    def __repr__(self) -> str:
+        """Never the number."""
+        return f"Candidate({self.uuid})"
+
+
 @dataclass(frozen=True, slots=True)
 class ExpertFilter:
     """The filters of a list: state, region prefix, discipline subtree."""
@@ -540,7 +557,15 @@ class ExpertLibrary:
 
         Two queries load the children of any number of rows.
         """
-        ids = [int(r.id) for r in rows]
+        periods, events = self._children(conn, [int(r.id) for r in rows])
+        return [
+            self._from_row(r, tuple(periods[int(r.id)]), tuple(events[int(r.id)])) for r in rows
+        ]
+
+    def _children(
+        self, conn: Connection, ids: Sequence[int]
+    ) -> tuple[dict[int, list[experts.StatusPeriod]], dict[int, list[experts.CreditEvent]]]:
+        """Status periods and credit events of the experts ``ids``, in their order."""
         periods: dict[int, list[experts.StatusPeriod]] = {i: [] for i in ids}
         events: dict[int, list[experts.CreditEvent]] = {i: [] for i in ids}
         if ids:
@@ -561,9 +586,32 @@ class ExpertLibrary:
                 events[int(c.expert_id)].append(experts.CreditEvent(
                     str(c.code), str(c.reason), str(c.evidence_sha256), int(c.event_ms)
                 ))  # fmt: skip
-        return [
-            self._from_row(r, tuple(periods[int(r.id)]), tuple(events[int(r.id)])) for r in rows
-        ]
+        return periods, events
+
+    def load_candidates(self, conn: Connection, ids: Sequence[int]) -> list[Candidate]:
+        """What eligibility reads of the experts ``ids``.
+
+        Only the 身份证号 is decrypted (for the birth date and the keyed hash); names and
+        contacts stay sealed.
+        """
+        found: list[Candidate] = []
+        t = expert_table
+        columns = (t.c.id, t.c.uuid, t.c.profile, t.c.state, t.c.resident_id_enc)
+        for start in range(0, len(ids), 1000):
+            rows = conn.execute(select(*columns).where(t.c.id.in_(ids[start : start + 1000]))).all()
+            periods, events = self._children(conn, [int(r.id) for r in rows])
+            for r in rows:
+                number = "" if r.resident_id_enc is None else self._cipher.decrypt(
+                    bytes(r.resident_id_enc), table=TABLE, column="resident_id_enc",
+                    record_id=str(r.uuid),
+                )  # fmt: skip
+                found.append(Candidate(
+                    int(r.id), str(r.uuid),
+                    experts.profile_from_json(canonical.loads(str(r.profile).encode())),
+                    State(r.state), tuple(periods[int(r.id)]), tuple(events[int(r.id)]),
+                    number,
+                ))  # fmt: skip
+        return found
 
     def _from_row(
         self,

@@ -134,8 +134,7 @@ class Personal:
     @property
     def birth_date(self) -> dt.date:
         """The birth date the 身份证号 encodes (valid numbers only)."""
-        n = self.resident_id_number
-        return dt.date(int(n[6:10]), int(n[10:12]), int(n[12:14]))
+        return identifiers.birth_date(self.resident_id_number)
 
     @property
     def gender(self) -> str:

@@ -47,6 +47,11 @@ def resident_id_problem(value: str) -> str | None:
     return None
 
 
+def birth_date(number: str) -> dt.date:
+    """The birth date a valid 身份证号 encodes (digits 7-14, YYYYMMDD)."""
+    return dt.date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+
+
 def uscc_check(first17: str) -> str:
     """The GB 32100 check character of the first 17 characters."""
     total = sum(USCC_ALPHABET.index(c) * w for c, w in zip(first17, _USCC_WEIGHTS, strict=True))

@@ -189,6 +189,7 @@ draw_member_table = Table(
     Column("expert_id", Integer, ForeignKey("expert.id"), nullable=False),
     Column("discs", String(200), nullable=False),  # space-separated codes, ascending
     Column("reasons", String(200), nullable=False),  # space-separated, empty = eligible
+    Column("idc", LargeBinary, nullable=False),  # H(enc("EDS1/idc", salt, uuid)): public
     Column("salt_enc", LargeBinary, nullable=False),
     Column("seat", String(16), nullable=True),  # the discipline of the seat it holds
     Column("left", Boolean, nullable=False),  # declined or struck

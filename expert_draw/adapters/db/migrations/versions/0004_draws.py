@@ -65,6 +65,7 @@ def upgrade() -> None:
         sa.Column("expert_id", sa.Integer(), sa.ForeignKey("expert.id"), nullable=False),
         sa.Column("discs", sa.String(200), nullable=False),
         sa.Column("reasons", sa.String(200), nullable=False),
+        sa.Column("idc", sa.LargeBinary(), nullable=False),
         sa.Column("salt_enc", sa.LargeBinary(), nullable=False),
         sa.Column("seat", sa.String(16), nullable=True),
         sa.Column("left", sa.Boolean(), nullable=False),
