@@ -52,6 +52,7 @@ class DrawLog:
     entries: list[Entry]
     members: tuple[eds1.Member, ...]
     sizes: list[int]  # checkpoint sizes: one per transaction
+    draw_id: str = DRAW_ID
 
 
 ROUND = 657_413  # the recorded quicknet round of spec §7
@@ -227,10 +228,12 @@ def bundle_bytes(log: DrawLog, *, beacon: bool = False) -> bytes:
         tree_nodes[(0, seq)] = leaf
         for level, index, value in compact.append(leaf):
             tree_nodes[(level, index)] = value
-    override = _override_seq(bodies)
+    subj = f"draws/{log.draw_id}"
+    override = _override_seq(bodies, subj)
+    earlier = _earlier_attempts(bodies, subj)
     chosen = [
         (seq, body) for seq, body in enumerate(bodies)
-        if _wanted(canonical.loads(body)) or (override and seq == override)
+        if _wanted(canonical.loads(body), subj, earlier) or (override and seq == override)
     ]  # fmt: skip
     top = max(seq for seq, _ in chosen)
     size = min(s for s in notes if s > top)
@@ -242,25 +245,37 @@ def bundle_bytes(log: DrawLog, *, beacon: bool = False) -> bytes:
     included = [bundle.Included(seq, body, tuple(merkle.inclusion_proof(seq, size, read)))
                 for seq, body in chosen]  # fmt: skip
     consistency = merkle.consistency_proof(size, latest, read) if latest != size else []
-    built = bundle.build(draw_id=DRAW_ID, members=log.members, entries=included,
+    built = bundle.build(draw_id=log.draw_id, members=log.members, entries=included,
                          checkpoint=notes[size], latest=notes[latest], consistency=consistency,
                          drand=quicknet.QUICKNET.to_json() if beacon else None)  # fmt: skip
     return canonical.dumps(built)
 
 
-def _override_seq(bodies: list[bytes]) -> int:
+def _override_seq(bodies: list[bytes], subj: str) -> int:
     """The params' override_seq (0 when none), read from the draw's commit."""
     for body in bodies:
         entry = canonical.loads(body)
-        if entry["kind"] == "draw.commit" and entry["subj"] == SUBJ:
+        if entry["kind"] == "draw.commit" and entry["subj"] == subj:
             fields = eds1.dec(bytes.fromhex(entry["data"]["params"]))
             return int.from_bytes(fields[14], "big") if len(fields) > 14 else 0
     return 0
 
 
-def _wanted(entry: dict[str, Any]) -> bool:
+def _earlier_attempts(bodies: list[bytes], subj: str) -> set[str]:
+    """Subjects of the earlier attempts on the draw's tender-lot."""
+    requests = [canonical.loads(b) for b in bodies]
+    requests = [e for e in requests if e["kind"] == "draw.request"]
+    mine = next(e for e in requests if e["subj"] == subj)
+    tender = mine["data"]["tender_ref"]
+    return {e["subj"] for e in requests
+            if e["data"]["tender_ref"] == tender and e["subj"] != subj}  # fmt: skip
+
+
+def _wanted(entry: dict[str, Any], subj: str, earlier: set[str]) -> bool:
     kind = str(entry["kind"])
-    return entry["subj"] == SUBJ and (
+    if entry["subj"] in earlier:
+        return kind in {"draw.request", "draw.commit"}
+    return entry["subj"] == subj and (
         kind == "pool.freeze" or (kind.startswith("draw.") and kind != "draw.publish")
     )
 
@@ -268,3 +283,163 @@ def _wanted(entry: dict[str, Any]) -> bool:
 def checkpoint_of(notes: dict[int, str], size: int) -> cp.Checkpoint:
     """Parse the signed checkpoint at ``size``."""
     return cp.parse_unverified(notes[size])
+
+
+RICH_ID = "d-rich-0002"
+
+
+def build_rich() -> DrawLog:
+    """A second attempt on a tender-lot, two disciplines, and every kind of event.
+
+    Attempt ``d-rich-0001`` is committed and cancelled (an earlier committed attempt: a
+    policy finding). Attempt ``d-rich-0002`` supersedes it: A0101 (3 seats, 1 reserve)
+    and B02 (2 seats, 1 reserve) over 14 experts, 4 of them in both. After execution: a
+    notification, a reserve struck before being called (LEAVE), an acceptance, the
+    opening, a conflict declared after it (void) with its replacement, the close, the
+    award, and an unrelated entry after it (so `latest` is a later checkpoint).
+    """
+    random = counter_random(b"rich draw")
+    both, a_only = range(4), range(4, 10)  # 10-13 hold B02 only
+    candidates = [
+        drawing.Assessed(i, uuid.UUID(int=0x2000 + i).bytes,
+                         (b"A0101", b"B02") if i in both else (b"A0101",) if i in a_only
+                         else (b"B02",), (b"A7",) if i == 13 else ())
+        for i in range(14)
+    ]  # fmt: skip
+    quotas = (eds1.DisciplineParams(b"A0101", 3, 1, 2), eds1.DisciplineParams(b"B02", 2, 1, 2))
+    tender = hashlib.sha256(b"rich tender").digest()
+    pk = escrow.public_key(SUPERVISOR_KEY)
+    init = small_logs.entries([])[0][0]
+    entries: list[Entry] = [replace(init, data={**init.data, "escrow_keys": [pk.hex()]})]
+    sizes = [1]
+    clock = itertools.count(T0, 1000)
+
+    def tx(who: Who, request: str, items: list[tuple[str, str, dict[str, Any]]]) -> None:
+        ts = next(clock)
+        for index, (kind, subj, data) in enumerate(items):
+            entries.append(Entry(ORIGIN, len(entries), "", ts, make_req(who.sub, request, index),
+                                 kind, subj, who, data))  # fmt: skip
+        sizes.append(len(entries))
+
+    def attempt(draw_id: str, supersedes: str) -> tuple[eds1.Params, drawing.Frozen, bytes]:
+        frozen = drawing.freeze(candidates, random)
+        params = replace(_params(beacon=False), draw_id=draw_id.encode(), tender_ref=tender,
+                         supersedes=supersedes.encode(), disciplines=quotas)  # fmt: skip
+        s = random(32)
+        c_s = eds1.secret_commitment(s)
+        envelopes = escrow.seal_all_from_parts([pk], [random(32)], params.draw_id, c_s, s)
+        commitment = eds1.commitment(
+            params.draw_id, pool_root=frozen.pool_root, n_elig=frozen.n_elig,
+            excluded_root=frozen.excluded_root, n_excl=frozen.n_excl,
+            params_hash=params.hash(), c_s=c_s, r=0, escrow=eds1.escrow_digest(envelopes),
+        )  # fmt: skip
+        subj = f"draws/{draw_id}"
+        codes = [d.code for d in quotas]
+        tx(REQUESTER, f"create-{draw_id}", [
+            ("draw.request", subj, {
+                "draw_id": draw_id, "tender_ref": tender.hex(), "supersedes": supersedes,
+                "disciplines": [{"d": d.code.decode(), "k": d.k, "r": d.r} for d in quotas],
+                "policy": {"beacon": False},
+                "inputs_sha256": hashlib.sha256(draw_id.encode()).hexdigest(),
+            }),
+            ("pool.freeze", subj, {
+                "pool_root": frozen.pool_root.hex(),
+                "excluded_root": frozen.excluded_root.hex(), "n_elig": frozen.n_elig,
+                "n_excl": frozen.n_excl,
+                "counts": [{"d": d.decode(), "n": n} for d, n in frozen.counts(codes)],
+                "excluded_counts": [{"reason": x.decode(), "n": n}
+                                    for x, n in frozen.excluded_counts()],
+                "edition_digest": params.edition_digest.hex(),
+                "rules_digest": params.rules_digest.hex(), "lookback_s": 3600,
+                "lookback_n": 0, "lookback_seqs": [],
+                "lookback_sha256": eds1.sha256(eds1.enc(b"EDS1/lookback")).hex(),
+            }),
+            ("draw.commit", subj, {
+                "params": params.encode().hex(), "params_hash": params.hash().hex(),
+                "pool_root": frozen.pool_root.hex(),
+                "excluded_root": frozen.excluded_root.hex(), "n_elig": frozen.n_elig,
+                "n_excl": frozen.n_excl, "c_s": c_s.hex(), "r": 0,
+                "envelopes": [e.hex() for e in envelopes],
+                "escrow_digest": eds1.escrow_digest(envelopes).hex(),
+                "commit_digest": eds1.sha256(commitment).hex(),
+            }),
+        ])  # fmt: skip
+        return params, frozen, s
+
+    attempt("d-rich-0001", "")
+    tx(REQUESTER, "cancel-1", [("draw.cancel", "draws/d-rich-0001",
+                                {"reason": "TENDER_CHANGED", "counts": []})])  # fmt: skip
+    params, frozen, s = attempt(RICH_ID, "d-rich-0001")
+    subj = f"draws/{RICH_ID}"
+    nonce = hashlib.sha256(b"rich nonce").digest()
+    outcome = drawing.resolve(params, frozen.members, pool_root=frozen.pool_root,
+                              excluded_root=frozen.excluded_root, s=s, r=0, rho=b"",
+                              nonce=nonce)  # fmt: skip
+    codes = [b"A0101", b"B02"]
+    tx(REQUESTER, "execute", [
+        ("draw.nonce", subj, {"nonce": nonce.hex()}),
+        ("draw.execute", subj, {
+            "r": 0, "sig_r": "", "rho": "", "s": s.hex(), "seed": outcome.seed.hex(),
+            "order_digest": outcome.order_digest.hex(),
+            "panels": [{"d": d.decode(), "panel": [p.hex() for p in outcome.panel[d]],
+                        "reserve": [p.hex() for p in outcome.reserve[d]]} for d in codes],
+        }),
+        ("confidential.grant", subj, {"grantee": REQUESTER.sub, "purpose": "panel"}),
+    ])  # fmt: skip
+    seating = eds1.Seating(outcome.order, outcome.panel, outcome.reserve,
+                           {d.code: d.max_repl for d in quotas})  # fmt: skip
+    evidence = drawing.evidence_hash(b"contact record").hex()
+    first_b = outcome.panel[b"B02"][0]
+    tx(REQUESTER, "notify", [("draw.notify", subj, {"pseud": first_b.hex(), "channel": "sms",
+                                                    "evidence_hash": evidence})])  # fmt: skip
+    struck = outcome.reserve[b"A0101"][0]
+    assert seating.decline(struck) is None  # a reserve struck before being called
+    tx(
+        REQUESTER,
+        "strike-reserve",
+        [
+            (
+                "draw.decline",
+                subj,
+                {
+                    "pseud": struck.hex(),
+                    "reason": "LEAVE",
+                    "evidence_hash": evidence,
+                    "void": False,
+                },
+            )
+        ],
+    )
+    tx(REQUESTER, "accept", [("draw.accept", subj, {"pseud": first_b.hex(),
+                                                    "evidence_hash": evidence})])  # fmt: skip
+    tx(REQUESTER, "open", [("draw.open", subj, {"opened_at": T0 + 86_400_000})])
+    leaving = outcome.panel[b"A0101"][0]
+    replaced = seating.decline(leaving)
+    assert replaced is not None
+    assert replaced.incoming is not None
+    tx(REQUESTER, "conflict", [
+        ("draw.decline", subj, {"pseud": leaving.hex(), "reason": "CONFLICT_DECLARED",
+                                "evidence_hash": evidence, "void": True}),
+        ("draw.replace", subj, {"d": "A0101", "out": leaving.hex(),
+                                "in": replaced.incoming.hex()}),
+    ])  # fmt: skip
+    tx(
+        REQUESTER,
+        "close",
+        [
+            (
+                "draw.close",
+                subj,
+                {
+                    "panels": [
+                        {"d": d.decode(), "panel": [p.hex() for p in seating.seats[d]]}
+                        for d in codes
+                    ]
+                },
+            )
+        ],
+    )
+    tx(REQUESTER, "award", [("draw.award", subj, {"evidence_hash": evidence})])
+    tx(small_logs.ADMIN, "later", [("expert.delete", f"experts/{uuid.UUID(int=0x2003)}",
+                                    {"reason": "retired from the library"})])  # fmt: skip
+    return DrawLog(entries, frozen.members, sizes, RICH_ID)

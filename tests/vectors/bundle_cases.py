@@ -15,10 +15,12 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from audit_log import canonical
+from audit_log import checkpoint as cp
 from audit_log.entry import make_req
 from expert_draw.core import eds1
 from expert_draw.core.verify_draw import DrawTrust, verify_bundle
 from tests.support import draw_log, small_logs
+from tests.vectors.generate import signer
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -123,8 +125,26 @@ def cases() -> list[dict[str, Any]]:  # noqa: PLR0915 - one case per statement
     nonce_item = next(e for e in bad["entries"] if '"kind":"draw.nonce"' in e["body"])
     nonce_item["body"] = nonce_item["body"].replace(g["nonce"], g["nonce"][::-1])
     edited("edited-entry", "the draw.nonce entry's text changed: its proof fails", bad, 1)
-    edited("foreign-key", "the checkpoint signed by another key", {
-        **g, "checkpoint": canonical.loads(beacon)["checkpoint"]}, 1)  # fmt: skip
+    body_text = g["checkpoint"].split("\n\n")[0] + "\n"
+    stranger = cp.sign(cp.Checkpoint.parse(body_text), [signer("a stranger's key")])
+    edited("foreign-key", "the checkpoint signed by another key (same origin)", {
+        **g, "checkpoint": stranger}, 1)  # fmt: skip
+    rich = draw_log.bundle_bytes(draw_log.build_rich())
+    what = (
+        "a second attempt (the first committed and cancelled), two disciplines, a"
+        " notification, a reserve struck, an acceptance, a conflict declared after the"
+        " opening, a later checkpoint"
+    )
+    found.append(("rich", what, rich, 3, None))
+    r = canonical.loads(rich)
+    bad = copy.deepcopy(r)
+    bad["entries"] = [e for e in bad["entries"] if '"kind":"draw.request"' not in e["body"]
+                      or '"d-rich-0001"' not in e["body"]]  # fmt: skip
+    edited("rich-attempt-missing", "the first attempt's draw.request left out: the chain"
+           " does not start with a first attempt", bad, 1)  # fmt: skip
+    bad = copy.deepcopy(r)
+    bad["latest"]["consistency"] = bad["latest"]["consistency"][1:]
+    edited("rich-consistency", "a consistency hash left out", bad, 1)
     bad = copy.deepcopy(g)
     bad["leaves"][2]["idc"] = "00" * 32
     edited("tampered-leaf", "a leaf's idc changed: pool_root does not recompute", bad, 3)
