@@ -61,20 +61,33 @@ def library(size: int) -> Path:
     process, port = start_server(var)
     try:
         started = time.perf_counter()
-        result = subprocess.run(
-            [BIN / "expert-draw", "experts", "import", csv, "--client-config",
-             var / "client.toml", "--target", f"127.0.0.1:{port}", "-p", "admin",
-             "--timeout", "3600"],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        if result.returncode != 0:
-            sys.exit(f"import failed:\n{result.stdout}\n{result.stderr[-2000:]}")
+        for part in split(csv, 200_000):  # an import holds at most 200,000 rows
+            result = subprocess.run(
+                [BIN / "expert-draw", "experts", "import", part, "--client-config",
+                 var / "client.toml", "--target", f"127.0.0.1:{port}", "-p", "admin",
+                 "--timeout", "3600"],
+                capture_output=True, text=True, check=False,
+            )  # fmt: skip
+            if result.returncode != 0:
+                sys.exit(f"import failed:\n{result.stdout}\n{result.stderr[-2000:]}")
         print(f"imported {size:,} experts in {time.perf_counter() - started:.0f} s", flush=True)
     finally:
         process.terminate()
         process.wait(30)
     (var / "ready").write_text("ok")
     return var
+
+
+def split(csv: Path, rows: int) -> list[Path]:
+    """The CSV in parts of at most ``rows`` rows, each with the header."""
+    lines = csv.read_bytes().split(b"\r\n")
+    header, body = lines[0], [line for line in lines[1:] if line]
+    parts = []
+    for number, start in enumerate(range(0, len(body), rows)):
+        part = csv.with_name(f"{csv.stem}-{number}.csv")
+        part.write_bytes(b"\r\n".join([header, *body[start : start + rows]]) + b"\r\n")
+        parts.append(part)
+    return parts
 
 
 def pick_codes(var: Path, size: int) -> dict[str, tuple[str, int]]:

@@ -17,7 +17,7 @@ import uuid as uuidlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 
 from audit_log import canonical
 from audit_log.entry import Entry
@@ -1259,8 +1259,9 @@ class Draws:
     ) -> list[drawing.Assessed]:
         """Eligibility and avoidance for every expert holding a requested code."""
         policy = config.policy
+        ids = self._candidates(conn, request, config)
         history = eligibility.History.from_seats(
-            self._seats(conn, conflicts, policy), conflicts, policy
+            self._seats(conn, conflicts, policy, ids), conflicts, policy
         )
         try:
             rules = eligibility.Rules(
@@ -1273,7 +1274,6 @@ class Draws:
                 [FieldViolation(f"conflicts.{field}", why) for field, why in exc.problems]
             ) from None
         assessed = []
-        ids = self._candidates(conn, request, config)
         for expert in self._library.load_candidates(conn, ids):
             number = expert.resident_id_number
             candidate = eligibility.Candidate(
@@ -1291,27 +1291,34 @@ class Draws:
         return assessed
 
     def _seats(
-        self, conn: Connection, conflicts: eligibility.ConflictInputs, policy: Policy
+        self,
+        conn: Connection,
+        conflicts: eligibility.ConflictInputs,
+        policy: Policy,
+        ids: Sequence[int],
     ) -> list[eligibility.Seat]:
-        """Seats held now in executed draws that the D8 rules may count."""
+        """Seats the candidates ``ids`` hold now in executed draws that D8 may count."""
         h = policy.history
         days = max(h.per_expert_days, h.per_tenderer_days)
         since = conflicts.window.from_ms - days * 86_400_000
         m, t = draw_member_table, draw_table
         project_ref = bytes.fromhex(conflicts.project_ref)
-        return [
-            eligibility.Seat(str(r.uuid), str(r.tenderer), bytes(r.project_ref).hex(),
-                             int(r.window_from_ms), int(r.window_to_ms))
-            for r in conn.execute(
-                select(expert_table.c.uuid, t.c.tenderer, t.c.project_ref, t.c.window_from_ms,
-                       t.c.window_to_ms)
-                .join(t, t.c.id == m.c.draw_id)
-                .join(expert_table, expert_table.c.id == m.c.expert_id)
-                .where(m.c.seat.is_not(None), m.c.left.is_(False),
-                       t.c.state.in_(SEATED_STATES),
-                       or_(t.c.window_to_ms >= since, t.c.project_ref == project_ref))
-            )
-        ]  # fmt: skip
+        seats: list[eligibility.Seat] = []
+        for start in range(0, len(ids), 1000):
+            seats += [
+                eligibility.Seat(str(r.uuid), str(r.tenderer), bytes(r.project_ref).hex(),
+                                 int(r.window_from_ms), int(r.window_to_ms))
+                for r in conn.execute(
+                    select(expert_table.c.uuid, t.c.tenderer, t.c.project_ref,
+                           t.c.window_from_ms, t.c.window_to_ms)
+                    .join(t, t.c.id == m.c.draw_id)
+                    .join(expert_table, expert_table.c.id == m.c.expert_id)
+                    .where(m.c.expert_id.in_(ids[start:start + 1000]), m.c.seat.is_not(None),
+                           m.c.left.is_(False), t.c.state.in_(SEATED_STATES),
+                           or_(t.c.window_to_ms >= since, t.c.project_ref == project_ref))
+                )
+            ]  # fmt: skip
+        return seats
 
     def _check_attempts(self, conn: Connection, tender_ref: bytes, supersedes: str) -> None:
         latest = conn.execute(
@@ -1362,7 +1369,12 @@ class Draws:
         """
         t = expert_discipline_table
         editions = (config.edition, *config.policy.matching.legacy_editions)
-        matches = or_(*[t.c.code.startswith(q.code, autoescape=True) for q in request.quotas])
+        # A prefix as a range of codes ([A-Z0-9] only), so both databases use the
+        # (edition_id, code) index; SQLite's LIKE is case-insensitive and would not.
+        matches = or_(*[
+            and_(t.c.code >= q.code, t.c.code < q.code[:-1] + chr(ord(q.code[-1]) + 1))
+            for q in request.quotas
+        ])  # fmt: skip
         return [int(r.expert_id) for r in conn.execute(
             select(t.c.expert_id).distinct()
             .where(t.c.edition_id.in_(editions), matches)
@@ -1394,12 +1406,14 @@ class Draws:
         found: list[int] = []
         ordered = sorted(subjects)
         for start in range(0, len(ordered), 500):
-            found += [int(seq) for seq in conn.execute(
-                select(e.c.seq).where(
+            # By subject only (its index: a few entries per expert); kind and seq range
+            # are filtered here, as with them in the query SQLite prefers the kind or the
+            # seq index and walks every entry of the window.
+            found += [int(r.seq) for r in conn.execute(
+                select(e.c.seq, e.c.kind).where(
                     e.c.log_id == LOG_ID, e.c.subj.in_(ordered[start:start + 500]),
-                    e.c.kind.in_(LOOKBACK_KINDS), e.c.seq >= low, e.c.seq < high,
                 )
-            ).scalars()]  # fmt: skip
+            ) if r.kind in LOOKBACK_KINDS and low <= r.seq < high]  # fmt: skip
         return sorted(found)
 
     def _first_at(self, conn: Connection, ts: int, low: int, high: int) -> int:
