@@ -75,3 +75,28 @@ def get(
             pb.GetDrawRequest(name=_name(draw)), timeout=timeout, metadata=request_metadata()
         )
     typer.echo(json.dumps(json_format.MessageToDict(found.draw), ensure_ascii=False, indent=2))
+
+
+@app.command("receipt")
+def receipt(
+    draw: Annotated[str, typer.Argument(help="draws/{draw_id} or the draw id.")],
+    expert: Annotated[str, typer.Argument(help="experts/{uuid} or the UUID.")],
+    file: Annotated[Path, typer.Argument(help="Where to save the receipt (aud1 JSON).")],
+    purpose: Annotated[str, typer.Option("--purpose", help="Why; logged with the disclosure.")],
+    client_config: ClientConfigOption = None,
+    profile: ProfileOption = None,
+    target: TargetOption = None,
+    timeout: TimeoutOption = 30.0,
+) -> None:
+    """Save an expert's private receipt for a draw (admins; the delivery is logged)."""
+    from expert_draw.api.v1 import draw_service_pb2 as pb
+    from expert_draw.api.v1 import draw_service_pb2_grpc as pb_grpc
+
+    name = expert if expert.startswith("experts/") else f"experts/{expert}"
+    request = pb.GetExpertReceiptRequest(name=_name(draw), expert=name, purpose=purpose)
+    with connect(client_config, profile, target) as channel:
+        got = pb_grpc.DrawServiceStub(channel).GetExpertReceipt(
+            request, timeout=timeout, metadata=request_metadata()
+        )
+    file.write_bytes(got.receipt)
+    typer.echo(f"saved the receipt to {file}; give it to the expert only")

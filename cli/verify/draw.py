@@ -160,3 +160,57 @@ def open_(
     typer.secho("WARNING: this opening is not on the record until it is reported"
                 " (ReportEscrowOpening, key id " + escrow.key_id(escrow.public_key(key)).hex()
                 + ")", fg="yellow", err=True)  # fmt: skip
+
+
+def receipt(
+    file: Annotated[Path, typer.Argument(help="The receipt from `expert-draw draws receipt`.")],
+    trust_file: Annotated[
+        Path, typer.Option("--trust", help="trust.toml with the pinned log_vkey.")
+    ],
+    bundle: Annotated[
+        Path | None,
+        typer.Option("--bundle", help="The draw's public bundle, to check the positions too."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Check an expert's receipt offline; exit 0, 1 or 4.
+
+    The leaf is in the committed pool (or excluded, with its reasons), and, with the
+    draw's public bundle, the positions are those of the order.
+    """
+    from expert_draw.core.receipts import ReceiptError, verify_receipt
+
+    try:
+        pinned = trust.load(trust_file)
+        data = file.read_bytes()
+        bundle_data = None if bundle is None else bundle.read_bytes()
+    except (trust.TrustError, OSError) as exc:
+        typer.echo(f"expert-draw: {exc}", err=True)
+        raise typer.Exit(4) from None
+    order = None
+    if bundle_data is not None:
+        pins = trust_from(
+            pinned.origin, [pinned.log_vkey], delta_min=pinned.delta_min,
+            require_beacon=pinned.require_beacon, escrow_keys=pinned.escrow_keys,
+        )  # fmt: skip
+        try:
+            verify_bundle(bundle_data, pins)
+        except (DrawVerificationError, UnsupportedBundleError) as exc:
+            typer.secho(f"FAILED: the bundle does not verify: {exc}", fg="red", bold=True)
+            raise typer.Exit(1) from None
+        order = {row["d"]: row["order"] for row in json.loads(bundle_data)["draw"]}
+    try:
+        result = verify_receipt(data, pinned.origin, [pinned.log_vkey], bundle_order=order)
+    except ReceiptError as exc:
+        typer.secho(f"FAILED: {exc}", fg="red", bold=True)
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False, sort_keys=True))
+    else:
+        where = "in the eligible pool" if result["kind"] == "leaf" else (
+            "excluded (" + ", ".join(result["reasons"]) + ")")  # fmt: skip
+        typer.secho(f"OK: {result['expert']} is {where} of draws/{result['draw_id']}",
+                    fg="green")  # fmt: skip
+        for item in result["positions"]:
+            state = "checked" if result["positions_checked"] else "not checked without --bundle"
+            typer.echo(f"  {item['d']}: position {item['position']} ({state})")

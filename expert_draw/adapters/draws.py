@@ -32,7 +32,16 @@ from expert_draw.adapters.db.models import (
     expert_table,
 )
 from expert_draw.adapters.experts import check_request_id
-from expert_draw.core import beacon, bundle, drawing, eds1, eligibility, escrow, identifiers
+from expert_draw.core import (
+    beacon,
+    bundle,
+    drawing,
+    eds1,
+    eligibility,
+    escrow,
+    identifiers,
+    receipts,
+)
 from expert_draw.core.paging import decode_cursor, effective_page_size, encode_cursor, query_key
 from expert_draw.errors import (
     FieldViolation,
@@ -1148,6 +1157,65 @@ class Draws:
         return [(int(r.seq), bytes(r.body)) for r in conn.execute(
             select(e.c.seq, e.c.body).where(e.c.log_id == LOG_ID, or_(*chosen)).order_by(e.c.seq)
         )]  # fmt: skip
+
+    # -- expert receipts ------------------------------------------------------------------
+
+    def expert_receipt(self, who: Who, draw_id: str, expert_uuid: str, purpose: str) -> bytes:
+        """An expert's private receipt for a draw (spec §12), delivered by an admin.
+
+        The delivery appends ``confidential.grant`` and ``confidential.access`` (purpose
+        ``receipt``) naming the expert's pseudonym only.
+
+        Raises:
+            NotFoundError: DRAW_NOT_FOUND, or NOT_IN_DRAW (the expert has no leaf).
+            PreconditionError: DRAW_NOT_COMMITTED (a refused draw has no pool).
+        """
+        m = draw_member_table
+        with write_transaction(self._engine) as conn:
+            row = self._row(conn, draw_id, for_update=True)
+            if not bytes(row.pool_root):
+                msg = f"draws/{draw_id} was refused before its pool was committed"
+                raise PreconditionError(msg, reason="DRAW_NOT_COMMITTED")
+            mine = conn.execute(
+                select(m.c.pseud, m.c.salt_enc)
+                .join(expert_table, expert_table.c.id == m.c.expert_id)
+                .where(m.c.draw_id == row.id, expert_table.c.uuid == expert_uuid)
+            ).first()  # fmt: skip
+            if mine is None:
+                raise NotFoundError("Member", f"draws/{draw_id}/experts/{expert_uuid}",
+                                    reason="NOT_IN_DRAW")  # fmt: skip
+            pseud = bytes(mine.pseud)
+            salt = bytes.fromhex(
+                self.open_secret(bytes(mine.salt_enc), draw_id, "salt:" + pseud.hex())
+            )
+            draw = _Executing(conn, row)
+            member = next(x for x in draw.members if x.pseudonym == pseud)
+            tree = [x for x in draw.members if x.eligible == member.eligible]
+            index = next(i for i, x in enumerate(tree) if x.pseudonym == pseud)
+            proof = receipts.leaf_proof([x.leaf_input() for x in tree], index)
+            positions: list[dict[str, Any]] = []
+            if str(row.state) == "AWARDED" and member.eligible:
+                seed = bytes(row.seed)
+                order = eds1.orders(draw.members, list(member.discs),
+                                    lambda p: eds1.rank(seed, p))  # fmt: skip
+                positions = [{"d": d.decode(), "position": order[d].index(pseud)}
+                             for d in member.discs]  # fmt: skip
+            body, commit_receipt = self._audit_entry(conn, draw_id, "draw.commit")
+            subj = f"draws/{draw_id}"
+            self._audit.append(
+                conn, who=who, request_id=f"receipt-{self._random(12).hex()}",
+                payload={"method": "GetExpertReceipt", "name": subj, "expert": expert_uuid},
+                pending=[
+                    pending("confidential.grant", subj, {"grantee": who.sub, "purpose": purpose}),
+                    pending("confidential.access", subj,
+                            {"purpose": "receipt", "pseuds": [pseud.hex()]}),
+                ],
+            )  # fmt: skip
+            return canonical.dumps(receipts.build(
+                draw_id=draw_id, expert_uuid=expert_uuid, member=member, salt=salt,
+                index=index, tree_size=len(tree), proof=proof, commit_body=body,
+                commit_receipt=commit_receipt, positions=positions,
+            ))  # fmt: skip
 
     # -- reading -------------------------------------------------------------------------
 

@@ -77,6 +77,7 @@ SERVICE_ROLES: Mapping[str, Mapping[str, frozenset[Role]]] = MappingProxyType(
             "CancelDraw": REQUESTERS,
             "GetProofBundle": ALL_ROLES,
             "ApprovePoolOverride": SUPERVISORS,
+            "GetExpertReceipt": ADMINS,
             "ReportEscrowOpening": SUPERVISORS,
         },
         "grpc.health.v1.Health": {"Check": ALL_ROLES, "Watch": ALL_ROLES, "List": ALL_ROLES},

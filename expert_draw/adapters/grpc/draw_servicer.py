@@ -525,6 +525,15 @@ class DrawServicer(pb_grpc.DrawServiceServicer):
             override_seq=seq, tender_ref=tender_ref, receipt=receipt
         )
 
+    def GetExpertReceipt(
+        self, request: pb.GetExpertReceiptRequest, context: grpc.ServicerContext
+    ) -> pb.GetExpertReceiptResponse:
+        """An expert's private receipt, delivered by an admin (logged)."""
+        del context
+        draw_id, expert_uuid, purpose = _receipt_request(request)
+        body = self._draws.expert_receipt(self._caller(), draw_id, expert_uuid, purpose)
+        return pb.GetExpertReceiptResponse(receipt=body)
+
     def ReportEscrowOpening(
         self, request: pb.ReportEscrowOpeningRequest, context: grpc.ServicerContext
     ) -> pb.ReportEscrowOpeningResponse:
@@ -541,6 +550,18 @@ class DrawServicer(pb_grpc.DrawServiceServicer):
             request_id=request.request_id,
         )  # fmt: skip
         return pb.ReportEscrowOpeningResponse(seq=seq)
+
+
+def _receipt_request(request: pb.GetExpertReceiptRequest) -> tuple[str, str, str]:
+    problems: list[FieldViolation] = []
+    purpose = _text(request.purpose, "purpose", MAX_NAME_CHARS, problems)
+    try:
+        expert_uuid = names.parse_expert_name(request.expert, "expert")
+    except InvalidRequestError as exc:
+        problems.extend(exc.violations)
+        expert_uuid = ""
+    _check(problems)
+    return parse_draw_name(request.name), expert_uuid, purpose
 
 
 def _request_id_problems(request_id: str) -> list[FieldViolation]:

@@ -1501,3 +1501,59 @@ class ReportEscrowOpeningResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ReportEscrowOpeningResponse: _TypeAlias = ReportEscrowOpeningResponse  # noqa: Y015
+
+@_typing.final
+class GetExpertReceiptRequest(_message.Message):
+    """Request message for GetExpertReceipt."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    EXPERT_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The draw, "draws/{draw_id}"."""
+    expert: _builtins.str
+    """The expert, "experts/{uuid}"."""
+    purpose: _builtins.str
+    """Why (for example the expert's written request), 1 to 200 printable characters;
+    logged with the disclosure.
+    """
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        expert: _builtins.str = ...,
+        purpose: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expert", b"expert", "name", b"name", "purpose", b"purpose"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetExpertReceiptRequest: _TypeAlias = GetExpertReceiptRequest  # noqa: Y015
+
+@_typing.final
+class GetExpertReceiptResponse(_message.Message):
+    """Response message for GetExpertReceipt."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECEIPT_FIELD_NUMBER: _builtins.int
+    receipt: _builtins.bytes
+    """The receipt: aud1 canonical JSON (docs/spec/draw-v1.md §12), checked offline by
+    `expert-draw verify receipt`.
+    """
+    def __init__(
+        self,
+        *,
+        receipt: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["receipt", b"receipt"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetExpertReceiptResponse: _TypeAlias = GetExpertReceiptResponse  # noqa: Y015

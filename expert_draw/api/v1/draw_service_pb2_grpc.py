@@ -121,6 +121,11 @@ class DrawServiceStub:
                 request_serializer=expert__draw_dot_api_dot_v1_dot_draw__service__pb2.ApprovePoolOverrideRequest.SerializeToString,
                 response_deserializer=expert__draw_dot_api_dot_v1_dot_draw__service__pb2.ApprovePoolOverrideResponse.FromString,
                 _registered_method=True)
+        self.GetExpertReceipt = channel.unary_unary(
+                '/expert_draw.api.v1.DrawService/GetExpertReceipt',
+                request_serializer=expert__draw_dot_api_dot_v1_dot_draw__service__pb2.GetExpertReceiptRequest.SerializeToString,
+                response_deserializer=expert__draw_dot_api_dot_v1_dot_draw__service__pb2.GetExpertReceiptResponse.FromString,
+                _registered_method=True)
         self.ReportEscrowOpening = channel.unary_unary(
                 '/expert_draw.api.v1.DrawService/ReportEscrowOpening',
                 request_serializer=expert__draw_dot_api_dot_v1_dot_draw__service__pb2.ReportEscrowOpeningRequest.SerializeToString,
@@ -300,6 +305,19 @@ class DrawServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetExpertReceipt(self, request, context):
+        """Delivers an expert's private receipt for a draw (admins, on the expert's request):
+        the expert's pseudonym, salt and leaf with its inclusion proof into the committed
+        pool or excluded root, the draw.commit entry with its log receipt, and, once the
+        draw is awarded, the expert's positions in the order. Each delivery logs a
+        confidential.grant and a confidential.access naming that one pseudonym. Errors:
+        INVALID_ARGUMENT, NOT_FOUND (DRAW_NOT_FOUND, NOT_IN_DRAW), FAILED_PRECONDITION
+        (DRAW_NOT_COMMITTED), PERMISSION_DENIED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ReportEscrowOpening(self, request, context):
         """Reports that a supervisor opened a draw's escrow envelope offline (escrow.open).
         Errors: INVALID_ARGUMENT, NOT_FOUND (DRAW_NOT_FOUND, ENVELOPE_NOT_FOUND),
@@ -391,6 +409,11 @@ def add_DrawServiceServicer_to_server(servicer, server):
                     servicer.ApprovePoolOverride,
                     request_deserializer=expert__draw_dot_api_dot_v1_dot_draw__service__pb2.ApprovePoolOverrideRequest.FromString,
                     response_serializer=expert__draw_dot_api_dot_v1_dot_draw__service__pb2.ApprovePoolOverrideResponse.SerializeToString,
+            ),
+            'GetExpertReceipt': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetExpertReceipt,
+                    request_deserializer=expert__draw_dot_api_dot_v1_dot_draw__service__pb2.GetExpertReceiptRequest.FromString,
+                    response_serializer=expert__draw_dot_api_dot_v1_dot_draw__service__pb2.GetExpertReceiptResponse.SerializeToString,
             ),
             'ReportEscrowOpening': grpc.unary_unary_rpc_method_handler(
                     servicer.ReportEscrowOpening,
@@ -837,6 +860,33 @@ class DrawService:
             '/expert_draw.api.v1.DrawService/ApprovePoolOverride',
             expert__draw_dot_api_dot_v1_dot_draw__service__pb2.ApprovePoolOverrideRequest.SerializeToString,
             expert__draw_dot_api_dot_v1_dot_draw__service__pb2.ApprovePoolOverrideResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetExpertReceipt(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/expert_draw.api.v1.DrawService/GetExpertReceipt',
+            expert__draw_dot_api_dot_v1_dot_draw__service__pb2.GetExpertReceiptRequest.SerializeToString,
+            expert__draw_dot_api_dot_v1_dot_draw__service__pb2.GetExpertReceiptResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -146,6 +146,15 @@ class DrawServiceStub:
     tender-lot (supervisors only; draw.override). CreateDraw names the returned seq as
     override_seq. Errors: INVALID_ARGUMENT, PERMISSION_DENIED.
     """
+    GetExpertReceipt: _grpc.UnaryUnaryMultiCallable[_draw_service_pb2.GetExpertReceiptRequest, _draw_service_pb2.GetExpertReceiptResponse]
+    """Delivers an expert's private receipt for a draw (admins, on the expert's request):
+    the expert's pseudonym, salt and leaf with its inclusion proof into the committed
+    pool or excluded root, the draw.commit entry with its log receipt, and, once the
+    draw is awarded, the expert's positions in the order. Each delivery logs a
+    confidential.grant and a confidential.access naming that one pseudonym. Errors:
+    INVALID_ARGUMENT, NOT_FOUND (DRAW_NOT_FOUND, NOT_IN_DRAW), FAILED_PRECONDITION
+    (DRAW_NOT_COMMITTED), PERMISSION_DENIED.
+    """
     ReportEscrowOpening: _grpc.UnaryUnaryMultiCallable[_draw_service_pb2.ReportEscrowOpeningRequest, _draw_service_pb2.ReportEscrowOpeningResponse]
     """Reports that a supervisor opened a draw's escrow envelope offline (escrow.open).
     Errors: INVALID_ARGUMENT, NOT_FOUND (DRAW_NOT_FOUND, ENVELOPE_NOT_FOUND),
@@ -261,6 +270,15 @@ class DrawServiceAsyncStub(DrawServiceStub):
     """Approves, beforehand, a pool below the minimum for some disciplines of one
     tender-lot (supervisors only; draw.override). CreateDraw names the returned seq as
     override_seq. Errors: INVALID_ARGUMENT, PERMISSION_DENIED.
+    """
+    GetExpertReceipt: _aio.UnaryUnaryMultiCallable[_draw_service_pb2.GetExpertReceiptRequest, _draw_service_pb2.GetExpertReceiptResponse]  # type: ignore[assignment]
+    """Delivers an expert's private receipt for a draw (admins, on the expert's request):
+    the expert's pseudonym, salt and leaf with its inclusion proof into the committed
+    pool or excluded root, the draw.commit entry with its log receipt, and, once the
+    draw is awarded, the expert's positions in the order. Each delivery logs a
+    confidential.grant and a confidential.access naming that one pseudonym. Errors:
+    INVALID_ARGUMENT, NOT_FOUND (DRAW_NOT_FOUND, NOT_IN_DRAW), FAILED_PRECONDITION
+    (DRAW_NOT_COMMITTED), PERMISSION_DENIED.
     """
     ReportEscrowOpening: _aio.UnaryUnaryMultiCallable[_draw_service_pb2.ReportEscrowOpeningRequest, _draw_service_pb2.ReportEscrowOpeningResponse]  # type: ignore[assignment]
     """Reports that a supervisor opened a draw's escrow envelope offline (escrow.open).
@@ -470,6 +488,21 @@ class DrawServiceServicer(metaclass=_abc_1.ABCMeta):
         """Approves, beforehand, a pool below the minimum for some disciplines of one
         tender-lot (supervisors only; draw.override). CreateDraw names the returned seq as
         override_seq. Errors: INVALID_ARGUMENT, PERMISSION_DENIED.
+        """
+
+    @_abc_1.abstractmethod
+    def GetExpertReceipt(
+        self,
+        request: _draw_service_pb2.GetExpertReceiptRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_draw_service_pb2.GetExpertReceiptResponse, _abc.Awaitable[_draw_service_pb2.GetExpertReceiptResponse]]:
+        """Delivers an expert's private receipt for a draw (admins, on the expert's request):
+        the expert's pseudonym, salt and leaf with its inclusion proof into the committed
+        pool or excluded root, the draw.commit entry with its log receipt, and, once the
+        draw is awarded, the expert's positions in the order. Each delivery logs a
+        confidential.grant and a confidential.access naming that one pseudonym. Errors:
+        INVALID_ARGUMENT, NOT_FOUND (DRAW_NOT_FOUND, NOT_IN_DRAW), FAILED_PRECONDITION
+        (DRAW_NOT_COMMITTED), PERMISSION_DENIED.
         """
 
     @_abc_1.abstractmethod

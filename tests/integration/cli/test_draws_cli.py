@@ -106,3 +106,16 @@ def test_bundle_verify_and_escrow(dev_service: tuple[RunningService, Path], tmp_
     assert body["s"] in opened.stdout
     unusable = run("verify", "draw", str(saved), "--trust", str(tmp_path / "missing.toml"))
     assert unusable.exit_code == 4
+    # An expert's receipt: saved by an admin, checked offline by the expert.
+    with channel(var, running.port, "trading_system") as requester_channel:
+        panel = pb_grpc.DrawServiceStub(requester_channel).GetPanel(
+            pb.GetPanelRequest(name=name), timeout=10).panel  # fmt: skip
+    receipt = tmp_path / "receipt.json"
+    saved_receipt = run("draws", "receipt", name, panel[0].expert, str(receipt),
+                        "--purpose", "专家申请", *client_args(dev_service))  # fmt: skip
+    assert saved_receipt.exit_code == 0, saved_receipt.output
+    checked = run("verify", "receipt", str(receipt), "--trust", str(trust))
+    assert checked.exit_code == 0, checked.output
+    assert "is in the eligible pool" in checked.output
+    receipt.write_bytes(receipt.read_bytes().replace(b'"index":', b'"index":1', 1))
+    assert run("verify", "receipt", str(receipt), "--trust", str(trust)).exit_code == 1

@@ -182,6 +182,9 @@ SAMPLES: dict[str, Any] = {
             "CancelDraw": draw_pb.CancelDrawRequest(
                 name=ABSENT_DRAW, reason="TENDER_CANCELLED", request_id="d-10"
             ),
+            "GetExpertReceipt": draw_pb.GetExpertReceiptRequest(
+                name=ABSENT_DRAW, expert=ABSENT_EXPERT, purpose="the expert asked"
+            ),
             "ReportEscrowOpening": draw_pb.ReportEscrowOpeningRequest(
                 name=ABSENT_DRAW, key_id=bytes(8), reason="check", request_id="d-11"
             ),
@@ -208,6 +211,7 @@ PASSED_AUTHORIZATION = {
             "RecordAward",
             "CancelDraw",
             "ReportEscrowOpening",
+            "GetExpertReceipt",
             "GetProofBundle",
         )
     },

@@ -470,3 +470,71 @@ def test_the_whole_log_passes_the_domain_rules(
     pinned = trust_module.parse(f'version = 1\nlog_vkey = "{vkey(audit)}"\n')
     report = verify_log(folder, pinned, Options(workers=1))
     assert report.exit_code in {0, 3}, report.findings
+
+
+def test_expert_receipts(
+    library: RunningService,
+    requester: pb_grpc.DrawServiceStub,
+    supervisor: pb_grpc.DrawServiceStub,
+    audit: audit_grpc.AuditServiceStub,
+    connect: Callable[[int, str | None], grpc.Channel],
+) -> None:
+    """An admin delivers an expert's receipt (logged); it verifies offline, and after the
+    award its positions match the public bundle; an excluded expert's shows the reason."""
+    from expert_draw.core.receipts import ReceiptError, verify_receipt
+
+    draw = requester.CreateDraw(request(tenderer=100), timeout=30).draw  # expert 100: A7
+    done = requester.ExecuteDraw(pb.ExecuteDrawRequest(
+        name=draw.name, nonce=os.urandom(32), request_id=unique("ex")), timeout=30)  # fmt: skip
+    admin = pb_grpc.DrawServiceStub(connect(library.port, "admin"))
+    seated = done.panel[0].expert
+    got = admin.GetExpertReceipt(
+        pb.GetExpertReceiptRequest(name=draw.name, expert=seated, purpose="专家本人书面申请"),
+        timeout=30,
+    ).receipt
+    key = vkey(audit)
+    result = verify_receipt(got, ORIGIN, [key])
+    assert (result["kind"], result["positions"]) == ("leaf", [])  # no positions before award
+    log = entries_of(audit, draw.name)
+    assert [e.kind for e in log[-2:]] == ["confidential.grant", "confidential.access"]
+    assert log[-1].data == {"purpose": "receipt", "pseuds": [json.loads(got)["pseud"]]}
+    assert seated.removeprefix("experts/") not in json.dumps(log[-1].to_json())
+    # The excluded expert (employed by the tenderer) gets a receipt with the reason.
+    experts_stub = expert_grpc.ExpertServiceStub(connect(library.port, "admin"))
+    listed = experts_stub.ListExperts(expert_pb.ListExpertsRequest(page_size=100), timeout=10)
+    employee = next(e.name for e in listed.experts if any(
+        a.organization_code == sample.uscc(100) and a.kind == expert_pb.Affiliation.KIND_EMPLOYER
+        for a in e.affiliations))  # fmt: skip
+    excluded = admin.GetExpertReceipt(pb.GetExpertReceiptRequest(
+        name=draw.name, expert=employee, purpose="申诉"), timeout=30).receipt  # fmt: skip
+    result = verify_receipt(excluded, ORIGIN, [key])
+    assert (result["kind"], result["reasons"]) == ("xleaf", ["A7"])
+    tampered = json.loads(excluded)
+    tampered["leaf"]["reasons"] = []
+    tampered["leaf"]["kind"] = "leaf"
+    with pytest.raises(ReceiptError):
+        verify_receipt(canonical.dumps(tampered), ORIGIN, [key])
+    # After the award: positions, checked against the public bundle.
+    requester.RecordOpening(pb.RecordOpeningRequest(
+        name=draw.name, open_time=stamp(int(time.time() * 1000)), request_id=unique("o")),
+        timeout=30)  # fmt: skip
+    requester.CloseCommittee(pb.CloseCommitteeRequest(name=draw.name, request_id=unique("c")),
+                             timeout=30)  # fmt: skip
+    requester.RecordAward(pb.RecordAwardRequest(name=draw.name, evidence=b"n",
+                                                request_id=unique("a")), timeout=30)  # fmt: skip
+    after = admin.GetExpertReceipt(pb.GetExpertReceiptRequest(
+        name=draw.name, expert=seated, purpose="复核"), timeout=30).receipt  # fmt: skip
+    body = b"".join(c.chunk for c in requester.GetProofBundle(
+        pb.GetProofBundleRequest(name=draw.name), timeout=30))  # fmt: skip
+    order = {row["d"]: row["order"] for row in json.loads(body)["draw"]}
+    result = verify_receipt(after, ORIGIN, [key], bundle_order=order)
+    assert result["positions_checked"]
+    assert result["positions"][0]["position"] < 5  # a seated member is among the first
+    for bad in ({"name": draw.name, "expert": "experts/00000000-0000-4000-8000-000000000000"},):
+        with pytest.raises(grpc.RpcError) as caught:
+            admin.GetExpertReceipt(pb.GetExpertReceiptRequest(**bad, purpose="x"), timeout=10)
+        assert error_info(caught.value).reason == "NOT_IN_DRAW"
+    with pytest.raises(grpc.RpcError) as caught:
+        requester.GetExpertReceipt(pb.GetExpertReceiptRequest(
+            name=draw.name, expert=seated, purpose="x"), timeout=10)  # fmt: skip
+    assert caught.value.code() is grpc.StatusCode.PERMISSION_DENIED
