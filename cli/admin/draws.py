@@ -100,3 +100,111 @@ def receipt(
         )
     file.write_bytes(got.receipt)
     typer.echo(f"saved the receipt to {file}; give it to the expert only")
+
+
+@app.command("create")
+def create(
+    tender: Annotated[str, typer.Option("--tender", help="The tender (项目/招标) id.")],
+    lot: Annotated[str, typer.Option("--lot", help="The lot (标段) id.")],
+    project: Annotated[str, typer.Option("--project", help="The project code.")],
+    discipline: Annotated[
+        list[str], typer.Option("--discipline", help="CODE:SEATS[:RESERVES], repeatable.")
+    ],
+    tenderer: Annotated[str, typer.Option("--tenderer", help="The tenderer's 统一社会信用代码.")],
+    start: Annotated[str, typer.Option("--start", help="Evaluation start, ISO 8601 with offset.")],
+    end: Annotated[str, typer.Option("--end", help="Evaluation end (exclusive), ISO 8601.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the commit entry and receipt.")],
+    venue: Annotated[str, typer.Option("--venue", help="The venue's 行政区划 code.")] = "120101",
+    supersedes: Annotated[
+        str, typer.Option("--supersedes", help="The attempt it supersedes.")
+    ] = "",
+    beacon: Annotated[bool, typer.Option("--beacon", help="Wait for a drand round.")] = False,
+    client_config: ClientConfigOption = None,
+    profile: ProfileOption = "trading_system",
+    target: TargetOption = None,
+    timeout: TimeoutOption = 60.0,
+) -> None:
+    """Request a draw (trading systems): saves the draw.commit entry and its receipt."""
+    import datetime as dt
+    import uuid
+
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    from expert_draw.api.v1 import draw_service_pb2 as pb
+    from expert_draw.api.v1 import draw_service_pb2_grpc as pb_grpc
+
+    def stamp(text: str) -> Timestamp:
+        value = Timestamp()
+        value.FromDatetime(dt.datetime.fromisoformat(text).astimezone(dt.UTC))
+        return value
+
+    quotas = []
+    for item in discipline:
+        code, seats, *rest = item.split(":")
+        reserves = int(rest[0]) if rest else 0
+        quotas.append(pb.DisciplineQuota(discipline=f"editions/2018/disciplines/{code}",
+                                         seats=int(seats), reserves=reserves))  # fmt: skip
+    request = pb.CreateDrawRequest(
+        tender_id=tender, lot_id=lot, project_code=project, disciplines=quotas,
+        supersedes=_name(supersedes) if supersedes else "",
+        conflicts=pb.ConflictInputs(tenderer=tenderer), evaluation_start_time=stamp(start),
+        evaluation_end_time=stamp(end), venue_region=venue, use_beacon=beacon,
+        request_id=f"cli-{uuid.uuid4().hex}",
+    )  # fmt: skip
+    with connect(client_config, profile, target) as channel:
+        created = pb_grpc.DrawServiceStub(channel).CreateDraw(
+            request, timeout=timeout, metadata=request_metadata()
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "commit.aud1").write_bytes(created.commit_entry)
+    (out / "commit.receipt").write_text(created.commit_receipt, encoding="utf-8")
+    counts = ", ".join(f"{c.code}: {c.count}" for c in created.draw.counts)
+    typer.echo(f"{created.draw.name} committed (eligible {counts}); commit entry and receipt"
+               f" in {out}/")  # fmt: skip
+
+
+@app.command("execute")
+def execute(
+    draw: Annotated[str, typer.Argument(help="draws/{draw_id} or the draw id.")],
+    commit: Annotated[Path, typer.Option("--commit", help="The folder `draws create` wrote.")],
+    trust_file: Annotated[Path, typer.Option("--trust", help="trust.toml with the log key.")],
+    client_config: ClientConfigOption = None,
+    profile: ProfileOption = "trading_system",
+    target: TargetOption = None,
+    timeout: TimeoutOption = 60.0,
+) -> None:
+    """Check the commit, then send a fresh nonce; prints the panel (a logged disclosure).
+
+    The checks: the receipt against the pinned log key, params_hash and commit_digest
+    recomputed, and with a beacon the time left before time(R) - margin.
+    """
+    import os
+    import time
+
+    from audit_log import trust
+    from expert_draw.api.v1 import draw_service_pb2 as pb
+    from expert_draw.api.v1 import draw_service_pb2_grpc as pb_grpc
+    from expert_draw.core.requester import CommitCheckError, check_commit
+
+    try:
+        pinned = trust.load(trust_file)
+        entry = (commit / "commit.aud1").read_bytes()
+        receipt_text = (commit / "commit.receipt").read_text(encoding="utf-8")
+    except (OSError, trust.TrustError) as exc:
+        fail(f"cannot read the commit or trust: {exc}")
+    try:
+        checked = check_commit(entry, receipt_text, pinned.origin, [pinned.log_vkey],
+                               int(time.time()))  # fmt: skip
+    except CommitCheckError as exc:
+        fail(f"the commit does not check, no nonce sent: {exc}", 1)
+    if f"draws/{checked.draw_id}" != _name(draw):
+        fail(f"the commit is for draws/{checked.draw_id}, not {_name(draw)}", 1)
+    request = pb.ExecuteDrawRequest(name=_name(draw), nonce=os.urandom(32),
+                                    request_id=f"cli-x-{checked.draw_id}")  # fmt: skip
+    with connect(client_config, profile, target) as channel:
+        done = pb_grpc.DrawServiceStub(channel).ExecuteDraw(
+            request, timeout=timeout, metadata=request_metadata()
+        )
+    typer.echo(f"{done.draw.name}: {pb.Draw.State.Name(done.draw.state)}")
+    for member in done.panel:
+        typer.echo(f"  {member.code}  {member.full_name}  {member.phone}  {member.expert}")

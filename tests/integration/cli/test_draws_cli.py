@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from typing import TYPE_CHECKING
 
@@ -119,3 +120,37 @@ def test_bundle_verify_and_escrow(dev_service: tuple[RunningService, Path], tmp_
     assert "is in the eligible pool" in checked.output
     receipt.write_bytes(receipt.read_bytes().replace(b'"index":', b'"index":1', 1))
     assert run("verify", "receipt", str(receipt), "--trust", str(trust)).exit_code == 1
+
+
+def test_create_and_execute_with_the_requesters_checks(
+    dev_service: tuple[RunningService, Path], tmp_path: Path
+) -> None:
+    """`draws create` saves the commit; `draws execute` checks it before its nonce."""
+    running, var = dev_service
+    with channel(var, running.port, "admin") as admin_channel:
+        admin = expert_grpc.ExpertServiceStub(admin_channel)
+        for n in range(520, 536):
+            admin.CreateExpert(expert_pb.CreateExpertRequest(
+                expert=sample.expert(n), request_id=f"cli-ce-{n}"), timeout=10)  # fmt: skip
+    args = client_args(dev_service, "trading_system")
+    created = run("draws", "create", "--tender", "CLI-CE", "--lot", "1", "--project", "CLI-CE",
+                  "--discipline", "A0101:5:1", "--tenderer", sample.uscc(7100),
+                  "--start", "2027-03-01T09:00:00+08:00", "--end", "2027-03-01T18:00:00+08:00",
+                  "--out", str(tmp_path / "commit"), *args)  # fmt: skip
+    assert created.exit_code == 0, created.output
+    name = re.search(r"(draws/d-[0-9a-f-]+) committed", created.output).group(1)  # type: ignore[union-attr]
+    trust = str(var / "trust.toml")
+    tampered = tmp_path / "tampered"
+    tampered.mkdir()
+    (tampered / "commit.aud1").write_bytes(
+        (tmp_path / "commit" / "commit.aud1").read_bytes().replace(b'"r":0', b'"r":1')
+    )
+    (tampered / "commit.receipt").write_bytes((tmp_path / "commit" / "commit.receipt").read_bytes())
+    refused = run("draws", "execute", name, "--commit", str(tampered), "--trust", trust, *args)
+    assert refused.exit_code == 1
+    assert "no nonce sent" in refused.output
+    done = run("draws", "execute", name, "--commit", str(tmp_path / "commit"), "--trust", trust,
+               *args)  # fmt: skip
+    assert done.exit_code == 0, done.output
+    assert "STATE_EXECUTED" in done.output
+    assert done.output.count("experts/") == 5
