@@ -119,6 +119,9 @@ def create(
         str, typer.Option("--supersedes", help="The attempt it supersedes.")
     ] = "",
     beacon: Annotated[bool, typer.Option("--beacon", help="Wait for a drand round.")] = False,
+    draw_id: Annotated[
+        str, typer.Option("--draw-id", help="The draw id (1-56 of [a-z0-9-]); default: new.")
+    ] = "",
     client_config: ClientConfigOption = None,
     profile: ProfileOption = "trading_system",
     target: TargetOption = None,
@@ -145,7 +148,7 @@ def create(
         quotas.append(pb.DisciplineQuota(discipline=f"editions/2018/disciplines/{code}",
                                          seats=int(seats), reserves=reserves))  # fmt: skip
     request = pb.CreateDrawRequest(
-        tender_id=tender, lot_id=lot, project_code=project, disciplines=quotas,
+        draw_id=draw_id, tender_id=tender, lot_id=lot, project_code=project, disciplines=quotas,
         supersedes=_name(supersedes) if supersedes else "",
         conflicts=pb.ConflictInputs(tenderer=tenderer), evaluation_start_time=stamp(start),
         evaluation_end_time=stamp(end), venue_region=venue, use_beacon=beacon,

@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[3]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 MAKEFILE = (ROOT / "Makefile").read_text(encoding="utf-8")
-EXPECTED_EXIT = {"validate": 3}  # the 2010 table has defects: exit 3 by design
+# The 2010 table has defects, and the tour's draw follows a fresh import (pool changes in
+# the look-back window): exit 3 by design for both.
+EXPECTED_EXIT = {"validate": 3, "draw": 3}
 
 
 def code_blocks(text: str) -> list[str]:
