@@ -53,6 +53,7 @@ class DrawLog:
     members: tuple[eds1.Member, ...]
     sizes: list[int]  # checkpoint sizes: one per transaction
     draw_id: str = DRAW_ID
+    frozen: drawing.Frozen | None = None  # salts and experts (for receipts)
 
 
 ROUND = 657_413  # the recorded quicknet round of spec §7
@@ -195,7 +196,7 @@ def build(
         tx(REQUESTER, "close", [("draw.close", SUBJ, {"panels": [{"d": "A0101", "panel": seats}]})])
         tx(REQUESTER, "award", [("draw.award", SUBJ, {
             "evidence_hash": drawing.evidence_hash(b"notice").hex()})])  # fmt: skip
-    return DrawLog(entries, frozen.members, sizes)
+    return DrawLog(entries, frozen.members, sizes, DRAW_ID, frozen)
 
 
 def seal(log: DrawLog) -> tuple[list[bytes], dict[int, str]]:

@@ -52,9 +52,19 @@ def fails(body: bytes | dict[str, Any], check: Check, words: str = "", **kw: Any
 
 
 def relog(change: Callable[[list[Entry]], None], **options: bool) -> bytes:
-    """A bundle of a log whose entries ``change`` edits before they are signed."""
+    """A bundle of a log whose entries ``change`` edits before they are signed.
+
+    An inserted entry is a transaction of its own: checkpoint sizes follow it.
+    """
     log = draw_log.build(**options)
+    before = list(log.entries)
     change(log.entries)
+    added = [i for i, e in enumerate(log.entries) if not any(e is b for b in before)]
+    for at in added:
+        log.sizes[:] = sorted({s + 1 if s > at else s for s in log.sizes} | {at + 1})
+    removed = len(before) - len(log.entries)
+    if removed > 0:
+        log.sizes[:] = sorted({min(s, len(log.entries)) for s in log.sizes} - {0})
     return draw_log.bundle_bytes(log)
 
 
@@ -278,3 +288,115 @@ def test_mode_b_is_refused_as_unsupported() -> None:
 
     with pytest.raises(UnsupportedBundleError):
         verify_bundle(relog(change), TRUST)
+
+
+def _mutated(good: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[str, Any]:
+    bad = copy.deepcopy(good)
+    target = bad
+    for step in path[:-1]:
+        target = target[step]
+    if value is _DROP:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
+    return bad
+
+
+_DROP = object()
+# (where, new value, the check that must fail): every member of §10 read wrong.
+MUTATIONS: list[tuple[tuple[Any, ...], Any, Check]] = [
+    (("params_hash",), 1, Check.POOL),
+    (("params_hash",), "zz", Check.POOL),
+    (("params_hash",), "AB" * 32, Check.POOL),
+    (("params",), 7, Check.POOL),
+    (("latest", "checkpoint"), 3, Check.LOG),
+    (("latest", "consistency"), ["00" * 32], Check.LOG),
+    (("latest", "consistency"), "x", Check.LOG),
+    (("entries", 0, "seq"), "0", Check.LOG),
+    (("entries", 0, "seq"), 10**6, Check.LOG),
+    (("entries", 0, "proof"), ["zz"], Check.LOG),
+    (("entries",), {}, Check.LOG),
+    (("leaves", 0), "x", Check.POOL),
+    (("leaves", 0, "idc"), "00", Check.POOL),
+    (("leaves", 0, "discs"), [], Check.POOL),
+    (("n_elig",), 1, Check.POOL),
+    (("n_excl",), 0, Check.POOL),
+    (("excluded_counts",), [{"reason": "E6"}], Check.POOL),
+    (("excluded_counts",), [{"reason": "E6", "n": 0}], Check.POOL),
+    (("excluded_counts",), [{"reason": "E6", "n": 1}, {"reason": "A1", "n": 1}], Check.POOL),
+    (("pool_root",), "00" * 32, Check.POOL),
+    (("excluded_root",), "00" * 32, Check.BINDING),
+    (("envelopes", 0), "zz", Check.BINDING),
+    (("r",), 1, Check.ORDER),
+    (("sig_r",), "ab", Check.BINDING),
+    (("seed",), "00" * 32, Check.BINDING),
+    (("draw", 0, "reserve"), [], Check.BINDING),
+    (("draw",), "x", Check.LOG),
+    (("replacements",), [], Check.REPLACEMENTS),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "check"), MUTATIONS, ids=[
+    ".".join(map(str, m[0])) + "=" + repr(m[1])[:12] for m in MUTATIONS])  # fmt: skip
+def test_every_member_read_wrong_fails(
+    good: dict[str, Any], path: tuple[Any, ...], value: Any, check: Check
+) -> None:
+    fails(_mutated(good, path, value), check)
+
+
+def test_lies_in_the_entries_fail_their_checks() -> None:
+    """Signed lies about the request, the freeze, the nonce and the lifecycle."""
+    fails(relog(lambda es: edit(es, "draw.request", supersedes="d-other")), Check.LOG, "chain")
+    fails(relog(lambda es: edit(es, "draw.request", disciplines=[])), Check.BINDING, "request")
+    fails(relog(lambda es: edit(es, "pool.freeze", rules_digest="00" * 32)), Check.BINDING,
+          "pool.freeze")  # fmt: skip
+    fails(relog(lambda es: edit(es, "draw.commit", escrow_digest="00" * 32)), Check.BINDING,
+          "escrow_digest")  # fmt: skip
+    fails(relog(lambda es: edit(es, "draw.commit", commit_digest="00" * 32)), Check.BINDING,
+          "commit_digest")  # fmt: skip
+    fails(relog(lambda es: edit(es, "draw.execute", order_digest="00" * 32)), Check.DRAW,
+          "order_digest")  # fmt: skip
+
+    def accept_unseated(es: list[Entry]) -> None:
+        struck = next(e for e in es if e.kind == "draw.decline").data["pseud"]
+        at = next(i for i, e in enumerate(es) if e.kind == "draw.open")
+        es.insert(at, replace(es[at], kind="draw.accept",
+                              data={"pseud": struck, "evidence_hash": "00" * 32}))  # fmt: skip
+
+    fails(relog(accept_unseated), Check.REPLACEMENTS, "unseated")
+
+    def replace_without_decline(es: list[Entry]) -> None:
+        del es[next(i for i, e in enumerate(es) if e.kind == "draw.decline")]
+
+    fails(relog(replace_without_decline), Check.REPLACEMENTS, "without its decline")
+
+    def busy_unseated(es: list[Entry]) -> None:
+        reserve = next(e for e in es if e.kind == "draw.execute").data["panels"][0]["reserve"]
+        at = next(i for i, e in enumerate(es) if e.kind == "draw.open")
+        es.insert(
+            at,
+            replace(
+                es[at],
+                kind="draw.decline",
+                data={
+                    "pseud": reserve[-1],
+                    "reason": "BUSY",
+                    "evidence_hash": "00" * 32,
+                    "void": False,
+                },
+            ),
+        )
+
+    fails(relog(busy_unseated), Check.REPLACEMENTS, "BUSY")
+
+    def expire(es: list[Entry]) -> None:
+        at = next(i for i, e in enumerate(es) if e.kind == "draw.award")
+        es.insert(at, replace(es[at], kind="draw.expire", data={"reason": "NO_NONCE"}))
+
+    fails(relog(expire), Check.LOG, "expired")
+
+    def twice(es: list[Entry]) -> None:
+        at = next(i for i, e in enumerate(es) if e.kind == "draw.award")
+        es.insert(at, replace(es[at]))
+
+    fails(relog(twice), Check.LOG, "more than once")
