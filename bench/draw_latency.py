@@ -128,7 +128,8 @@ def serve_naive(var: Path) -> tuple[grpc.Server, int]:
     counter = iter(range(10**9))
     sql = text(
         "SELECT e.id FROM expert e JOIN expert_discipline d ON d.expert_id = e.id "
-        "WHERE d.edition_id = '2018' AND d.code LIKE :prefix AND e.state = 'active' "
+        "WHERE d.edition_id = '2018' AND d.code >= :low AND d.code < :high "
+        "AND e.state = 'active' "
         "GROUP BY e.id ORDER BY RANDOM() LIMIT :k"
     )
 
@@ -137,7 +138,9 @@ def serve_naive(var: Path) -> tuple[grpc.Server, int]:
         asked = json.loads(request)
         number = next(counter)
         with write_transaction(engine) as conn:
-            ids = [int(r.id) for r in conn.execute(sql, {"prefix": asked["code"] + "%",
+            code = asked["code"]  # the prefix as a code range, as the service queries it
+            high = code[:-1] + chr(ord(code[-1]) + 1)
+            ids = [int(r.id) for r in conn.execute(sql, {"low": code, "high": high,
                                                          "k": asked["k"]})]  # fmt: skip
             data = {"what": "naive-draw", "recipient": "dev:trading-01",
                     "data_sha256": "00" * 32}  # fmt: skip

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import uuid as uuidlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -1371,22 +1372,38 @@ class Draws:
         since = conflicts.window.from_ms - days * 86_400_000
         m, t = draw_member_table, draw_table
         project_ref = bytes.fromhex(conflicts.project_ref)
-        seats: list[eligibility.Seat] = []
+        # Two steps, so that both databases start from the candidates' seats (the
+        # expert index) rather than from every executed draw's members.
+        held: list[tuple[int, int]] = []
         for start in range(0, len(ids), 1000):
-            seats += [
-                eligibility.Seat(str(r.uuid), str(r.tenderer), bytes(r.project_ref).hex(),
-                                 int(r.window_from_ms), int(r.window_to_ms))
-                for r in conn.execute(
-                    select(expert_table.c.uuid, t.c.tenderer, t.c.project_ref,
-                           t.c.window_from_ms, t.c.window_to_ms)
-                    .join(t, t.c.id == m.c.draw_id)
-                    .join(expert_table, expert_table.c.id == m.c.expert_id)
-                    .where(m.c.expert_id.in_(ids[start:start + 1000]), m.c.seat.is_not(None),
-                           m.c.left.is_(False), t.c.state.in_(SEATED_STATES),
-                           or_(t.c.window_to_ms >= since, t.c.project_ref == project_ref))
+            held += [(int(r.draw_id), int(r.expert_id)) for r in conn.execute(
+                select(m.c.draw_id, m.c.expert_id).where(
+                    m.c.expert_id.in_(ids[start:start + 1000]), m.c.seat.is_not(None),
+                    m.c.left.is_(False),
                 )
-            ]  # fmt: skip
-        return seats
+            )]  # fmt: skip
+        draws = {
+            int(r.id): r
+            for r in conn.execute(
+                select(t.c.id, t.c.tenderer, t.c.project_ref, t.c.window_from_ms,
+                       t.c.window_to_ms, t.c.state)
+                .where(t.c.id.in_(sorted({d for d, _ in held})))
+            )
+            if str(r.state) in SEATED_STATES
+            and (int(r.window_to_ms) >= since or bytes(r.project_ref) == project_ref)
+        }  # fmt: skip
+        uuids = {
+            int(r.id): str(r.uuid)
+            for r in conn.execute(
+                select(expert_table.c.id, expert_table.c.uuid)
+                .where(expert_table.c.id.in_(sorted({e for d, e in held if d in draws})))
+            )
+        }  # fmt: skip
+        return [
+            eligibility.Seat(uuids[e], str(draws[d].tenderer), bytes(draws[d].project_ref).hex(),
+                             int(draws[d].window_from_ms), int(draws[d].window_to_ms))
+            for d, e in held if d in draws
+        ]  # fmt: skip
 
     def _check_attempts(self, conn: Connection, tender_ref: bytes, supersedes: str) -> None:
         latest = conn.execute(
@@ -1511,8 +1528,17 @@ def _opt(value: object) -> int | None:
     return None if value is None else int(value)  # type: ignore[call-overload]
 
 
+_TS = re.compile(rb',"ts":([0-9]+),"v":1,"who":\{[^{}]*\}\}$')
+
+
 def _entry_ts(body: bytes) -> int:
-    return int(canonical.loads(body)["ts"])
+    """An entry's ts, read from the end of its canonical body without parsing it.
+
+    Canonical keys are sorted (data, kind, log, prev, req, seq, subj, ts, v, who), so
+    the top-level ``ts`` is the one right before ``v`` and the final ``who`` object.
+    """
+    found = _TS.search(body)
+    return int(found.group(1)) if found else int(canonical.loads(body)["ts"])
 
 
 def _new_draw_id(random: Callable[[int], bytes]) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import os
 import re
@@ -129,6 +130,12 @@ class ExpertFilter:
     discipline: tuple[str, str] | None = None  # (edition, code)
     legacy_only: bool = False
     current_status: experts.Status | None = None
+
+
+@functools.lru_cache(maxsize=100_000)
+def parsed_profile(text: str) -> Profile:
+    """A stored profile, parsed (cached by its text: draws read the same experts again)."""
+    return experts.profile_from_json(canonical.loads(text.encode()))
 
 
 def check_request_id(request_id: str, field: str = "request_id") -> None:
@@ -607,7 +614,7 @@ class ExpertLibrary:
                 )  # fmt: skip
                 found.append(Candidate(
                     int(r.id), str(r.uuid),
-                    experts.profile_from_json(canonical.loads(str(r.profile).encode())),
+                    parsed_profile(str(r.profile)),
                     State(r.state), tuple(periods[int(r.id)]), tuple(events[int(r.id)]),
                     number,
                 ))  # fmt: skip
@@ -630,7 +637,7 @@ class ExpertLibrary:
             )
 
         personal = Personal(*(opened(column) for column in _COLUMNS.values()))
-        profile = experts.profile_from_json(canonical.loads(str(row.profile).encode()))
+        profile = parsed_profile(str(row.profile))
         return StoredExpert(
             uuid=expert_uuid, personal=personal, profile=profile, state=State(row.state),
             legacy_only=bool(row.legacy_only), version=int(row.version),
