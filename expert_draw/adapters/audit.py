@@ -194,8 +194,12 @@ class AuditLog:
         payload: object,
         pending: Sequence[PendingEntry],
         outcome: bytes = b"",
+        now_ms: int | None = None,
     ) -> Appended:
         """Append entries in the caller's transaction.
+
+        ``now_ms`` fixes the entries' time when the caller decided on it under the head
+        lock (a nonce's deadline is judged by its entry's own ts); else the clock's.
 
         Idempotency: a request id that was already used is refused here (with the same
         payload too: the caller should have looked it up with :meth:`find_request`
@@ -220,7 +224,7 @@ class AuditLog:
             return self.store.append(
                 conn, who=who, request_id=request_id,
                 payload_sha256=digest, pending=pending,
-                now_ms=self.clock_ms(), outcome=outcome,
+                now_ms=self.clock_ms() if now_ms is None else now_ms, outcome=outcome,
             )  # fmt: skip
         except RequestReusedError as exc:
             raise PreconditionError(str(exc), reason="REQUEST_ID_REUSED") from None

@@ -458,45 +458,53 @@ class Draws:
             row = self._row(conn, draw_id, for_update=True)
             if str(row.requester) != who.sub:
                 raise NotFoundError("Draw", f"draws/{draw_id}", reason="DRAW_NOT_FOUND")
-            if self._audit.find_request(conn, who, request_id, payload) is not None:
+            stored = self._audit.find_request(conn, who, request_id, payload)
+            if stored is not None:
+                _raise_stored(bytes(stored.outcome))
                 return self._replay_execute(conn, draw_id)
+            # The head lock first: the nonce entry's own ts, fixed now, decides (spec §3).
+            head = self._audit.store.lock_head(conn)
+            ts = max(self._audit.clock_ms(), head.last_ts)
             subj = f"draws/{draw_id}"
             state = str(row.state)
-            now = self._audit.clock_ms()
-            if row.nonce is not None and state in LIVE:
-                self._audit.append(
-                    conn, who=who, request_id=request_id, payload=payload,
-                    pending=[pending("draw.nonce_reject", subj,
-                                     {"nonce": nonce.hex(), "reason": "SECOND"})],
-                )  # fmt: skip
-                failure = PreconditionError(
-                    f"{subj} already has its nonce (the second one is logged as rejected)",
-                    reason="NONCE_ALREADY_GIVEN",
-                )
+            rejected: tuple[str, str, str] | None = None  # reason, error reason, message
+            if row.nonce is not None:
+                msg = f"{subj} already has its nonce (the second one is logged as rejected)"
+                rejected = ("SECOND", "NONCE_ALREADY_GIVEN", msg)
+            elif state == "EXPIRED":
+                msg = f"{subj} expired without a nonce (this one is logged as rejected)"
+                rejected = ("LATE", "LATE_NONCE", msg)
             elif state != "COMMITTED":
                 msg = f"{subj} is {state.lower()}: only a committed draw takes a nonce"
                 raise PreconditionError(msg, reason="DRAW_NOT_COMMITTED")
-            elif row.nonce_deadline_ms is not None and max(
-                now, self._audit.store.lock_head(conn).last_ts
-            ) >= int(row.nonce_deadline_ms):  # the nonce entry's own ts decides (spec §3)
+            if rejected is not None:
+                failure = PreconditionError(rejected[2], reason=rejected[1])
                 self._audit.append(
-                    conn, who=who, request_id=request_id, payload=payload,
+                    conn, who=who, request_id=request_id, payload=payload, now_ms=ts,
+                    pending=[pending("draw.nonce_reject", subj,
+                                     {"nonce": nonce.hex(), "reason": rejected[0]})],
+                    outcome=_failure_outcome(draw_id, failure),
+                )  # fmt: skip
+            elif row.nonce_deadline_ms is not None and ts >= int(row.nonce_deadline_ms):
+                failure = PreconditionError(
+                    f"{subj}: the nonce came after its deadline; the draw expired (logged)",
+                    reason="LATE_NONCE",
+                )
+                self._audit.append(
+                    conn, who=who, request_id=request_id, payload=payload, now_ms=ts,
                     pending=[pending("draw.nonce_reject", subj,
                                      {"nonce": nonce.hex(), "reason": "LATE"}),
                              pending("draw.expire", subj, {"reason": "LATE_NONCE"})],
+                    outcome=_failure_outcome(draw_id, failure),
                 )  # fmt: skip
                 conn.execute(
                     update(draw_table)
                     .where(draw_table.c.id == row.id)
                     .values(state="EXPIRED", end_reason="LATE_NONCE", version=row.version + 1)
                 )
-                failure = PreconditionError(
-                    f"{subj}: the nonce came after its deadline; the draw expired (logged)",
-                    reason="LATE_NONCE",
-                )
             elif row.beacon:
                 self._audit.append(
-                    conn, who=who, request_id=request_id, payload=payload,
+                    conn, who=who, request_id=request_id, payload=payload, now_ms=ts,
                     pending=[pending("draw.nonce", subj, {"nonce": nonce.hex()})],
                     outcome=json.dumps({"draw_id": draw_id}).encode(),
                 )  # fmt: skip
@@ -509,7 +517,7 @@ class Draws:
             else:
                 nonce_entry = pending("draw.nonce", subj, {"nonce": nonce.hex()})
                 return self._resolve(conn, who, request_id, payload, row, nonce,
-                                     first=[nonce_entry], r=0, sig=b"", rho=b"")  # fmt: skip
+                                     first=[nonce_entry], r=0, sig=b"", rho=b"", ts=ts)  # fmt: skip
         raise failure
 
     def _resolve(  # noqa: PLR0913, PLR0917 - the parts of one resolution
@@ -525,6 +533,7 @@ class Draws:
         r: int,
         sig: bytes,
         rho: bytes,
+        ts: int,
     ) -> Executed:
         """Phase 5: execute, BUSY strikes, the requester's grant and, on its own call, access.
 
@@ -568,7 +577,7 @@ class Draws:
                 pending("confidential.access", subj, {"purpose": "panel", "pseuds": pseuds})
             )
         self._audit.append(
-            conn, who=who, request_id=request_id, payload=payload, pending=entries,
+            conn, who=who, request_id=request_id, payload=payload, pending=entries, now_ms=ts,
             outcome=json.dumps({"draw_id": draw.draw_id}).encode(),
         )  # fmt: skip
         state, reason = ("CANCELLED", "REPL_EXHAUSTED") if exhausted else ("EXECUTED", "")
@@ -633,7 +642,7 @@ class Draws:
                 msg = f"round {r} is not due before {eds1.round_time(r)} (UNIX seconds)"
                 raise PreconditionError(msg, reason="ROUND_NOT_DUE")
             return self._resolve(conn, who, request_id, payload, row, bytes(row.nonce),
-                                 first=[], r=r, sig=signature, rho=rho)  # fmt: skip
+                                 first=[], r=r, sig=signature, rho=rho, ts=ts)  # fmt: skip
 
     def _strike_busy(
         self,
@@ -1522,6 +1531,22 @@ class Draws:
     def open_secret(self, blob: bytes, draw_id: str, column: str) -> str:
         """Decrypt one of the draw's secrets."""
         return self._cipher.decrypt(blob, table=TABLE, column=column, record_id=draw_id)
+
+
+def _failure_outcome(draw_id: str, error: PreconditionError) -> bytes:
+    """A request's stored outcome when it logged entries and then failed (retries re-raise)."""
+    return json.dumps(
+        {"draw_id": draw_id, "error": {"reason": error.reason, "message": error.message}}
+    ).encode()
+
+
+def _raise_stored(outcome: bytes) -> None:
+    """Re-raise the failure a retried request ended with the first time, if any."""
+    if not outcome:
+        return
+    error = json.loads(outcome).get("error")
+    if error is not None:
+        raise PreconditionError(error["message"], reason=error["reason"])
 
 
 def _opt(value: object) -> int | None:

@@ -230,6 +230,14 @@ def test_execute_draws_discloses_and_logs(
     assert error_info(caught.value).reason == "NONCE_ALREADY_GIVEN"
     rejected = entries_of(audit, draw.name)[-1]
     assert (rejected.kind, rejected.data["reason"]) == ("draw.nonce_reject", "SECOND")
+    # A retry of the rejected call gets the same answer, and appends nothing.
+    count = len(entries_of(audit, draw.name))
+    second = pb.ExecuteDrawRequest(name=draw.name, nonce=os.urandom(32), request_id=unique("ex"))
+    for _ in range(2):
+        with pytest.raises(grpc.RpcError) as caught:
+            requester.ExecuteDraw(second, timeout=30)
+        assert error_info(caught.value).reason == "NONCE_ALREADY_GIVEN"
+    assert len(entries_of(audit, draw.name)) == count + 1
     for call in (
         lambda: other.GetDraw(pb.GetDrawRequest(name=draw.name), timeout=10),
         lambda: other.GetPanel(pb.GetPanelRequest(name=draw.name), timeout=10),
@@ -443,13 +451,14 @@ def test_cancel_and_expiry(
             pb.ExecuteDrawRequest(name=stale.name, nonce=bytes(32), request_id=unique("ex")),
             timeout=30,
         )
-    assert error_info(caught.value).reason == "DRAW_NOT_COMMITTED"
-    expired = entries_of(audit, stale.name)[-1]
+    assert error_info(caught.value).reason == "LATE_NONCE"  # and logged as rejected
+    expired, rejected = entries_of(audit, stale.name)[-2:]
     assert (expired.kind, expired.data, expired.who.role) == (
         "draw.expire",
         {"reason": "NO_NONCE"},
         "service",
     )
+    assert (rejected.kind, rejected.data["reason"]) == ("draw.nonce_reject", "LATE")
 
 
 def test_the_whole_log_passes_the_domain_rules(
