@@ -247,14 +247,18 @@ class Draws:
         """
         payload = {"method": "CreateDraw", "request": _request_digest(request)}
         config = self._config()
-        self._check_policy(request, config.policy)
         refusal: PreconditionError | None = None
         with write_transaction(self._engine) as conn:
             stored = self._audit.find_request(conn, who, request_id, payload)
             if stored is not None:
                 return self._replay_create(conn, bytes(stored.outcome))
+            self._check_policy(request, config.policy)
+            # The head lock first: attempts on one tender-lot, and draws of one project,
+            # are decided one at a time (one live draw per tender-lot).
+            self._audit.store.lock_head(conn)
             tender_ref = self.tender_ref(request.tender_id, request.lot_id)
-            self._check_attempts(conn, tender_ref, request.supersedes)
+            self._check_attempts(conn, who, tender_ref, request.supersedes)
+            self._check_project(conn, self.project_ref(request.project_code))
             waived = self._override(conn, request.override_seq, tender_ref)
             draw_id = request.draw_id or _new_draw_id(self._random)
             if conn.execute(select(draw_table.c.id).where(draw_table.c.draw_id == draw_id)).first():
@@ -1414,12 +1418,17 @@ class Draws:
             for d, e in held if d in draws
         ]  # fmt: skip
 
-    def _check_attempts(self, conn: Connection, tender_ref: bytes, supersedes: str) -> None:
+    def _check_attempts(
+        self, conn: Connection, who: Who, tender_ref: bytes, supersedes: str
+    ) -> None:
         latest = conn.execute(
-            select(draw_table.c.draw_id, draw_table.c.state)
+            select(draw_table.c.draw_id, draw_table.c.state, draw_table.c.requester)
             .where(draw_table.c.tender_ref == tender_ref)
             .order_by(draw_table.c.id.desc()).limit(1)
         ).first()  # fmt: skip
+        if latest is not None and str(latest.requester) != who.sub:
+            msg = "this tender-lot is drawn by another trading system"  # names no draw
+            raise PreconditionError(msg, reason="TENDER_LOT_OF_ANOTHER_REQUESTER")
         if latest is not None and str(latest.state) in LIVE:
             msg = f"draws/{latest.draw_id} is the live draw of this tender-lot; cancel it first"
             raise PreconditionError(msg, reason="LIVE_DRAW_EXISTS")
@@ -1430,6 +1439,29 @@ class Draws:
                 f" ({'draws/' + expected if expected else 'none: this is the first'})"
             )
             raise PreconditionError(msg, reason="SUPERSEDES_MISMATCH")
+
+    def _check_project(self, conn: Connection, project_ref: bytes) -> None:
+        """Refuse while another draw of the project awaits its nonce or round.
+
+        "Already drawn for this project" (SAME_PROJECT) is decided at the freeze from
+        the seats then held; a draw of the same project that is committed but not yet
+        executed would seat experts this freeze cannot see.
+
+        Raises:
+            PreconditionError: PROJECT_DRAW_PENDING.
+        """
+        pending_draw = conn.execute(
+            select(draw_table.c.id).where(
+                draw_table.c.project_ref == project_ref,
+                draw_table.c.state.in_(("COMMITTED", "AWAITING_BEACON")),
+            ).limit(1)
+        ).first()  # fmt: skip
+        if pending_draw is not None:
+            msg = (
+                "another draw of this project is committed and not yet executed: execute or"
+                " cancel it first (experts already drawn for the project are excluded)"
+            )
+            raise PreconditionError(msg, reason="PROJECT_DRAW_PENDING")
 
     def _override(self, conn: Connection, seq: int, tender_ref: bytes) -> frozenset[bytes]:
         """The disciplines an approved override waives (empty for ``seq`` 0).

@@ -544,7 +544,10 @@ class ExpertLibrary:
         self, conn: Connection, expert_uuid: str, *, for_update: bool = False
     ) -> StoredExpert:
         query = select(expert_table).where(expert_table.c.uuid == expert_uuid)
-        row = conn.execute(query.with_for_update() if for_update else query).first()
+        # FOR NO KEY UPDATE: a draw inserting members (a foreign key to this row) takes
+        # FOR KEY SHARE under the head lock; a full FOR UPDATE here would deadlock with it.
+        locked = query.with_for_update(key_share=True)
+        row = conn.execute(locked if for_update else query).first()
         if row is None:
             raise NotFoundError("Expert", f"experts/{expert_uuid}", reason="EXPERT_NOT_FOUND")
         return self._load(conn, [row])[0]

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import create_engine, event, make_url
 from sqlalchemy.exc import ArgumentError
 
-from expert_draw.errors import ConfigurationError
+from expert_draw.errors import ConcurrentChangeError, ConfigurationError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -83,3 +83,23 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         connection.begin(),
     ):
         yield connection
+
+
+# SQLSTATEs of transactions PostgreSQL aborted to break a conflict; the client retries.
+_RETRYABLE = {"40001": "serialization failure", "40P01": "deadlock"}
+
+
+def retryable_error(exc: BaseException) -> ConcurrentChangeError | None:
+    """A database error that a retry can clear, as an ABORTED service error.
+
+    Deadlocks and serialization failures; None for anything else.
+    """
+    from sqlalchemy.exc import DBAPIError
+
+    if not isinstance(exc, DBAPIError):
+        return None
+    state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    if state in _RETRYABLE:
+        msg = f"the transaction met a concurrent one ({_RETRYABLE[state]}); retry the request"
+        return ConcurrentChangeError(msg, reason="TRANSACTION_CONFLICT")
+    return None

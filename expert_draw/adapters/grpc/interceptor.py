@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 import grpc
 import structlog
 
+from expert_draw.adapters.db.engine import retryable_error
 from expert_draw.adapters.grpc.access import authorize
 from expert_draw.adapters.grpc.context import set_caller
 from expert_draw.adapters.grpc.status import internal_status, to_status
@@ -61,6 +62,7 @@ class _Call:
             return None
         if isinstance(exc, NotImplementedError):
             exc = UnimplementedError(f"{self.method} is not implemented by this server")
+        exc = retryable_error(exc) or exc
         if isinstance(exc, Error):
             status = to_status(exc)
             self.code = status.code

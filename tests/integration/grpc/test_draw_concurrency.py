@@ -108,3 +108,42 @@ def test_simultaneous_executions_never_seat_anyone_twice(
     for name in names:
         if results[name].draw.state == pb.Draw.STATE_EXECUTED:
             assert len(seated(service, name)) == 5
+
+
+def test_simultaneous_creates_for_one_tender_lot_leave_one_live_draw(
+    service: RunningService, connect: Callable[[int, str | None], grpc.Channel]
+) -> None:
+    """Two CreateDraw calls at once for one tender-lot: one commits, the other is told
+    the lot has a live draw (PostgreSQL: no two live draws from a race)."""
+    admin = expert_grpc.ExpertServiceStub(connect(service.port, "admin"))
+    for n in range(800, 816):
+        admin.CreateExpert(expert_pb.CreateExpertRequest(
+            expert=sample.expert(n, disciplines=["editions/2018/disciplines/A010204"]),
+            request_id=f"race-{n}-{os.getpid()}"), timeout=10)  # fmt: skip
+    requester = pb_grpc.DrawServiceStub(connect(service.port, "trading_system"))
+    start = int(time.time() * 1000) + 90 * DAY_MS
+    barrier = threading.Barrier(2)
+    outcomes: list[Any] = []
+
+    def create(number: int) -> None:
+        barrier.wait()
+        try:
+            outcomes.append(requester.CreateDraw(pb.CreateDrawRequest(
+                tender_id=f"RACE-{os.getpid()}", lot_id="1", project_code=f"RACE-P{number}",
+                disciplines=[pb.DisciplineQuota(
+                    discipline="editions/2018/disciplines/A010204", seats=5)],
+                conflicts=pb.ConflictInputs(tenderer=sample.uscc(9901)),
+                evaluation_start_time=stamp(start), evaluation_end_time=stamp(start + DAY_MS),
+                venue_region="120101", request_id=f"race-{number}-{os.getpid()}",
+            ), timeout=30))  # fmt: skip
+        except grpc.RpcError as exc:
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=create, args=(n,)) for n in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    errors = [o for o in outcomes if isinstance(o, grpc.RpcError)]
+    assert len(errors) == 1, outcomes
+    assert errors[0].code() is grpc.StatusCode.FAILED_PRECONDITION

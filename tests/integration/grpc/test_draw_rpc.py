@@ -547,3 +547,27 @@ def test_expert_receipts(
         requester.GetExpertReceipt(pb.GetExpertReceiptRequest(
             name=draw.name, expert=seated, purpose="x"), timeout=10)  # fmt: skip
     assert caught.value.code() is grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_tender_lots_and_projects_are_guarded(
+    requester: pb_grpc.DrawServiceStub,
+    other: pb_grpc.DrawServiceStub,
+    audit: audit_grpc.AuditServiceStub,
+) -> None:
+    """Another trading system cannot draw (or learn the draw of) a tender-lot; lots of
+    one project are drawn one after the other, each excluding the earlier seats."""
+    first = request(tenderer=9100)
+    mine = requester.CreateDraw(first, timeout=30).draw
+    with pytest.raises(grpc.RpcError) as caught:
+        other.CreateDraw(request(tender_id=first.tender_id, tenderer=9100), timeout=30)
+    assert error_info(caught.value).reason == "TENDER_LOT_OF_ANOTHER_REQUESTER"
+    assert mine.name.removeprefix("draws/") not in (caught.value.details() or "")
+    lot2 = request(tenderer=9100, project_code=first.project_code)
+    with pytest.raises(grpc.RpcError) as caught:
+        requester.CreateDraw(lot2, timeout=30)
+    assert error_info(caught.value).reason == "PROJECT_DRAW_PENDING"
+    done = requester.ExecuteDraw(pb.ExecuteDrawRequest(
+        name=mine.name, nonce=os.urandom(32), request_id=unique("ex")), timeout=30)  # fmt: skip
+    second = requester.CreateDraw(lot2, timeout=30)
+    excluded = {c.reason: c.count for c in second.draw.excluded_counts}
+    assert excluded.get("SAME_PROJECT") == len(done.panel)
