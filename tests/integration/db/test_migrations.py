@@ -100,3 +100,37 @@ def test_concurrent_first_loads_record_one_row(db_url: str, pki: Pki) -> None:
             assert list(kinds) == ["log.init", "classification.load"]
     finally:
         engine.dispose()
+
+
+@pytest.mark.postgres
+def test_discipline_codes_match_by_bytes_under_a_locale_collation(pg_server_url: str) -> None:
+    """On a database created with an ICU collation, the code-range match still holds.
+
+    A requested code matches as [code, code + 1 in its last character); under a locale
+    collation ':' or '[' sort elsewhere, so migration 0005 gives the column COLLATE "C".
+    """
+    import psycopg
+
+    conninfo = pg_server_url.replace("postgresql+psycopg://", "postgresql://")
+    name = "t_icu_collation"
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name}")
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE template0 LOCALE_PROVIDER icu "
+                     "ICU_LOCALE 'zh' LOCALE 'C.UTF-8'")  # fmt: skip
+    engine = make_engine(f"{pg_server_url.rsplit('/', 1)[0]}/{name}")
+    try:
+        migrate.upgrade(engine)
+        with engine.connect() as conn:
+            default = conn.exec_driver_sql("SELECT 'A010901'::varchar(16) < 'A010:'").scalar_one()
+            collation = conn.exec_driver_sql(
+                "SELECT collation_name FROM information_schema.columns "
+                "WHERE table_name = 'expert_discipline' AND column_name = 'code'"
+            ).scalar_one()
+            in_range = conn.exec_driver_sql(
+                """SELECT 'A010901'::varchar(16) COLLATE "C" < 'A010:'"""
+            ).scalar_one()
+        assert default is False  # the database's own collation breaks the range
+        assert collation == "C"
+        assert in_range is True
+    finally:
+        engine.dispose()
