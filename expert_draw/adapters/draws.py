@@ -45,6 +45,7 @@ from expert_draw.core import (
 )
 from expert_draw.core.paging import decode_cursor, effective_page_size, encode_cursor, query_key
 from expert_draw.errors import (
+    AlreadyExistsError,
     FieldViolation,
     InvalidRequestError,
     NotFoundError,
@@ -263,7 +264,7 @@ class Draws:
             draw_id = request.draw_id or _new_draw_id(self._random)
             if conn.execute(select(draw_table.c.id).where(draw_table.c.draw_id == draw_id)).first():
                 msg = f"draws/{draw_id} already exists"
-                raise PreconditionError(msg, reason="DRAW_ALREADY_EXISTS")
+                raise AlreadyExistsError(msg, reason="DRAW_ALREADY_EXISTS")
             project_ref = self.project_ref(request.project_code)
             conflicts = dataclasses.replace(
                 request.conflicts, project_ref=project_ref.hex(), salt=self._random(32).hex()
@@ -718,6 +719,7 @@ class Draws:
         and the second sees the first's seats, so nobody is seated twice.
         """
         self._audit.store.lock_head(conn)
+        pad = self._config().policy.history.padding_minutes * 60_000  # as at the freeze
         m, t = draw_member_table, draw_table
         found: dict[int, dict[str, Any]] = {}
         for r in conn.execute(
@@ -726,7 +728,8 @@ class Draws:
             .where(
                 m.c.seat.is_not(None), m.c.left.is_(False), t.c.id != row.id,
                 t.c.state.in_(SEATED_STATES),
-                t.c.window_from_ms < row.window_to_ms, t.c.window_to_ms > row.window_from_ms,
+                t.c.window_from_ms < row.window_to_ms + pad,
+                t.c.window_to_ms > row.window_from_ms - pad,
             )
             .order_by(t.c.id)
         ):  # fmt: skip
@@ -942,6 +945,10 @@ class Draws:
                 return _Change([pending("draw.award", subj, {"evidence_hash": digest})],
                                "AWARDED")  # fmt: skip
             if step == "cancel":
+                if str(row.state) == "AWAITING_BEACON":
+                    msg = ("the nonce is logged: the outcome is fixed, so the draw resolves when"
+                           " its round comes; cancel it after that")  # fmt: skip
+                    raise PreconditionError(msg, reason="NONCE_GIVEN")
                 live = set(_STAGES) - {"AWARDED"}
                 _require_state(row, live, early="DRAW_ENDED", late="ALREADY_AWARDED")
                 return _Change([pending("draw.cancel", subj, {"reason": reason, "counts": []})],
@@ -1103,8 +1110,8 @@ class Draws:
             row = self._row(conn, draw_id, for_update=True)
             if role == "trading_system" and str(row.requester) != who.sub:
                 raise NotFoundError("Draw", f"draws/{draw_id}", reason="DRAW_NOT_FOUND")
-            if str(row.state) not in SEATED_STATES:
-                msg = f"draws/{draw_id} has no proof bundle: it is {str(row.state).lower()}"
+            if row.execute_ms is None:  # executed, even if cancelled since (supervisors)
+                msg = f"draws/{draw_id} has no proof bundle: it was never executed"
                 raise PreconditionError(msg, reason="DRAW_NOT_EXECUTED")
             if not supervisor and str(row.state) != "AWARDED":
                 msg = f"draws/{draw_id}: the public bundle exists only after the award"

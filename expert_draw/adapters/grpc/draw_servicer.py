@@ -43,6 +43,7 @@ DECLINE_REASONS = frozenset(
     {"SIGNED_DECLINE", "NO_ANSWER", "LEAVE", "HEALTH", "CONFLICT_DECLARED", "ABSENT"}
 )
 MAX_EVIDENCE_BYTES = 1024 * 1024
+MAX_SAFE_SEQ = 2**53 - 1  # log seqs are aud1 integers
 DRAW_NAME = re.compile(r"draws/([a-z0-9-]{1,56})")
 MAX_ID_CHARS = 64
 MAX_NAME_CHARS = 200
@@ -200,6 +201,8 @@ def request_from_pb(  # noqa: C901, PLR0912, PLR0915 - one check per field
         check_request_id(request.request_id)
     except InvalidRequestError as exc:
         problems.extend(exc.violations)
+    if request.override_seq > MAX_SAFE_SEQ:
+        problems.append(FieldViolation("override_seq", "a log seq (at most 2^53 - 1)"))
     if problems:
         raise InvalidRequestError(problems)
     conflicts = eligibility.ConflictInputs(
@@ -335,6 +338,8 @@ class DrawServicer(pb_grpc.DrawServiceServicer):
         """List draws its caller may see, newest first."""
         del context
         principal, role = context_caller()
+        if request.state not in _STATE_NAMES and request.state != pb.Draw.STATE_UNSPECIFIED:
+            raise InvalidRequestError.field("state", "a Draw.State value")
         state = "" if request.state == pb.Draw.STATE_UNSPECIFIED else _STATE_NAMES[request.state]
         draws, token = self._draws.list_draws(
             principal, role, state, request.page_size, request.page_token

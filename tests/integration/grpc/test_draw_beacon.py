@@ -132,6 +132,12 @@ def test_a_beacon_draw_waits_for_its_round_and_verifies(
         assert waiting.draw.state == pb.Draw.STATE_AWAITING_BEACON
         assert list(waiting.panel) == []
     name = first.draw.name
+    with pytest.raises(grpc.RpcError) as caught:  # the nonce is logged: no abort now
+        requester.CancelDraw(
+            pb.CancelDrawRequest(name=name, reason="TENDER_CANCELLED", request_id="cancel-early"),
+            timeout=30,
+        )
+    assert error_info(caught.value).reason == "NONCE_GIVEN"
     bad = bytearray(SIGNATURE)
     bad[-1] ^= 1
     for round_, signature in ((ROUND - 1, SIGNATURE), (ROUND, bytes(bad))):

@@ -571,3 +571,36 @@ def test_tender_lots_and_projects_are_guarded(
     second = requester.CreateDraw(lot2, timeout=30)
     excluded = {c.reason: c.count for c in second.draw.excluded_counts}
     assert excluded.get("SAME_PROJECT") == len(done.panel)
+
+
+def test_bad_list_and_override_values_are_invalid(
+    requester: pb_grpc.DrawServiceStub,
+    supervisor: pb_grpc.DrawServiceStub,
+) -> None:
+    """An unknown state or an override seq beyond the log's range: INVALID_ARGUMENT."""
+    with pytest.raises(grpc.RpcError) as caught:
+        requester.ListDraws(pb.ListDrawsRequest(state=42), timeout=10)  # type: ignore[arg-type]
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(grpc.RpcError) as caught:
+        requester.CreateDraw(request(override_seq=2**63), timeout=10)
+    assert "override_seq" in field_violations(caught.value)
+
+
+def test_supervisors_get_the_bundle_of_a_draw_cancelled_after_execution(
+    requester: pb_grpc.DrawServiceStub,
+    supervisor: pb_grpc.DrawServiceStub,
+    audit: audit_grpc.AuditServiceStub,
+) -> None:
+    """Cancelling after seeing the panel cannot hide the draw from supervisors."""
+    draw = requester.CreateDraw(request(tenderer=9200), timeout=30).draw
+    requester.ExecuteDraw(pb.ExecuteDrawRequest(
+        name=draw.name, nonce=os.urandom(32), request_id=unique("ex")), timeout=30)  # fmt: skip
+    requester.CancelDraw(
+        pb.CancelDrawRequest(name=draw.name, reason="TENDER_CANCELLED", request_id=unique("cx")),
+        timeout=30,
+    )
+    body = b"".join(c.chunk for c in supervisor.GetProofBundle(
+        pb.GetProofBundleRequest(name=draw.name), timeout=30))  # fmt: skip
+    report = verify_bundle(body, DrawTrust(ORIGIN, (vkey(audit),)))
+    assert report.state == "CANCELLED"
+    assert "the draw was cancelled (TENDER_CANCELLED)" in report.findings
