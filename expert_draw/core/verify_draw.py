@@ -146,7 +146,7 @@ class _Run:
 
     # -- check 1 ---------------------------------------------------------------------------
 
-    def log(self) -> None:
+    def log(self) -> None:  # noqa: C901 - one rule per branch
         b = self.b
         self.checkpoint = self._checkpoint(b["checkpoint"], "checkpoint")
         latest = b["latest"]
@@ -166,6 +166,9 @@ class _Run:
         seqs = [e.seq for e in self.entries]
         if seqs != sorted(set(seqs)):
             _fail(Check.LOG, "entries are not in ascending, unique seq order")
+        times = [e.entry.ts for e in self.entries]
+        if times != sorted(times):
+            _fail(Check.LOG, "entry times go back as seq grows")
         self.own = [e for e in self.entries if e.entry.subj == self.subj
                     and (e.kind == "pool.freeze" or e.kind.startswith("draw."))]  # fmt: skip
         for kind in _ONCE:
@@ -257,6 +260,8 @@ class _Run:
                                       and e.seq > closed.seq for e in self.own):  # fmt: skip
             _fail(Check.ORDER, "a decline or replacement follows draw.close")
         r = self.b["r"]
+        if type(r) is not int:
+            _fail(Check.ORDER, "r is not an integer")
         commit, execute = self.one("draw.commit"), self.one("draw.execute")
         if not commit.data["r"] == execute.data["r"] == r:
             _fail(Check.ORDER, "draw.commit, draw.execute and the bundle disagree on R")
@@ -278,7 +283,7 @@ class _Run:
 
     # -- check 3 ---------------------------------------------------------------------------
 
-    def pool(self) -> None:
+    def pool(self) -> None:  # noqa: C901 - one rule per branch
         b, p = self.b, self.params
         if _hex(b["params_hash"], 32, Check.POOL, "params_hash") != p.hash():
             _fail(Check.POOL, "params_hash does not recompute")
@@ -303,6 +308,8 @@ class _Run:
         root = merkle.reference_root([merkle.leaf_hash(m.leaf_input()) for m in members])
         if root != _hex(b["pool_root"], 32, Check.POOL, "pool_root"):
             _fail(Check.POOL, "pool_root does not recompute from the leaves")
+        if type(b["n_elig"]) is not int or type(b["n_excl"]) is not int:
+            _fail(Check.POOL, "n_elig and n_excl are integers")
         if b["n_elig"] != len(members):
             _fail(Check.POOL, "n_elig does not count the leaves")
         excluded_root = _hex(b["excluded_root"], 32, Check.POOL, "excluded_root")

@@ -83,7 +83,8 @@ def _override(entries: list[Entry], *, tender: str | None = None, codes: tuple[s
 def _late_override(entries: list[Entry]) -> None:
     params = _params_of(entries)
     tender = params.tender_ref.hex()
-    entries.append(replace(entries[1], kind="draw.override", subj=f"tenders/{tender}",
+    entries.append(replace(entries[1], ts=entries[-1].ts + 1000, kind="draw.override",
+                           subj=f"tenders/{tender}",
                            who=draw_log.SUPERVISOR, req=make_req("bureau:supervisor-1", "late", 0),
                            data={"approver": draw_log.SUPERVISOR.sub, "tender_ref": tender,
                                  "disciplines": ["A0101"], "reason": "after the fact"}))  # fmt: skip

@@ -228,10 +228,11 @@ def test_lie_close_with_other_seats() -> None:
 
 
 def test_lie_order_of_phases() -> None:
-    def change(es: list[Entry]) -> None:
+    def change(es: list[Entry]) -> None:  # swapped in seq order, times kept in order
         at = next(i for i, e in enumerate(es) if e.kind == "draw.open")
         close = next(i for i, e in enumerate(es) if e.kind == "draw.close")
-        es[at], es[close] = es[close], es[at]
+        early, late = es[at].ts, es[close].ts
+        es[at], es[close] = replace(es[close], ts=early), replace(es[at], ts=late)
 
     fails(relog(change), Check.ORDER, "order")
 
@@ -328,6 +329,8 @@ MUTATIONS: list[tuple[tuple[Any, ...], Any, Check]] = [
     (("excluded_root",), "00" * 32, Check.BINDING),
     (("envelopes", 0), "zz", Check.BINDING),
     (("r",), 1, Check.ORDER),
+    (("r",), False, Check.ORDER),
+    (("n_elig",), True, Check.POOL),
     (("sig_r",), "ab", Check.BINDING),
     (("seed",), "00" * 32, Check.BINDING),
     (("draw", 0, "reserve"), [], Check.BINDING),
@@ -400,3 +403,13 @@ def test_lies_in_the_entries_fail_their_checks() -> None:
         es.insert(at, replace(es[at]))
 
     fails(relog(twice), Check.LOG, "more than once")
+
+
+def test_entry_times_may_not_go_back() -> None:
+    """A signed log whose nonce is stamped before its commit fails check 1."""
+
+    def change(es: list[Entry]) -> None:
+        at = next(i for i, e in enumerate(es) if e.kind == "draw.nonce")
+        es[at] = replace(es[at], ts=es[at].ts - 3_600_000)
+
+    fails(relog(change), Check.LOG, "times go back")
