@@ -28,8 +28,7 @@ if _version_not_supported:
 class DrawServiceStub:
     """DrawService runs draws. Trading systems create, execute and follow their own draws
     (another trading system's draws are NOT_FOUND to them); supervisors approve
-    pool-minimum overrides, read proof bundles and request access; admins deliver
-    expert receipts. Every mutation commits together with its audit entries or not at
+    pool-minimum overrides and read proof bundles; admins deliver expert receipts. Every mutation commits together with its audit entries or not at
     all; a retried request_id returns the original result. Errors carry a
     google.rpc.ErrorInfo whose domain is "expertdraw.api" and whose reason is listed
     on each method; invalid requests also carry google.rpc.BadRequest.
@@ -136,8 +135,7 @@ class DrawServiceStub:
 class DrawServiceServicer:
     """DrawService runs draws. Trading systems create, execute and follow their own draws
     (another trading system's draws are NOT_FOUND to them); supervisors approve
-    pool-minimum overrides, read proof bundles and request access; admins deliver
-    expert receipts. Every mutation commits together with its audit entries or not at
+    pool-minimum overrides and read proof bundles; admins deliver expert receipts. Every mutation commits together with its audit entries or not at
     all; a retried request_id returns the original result. Errors carry a
     google.rpc.ErrorInfo whose domain is "expertdraw.api" and whose reason is listed
     on each method; invalid requests also carry google.rpc.BadRequest.
@@ -152,8 +150,10 @@ class DrawServiceServicer:
         draw: draw.request and draw.cancel are logged and the call fails. Errors:
         INVALID_ARGUMENT (INVALID_REQUEST, BAD_OVERRIDE), FAILED_PRECONDITION
         (INSUFFICIENT_POOL with one PreconditionFailure violation per short discipline,
-        LIVE_DRAW_EXISTS, SUPERSEDES_MISMATCH, ESCROW_KEYS_MISSING, REQUEST_ID_REUSED,
-        AUDIT_SELF_CHECK_FAILED), ALREADY_EXISTS (DRAW_ALREADY_EXISTS), PERMISSION_DENIED.
+        LIVE_DRAW_EXISTS, SUPERSEDES_MISMATCH, TENDER_LOT_OF_ANOTHER_REQUESTER,
+        PROJECT_DRAW_PENDING (another draw of the project awaits its nonce or round),
+        DRAW_TIMING, REQUEST_ID_REUSED, AUDIT_SELF_CHECK_FAILED), ALREADY_EXISTS
+        (DRAW_ALREADY_EXISTS), ABORTED (TRANSACTION_CONFLICT: retry), PERMISSION_DENIED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -181,10 +181,12 @@ class DrawServiceServicer:
         replacements, the requester's confidential.grant and confidential.access) and the
         response carries the panel identities; with a beacon the draw waits in
         AWAITING_BEACON. A late nonce expires the draw (draw.nonce_reject, draw.expire)
-        and fails; a second nonce is rejected and logged. Errors: INVALID_ARGUMENT
+        and fails; a second nonce, or one for an expired draw, is rejected and logged.
+        When BUSY strikes exhaust a discipline the call succeeds with the draw CANCELLED
+        (end_reason REPL_EXHAUSTED) and no panel. A retry returns the same result, without
+        the panel identities (read them with GetPanel, logged). Errors: INVALID_ARGUMENT
         (INVALID_REQUEST), NOT_FOUND (DRAW_NOT_FOUND), FAILED_PRECONDITION (LATE_NONCE,
-        NONCE_ALREADY_GIVEN, DRAW_NOT_COMMITTED, REPL_EXHAUSTED, REQUEST_ID_REUSED),
-        PERMISSION_DENIED.
+        NONCE_ALREADY_GIVEN, DRAW_NOT_COMMITTED, REQUEST_ID_REUSED), PERMISSION_DENIED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -203,7 +205,8 @@ class DrawServiceServicer:
     def GetPanel(self, request, context):
         """Reads the panel identities of an executed draw under the requester's grant; each
         call logs a confidential.access naming the seated pseudonyms. Errors: NOT_FOUND
-        (DRAW_NOT_FOUND), FAILED_PRECONDITION (DRAW_NOT_EXECUTED), PERMISSION_DENIED.
+        (DRAW_NOT_FOUND), FAILED_PRECONDITION (DRAW_NOT_EXECUTED, DRAW_ENDED),
+        PERMISSION_DENIED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -278,8 +281,9 @@ class DrawServiceServicer:
 
     def CancelDraw(self, request, context):
         """Cancels a draw with a reason (draw.cancel); nothing is deleted, and a new attempt
-        for the tender-lot supersedes it. Errors: INVALID_ARGUMENT, NOT_FOUND,
-        FAILED_PRECONDITION (DRAW_ENDED), PERMISSION_DENIED.
+        for the tender-lot supersedes it. A draw waiting for its round cannot be cancelled:
+        its nonce is logged and its outcome fixed. Errors: INVALID_ARGUMENT, NOT_FOUND,
+        FAILED_PRECONDITION (DRAW_ENDED, NONCE_GIVEN, ALREADY_AWARDED), PERMISSION_DENIED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -288,7 +292,8 @@ class DrawServiceServicer:
     def GetProofBundle(self, request, context):
         """Streams the proof bundle (docs/spec/draw-v1.md) in chunks, so a bundle of a large
         pool never meets the message size limit, and logs draw.publish. Supervisors may
-        fetch it from execution on, everyone else only after the award. Errors:
+        fetch it from execution on (a draw cancelled after execution included), everyone
+        else only after the award. Errors:
         NOT_FOUND (DRAW_NOT_FOUND), FAILED_PRECONDITION (DRAW_NOT_EXECUTED, NOT_AWARDED),
         PERMISSION_DENIED.
         """
@@ -431,8 +436,7 @@ def add_DrawServiceServicer_to_server(servicer, server):
 class DrawService:
     """DrawService runs draws. Trading systems create, execute and follow their own draws
     (another trading system's draws are NOT_FOUND to them); supervisors approve
-    pool-minimum overrides, read proof bundles and request access; admins deliver
-    expert receipts. Every mutation commits together with its audit entries or not at
+    pool-minimum overrides and read proof bundles; admins deliver expert receipts. Every mutation commits together with its audit entries or not at
     all; a retried request_id returns the original result. Errors carry a
     google.rpc.ErrorInfo whose domain is "expertdraw.api" and whose reason is listed
     on each method; invalid requests also carry google.rpc.BadRequest.

@@ -37,8 +37,7 @@ GRPC_VERSION: str
 class DrawServiceStub:
     """DrawService runs draws. Trading systems create, execute and follow their own draws
     (another trading system's draws are NOT_FOUND to them); supervisors approve
-    pool-minimum overrides, read proof bundles and request access; admins deliver
-    expert receipts. Every mutation commits together with its audit entries or not at
+    pool-minimum overrides and read proof bundles; admins deliver expert receipts. Every mutation commits together with its audit entries or not at
     all; a retried request_id returns the original result. Errors carry a
     google.rpc.ErrorInfo whose domain is "expertdraw.api" and whose reason is listed
     on each method; invalid requests also carry google.rpc.BadRequest.
@@ -57,8 +56,10 @@ class DrawServiceStub:
     draw: draw.request and draw.cancel are logged and the call fails. Errors:
     INVALID_ARGUMENT (INVALID_REQUEST, BAD_OVERRIDE), FAILED_PRECONDITION
     (INSUFFICIENT_POOL with one PreconditionFailure violation per short discipline,
-    LIVE_DRAW_EXISTS, SUPERSEDES_MISMATCH, ESCROW_KEYS_MISSING, REQUEST_ID_REUSED,
-    AUDIT_SELF_CHECK_FAILED), ALREADY_EXISTS (DRAW_ALREADY_EXISTS), PERMISSION_DENIED.
+    LIVE_DRAW_EXISTS, SUPERSEDES_MISMATCH, TENDER_LOT_OF_ANOTHER_REQUESTER,
+    PROJECT_DRAW_PENDING (another draw of the project awaits its nonce or round),
+    DRAW_TIMING, REQUEST_ID_REUSED, AUDIT_SELF_CHECK_FAILED), ALREADY_EXISTS
+    (DRAW_ALREADY_EXISTS), ABORTED (TRANSACTION_CONFLICT: retry), PERMISSION_DENIED.
     """
     GetDraw: _grpc.UnaryUnaryMultiCallable[_draw_service_pb2.GetDrawRequest, _draw_service_pb2.GetDrawResponse]
     """Gets a draw as its caller may see it. Errors: NOT_FOUND (DRAW_NOT_FOUND),
@@ -74,10 +75,12 @@ class DrawServiceStub:
     replacements, the requester's confidential.grant and confidential.access) and the
     response carries the panel identities; with a beacon the draw waits in
     AWAITING_BEACON. A late nonce expires the draw (draw.nonce_reject, draw.expire)
-    and fails; a second nonce is rejected and logged. Errors: INVALID_ARGUMENT
+    and fails; a second nonce, or one for an expired draw, is rejected and logged.
+    When BUSY strikes exhaust a discipline the call succeeds with the draw CANCELLED
+    (end_reason REPL_EXHAUSTED) and no panel. A retry returns the same result, without
+    the panel identities (read them with GetPanel, logged). Errors: INVALID_ARGUMENT
     (INVALID_REQUEST), NOT_FOUND (DRAW_NOT_FOUND), FAILED_PRECONDITION (LATE_NONCE,
-    NONCE_ALREADY_GIVEN, DRAW_NOT_COMMITTED, REPL_EXHAUSTED, REQUEST_ID_REUSED),
-    PERMISSION_DENIED.
+    NONCE_ALREADY_GIVEN, DRAW_NOT_COMMITTED, REQUEST_ID_REUSED), PERMISSION_DENIED.
     """
     SubmitBeacon: _grpc.UnaryUnaryMultiCallable[_draw_service_pb2.SubmitBeaconRequest, _draw_service_pb2.SubmitBeaconResponse]
     """Submits the signature of the draw's drand round (phase 5 with a beacon), verified
@@ -88,7 +91,8 @@ class DrawServiceStub:
     GetPanel: _grpc.UnaryUnaryMultiCallable[_draw_service_pb2.GetPanelRequest, _draw_service_pb2.GetPanelResponse]
     """Reads the panel identities of an executed draw under the requester's grant; each
     call logs a confidential.access naming the seated pseudonyms. Errors: NOT_FOUND
-    (DRAW_NOT_FOUND), FAILED_PRECONDITION (DRAW_NOT_EXECUTED), PERMISSION_DENIED.
+    (DRAW_NOT_FOUND), FAILED_PRECONDITION (DRAW_NOT_EXECUTED, DRAW_ENDED),
+    PERMISSION_DENIED.
     """
     RecordNotification: _grpc.UnaryUnaryMultiCallable[_draw_service_pb2.RecordNotificationRequest, _draw_service_pb2.RecordNotificationResponse]
     """Records a contact attempt with a seated member (draw.notify): evidence for a
@@ -131,13 +135,15 @@ class DrawServiceStub:
     """
     CancelDraw: _grpc.UnaryUnaryMultiCallable[_draw_service_pb2.CancelDrawRequest, _draw_service_pb2.CancelDrawResponse]
     """Cancels a draw with a reason (draw.cancel); nothing is deleted, and a new attempt
-    for the tender-lot supersedes it. Errors: INVALID_ARGUMENT, NOT_FOUND,
-    FAILED_PRECONDITION (DRAW_ENDED), PERMISSION_DENIED.
+    for the tender-lot supersedes it. A draw waiting for its round cannot be cancelled:
+    its nonce is logged and its outcome fixed. Errors: INVALID_ARGUMENT, NOT_FOUND,
+    FAILED_PRECONDITION (DRAW_ENDED, NONCE_GIVEN, ALREADY_AWARDED), PERMISSION_DENIED.
     """
     GetProofBundle: _grpc.UnaryStreamMultiCallable[_draw_service_pb2.GetProofBundleRequest, _draw_service_pb2.GetProofBundleResponse]
     """Streams the proof bundle (docs/spec/draw-v1.md) in chunks, so a bundle of a large
     pool never meets the message size limit, and logs draw.publish. Supervisors may
-    fetch it from execution on, everyone else only after the award. Errors:
+    fetch it from execution on (a draw cancelled after execution included), everyone
+    else only after the award. Errors:
     NOT_FOUND (DRAW_NOT_FOUND), FAILED_PRECONDITION (DRAW_NOT_EXECUTED, NOT_AWARDED),
     PERMISSION_DENIED.
     """
@@ -165,8 +171,7 @@ class DrawServiceStub:
 class DrawServiceAsyncStub(DrawServiceStub):
     """DrawService runs draws. Trading systems create, execute and follow their own draws
     (another trading system's draws are NOT_FOUND to them); supervisors approve
-    pool-minimum overrides, read proof bundles and request access; admins deliver
-    expert receipts. Every mutation commits together with its audit entries or not at
+    pool-minimum overrides and read proof bundles; admins deliver expert receipts. Every mutation commits together with its audit entries or not at
     all; a retried request_id returns the original result. Errors carry a
     google.rpc.ErrorInfo whose domain is "expertdraw.api" and whose reason is listed
     on each method; invalid requests also carry google.rpc.BadRequest.
@@ -182,8 +187,10 @@ class DrawServiceAsyncStub(DrawServiceStub):
     draw: draw.request and draw.cancel are logged and the call fails. Errors:
     INVALID_ARGUMENT (INVALID_REQUEST, BAD_OVERRIDE), FAILED_PRECONDITION
     (INSUFFICIENT_POOL with one PreconditionFailure violation per short discipline,
-    LIVE_DRAW_EXISTS, SUPERSEDES_MISMATCH, ESCROW_KEYS_MISSING, REQUEST_ID_REUSED,
-    AUDIT_SELF_CHECK_FAILED), ALREADY_EXISTS (DRAW_ALREADY_EXISTS), PERMISSION_DENIED.
+    LIVE_DRAW_EXISTS, SUPERSEDES_MISMATCH, TENDER_LOT_OF_ANOTHER_REQUESTER,
+    PROJECT_DRAW_PENDING (another draw of the project awaits its nonce or round),
+    DRAW_TIMING, REQUEST_ID_REUSED, AUDIT_SELF_CHECK_FAILED), ALREADY_EXISTS
+    (DRAW_ALREADY_EXISTS), ABORTED (TRANSACTION_CONFLICT: retry), PERMISSION_DENIED.
     """
     GetDraw: _aio.UnaryUnaryMultiCallable[_draw_service_pb2.GetDrawRequest, _draw_service_pb2.GetDrawResponse]  # type: ignore[assignment]
     """Gets a draw as its caller may see it. Errors: NOT_FOUND (DRAW_NOT_FOUND),
@@ -199,10 +206,12 @@ class DrawServiceAsyncStub(DrawServiceStub):
     replacements, the requester's confidential.grant and confidential.access) and the
     response carries the panel identities; with a beacon the draw waits in
     AWAITING_BEACON. A late nonce expires the draw (draw.nonce_reject, draw.expire)
-    and fails; a second nonce is rejected and logged. Errors: INVALID_ARGUMENT
+    and fails; a second nonce, or one for an expired draw, is rejected and logged.
+    When BUSY strikes exhaust a discipline the call succeeds with the draw CANCELLED
+    (end_reason REPL_EXHAUSTED) and no panel. A retry returns the same result, without
+    the panel identities (read them with GetPanel, logged). Errors: INVALID_ARGUMENT
     (INVALID_REQUEST), NOT_FOUND (DRAW_NOT_FOUND), FAILED_PRECONDITION (LATE_NONCE,
-    NONCE_ALREADY_GIVEN, DRAW_NOT_COMMITTED, REPL_EXHAUSTED, REQUEST_ID_REUSED),
-    PERMISSION_DENIED.
+    NONCE_ALREADY_GIVEN, DRAW_NOT_COMMITTED, REQUEST_ID_REUSED), PERMISSION_DENIED.
     """
     SubmitBeacon: _aio.UnaryUnaryMultiCallable[_draw_service_pb2.SubmitBeaconRequest, _draw_service_pb2.SubmitBeaconResponse]  # type: ignore[assignment]
     """Submits the signature of the draw's drand round (phase 5 with a beacon), verified
@@ -213,7 +222,8 @@ class DrawServiceAsyncStub(DrawServiceStub):
     GetPanel: _aio.UnaryUnaryMultiCallable[_draw_service_pb2.GetPanelRequest, _draw_service_pb2.GetPanelResponse]  # type: ignore[assignment]
     """Reads the panel identities of an executed draw under the requester's grant; each
     call logs a confidential.access naming the seated pseudonyms. Errors: NOT_FOUND
-    (DRAW_NOT_FOUND), FAILED_PRECONDITION (DRAW_NOT_EXECUTED), PERMISSION_DENIED.
+    (DRAW_NOT_FOUND), FAILED_PRECONDITION (DRAW_NOT_EXECUTED, DRAW_ENDED),
+    PERMISSION_DENIED.
     """
     RecordNotification: _aio.UnaryUnaryMultiCallable[_draw_service_pb2.RecordNotificationRequest, _draw_service_pb2.RecordNotificationResponse]  # type: ignore[assignment]
     """Records a contact attempt with a seated member (draw.notify): evidence for a
@@ -256,13 +266,15 @@ class DrawServiceAsyncStub(DrawServiceStub):
     """
     CancelDraw: _aio.UnaryUnaryMultiCallable[_draw_service_pb2.CancelDrawRequest, _draw_service_pb2.CancelDrawResponse]  # type: ignore[assignment]
     """Cancels a draw with a reason (draw.cancel); nothing is deleted, and a new attempt
-    for the tender-lot supersedes it. Errors: INVALID_ARGUMENT, NOT_FOUND,
-    FAILED_PRECONDITION (DRAW_ENDED), PERMISSION_DENIED.
+    for the tender-lot supersedes it. A draw waiting for its round cannot be cancelled:
+    its nonce is logged and its outcome fixed. Errors: INVALID_ARGUMENT, NOT_FOUND,
+    FAILED_PRECONDITION (DRAW_ENDED, NONCE_GIVEN, ALREADY_AWARDED), PERMISSION_DENIED.
     """
     GetProofBundle: _aio.UnaryStreamMultiCallable[_draw_service_pb2.GetProofBundleRequest, _draw_service_pb2.GetProofBundleResponse]  # type: ignore[assignment]
     """Streams the proof bundle (docs/spec/draw-v1.md) in chunks, so a bundle of a large
     pool never meets the message size limit, and logs draw.publish. Supervisors may
-    fetch it from execution on, everyone else only after the award. Errors:
+    fetch it from execution on (a draw cancelled after execution included), everyone
+    else only after the award. Errors:
     NOT_FOUND (DRAW_NOT_FOUND), FAILED_PRECONDITION (DRAW_NOT_EXECUTED, NOT_AWARDED),
     PERMISSION_DENIED.
     """
@@ -289,8 +301,7 @@ class DrawServiceAsyncStub(DrawServiceStub):
 class DrawServiceServicer(metaclass=_abc_1.ABCMeta):
     """DrawService runs draws. Trading systems create, execute and follow their own draws
     (another trading system's draws are NOT_FOUND to them); supervisors approve
-    pool-minimum overrides, read proof bundles and request access; admins deliver
-    expert receipts. Every mutation commits together with its audit entries or not at
+    pool-minimum overrides and read proof bundles; admins deliver expert receipts. Every mutation commits together with its audit entries or not at
     all; a retried request_id returns the original result. Errors carry a
     google.rpc.ErrorInfo whose domain is "expertdraw.api" and whose reason is listed
     on each method; invalid requests also carry google.rpc.BadRequest.
@@ -310,8 +321,10 @@ class DrawServiceServicer(metaclass=_abc_1.ABCMeta):
         draw: draw.request and draw.cancel are logged and the call fails. Errors:
         INVALID_ARGUMENT (INVALID_REQUEST, BAD_OVERRIDE), FAILED_PRECONDITION
         (INSUFFICIENT_POOL with one PreconditionFailure violation per short discipline,
-        LIVE_DRAW_EXISTS, SUPERSEDES_MISMATCH, ESCROW_KEYS_MISSING, REQUEST_ID_REUSED,
-        AUDIT_SELF_CHECK_FAILED), ALREADY_EXISTS (DRAW_ALREADY_EXISTS), PERMISSION_DENIED.
+        LIVE_DRAW_EXISTS, SUPERSEDES_MISMATCH, TENDER_LOT_OF_ANOTHER_REQUESTER,
+        PROJECT_DRAW_PENDING (another draw of the project awaits its nonce or round),
+        DRAW_TIMING, REQUEST_ID_REUSED, AUDIT_SELF_CHECK_FAILED), ALREADY_EXISTS
+        (DRAW_ALREADY_EXISTS), ABORTED (TRANSACTION_CONFLICT: retry), PERMISSION_DENIED.
         """
 
     @_abc_1.abstractmethod
@@ -345,10 +358,12 @@ class DrawServiceServicer(metaclass=_abc_1.ABCMeta):
         replacements, the requester's confidential.grant and confidential.access) and the
         response carries the panel identities; with a beacon the draw waits in
         AWAITING_BEACON. A late nonce expires the draw (draw.nonce_reject, draw.expire)
-        and fails; a second nonce is rejected and logged. Errors: INVALID_ARGUMENT
+        and fails; a second nonce, or one for an expired draw, is rejected and logged.
+        When BUSY strikes exhaust a discipline the call succeeds with the draw CANCELLED
+        (end_reason REPL_EXHAUSTED) and no panel. A retry returns the same result, without
+        the panel identities (read them with GetPanel, logged). Errors: INVALID_ARGUMENT
         (INVALID_REQUEST), NOT_FOUND (DRAW_NOT_FOUND), FAILED_PRECONDITION (LATE_NONCE,
-        NONCE_ALREADY_GIVEN, DRAW_NOT_COMMITTED, REPL_EXHAUSTED, REQUEST_ID_REUSED),
-        PERMISSION_DENIED.
+        NONCE_ALREADY_GIVEN, DRAW_NOT_COMMITTED, REQUEST_ID_REUSED), PERMISSION_DENIED.
         """
 
     @_abc_1.abstractmethod
@@ -371,7 +386,8 @@ class DrawServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_draw_service_pb2.GetPanelResponse, _abc.Awaitable[_draw_service_pb2.GetPanelResponse]]:
         """Reads the panel identities of an executed draw under the requester's grant; each
         call logs a confidential.access naming the seated pseudonyms. Errors: NOT_FOUND
-        (DRAW_NOT_FOUND), FAILED_PRECONDITION (DRAW_NOT_EXECUTED), PERMISSION_DENIED.
+        (DRAW_NOT_FOUND), FAILED_PRECONDITION (DRAW_NOT_EXECUTED, DRAW_ENDED),
+        PERMISSION_DENIED.
         """
 
     @_abc_1.abstractmethod
@@ -462,8 +478,9 @@ class DrawServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_draw_service_pb2.CancelDrawResponse, _abc.Awaitable[_draw_service_pb2.CancelDrawResponse]]:
         """Cancels a draw with a reason (draw.cancel); nothing is deleted, and a new attempt
-        for the tender-lot supersedes it. Errors: INVALID_ARGUMENT, NOT_FOUND,
-        FAILED_PRECONDITION (DRAW_ENDED), PERMISSION_DENIED.
+        for the tender-lot supersedes it. A draw waiting for its round cannot be cancelled:
+        its nonce is logged and its outcome fixed. Errors: INVALID_ARGUMENT, NOT_FOUND,
+        FAILED_PRECONDITION (DRAW_ENDED, NONCE_GIVEN, ALREADY_AWARDED), PERMISSION_DENIED.
         """
 
     @_abc_1.abstractmethod
@@ -474,7 +491,8 @@ class DrawServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_draw_service_pb2.GetProofBundleResponse], _abc.AsyncIterator[_draw_service_pb2.GetProofBundleResponse]]:
         """Streams the proof bundle (docs/spec/draw-v1.md) in chunks, so a bundle of a large
         pool never meets the message size limit, and logs draw.publish. Supervisors may
-        fetch it from execution on, everyone else only after the award. Errors:
+        fetch it from execution on (a draw cancelled after execution included), everyone
+        else only after the award. Errors:
         NOT_FOUND (DRAW_NOT_FOUND), FAILED_PRECONDITION (DRAW_NOT_EXECUTED, NOT_AWARDED),
         PERMISSION_DENIED.
         """
