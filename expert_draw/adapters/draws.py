@@ -252,7 +252,7 @@ class Draws:
         with write_transaction(self._engine) as conn:
             stored = self._audit.find_request(conn, who, request_id, payload)
             if stored is not None:
-                return self._replay_create(conn, bytes(stored.outcome))
+                return self._replay_create(conn, bytes(stored.outcome), request)
             self._check_policy(request, config.policy)
             # The head lock first: attempts on one tender-lot, and draws of one project,
             # are decided one at a time (one live draw per tender-lot).
@@ -438,11 +438,12 @@ class Draws:
         ])  # fmt: skip
         return Created(self._read(conn, draw_id), appended.bodies[2], appended.receipts[2].format())
 
-    def _replay_create(self, conn: Connection, outcome: bytes) -> Created:
+    def _replay_create(self, conn: Connection, outcome: bytes, request: DrawRequest) -> Created:
+        """A retried CreateDraw (same content: the request's digest matched)."""
         draw_id = json.loads(outcome)["draw_id"]
         draw = self._read(conn, draw_id)
         if draw.state == "CANCELLED" and draw.end_reason == "INSUFFICIENT_POOL":
-            raise _insufficient(draw_id, draw.counts, None, self._config())
+            raise _insufficient(draw_id, draw.counts, request, self._config())
         body, receipt = self._audit_entry(conn, draw_id, "draw.commit")
         return Created(draw, body, receipt)
 
@@ -793,12 +794,15 @@ class Draws:
             row = self._row(conn, draw_id, for_update=True)
             if owner_only and str(row.requester) != who.sub:
                 raise NotFoundError("Draw", f"draws/{draw_id}", reason="DRAW_NOT_FOUND")
-            if self._audit.find_request(conn, who, request_id, payload) is not None:
+            stored = self._audit.find_request(conn, who, request_id, payload)
+            if stored is not None:
+                _raise_stored(bytes(stored.outcome))  # a change that failed fails again
                 return self._read(conn, draw_id), ()
             change = apply(conn, row)
             self._audit.append(
                 conn, who=who, request_id=request_id, payload=payload, pending=change.entries,
-                outcome=json.dumps({"draw_id": draw_id}).encode(),
+                outcome=json.dumps({"draw_id": draw_id}).encode() if change.failure is None
+                else _failure_outcome(draw_id, change.failure),
             )  # fmt: skip
             values: dict[str, Any] = {"version": row.version + 1}
             if change.state is not None:
@@ -810,11 +814,11 @@ class Draws:
                              .values(**member_values))  # fmt: skip
             if change.state == "CANCELLED":  # a cancelled draw holds no seat any more
                 conn.execute(update(m).where(m.c.draw_id == row.id).values(seat=None))
-            stored = self._read(conn, draw_id)
+            after = self._read(conn, draw_id)
             disclosed = self._disclose(conn, int(row.id), change.disclose)
             failure = change.failure
             if failure is None:
-                return stored, disclosed
+                return after, disclosed
         raise failure
 
     def decline(  # noqa: PLR0913 - one decline request
@@ -1624,10 +1628,10 @@ def _request_digest(request: DrawRequest) -> str:
 
 
 def _insufficient(
-    draw_id: str, counts: list[dict[str, Any]], request: DrawRequest | None, config: DrawConfig
+    draw_id: str, counts: list[dict[str, Any]], request: DrawRequest, config: DrawConfig
 ) -> PreconditionError:
     """The INSUFFICIENT_POOL refusal, one violation per short discipline."""
-    quotas = {} if request is None else {q.code: q for q in request.quotas}
+    quotas = {q.code: q for q in request.quotas}
     violations = []
     for c in counts:
         if not c["short"]:

@@ -604,3 +604,32 @@ def test_supervisors_get_the_bundle_of_a_draw_cancelled_after_execution(
     report = verify_bundle(body, DrawTrust(ORIGIN, (vkey(audit),)))
     assert report.state == "CANCELLED"
     assert "the draw was cancelled (TENDER_CANCELLED)" in report.findings
+
+
+def test_a_decline_without_replacement_cancels_and_its_retry_says_so(
+    requester: pb_grpc.DrawServiceStub, audit: audit_grpc.AuditServiceStub
+) -> None:
+    """max_replacements 0: the first seated decline cancels the draw (REPL_EXHAUSTED,
+    logged); the same request again gets the same error and appends nothing."""
+    quota = pb.DisciplineQuota(discipline=A0101, seats=5, reserves=0, max_replacements=0)
+    draw = requester.CreateDraw(request(disciplines=[quota]), timeout=30).draw
+    done = requester.ExecuteDraw(pb.ExecuteDrawRequest(
+        name=draw.name, nonce=os.urandom(32), request_id=unique("ex")), timeout=30)  # fmt: skip
+    decline = pb.RecordDeclineRequest(name=draw.name, pseudonym=done.panel[0].pseudonym,
+                                      reason="SIGNED_DECLINE", evidence=b"signed",
+                                      request_id=unique("dec"))  # fmt: skip
+    for attempt in range(2):
+        with pytest.raises(grpc.RpcError) as caught:
+            requester.RecordDecline(decline, timeout=30)
+        assert error_info(caught.value).reason == "REPL_EXHAUSTED", attempt
+        if attempt == 0:
+            count = len(entries_of(audit, draw.name))
+    assert len(entries_of(audit, draw.name)) == count
+    kinds = [e.kind for e in entries_of(audit, draw.name)][-2:]
+    assert kinds == ["draw.decline", "draw.cancel"]
+    got = requester.GetDraw(pb.GetDrawRequest(name=draw.name), timeout=10).draw
+    assert (got.state, got.end_reason, list(got.seats)) == (
+        pb.Draw.STATE_CANCELLED,
+        "REPL_EXHAUSTED",
+        [],
+    )
