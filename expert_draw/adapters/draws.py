@@ -54,7 +54,7 @@ from expert_draw.errors import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from sqlalchemy.engine import Connection, Engine, Row
     from sqlalchemy.sql.elements import ColumnElement
@@ -71,6 +71,7 @@ SEATED_STATES = ("EXECUTED", "OPENED", "CLOSED", "AWARDED")
 LOOKBACK_KINDS = ("expert.create", "expert.update", "expert.status", "expert.delete",
                   "credit.event")  # fmt: skip
 MAX_LOOKBACK_SEQS = 1000
+MAX_TS_MEMO = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +222,9 @@ class Draws:
         self._cipher = cipher
         self._config = config
         self._random = random
+        # Entry times by seq, as the look-back's binary searches read them: an entry never
+        # changes, and successive draws search nearby windows (bounded, then cleared).
+        self._ts_of: dict[int, int] = {}
 
     @property
     def edition(self) -> str:
@@ -269,7 +273,10 @@ class Draws:
             conflicts = dataclasses.replace(
                 request.conflicts, project_ref=project_ref.hex(), salt=self._random(32).hex()
             )
-            frozen = drawing.freeze(self._assess(conn, request, conflicts, config), self._random)
+            assessed = self._assess(conn, request, conflicts, config)
+            frozen = drawing.freeze(assessed, self._random)
+            subjects = frozenset(f"experts/{uuidlib.UUID(bytes=a.uuid_bytes)}"
+                                 for a in assessed if a.discs)  # fmt: skip
             codes = [q.code.encode() for q in request.quotas]
             quotas = {q.code.encode(): eds1.Quota(q.seats, q.reserves) for q in request.quotas}
             verdict = eds1.shortfalls(frozen.members, codes, quotas, config.min_pool_factor, waived)
@@ -298,7 +305,7 @@ class Draws:
                                        request_entry, config)  # fmt: skip
             else:
                 return self._commit(conn, who, request_id, payload, request, row, frozen,
-                                    request_entry, config)  # fmt: skip
+                                    request_entry, config, subjects)  # fmt: skip
         raise refusal
 
     def _refuse(  # noqa: PLR0913, PLR0917 - the parts of one refusal
@@ -342,6 +349,7 @@ class Draws:
         frozen: drawing.Frozen,
         request_entry: PendingEntry,
         config: DrawConfig,
+        subjects: frozenset[str],
     ) -> Created:
         draw_id: str = row["draw_id"]
         codes = [q.code.encode() for q in request.quotas]
@@ -369,7 +377,7 @@ class Draws:
         counts = [{"d": d.decode(), "n": n} for d, n in frozen.counts(codes)]
         excluded_counts = [{"reason": x.decode(), "n": n} for x, n in frozen.excluded_counts()]
         subj = f"draws/{draw_id}"
-        lookback_uuids = self._matching_uuids(conn, frozen)
+        lookback_uuids = subjects  # "experts/<uuid>" of every member, eligible or not
 
         def freeze_data(ts: int) -> dict[str, Any]:
             seqs = self._lookback(conn, lookback_uuids, ts - 1000 * config.lookback_s, ts)
@@ -1352,9 +1360,10 @@ class Draws:
     ) -> list[drawing.Assessed]:
         """Eligibility and avoidance for every expert holding a requested code."""
         policy = config.policy
-        ids = self._candidates(conn, request, config)
+        candidates = self._library.load_candidates(conn, self._candidates(conn, request, config))
+        uuid_of = {c.row_id: c.uuid for c in candidates}
         history = eligibility.History.from_seats(
-            self._seats(conn, conflicts, policy, ids), conflicts, policy
+            self._seats(conn, conflicts, policy, uuid_of), conflicts, policy
         )
         try:
             rules = eligibility.Rules(
@@ -1367,7 +1376,7 @@ class Draws:
                 [FieldViolation(f"conflicts.{field}", why) for field, why in exc.problems]
             ) from None
         assessed = []
-        for expert in self._library.load_candidates(conn, ids):
+        for expert in candidates:
             number = expert.resident_id_number
             candidate = eligibility.Candidate(
                 uuid=expert.uuid, profile=expert.profile,
@@ -1388,9 +1397,10 @@ class Draws:
         conn: Connection,
         conflicts: eligibility.ConflictInputs,
         policy: Policy,
-        ids: Sequence[int],
+        uuid_of: Mapping[int, str],
     ) -> list[eligibility.Seat]:
-        """Seats the candidates ``ids`` hold now in executed draws that D8 may count."""
+        """Seats the candidates (row id -> uuid) hold now in executed draws D8 may count."""
+        ids = sorted(uuid_of)
         h = policy.history
         days = max(h.per_expert_days, h.per_tenderer_days)
         since = conflicts.window.from_ms - days * 86_400_000
@@ -1416,15 +1426,8 @@ class Draws:
             if str(r.state) in SEATED_STATES
             and (int(r.window_to_ms) >= since or bytes(r.project_ref) == project_ref)
         }  # fmt: skip
-        uuids = {
-            int(r.id): str(r.uuid)
-            for r in conn.execute(
-                select(expert_table.c.id, expert_table.c.uuid)
-                .where(expert_table.c.id.in_(sorted({e for d, e in held if d in draws})))
-            )
-        }  # fmt: skip
         return [
-            eligibility.Seat(uuids[e], str(draws[d].tenderer), bytes(draws[d].project_ref).hex(),
+            eligibility.Seat(uuid_of[e], str(draws[d].tenderer), bytes(draws[d].project_ref).hex(),
                              int(draws[d].window_from_ms), int(draws[d].window_to_ms))
             for d, e in held if d in draws
         ]  # fmt: skip
@@ -1518,15 +1521,6 @@ class Draws:
             .order_by(t.c.expert_id)
         )]  # fmt: skip
 
-    def _matching_uuids(self, conn: Connection, frozen: drawing.Frozen) -> frozenset[str]:
-        ids = list(frozen.expert_of.values())
-        found: set[str] = set()
-        for start in range(0, len(ids), 1000):
-            found.update(f"experts/{r.uuid}" for r in conn.execute(
-                select(expert_table.c.uuid).where(expert_table.c.id.in_(ids[start:start + 1000]))
-            ))  # fmt: skip
-        return frozenset(found)
-
     def _lookback(
         self, conn: Connection, subjects: frozenset[str], from_ms: int, to_ms: int
     ) -> list[int]:
@@ -1555,14 +1549,19 @@ class Draws:
 
     def _first_at(self, conn: Connection, ts: int, low: int, high: int) -> int:
         """The first seq in ``[low, high)`` whose entry has ``ts`` at or after ``ts``."""
+        if len(self._ts_of) > MAX_TS_MEMO:
+            self._ts_of.clear()
         while low < high:
             mid = (low + high) // 2
-            body = conn.execute(
-                select(entry_table.c.body).where(
-                    entry_table.c.log_id == LOG_ID, entry_table.c.seq == mid
-                )
-            ).scalar_one()
-            if _entry_ts(bytes(body)) < ts:
+            at = self._ts_of.get(mid)
+            if at is None:
+                body = conn.execute(
+                    select(entry_table.c.body).where(
+                        entry_table.c.log_id == LOG_ID, entry_table.c.seq == mid
+                    )
+                ).scalar_one()
+                at = self._ts_of[mid] = _entry_ts(bytes(body))
+            if at < ts:
                 low = mid + 1
             else:
                 high = mid
