@@ -8,6 +8,7 @@ import typer
 
 from cli import db, dev, keys, server
 from cli.admin import classification, draws, experts
+from cli.admin import escrow as escrow_admin
 from cli.admin import log as log_commands
 from cli.verify import draw as draw_checks
 from cli.verify import log as verify_commands
@@ -26,6 +27,7 @@ classification.app.command("validate")(validate)
 app.add_typer(classification.app, name="classification")
 app.add_typer(experts.app, name="experts")
 app.add_typer(draws.app, name="draws")
+draw_checks.escrow_app.command("open")(escrow_admin.open_)
 app.add_typer(draw_checks.escrow_app, name="escrow")
 log_commands.app.command("new-key")(keys.new_key)
 log_commands.app.command("rotate-key")(keys.rotate_key)

@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from audit_log import trust
-from expert_draw.core import eds1, escrow
+from expert_draw.core import escrow
 from expert_draw.core.verify_draw import (
     DrawVerificationError,
     UnsupportedBundleError,
@@ -29,7 +29,8 @@ EscrowKeyOption = Annotated[
 ]
 
 
-def _read_key(path: Path) -> bytes:
+def read_key(path: Path) -> bytes:
+    """A raw X25519 private key from a file of 64 hex digits (exit 4 when unusable)."""
     try:
         text = path.read_text(encoding="ascii").strip()
         key = bytes.fromhex(text)
@@ -63,7 +64,7 @@ def draw(
     except (trust.TrustError, OSError) as exc:
         typer.echo(f"expert-draw: {exc}", err=True)
         raise typer.Exit(4) from None
-    key = None if escrow_key is None else _read_key(escrow_key)
+    key = None if escrow_key is None else read_key(escrow_key)
     pins = trust_from(
         pinned.origin, [pinned.log_vkey], delta_min=pinned.delta_min,
         require_beacon=pinned.require_beacon, escrow_keys=pinned.escrow_keys,
@@ -103,7 +104,7 @@ escrow_app = typer.Typer(
 )
 
 
-def _envelope_for(commit_entry: Path, key: bytes) -> tuple[bytes, bytes, bytes]:
+def envelope_for(commit_entry: Path, key: bytes) -> tuple[bytes, bytes, bytes]:
     """(draw_id, C_s, the envelope sealed to ``key``) from a saved draw.commit entry."""
     from audit_log.entry import Entry
 
@@ -131,8 +132,8 @@ def check(
     escrow_key: Annotated[Path, typer.Option("--escrow-key", help="Your X25519 private key.")],
 ) -> None:
     """Check that your envelope opens to the committed secret; never prints it."""
-    key = _read_key(escrow_key)
-    draw_id, c_s, envelope = _envelope_for(commit_entry, key)
+    key = read_key(escrow_key)
+    draw_id, c_s, envelope = envelope_for(commit_entry, key)
     try:
         escrow.open_envelope(key, envelope, draw_id, c_s)
     except escrow.EscrowError as exc:
@@ -140,26 +141,6 @@ def check(
                     " an operator incident", fg="red", bold=True)  # fmt: skip
         raise typer.Exit(1) from None
     typer.secho(f"OK: draws/{draw_id.decode()}'s envelope opens to C_s", fg="green")
-
-
-@escrow_app.command("open")
-def open_(
-    commit_entry: Annotated[Path, typer.Argument(help="The draw's draw.commit entry (bytes).")],
-    escrow_key: Annotated[Path, typer.Option("--escrow-key", help="Your X25519 private key.")],
-) -> None:
-    """Open your envelope and print s (then report it: ReportEscrowOpening)."""
-    key = _read_key(escrow_key)
-    draw_id, c_s, envelope = _envelope_for(commit_entry, key)
-    try:
-        s = escrow.open_envelope(key, envelope, draw_id, c_s)
-    except escrow.EscrowError as exc:
-        typer.secho(f"FAILED: {exc}", fg="red", bold=True)
-        raise typer.Exit(1) from None
-    assert eds1.secret_commitment(s) == c_s  # noqa: S101 - open_envelope checked it
-    typer.echo(s.hex())
-    typer.secho("WARNING: this opening is not on the record until it is reported"
-                " (ReportEscrowOpening, key id " + escrow.key_id(escrow.public_key(key)).hex()
-                + ")", fg="yellow", err=True)  # fmt: skip
 
 
 def receipt(

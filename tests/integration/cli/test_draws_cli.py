@@ -102,9 +102,15 @@ def test_bundle_verify_and_escrow(dev_service: tuple[RunningService, Path], tmp_
     checked = run("escrow", "check", str(entry), "--escrow-key", key)
     assert checked.exit_code == 0, checked.output
     assert body["s"] not in checked.output
-    opened = run("escrow", "open", str(entry), "--escrow-key", key)
+    opened = run("escrow", "open", str(entry), "--escrow-key", key, "--reason", "复核",
+                 "--offline")  # fmt: skip
     assert opened.exit_code == 0, opened.output
     assert body["s"] in opened.stdout
+    assert "not on the record" in opened.output
+    reported = run("escrow", "open", str(entry), "--escrow-key", key, "--reason", "复核",
+                   *client_args(dev_service, "supervisor"))  # fmt: skip
+    assert reported.exit_code == 0, reported.output
+    assert "reported: escrow.open at seq" in reported.output
     unusable = run("verify", "draw", str(saved), "--trust", str(tmp_path / "missing.toml"))
     assert unusable.exit_code == 4
     # An expert's receipt: saved by an admin, checked offline by the expert.
