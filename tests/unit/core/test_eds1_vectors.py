@@ -294,3 +294,21 @@ def test_bundles() -> None:
                 expect["seats"],
                 expect["findings"],
             )
+
+
+def test_ties() -> None:
+    """Equal ranks fall back to the pseudonym, bytewise, in orders and panels."""
+    data = load("ties.json")
+    members = [Member(bytes.fromhex(m["pseud"]), tuple(d.encode() for d in m["discs"]), (),
+                      bytes(32)) for m in data["members"]]  # fmt: skip
+    ranks = {bytes.fromhex(m["pseud"]): bytes.fromhex(m["rank"]) for m in data["members"]}
+    codes = [b"A01", b"B02"]
+    order = eds1.orders(members, codes, ranks.__getitem__)
+    assert {d.decode(): [p.hex() for p in o] for d, o in order.items()} == data["order"]
+    tied = [bytes.fromhex(p) for p in data["order"]["A01"]
+            if ranks[bytes.fromhex(p)] == ranks[members[0].pseudonym]]  # fmt: skip
+    assert tied == sorted(tied)
+    quotas = {d.encode(): Quota(q["k"], q["r"]) for d, q in data["quotas"].items()}
+    panel, reserve = eds1.panels(order, codes, quotas)
+    assert {d.decode(): [p.hex() for p in x] for d, x in panel.items()} == data["panel"]
+    assert {d.decode(): [p.hex() for p in x] for d, x in reserve.items()} == data["reserve"]
