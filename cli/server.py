@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import signal
 import threading
 import time
@@ -84,6 +85,27 @@ class RunningService:
 
 
 SWEEP_SECONDS = 10.0  # how often overdue draws are expired (draw.expire NO_NONCE)
+CHECKPOINT_SECONDS = 1.0  # how often SQLite's WAL is checkpointed, off the request path
+GC_GEN0_THRESHOLD = 20_000  # allocations between young collections (default 700)
+
+
+def _settle(running: RunningService, engine: Engine) -> None:
+    """Serve, with the background jobs and a collector that does not stall requests.
+
+    Everything loaded at start (edition tables, modules) stays: it is kept out of the
+    collector's full passes, and young objects are collected less often. Full passes
+    over a large heap stalled requests (p99 of a draw at 1M experts: 130 ms, against
+    85 ms without the stalls).
+    """
+    from expert_draw.adapters.db.engine import checkpoint_in_background
+    from expert_draw.adapters.grpc.server import mark_serving
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_GEN0_THRESHOLD, 20, 100)
+    mark_serving(running.health)
+    running.sweep_every(SWEEP_SECONDS)
+    checkpoint_in_background(engine, running.sweeping, CHECKPOINT_SECONDS)
 
 
 def start_service(settings: Settings) -> RunningService:
@@ -108,7 +130,6 @@ def start_service(settings: Settings) -> RunningService:
         build_health_server,
         build_insecure_server,
         build_server,
-        mark_serving,
         new_health_servicer,
     )
     from expert_draw.adapters.protection import FieldCipher, load_data_keys
@@ -170,8 +191,7 @@ def start_service(settings: Settings) -> RunningService:
         raise
     for each in (server, *running.extra_servers):
         each.start()
-    mark_serving(health_servicer)
-    running.sweep_every(SWEEP_SECONDS)
+    _settle(running, engine)
     _log.info(
         "serving",
         port=port,

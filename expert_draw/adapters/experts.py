@@ -65,6 +65,7 @@ _COLUMNS = {
     "email": "email_enc",
 }
 MAX_PURPOSE_CHARS = 200
+MAX_CACHED_RECORDS = 200_000
 MAX_REASON_CHARS = 200
 
 
@@ -174,6 +175,8 @@ class ExpertLibrary:
         self._cipher = cipher
         self._catalog = catalog
         self._clock_ms = clock_ms
+        # (row id, version) -> (profile, state, status periods, credit events)
+        self._records: dict[tuple[int, int], tuple[Profile, State, Any, Any]] = {}
         self._random = random
 
     @property
@@ -602,26 +605,41 @@ class ExpertLibrary:
         """What eligibility reads of the experts ``ids``.
 
         Only the 身份证号 is decrypted (for the birth date and the keyed hash); names and
-        contacts stay sealed.
+        contacts stay sealed. Profiles, status periods and credit events are kept in
+        memory by (row id, version): every change bumps the version, and draws read the
+        same experts again. The decrypted number is never kept.
         """
         found: list[Candidate] = []
         t = expert_table
-        columns = (t.c.id, t.c.uuid, t.c.profile, t.c.state, t.c.resident_id_enc)
+        columns = (t.c.id, t.c.uuid, t.c.version, t.c.resident_id_enc)
+        if len(self._records) > MAX_CACHED_RECORDS:
+            self._records.clear()
         for start in range(0, len(ids), 1000):
             rows = conn.execute(select(*columns).where(t.c.id.in_(ids[start : start + 1000]))).all()
-            periods, events = self._children(conn, [int(r.id) for r in rows])
+            missing = [int(r.id) for r in rows if (int(r.id), int(r.version)) not in self._records]
+            if missing:
+                self._cache_records(conn, missing)
             for r in rows:
+                profile, state, periods, events = self._records[(int(r.id), int(r.version))]
                 number = "" if r.resident_id_enc is None else self._cipher.decrypt(
                     bytes(r.resident_id_enc), table=TABLE, column="resident_id_enc",
                     record_id=str(r.uuid),
                 )  # fmt: skip
-                found.append(Candidate(
-                    int(r.id), str(r.uuid),
-                    parsed_profile(str(r.profile)),
-                    State(r.state), tuple(periods[int(r.id)]), tuple(events[int(r.id)]),
-                    number,
-                ))  # fmt: skip
+                found.append(Candidate(int(r.id), str(r.uuid), profile, state, periods,
+                                       events, number))  # fmt: skip
         return found
+
+    def _cache_records(self, conn: Connection, ids: Sequence[int]) -> None:
+        t = expert_table
+        rows = conn.execute(
+            select(t.c.id, t.c.version, t.c.profile, t.c.state).where(t.c.id.in_(ids))
+        ).all()
+        periods, events = self._children(conn, ids)
+        for r in rows:
+            self._records[(int(r.id), int(r.version))] = (
+                parsed_profile(str(r.profile)), State(r.state),
+                tuple(periods[int(r.id)]), tuple(events[int(r.id)]),
+            )  # fmt: skip
 
     def _from_row(
         self,
