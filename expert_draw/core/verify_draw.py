@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from audit_log import canonical, merkle
 from audit_log import checkpoint as cp
-from audit_log.entry import Entry, SchemaError
+from audit_log.entry import Entry, SchemaError, parse_req
 from audit_log.errors import AuditLogError, CanonicalError
 from expert_draw.core import beacon, bundle, eds1, escrow
 
@@ -557,6 +557,9 @@ class _Run:
         pseud = bytes.fromhex(e.data["pseud"])
         if reason == b"BUSY" and seating.seat_of(pseud) is None:
             _fail(Check.REPLACEMENTS, f"entry {e.seq}: BUSY names an unseated member")
+        if reason == b"BUSY" and not self._seating_request(e):
+            _fail(Check.REPLACEMENTS, f"entry {e.seq}: a BUSY strike outside a seating request"
+                                      " (draw.execute or a decline's replacement)")  # fmt: skip
         try:
             replaced = seating.decline(pseud)
         except eds1.ReplacementError as exc:
@@ -567,6 +570,26 @@ class _Run:
             return ("draw.cancel",)
         return ("draw.replace", replaced.discipline.decode(), pseud.hex(),
                 replaced.incoming.hex())  # fmt: skip
+
+    def _seating_request(self, e: _Logged) -> bool:
+        """Whether a BUSY strike comes in the request that seated its member.
+
+        The service strikes only while seating: in the request of ``draw.execute``, or
+        of a decline (not itself BUSY) whose replacement was busy.
+        """
+        request = _request_of(e)
+        return any(
+            _request_of(o) == request and o.seq < e.seq and (
+                o.kind == "draw.execute"
+                or (o.kind == "draw.decline" and o.data["reason"] != "BUSY")
+            )
+            for o in self.own
+        )  # fmt: skip
+
+
+def _request_of(e: _Logged) -> tuple[str, str]:
+    sub, request_id, _ = parse_req(e.entry.req)
+    return sub, request_id
 
 
 def _list(value: object) -> list[Any]:

@@ -19,12 +19,17 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import select
 
+from audit_log.note import Verifier
 from expert_draw.adapters.db.models import draw_member_table, draw_table
+from expert_draw.api.v1 import audit_service_pb2 as audit_pb
+from expert_draw.api.v1 import audit_service_pb2_grpc as audit_grpc
 from expert_draw.api.v1 import draw_service_pb2 as pb
 from expert_draw.api.v1 import draw_service_pb2_grpc as pb_grpc
 from expert_draw.api.v1 import expert_service_pb2 as expert_pb
 from expert_draw.api.v1 import expert_service_pb2_grpc as expert_grpc
+from expert_draw.core.verify_draw import DrawTrust, verify_bundle
 from tests.support import experts as sample
+from tests.support.service import ORIGIN
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -108,6 +113,14 @@ def test_simultaneous_executions_never_seat_anyone_twice(
     for name in names:
         if results[name].draw.state == pb.Draw.STATE_EXECUTED:
             assert len(seated(service, name)) == 5
+    # Both bundles verify, BUSY strikes at execution included.
+    info = audit_grpc.AuditServiceStub(connect(service.port, "supervisor")).GetServiceInfo(
+        audit_pb.GetServiceInfoRequest(), timeout=5)  # fmt: skip
+    trust = DrawTrust(ORIGIN, (Verifier.parse(info.log_vkey),))
+    for name in names:
+        body = b"".join(c.chunk for c in supervisor.GetProofBundle(
+            pb.GetProofBundleRequest(name=name), timeout=30))  # fmt: skip
+        assert verify_bundle(body, trust).exit_code in {0, 3}
 
 
 def test_simultaneous_creates_for_one_tender_lot_leave_one_live_draw(

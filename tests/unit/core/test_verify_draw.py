@@ -413,3 +413,28 @@ def test_entry_times_may_not_go_back() -> None:
         es[at] = replace(es[at], ts=es[at].ts - 3_600_000)
 
     fails(relog(change), Check.LOG, "times go back")
+
+
+def test_a_busy_strike_outside_a_seating_request_fails() -> None:
+    """BUSY strikes come only in the request that seats (execution or a replacement)."""
+    from audit_log.entry import make_req
+
+    def strike_on_its_own(es: list[Entry]) -> None:
+        panel = next(e for e in es if e.kind == "draw.execute").data["panels"][0]["panel"]
+        at = next(i for i, e in enumerate(es) if e.kind == "draw.open")
+        es.insert(
+            at,
+            replace(
+                es[at],
+                kind="draw.decline",
+                req=make_req(draw_log.REQUESTER.sub, "strike-alone", 0),
+                data={
+                    "pseud": panel[0],
+                    "reason": "BUSY",
+                    "evidence_hash": "00" * 32,
+                    "void": False,
+                },
+            ),
+        )
+
+    fails(relog(strike_on_its_own), Check.REPLACEMENTS, "outside a seating request")
