@@ -85,7 +85,8 @@ entry_table = Table(
     PrimaryKeyConstraint("log_id", "seq"),
     UniqueConstraint("log_id", "req"),
     CheckConstraint("seq >= 0", name="ck_audit_entry_seq"),
-    Index("ix_audit_entry_subj", "log_id", "subj"),
+    # Covering for an expert's entries by seq and kind (a draw's look-back).
+    Index("ix_audit_entry_subj_seq_kind", "log_id", "subj", "seq", "kind"),
     Index("ix_audit_entry_kind", "log_id", "kind"),
 )
 node_table = Table(

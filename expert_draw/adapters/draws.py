@@ -1406,8 +1406,27 @@ class Draws:
         since = conflicts.window.from_ms - days * 86_400_000
         m, t = draw_member_table, draw_table
         project_ref = bytes.fromhex(conflicts.project_ref)
-        # Two steps, so that both databases start from the candidates' seats (the
-        # expert index) rather than from every executed draw's members.
+        pad = h.padding_minutes * 60_000
+        window = conflicts.window
+        if h.per_expert_max or h.per_tenderer_max:  # caps count every seat of the period
+            scope = or_(t.c.window_to_ms >= since, t.c.project_ref == project_ref)
+        else:  # only overlapping windows (BUSY_WINDOW) and the project (SAME_PROJECT)
+            scope = or_(
+                and_(t.c.window_from_ms < window.to_ms + pad,
+                     t.c.window_to_ms > window.from_ms - pad),
+                t.c.project_ref == project_ref,
+            )  # fmt: skip
+        draws = {
+            int(r.id): r
+            for r in conn.execute(
+                select(t.c.id, t.c.tenderer, t.c.project_ref, t.c.window_from_ms,
+                       t.c.window_to_ms)
+                .where(t.c.state.in_(SEATED_STATES), scope)
+            )
+        }  # fmt: skip
+        if not draws:
+            return []
+        # Then the candidates' seats in those draws (the covering seat index).
         held: list[tuple[int, int]] = []
         for start in range(0, len(ids), 1000):
             held += [(int(r.draw_id), int(r.expert_id)) for r in conn.execute(
@@ -1415,17 +1434,7 @@ class Draws:
                     m.c.expert_id.in_(ids[start:start + 1000]), m.c.seat.is_not(None),
                     m.c.left.is_(False),
                 )
-            )]  # fmt: skip
-        draws = {
-            int(r.id): r
-            for r in conn.execute(
-                select(t.c.id, t.c.tenderer, t.c.project_ref, t.c.window_from_ms,
-                       t.c.window_to_ms, t.c.state)
-                .where(t.c.id.in_(sorted({d for d, _ in held})))
-            )
-            if str(r.state) in SEATED_STATES
-            and (int(r.window_to_ms) >= since or bytes(r.project_ref) == project_ref)
-        }  # fmt: skip
+            ) if int(r.draw_id) in draws]  # fmt: skip
         return [
             eligibility.Seat(uuid_of[e], str(draws[d].tenderer), bytes(draws[d].project_ref).hex(),
                              int(draws[d].window_from_ms), int(draws[d].window_to_ms))

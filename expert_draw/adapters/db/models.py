@@ -194,4 +194,5 @@ draw_member_table = Table(
     Column("seat", String(16), nullable=True),  # the discipline of the seat it holds
     Column("left", Boolean, nullable=False),  # declined or struck
     Index("ix_draw_member_expert", "expert_id", "seat"),
+    Index("ix_draw_member_seats", "expert_id", "seat", "left", "draw_id"),  # covering
 )
