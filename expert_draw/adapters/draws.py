@@ -40,7 +40,6 @@ from expert_draw.core import (
     eds1,
     eligibility,
     escrow,
-    identifiers,
     receipts,
 )
 from expert_draw.core.paging import decode_cursor, effective_page_size, encode_cursor, query_key
@@ -429,6 +428,8 @@ class Draws:
             excluded_root=frozen.excluded_root, n_elig=frozen.n_elig, n_excl=frozen.n_excl,
             counts=json.dumps(counts), excluded_counts=json.dumps(excluded_counts), round=r,
             c_s=c_s, s_enc=self._seal(s.hex(), draw_id, "s_enc"),
+            salts_enc=self._seal(json.dumps({p.hex(): v.hex() for p, v in frozen.salts.items()}),
+                                 draw_id, "salts_enc"),
             envelopes=json.dumps([e.hex() for e in envelopes]), commit_digest=commit_digest,
             commit_seq=commit_seq, commit_ms=commit_ms, nonce_deadline_ms=deadline,
         )).inserted_primary_key  # fmt: skip
@@ -439,9 +440,7 @@ class Draws:
              "expert_id": frozen.expert_of[m.pseudonym],
              "discs": " ".join(d.decode() for d in m.discs),
              "reasons": " ".join(x.decode() for x in m.reasons), "idc": m.idc,
-             "salt_enc": self._seal(frozen.salts[m.pseudonym].hex(), draw_id,
-                                    "salt:" + m.pseudonym.hex()),
-             "seat": None, "left": False}
+             "salt_enc": None, "seat": None, "left": False}
             for m in frozen.members
         ])  # fmt: skip
         return Created(self._read(conn, draw_id), appended.bodies[2], appended.receipts[2].format())
@@ -1218,9 +1217,7 @@ class Draws:
                 raise NotFoundError("Member", f"draws/{draw_id}/experts/{expert_uuid}",
                                     reason="NOT_IN_DRAW")  # fmt: skip
             pseud = bytes(mine.pseud)
-            salt = bytes.fromhex(
-                self.open_secret(bytes(mine.salt_enc), draw_id, "salt:" + pseud.hex())
-            )
+            salt = self._salt(row, pseud, mine.salt_enc)
             draw = _Executing(conn, row)
             member = next(x for x in draw.members if x.pseudonym == pseud)
             tree = [x for x in draw.members if x.eligible == member.eligible]
@@ -1377,12 +1374,10 @@ class Draws:
             ) from None
         assessed = []
         for expert in candidates:
-            number = expert.resident_id_number
             candidate = eligibility.Candidate(
-                uuid=expert.uuid, profile=expert.profile,
-                birth_date=identifiers.birth_date(number) if number else None,
+                uuid=expert.uuid, profile=expert.profile, birth_date=expert.birth_date,
                 state=expert.state, periods=expert.periods, credits=expert.credits,
-                id_hash=self._cipher.identity_hash(number) if number else "",
+                id_hash=expert.id_hash,
             )  # fmt: skip
             found = rules.assess(candidate)
             if found is not None:
@@ -1578,6 +1573,15 @@ class Draws:
 
     def _seal(self, value: str, draw_id: str, column: str) -> bytes:
         return self._cipher.encrypt(value, table=TABLE, column=column, record_id=draw_id)
+
+    def _salt(self, row: Row[Any], pseud: bytes, member_sealed: bytes | None) -> bytes:
+        """A member's salt: from the draw's blob, or its own cell (draws before 0007)."""
+        draw_id = str(row.draw_id)
+        if member_sealed is not None:
+            return bytes.fromhex(self.open_secret(bytes(member_sealed), draw_id,
+                                                  "salt:" + pseud.hex()))  # fmt: skip
+        salts = json.loads(self.open_secret(bytes(row.salts_enc), draw_id, "salts_enc"))
+        return bytes.fromhex(salts[pseud.hex()])
 
     def open_secret(self, blob: bytes, draw_id: str, column: str) -> str:
         """Decrypt one of the draw's secrets."""

@@ -33,7 +33,7 @@ from expert_draw.adapters.db.models import (
     expert_status_table,
     expert_table,
 )
-from expert_draw.core import experts
+from expert_draw.core import experts, identifiers
 from expert_draw.core.experts import Draft, Personal, Profile, State
 from expert_draw.core.paging import decode_cursor, effective_page_size, encode_cursor, query_key
 from expert_draw.errors import (
@@ -107,7 +107,7 @@ class StoredExpert:
 
 @dataclass(frozen=True, slots=True, repr=False)
 class Candidate:
-    """An expert as eligibility reads it: the record and the decrypted 身份证号 only."""
+    """An expert as eligibility reads it: the record, the birth date and the keyed hash."""
 
     row_id: int
     uuid: str
@@ -115,10 +115,11 @@ class Candidate:
     state: State
     periods: tuple[experts.StatusPeriod, ...]
     credits: tuple[experts.CreditEvent, ...]
-    resident_id_number: str  # "" once erased
+    birth_date: dt.date | None  # None once erased
+    id_hash: str  # the stored keyed hash ("erased:<uuid>" once erased)
 
     def __repr__(self) -> str:
-        """Never the number."""
+        """Never the birth date or the hash."""
         return f"Candidate({self.uuid})"
 
 
@@ -176,7 +177,7 @@ class ExpertLibrary:
         self._catalog = catalog
         self._clock_ms = clock_ms
         # (row id, version) -> (profile, state, status periods, credit events)
-        self._records: dict[tuple[int, int], tuple[Profile, State, Any, Any]] = {}
+        self._records: dict[tuple[int, int], tuple[Profile, State, Any, Any, dt.date | None]] = {}
         self._random = random
 
     @property
@@ -604,14 +605,15 @@ class ExpertLibrary:
     def load_candidates(self, conn: Connection, ids: Sequence[int]) -> list[Candidate]:
         """What eligibility reads of the experts ``ids``.
 
-        Only the 身份证号 is decrypted (for the birth date and the keyed hash); names and
-        contacts stay sealed. Profiles, status periods and credit events are kept in
-        memory by (row id, version): every change bumps the version, and draws read the
-        same experts again. The decrypted number is never kept.
+        The 身份证号 is decrypted once per record version, for the birth date, and not
+        kept; the avoid list matches the stored keyed hash (requests hash avoided numbers
+        under every configured key, so a record not yet re-hashed still matches). Names
+        and contacts stay sealed. Records are kept in memory by (row id, version): every
+        change bumps the version, and draws read the same experts again.
         """
         found: list[Candidate] = []
         t = expert_table
-        columns = (t.c.id, t.c.uuid, t.c.version, t.c.resident_id_enc)
+        columns = (t.c.id, t.c.uuid, t.c.version, t.c.id_hash)
         if len(self._records) > MAX_CACHED_RECORDS:
             self._records.clear()
         for start in range(0, len(ids), 1000):
@@ -620,25 +622,27 @@ class ExpertLibrary:
             if missing:
                 self._cache_records(conn, missing)
             for r in rows:
-                profile, state, periods, events = self._records[(int(r.id), int(r.version))]
-                number = "" if r.resident_id_enc is None else self._cipher.decrypt(
-                    bytes(r.resident_id_enc), table=TABLE, column="resident_id_enc",
-                    record_id=str(r.uuid),
-                )  # fmt: skip
+                profile, state, periods, events, born = self._records[(int(r.id), int(r.version))]
                 found.append(Candidate(int(r.id), str(r.uuid), profile, state, periods,
-                                       events, number))  # fmt: skip
+                                       events, born, str(r.id_hash)))  # fmt: skip
         return found
 
     def _cache_records(self, conn: Connection, ids: Sequence[int]) -> None:
         t = expert_table
         rows = conn.execute(
-            select(t.c.id, t.c.version, t.c.profile, t.c.state).where(t.c.id.in_(ids))
-        ).all()
+            select(t.c.id, t.c.uuid, t.c.version, t.c.profile, t.c.state, t.c.resident_id_enc)
+            .where(t.c.id.in_(ids))
+        ).all()  # fmt: skip
         periods, events = self._children(conn, ids)
         for r in rows:
+            number = "" if r.resident_id_enc is None else self._cipher.decrypt(
+                bytes(r.resident_id_enc), table=TABLE, column="resident_id_enc",
+                record_id=str(r.uuid),
+            )  # fmt: skip
             self._records[(int(r.id), int(r.version))] = (
                 parsed_profile(str(r.profile)), State(r.state),
                 tuple(periods[int(r.id)]), tuple(events[int(r.id)]),
+                identifiers.birth_date(number) if number else None,
             )  # fmt: skip
 
     def _from_row(

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlmodel import Field, SQLModel
 
@@ -163,6 +164,8 @@ draw_table = Table(
     Column("round", BigInteger, nullable=False),
     Column("c_s", LargeBinary, nullable=False),
     Column("s_enc", LargeBinary, nullable=True),  # until draw.execute reveals it
+    # Every member's salt in one sealed blob: JSON {hex pseudonym: hex salt}.
+    Column("salts_enc", LargeBinary, nullable=True),
     Column("envelopes", Text, nullable=False),  # JSON [hex]
     Column("commit_digest", LargeBinary, nullable=False),
     Column("commit_seq", BigInteger, nullable=True),
@@ -190,9 +193,17 @@ draw_member_table = Table(
     Column("discs", String(200), nullable=False),  # space-separated codes, ascending
     Column("reasons", String(200), nullable=False),  # space-separated, empty = eligible
     Column("idc", LargeBinary, nullable=False),  # H(enc("EDS1/idc", salt, uuid)): public
-    Column("salt_enc", LargeBinary, nullable=False),
+    Column("salt_enc", LargeBinary, nullable=True),  # before 0007; now draw.salts_enc
     Column("seat", String(16), nullable=True),  # the discipline of the seat it holds
     Column("left", Boolean, nullable=False),  # declined or struck
-    Index("ix_draw_member_expert", "expert_id", "seat"),
-    Index("ix_draw_member_seats", "expert_id", "seat", "left", "draw_id"),  # covering
+    # Only members that hold or held a seat: the few rows the schedule checks read, and
+    # nothing to maintain for the hundreds of unseated leaves a commit inserts.
+    Index(
+        "ix_draw_member_seated",
+        "expert_id",
+        "left",
+        "draw_id",
+        sqlite_where=text("seat IS NOT NULL"),
+        postgresql_where=text("seat IS NOT NULL"),
+    ),
 )

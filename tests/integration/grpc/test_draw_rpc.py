@@ -549,6 +549,42 @@ def test_expert_receipts(
     assert caught.value.code() is grpc.StatusCode.PERMISSION_DENIED
 
 
+def test_receipts_of_draws_whose_salts_are_sealed_one_by_one(
+    library: RunningService,
+    requester: pb_grpc.DrawServiceStub,
+    audit: audit_grpc.AuditServiceStub,
+    connect: Callable[[int, str | None], grpc.Channel],
+) -> None:
+    """Draws committed before migration 0007 sealed each member's salt in its own row:
+    their receipts still open the right salt (and one from the blob would differ)."""
+    from sqlalchemy import select, update
+
+    from expert_draw.adapters.db.models import draw_member_table, draw_table
+    from expert_draw.core.receipts import verify_receipt
+
+    draw = requester.CreateDraw(request(tenderer=8800), timeout=30).draw
+    done = requester.ExecuteDraw(pb.ExecuteDrawRequest(
+        name=draw.name, nonce=os.urandom(32), request_id=unique("ex")), timeout=30)  # fmt: skip
+    draw_id = draw.name.removeprefix("draws/")
+    draws = library.draws
+    assert draws is not None
+    with library.engine.begin() as conn:
+        row = conn.execute(select(draw_table).where(draw_table.c.draw_id == draw_id)).one()
+        salts = json.loads(draws.open_secret(bytes(row.salts_enc), draw_id, "salts_enc"))
+        for pseud, salt in salts.items():
+            sealed = draws._seal(salt, draw_id, "salt:" + pseud)  # as before 0007
+            conn.execute(update(draw_member_table).where(
+                draw_member_table.c.draw_id == row.id,
+                draw_member_table.c.pseud == bytes.fromhex(pseud),
+            ).values(salt_enc=sealed))  # fmt: skip
+        conn.execute(update(draw_table).where(draw_table.c.id == row.id).values(salts_enc=None))
+    admin = pb_grpc.DrawServiceStub(connect(library.port, "admin"))
+    got = admin.GetExpertReceipt(pb.GetExpertReceiptRequest(
+        name=draw.name, expert=done.panel[0].expert, purpose="复核"), timeout=30).receipt  # fmt: skip
+    assert verify_receipt(got, ORIGIN, [vkey(audit)])["kind"] == "leaf"
+    assert json.loads(got)["salt"] == salts[json.loads(got)["pseud"]]
+
+
 def test_tender_lots_and_projects_are_guarded(
     requester: pb_grpc.DrawServiceStub,
     other: pb_grpc.DrawServiceStub,
