@@ -64,11 +64,12 @@ def current(config: ConfigOption = None) -> None:
 
 @app.command("rekey")
 def rekey(config: ConfigOption = None) -> None:
-    """Re-encrypt personal data and re-hash 身份证号 under the current keys.
+    """Re-encrypt personal data and draw secrets, re-hash 身份证号, under the current keys.
 
     Run it after adding a key to library.data_keys and making it current; it is
     idempotent and safe while the service runs.
     """
+    from expert_draw.adapters.draws import rekey_draws
     from expert_draw.adapters.experts import rekey as run_rekey
     from expert_draw.adapters.protection import FieldCipher, load_data_keys
 
@@ -81,9 +82,11 @@ def rekey(config: ConfigOption = None) -> None:
     engine = _engine(config)
     try:
         done = run_rekey(engine, cipher)
+        draw_cells = rekey_draws(engine, cipher)
     finally:
         engine.dispose()
     typer.echo(
         f"{done.experts} experts: {done.cells} cells re-encrypted, {done.hashes} identity "
-        f"hashes renewed, {done.salts} salt sets re-encrypted (key {cipher.current_key_id})"
+        f"hashes renewed, {done.salts} salt sets re-encrypted; {draw_cells} draw secrets "
+        f"re-encrypted (key {cipher.current_key_id})"
     )

@@ -1588,6 +1588,55 @@ class Draws:
         return self._cipher.decrypt(blob, table=TABLE, column=column, record_id=draw_id)
 
 
+SEALED_COLUMNS = ("s_enc", "salts_enc", "inputs_enc", "project_name_enc")
+
+
+def rekey_draws(engine: Engine, cipher: FieldCipher, batch: int = 200) -> int:
+    """Re-encrypt every sealed draw cell under the current data key; the count changed.
+
+    The withheld secret, the salts (expert receipts), the replay inputs and the project
+    name, and each member's own salt cell of draws committed before migration 0007.
+    A batch of draws per transaction; idempotent; safe while the service runs, as reads
+    accept every listed key. Without it, retiring an old data key would leave earlier
+    draws unable to execute, deliver receipts or be replayed.
+    """
+    changed = after = 0
+    t, m = draw_table, draw_member_table
+
+    def renewed(blob: bytes | None, draw_id: str, column: str) -> bytes | None:
+        if blob is None or cipher.key_id_of(bytes(blob)) == cipher.current_key_id:
+            return None
+        plain = cipher.decrypt(bytes(blob), table=TABLE, column=column, record_id=draw_id)
+        return cipher.encrypt(plain, table=TABLE, column=column, record_id=draw_id)
+
+    while True:
+        with write_transaction(engine) as conn:
+            rows = conn.execute(
+                select(t.c.id, t.c.draw_id, *(t.c[c] for c in SEALED_COLUMNS))
+                .where(t.c.id > after).order_by(t.c.id).limit(batch).with_for_update()
+            ).all()  # fmt: skip
+            for row in rows:
+                draw_id = str(row.draw_id)
+                values = {c: v for c in SEALED_COLUMNS
+                          if (v := renewed(getattr(row, c), draw_id, c)) is not None}  # fmt: skip
+                if values:
+                    conn.execute(update(t).where(t.c.id == row.id).values(**values))
+                    changed += len(values)
+                for member in conn.execute(
+                    select(m.c.pseud, m.c.salt_enc)
+                    .where(m.c.draw_id == row.id, m.c.salt_enc.is_not(None))
+                ):  # fmt: skip
+                    pseud = bytes(member.pseud)
+                    sealed = renewed(member.salt_enc, draw_id, "salt:" + pseud.hex())
+                    if sealed is not None:
+                        conn.execute(update(m).where(m.c.draw_id == row.id, m.c.pseud == pseud)
+                                     .values(salt_enc=sealed))  # fmt: skip
+                        changed += 1
+        if not rows:
+            return changed
+        after = int(rows[-1].id)
+
+
 def _failure_outcome(draw_id: str, error: PreconditionError) -> bytes:
     """A request's stored outcome when it logged entries and then failed (retries re-raise)."""
     return json.dumps(

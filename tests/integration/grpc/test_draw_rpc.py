@@ -585,6 +585,61 @@ def test_receipts_of_draws_whose_salts_are_sealed_one_by_one(
     assert json.loads(got)["salt"] == salts[json.loads(got)["pseud"]]
 
 
+def test_rekey_moves_every_draw_secret_to_the_new_data_key(
+    library: RunningService,
+    requester: pb_grpc.DrawServiceStub,
+    pki: Any,
+) -> None:
+    """`db rekey` re-encrypts the draws' sealed cells (a member's own salt cell too), so the
+    old data key can be retired; a second pass changes nothing. (The module's draws are
+    then moved back under the service's key.)"""
+    from sqlalchemy import select, update
+
+    from expert_draw.adapters.db.models import draw_member_table, draw_table
+    from expert_draw.adapters.draws import SEALED_COLUMNS, TABLE, rekey_draws
+    from expert_draw.adapters.protection import DataKeys, FieldCipher, KeySet, load_data_keys
+    from tests.support.service import data_keys_file
+
+    draw = requester.CreateDraw(request(tenderer=8900), timeout=30).draw
+    draw_id = draw.name.removeprefix("draws/")
+    old = load_data_keys(data_keys_file(pki))
+    before = FieldCipher(old)
+    with library.engine.begin() as conn:  # one member's salt as draws before 0007 kept it
+        member = conn.execute(select(draw_member_table.c.pseud).join(
+            draw_table, draw_table.c.id == draw_member_table.c.draw_id,
+        ).where(draw_table.c.draw_id == draw_id)).first()  # fmt: skip
+        assert member is not None
+        legacy = "salt:" + bytes(member.pseud).hex()
+        conn.execute(update(draw_member_table).where(
+            draw_member_table.c.pseud == member.pseud,
+        ).values(salt_enc=before.encrypt("00" * 32, table=TABLE, column=legacy,
+                                         record_id=draw_id)))  # fmt: skip
+    new_key = os.urandom(32)
+    rotated = DataKeys(KeySet("k-new", {**old.encryption.keys, "k-new": new_key}),
+                       old.identity_hash)  # fmt: skip
+    changed = rekey_draws(library.engine, FieldCipher(rotated), batch=2)
+    with library.engine.connect() as conn:
+        rows = conn.execute(select(draw_table)).all()
+        cells = [(str(r.draw_id), c, bytes(getattr(r, c))) for r in rows for c in SEALED_COLUMNS
+                 if getattr(r, c) is not None]  # fmt: skip
+        member_cell = conn.execute(select(draw_member_table.c.salt_enc).where(
+            draw_member_table.c.pseud == member.pseud)).scalar_one()  # fmt: skip
+        member_cells = conn.execute(select(draw_member_table.c.pseud).where(
+            draw_member_table.c.salt_enc.is_not(None))).all()  # fmt: skip
+    assert changed == len(cells) + len(member_cells) > len(cells)
+    only_new = FieldCipher(DataKeys(KeySet("k-new", {"k-new": new_key}), old.identity_hash))
+    for owner, column, blob in cells:
+        only_new.decrypt(blob, table=TABLE, column=column, record_id=owner)
+    assert only_new.decrypt(bytes(member_cell), table=TABLE, column=legacy,
+                            record_id=draw_id) == "00" * 32  # fmt: skip
+    assert rekey_draws(library.engine, FieldCipher(rotated)) == 0  # idempotent
+    back = DataKeys(KeySet(old.encryption.current, rotated.encryption.keys), old.identity_hash)
+    assert rekey_draws(library.engine, FieldCipher(back)) == changed
+    with library.engine.begin() as conn:
+        conn.execute(update(draw_member_table).where(
+            draw_member_table.c.pseud == member.pseud).values(salt_enc=None))  # fmt: skip
+
+
 def test_tender_lots_and_projects_are_guarded(
     requester: pb_grpc.DrawServiceStub,
     other: pb_grpc.DrawServiceStub,
