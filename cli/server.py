@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from expert_draw.adapters.audit import AuditLog
     from expert_draw.adapters.draws import Draws
     from expert_draw.adapters.experts import ExpertLibrary
+    from expert_draw.adapters.metrics import MetricsServer, ServiceMetrics
     from expert_draw.adapters.protection import FieldCipher
     from expert_draw.app.classification import LoadedEdition
 
@@ -52,6 +53,13 @@ class RunningService:
     extra_servers: list[grpc.Server] = field(default_factory=list)
     draws: Draws | None = None
     sweeping: threading.Event = field(default_factory=threading.Event)
+    metrics: ServiceMetrics | None = None  # None unless [metrics] listen is set
+    metrics_server: MetricsServer | None = None
+
+    @property
+    def metrics_port(self) -> int | None:
+        """The bound port of /metrics (None when metrics are off)."""
+        return None if self.metrics_server is None else self.metrics_server.port
 
     def sweep_every(self, seconds: float) -> None:
         """Expire overdue draws every ``seconds`` on a daemon thread, until stopped."""
@@ -80,6 +88,8 @@ class RunningService:
         done = [s.stop(grace) for s in (self.server, *self.extra_servers)]
         for event in done:
             event.wait()
+        if self.metrics_server is not None:  # after the drain, whose calls it counts
+            self.metrics_server.stop()
         self.engine.dispose()
         _log.info("stopped")
 
@@ -132,16 +142,18 @@ def start_service(settings: Settings) -> RunningService:
         build_server,
         new_health_servicer,
     )
+    from expert_draw.adapters.metrics import MetricsServer
     from expert_draw.adapters.protection import FieldCipher, load_data_keys
     from expert_draw.app.classification import ClassificationCatalog, register_editions
 
     settings.check_files()
+    metrics, interceptors = _instrumentation(settings)
     engine = make_engine(settings.database_url, base_dir=settings.config_dir)
     try:
         migrate.require_head(engine)
         audit = AuditLog.from_settings(settings, engine, _now_ms)
         audit.initialize()
-        problems = audit.self_check(settings.audit.self_check_entries)
+        problems = _check_audit(settings, audit, metrics)
         editions = register_editions(
             SqlEditionRegistry(engine, _now_ms, audit),
             read_configured_editions(settings),
@@ -171,9 +183,12 @@ def start_service(settings: Settings) -> RunningService:
             Authenticator(settings),
             health_servicer,
             draw_servicer,
+            interceptors,
         )
         server, port = build_server(settings, deps)
-        running = RunningService(settings, engine, audit, health_servicer, server, port)
+        running = RunningService(
+            settings, engine, audit, health_servicer, server, port, metrics=metrics
+        )
         running.draws = draws
         if settings.insecure is not None:
             insecure, running.insecure_port = build_insecure_server(settings, deps)
@@ -186,6 +201,9 @@ def start_service(settings: Settings) -> RunningService:
                 settings.health_listen, health_servicer
             )
             running.extra_servers.append(health_server)
+        if metrics is not None and settings.metrics.listen is not None:
+            # Last: nothing after it can fail and leave its thread serving.
+            running.metrics_server = MetricsServer(settings.metrics.listen, metrics.registry)
     except BaseException:
         engine.dispose()
         raise
@@ -196,11 +214,42 @@ def start_service(settings: Settings) -> RunningService:
         "serving",
         port=port,
         health_port=running.health_port,
+        metrics_port=running.metrics_port,
         database=engine.dialect.name,
         audit_origin=audit.store.origin,
         writes_refused=bool(problems),
     )
     return running
+
+
+def _check_audit(settings: Settings, audit: AuditLog, metrics: ServiceMetrics | None) -> list[str]:
+    """Count the log's appends from now on, run its self-check, count a failed one."""
+    if metrics is not None:
+        audit.observe(metrics.observe_append)
+    problems = audit.self_check(settings.audit.self_check_entries)
+    if problems and metrics is not None:
+        metrics.check_failed("audit_self_check")
+    return problems
+
+
+def _instrumentation(
+    settings: Settings,
+) -> tuple[ServiceMetrics | None, tuple[grpc.ServerInterceptor, ...]]:
+    """The metrics (when [metrics] listen is set) and the interceptors outside the call's.
+
+    Raises:
+        ConfigurationError: ``metrics.opentelemetry`` without the ``otel`` extra.
+    """
+    from expert_draw import __version__
+    from expert_draw.adapters.metrics import ServiceMetrics, opentelemetry_interceptor
+
+    metrics = None if settings.metrics.listen is None else ServiceMetrics(__version__)
+    interceptors: list[grpc.ServerInterceptor] = []
+    if metrics is not None:  # outermost: it records the status the client receives
+        interceptors.append(metrics.interceptor())
+    if settings.metrics.opentelemetry:
+        interceptors.append(opentelemetry_interceptor())
+    return metrics, tuple(interceptors)
 
 
 def _draws(

@@ -200,6 +200,17 @@ class LogSettings(_Frozen):
     format: Literal["auto", "json", "console"] = "auto"
 
 
+class MetricsSettings(_Frozen):
+    """Prometheus metrics on a plaintext HTTP port of their own; OpenTelemetry tracing.
+
+    Off unless ``listen`` is set; the labels reveal no request content (docs/metrics.md).
+    """
+
+    listen: str | None = None  # host:port of /metrics, e.g. "127.0.0.1:9464"
+    # Add the OpenTelemetry gRPC server interceptor (needs the ``otel`` extra).
+    opentelemetry: bool = False
+
+
 class Settings(BaseSettings):
     """Everything the service needs to start; frozen and passed down explicitly."""
 
@@ -219,6 +230,7 @@ class Settings(BaseSettings):
     draws: DrawSettings | None = None
     grpc: GrpcSettings = GrpcSettings()
     log: LogSettings = LogSettings()
+    metrics: MetricsSettings = MetricsSettings()
     config_dir: Path = Path()
 
     @classmethod
@@ -237,6 +249,8 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _check_addresses(self) -> Self:
         _host_port(self.listen, "listen")
+        if self.metrics.listen is not None:
+            _host_port(self.metrics.listen, "metrics.listen")
         if self.health_listen is not None and not _is_loopback(self.health_listen):
             msg = "health_listen must be a loopback address (plaintext, for local probes)"
             raise ValueError(msg)

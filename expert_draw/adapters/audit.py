@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from audit_log import sqlstore
 from audit_log.entry import Entry, Who
@@ -76,6 +76,9 @@ class AuditLog:
         self.clock_ms = clock_ms
         self.writes_refused: str | None = None
         self.held: list[Signer] = list(store.keys.signers.values())
+        self._observers: list[Callable[[tuple[str, ...]], None]] = []
+        # Kinds appended in a connection's open transaction wait in its info under this key.
+        self._appended_key = f"expert_draw.audit.appended.{id(self)}"
 
     @classmethod
     def from_settings(
@@ -173,6 +176,32 @@ class AuditLog:
                 keys.periods, keys.signers = saved
                 raise
 
+    def observe(self, observer: Callable[[tuple[str, ...]], None]) -> None:
+        """Call ``observer(kinds)`` for each append whose transaction commits.
+
+        ``kinds`` are the appended entries' kinds, in order. Appends in a transaction that
+        rolls back are never reported. The call happens on the committing thread, from
+        SQLAlchemy's commit event, just before the database's COMMIT; it must be quick.
+        An observer that raises is logged and never fails the commit.
+        """
+        if not self._observers:
+            event.listen(self.engine, "begin", self._forget)
+            event.listen(self.engine, "rollback", self._forget)
+            event.listen(self.engine, "commit", self._committed)
+        self._observers.append(observer)
+
+    def _forget(self, conn: Connection) -> None:
+        conn.info.pop(self._appended_key, None)
+
+    def _committed(self, conn: Connection) -> None:
+        appended: list[tuple[str, ...]] = conn.info.pop(self._appended_key, None) or []
+        for kinds in appended:
+            for observer in self._observers:
+                try:
+                    observer(kinds)
+                except Exception:  # noqa: BLE001 - counting must never fail a commit
+                    _log.exception("audit.observer_failed")
+
     def self_check(self, tail: int) -> list[str]:
         """Run the start-up self-check; on any problem, refuse writes from now on."""
         with self.engine.connect() as conn:
@@ -221,13 +250,17 @@ class AuditLog:
         except RequestReusedError as exc:
             raise PreconditionError(str(exc), reason="REQUEST_ID_REUSED") from None
         try:
-            return self.store.append(
+            appended = self.store.append(
                 conn, who=who, request_id=request_id,
                 payload_sha256=digest, pending=pending,
                 now_ms=self.clock_ms() if now_ms is None else now_ms, outcome=outcome,
             )  # fmt: skip
         except RequestReusedError as exc:
             raise PreconditionError(str(exc), reason="REQUEST_ID_REUSED") from None
+        if self._observers:  # reported by _committed once the transaction commits
+            waiting = conn.info.setdefault(self._appended_key, [])
+            waiting.append(tuple(item.kind for item in pending))
+        return appended
 
     def find_request(
         self, conn: Connection, who: Who, request_id: str, payload: object

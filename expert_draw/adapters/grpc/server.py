@@ -62,6 +62,8 @@ class ServiceDeps:
     authenticator: Authenticator
     health: health.HealthServicer
     draws: DrawServicer | None = None  # None without a [draws] configuration
+    # Outside the call interceptor, outermost first (metrics: they see the final status).
+    interceptors: tuple[grpc.ServerInterceptor, ...] = ()
 
 
 def new_health_servicer() -> health.HealthServicer:
@@ -106,7 +108,7 @@ def _new_server(
 ) -> grpc.Server:
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.grpc.max_workers, thread_name_prefix="rpc"),
-        interceptors=[CallInterceptor(identify)],
+        interceptors=[*deps.interceptors, CallInterceptor(identify)],
         options=_options(settings),
     )
     classification_grpc.add_ClassificationServiceServicer_to_server(
