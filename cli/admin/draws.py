@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -23,7 +23,22 @@ from cli.admin.client import (
     request_metadata,
 )
 
+if TYPE_CHECKING:
+    from expert_draw.core.requester import Asked
+
 app = typer.Typer(help="Draws: fetch proof bundles, show draws.", no_args_is_help=True)
+
+
+def _asked(path: Path) -> Asked:
+    """The request `draws create` saved, as the requester's check 6 compares it."""
+    from expert_draw.core import requester
+
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return requester.Asked(
+        disciplines=tuple((str(c), int(k), int(r), None) for c, k, r in data["disciplines"]),
+        beacon=bool(data["beacon"]), supersedes=str(data["supersedes"]),
+        draw_id=None if data["draw_id"] is None else str(data["draw_id"]),
+    )  # fmt: skip
 
 
 def _name(value: str) -> str:
@@ -161,6 +176,12 @@ def create(
     out.mkdir(parents=True, exist_ok=True)
     (out / "commit.aud1").write_bytes(created.commit_entry)
     (out / "commit.receipt").write_text(created.commit_receipt, encoding="utf-8")
+    asked = {  # what `draws execute` checks the params against (spec §13 check 6)
+        "disciplines": [[q.discipline.rsplit("/", 1)[-1], q.seats, q.reserves] for q in quotas],
+        "beacon": beacon, "supersedes": request.supersedes.removeprefix("draws/"),
+        "draw_id": draw_id or None,
+    }  # fmt: skip
+    (out / "asked.json").write_text(json.dumps(asked), encoding="utf-8")
     counts = ", ".join(f"{c.code}: {c.count}" for c in created.draw.counts)
     typer.echo(f"{created.draw.name} committed (eligible {counts}); commit entry and receipt"
                f" in {out}/")  # fmt: skip
@@ -193,11 +214,14 @@ def execute(
         pinned = trust.load(trust_file)
         entry = (commit / "commit.aud1").read_bytes()
         receipt_text = (commit / "commit.receipt").read_text(encoding="utf-8")
-    except (OSError, trust.TrustError) as exc:
+        asked_file = commit / "asked.json"  # absent in folders written before it existed
+        asked = _asked(asked_file) if asked_file.exists() else None
+    except (OSError, trust.TrustError, ValueError, KeyError, TypeError) as exc:
         fail(f"cannot read the commit or trust: {exc}")
     try:
         checked = check_commit(entry, receipt_text, pinned.origin, [pinned.log_vkey],
-                               int(time.time()))  # fmt: skip
+                               int(time.time()), asked=asked,
+                               delta_min=pinned.delta_min)  # fmt: skip
     except CommitCheckError as exc:
         fail(f"the commit does not check, no nonce sent: {exc}", 1)
     if f"draws/{checked.draw_id}" != _name(draw):

@@ -155,6 +155,17 @@ def test_create_and_execute_with_the_requesters_checks(
     refused = run("draws", "execute", name, "--commit", str(tampered), "--trust", trust, *args)
     assert refused.exit_code == 1
     assert "no nonce sent" in refused.output
+    # The commit must also say what was asked (saved by `draws create`): 4 seats is not it.
+    asked = json.loads((tmp_path / "commit" / "asked.json").read_text(encoding="utf-8"))
+    assert asked["disciplines"] == [["A0101", 5, 1]]
+    other = tmp_path / "other-request"
+    other.mkdir()
+    for part in ("commit.aud1", "commit.receipt"):
+        (other / part).write_bytes((tmp_path / "commit" / part).read_bytes())
+    (other / "asked.json").write_text(json.dumps({**asked, "disciplines": [["A0101", 4, 1]]}))
+    refused = run("draws", "execute", name, "--commit", str(other), "--trust", trust, *args)
+    assert refused.exit_code == 1
+    assert "not the requested" in refused.output
     done = run("draws", "execute", name, "--commit", str(tmp_path / "commit"), "--trust", trust,
                *args)  # fmt: skip
     assert done.exit_code == 0, done.output

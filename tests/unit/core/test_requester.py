@@ -9,7 +9,7 @@ import pytest
 from audit_log.receipt import Receipt
 from expert_draw.core import eds1
 from expert_draw.core.receipts import leaf_proof
-from expert_draw.core.requester import CommitCheckError, check_commit
+from expert_draw.core.requester import Asked, CommitCheckError, check_commit
 from tests.support import draw_log, small_logs
 from tests.vectors.generate import signer
 
@@ -66,3 +66,36 @@ def test_failures() -> None:
     with pytest.raises(CommitCheckError, match=r"not a draw\.commit"):
         check_commit(bodies[request_at], Receipt(request_at, tuple(proof), notes[size]).format(),
                      draw_log.ORIGIN, KEYS, 0)  # fmt: skip
+
+
+def test_the_params_must_say_what_was_asked() -> None:
+    """§13 check 6: each mismatch with the request is refused, by name."""
+    entry, text = commit_and_receipt(draw_log.build())
+    asked = Asked(disciplines=(("A0101", 5, 2, None),), beacon=False)
+    assert check_commit(entry, text, draw_log.ORIGIN, KEYS, 0, asked=asked).draw_id
+    exact = replace(asked, disciplines=(("A0101", 5, 2, 3),), draw_id=draw_log.DRAW_ID)
+    assert check_commit(entry, text, draw_log.ORIGIN, KEYS, 0, asked=exact).draw_id
+    for wrong, says in [
+        (replace(asked, disciplines=(("A0101", 4, 2, None),)), "disciplines"),
+        (replace(asked, disciplines=(("A0101", 5, 1, None),)), "disciplines"),
+        (replace(asked, disciplines=(("A0101", 5, 2, 4),)), "disciplines"),
+        (replace(asked, disciplines=(("A0101", 5, 2, None), ("B01", 1, 0, None))), "disciplines"),
+        (replace(asked, disciplines=(("A0102", 5, 2, None),)), "disciplines"),
+        (replace(asked, beacon=True), "beacon"),
+        (replace(asked, supersedes="d-earlier"), "supersedes"),
+        (replace(asked, override_seq=7), "override"),
+        (replace(asked, draw_id="d-other"), "not d-other"),
+    ]:
+        with pytest.raises(CommitCheckError, match=says):
+            check_commit(entry, text, draw_log.ORIGIN, KEYS, 0, asked=wrong)
+
+
+def test_the_beacon_needs_delta_min_and_the_allowance() -> None:
+    """§13 check 7: delta below the pinned minimum, or too little time for the allowance."""
+    entry, text = commit_and_receipt(draw_log.build(beacon=True))
+    deadline = eds1.round_time(draw_log.ROUND) - 30
+    with pytest.raises(CommitCheckError, match="delta_min"):
+        check_commit(entry, text, draw_log.ORIGIN, KEYS, 0, delta_min=101)
+    assert check_commit(entry, text, draw_log.ORIGIN, KEYS, deadline - 10, allowance_s=9).round
+    with pytest.raises(CommitCheckError, match="too late"):
+        check_commit(entry, text, draw_log.ORIGIN, KEYS, deadline - 10, allowance_s=10)
