@@ -163,6 +163,9 @@ class AuditSettings(_Frozen):
     previous_signing_keys: list[Path] = []
     replica_id: Annotated[str, Field(pattern=PRINCIPAL_PATTERN)] = "replica-1"
     self_check_entries: Annotated[int, Field(ge=1, le=100_000)] = 64
+    # A replica whose clock is further than this from PostgreSQL's refuses writes
+    # (UNAVAILABLE, CLOCK_SKEW): entry times never jump forward because of one bad clock.
+    max_clock_skew_ms: Annotated[int, Field(ge=100, le=600_000)] = 5000
 
 
 class LibrarySettings(_Frozen):

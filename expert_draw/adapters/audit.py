@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import event, select
+from sqlalchemy import event, select, text
 
 from audit_log import sqlstore
 from audit_log.entry import Entry, Who
@@ -30,6 +30,7 @@ from expert_draw.errors import (
     InvalidRequestError,
     NotFoundError,
     PreconditionError,
+    UnavailableError,
 )
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 _log = structlog.get_logger("expert_draw.audit")
 SERVICE_PRINCIPAL = "service"
 LOG_ROLES = {"admin": "admin", "trading_system": "requester", "supervisor": "supervisor"}
+_DB_NOW_MS = text("SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)")
 """Certificate roles (config.Role values) → the ``who.role`` of audit-log.md §2."""
 
 
@@ -76,6 +78,7 @@ class AuditLog:
         self.clock_ms = clock_ms
         self.writes_refused: str | None = None
         self.held: list[Signer] = list(store.keys.signers.values())
+        self.max_clock_skew_ms = 5000  # [audit] max_clock_skew_ms
         self._observers: list[Callable[[tuple[str, ...]], None]] = []
         # Kinds appended in a connection's open transaction wait in its info under this key.
         self._appended_key = f"expert_draw.audit.appended.{id(self)}"
@@ -93,6 +96,7 @@ class AuditLog:
         store = AuditStore(audit.origin, KeyRing.single(signer), audit.replica_id)
         log = cls(engine, store, clock_ms)
         log.held = [signer, *previous]
+        log.max_clock_skew_ms = audit.max_clock_skew_ms
         return log
 
     @property
@@ -242,6 +246,7 @@ class AuditLog:
         if self.writes_refused is not None:
             msg = f"audit log self-check failed, writes are refused: {self.writes_refused}"
             raise PreconditionError(msg, reason="AUDIT_SELF_CHECK_FAILED")
+        self._check_clock(conn)
         digest = sqlstore.payload_digest(payload)
         try:
             if self.store.find_request(conn, who.sub, request_id, digest) is not None:
@@ -261,6 +266,29 @@ class AuditLog:
             waiting = conn.info.setdefault(self._appended_key, [])
             waiting.append(tuple(item.kind for item in pending))
         return appended
+
+    def _check_clock(self, conn: Connection) -> None:
+        """Refuse the write when this replica's clock is too far from the database's.
+
+        Entry times are ``max(now, last ts)``: one replica whose clock ran ahead would
+        push every later entry's time forward, and windows and deadlines with it. On
+        PostgreSQL (several replicas) the database's ``clock_timestamp()`` is the
+        reference; SQLite is one machine's file, read with the same clock.
+
+        Raises:
+            UnavailableError: ``CLOCK_SKEW``; another replica can take the request.
+        """
+        if conn.dialect.name != "postgresql":
+            return
+        db_ms = int(conn.execute(_DB_NOW_MS).scalar_one())
+        skew = self.clock_ms() - db_ms
+        if abs(skew) > self.max_clock_skew_ms:
+            _log.error("clock.skew", skew_ms=skew, bound_ms=self.max_clock_skew_ms)
+            msg = (
+                f"this replica's clock is {skew} ms from the database's (bound "
+                f"{self.max_clock_skew_ms} ms): writes are refused until it is corrected"
+            )
+            raise UnavailableError(msg, reason="CLOCK_SKEW")
 
     def find_request(
         self, conn: Connection, who: Who, request_id: str, payload: object
