@@ -165,3 +165,12 @@ class UnavailableError(Error):
     """A dependency (the database) is unreachable; the caller may retry."""
 
     reason = "UNAVAILABLE"
+
+
+class StorageFullError(Error):
+    """The database has no space left for the write (RESOURCE_EXHAUSTED).
+
+    Nothing was written; the caller may retry once an operator has made room.
+    """
+
+    reason = "DATABASE_FULL"

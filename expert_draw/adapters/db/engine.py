@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import create_engine, event, make_url
 from sqlalchemy.exc import ArgumentError
 
-from expert_draw.errors import ConcurrentChangeError, ConfigurationError
+from expert_draw.errors import (
+    ConcurrentChangeError,
+    ConfigurationError,
+    Error,
+    StorageFullError,
+    UnavailableError,
+)
 
 _log = logging.getLogger("expert_draw.db")
 
@@ -117,12 +123,31 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
 
 # SQLSTATEs of transactions PostgreSQL aborted to break a conflict; the client retries.
 _RETRYABLE = {"40001": "serialization failure", "40P01": "deadlock"}
+# SQLSTATEs (or their two-character classes) of a database that cannot serve now.
+_UNAVAILABLE = {
+    "08": "the connection to the database failed",
+    "57P01": "the database is shutting down", "57P02": "the database is shutting down",
+    "57P03": "the database is starting up", "53300": "the database has too many connections",
+    "25006": "the database is read-only", "58030": "the database had an I/O error",
+}  # fmt: skip
+_FULL = {"53100"}  # disk_full
+# SQLite says it in words (sqlite3.OperationalError's message).
+_SQLITE_UNAVAILABLE = {
+    "database is locked": "the database stayed locked by another writer",
+    "attempt to write a readonly database": "the database is read-only",
+    "disk i/o error": "the database had an I/O error",
+    "unable to open database file": "the database file cannot be opened",
+}
+_SQLITE_FULL = ("database or disk is full",)
 
 
-def retryable_error(exc: BaseException) -> ConcurrentChangeError | None:
-    """A database error that a retry can clear, as an ABORTED service error.
+def retryable_error(exc: BaseException) -> Error | None:
+    """A database error as the service error a client can act on; None for others.
 
-    Deadlocks and serialization failures; None for anything else.
+    Deadlocks and serialization failures are ABORTED (retry now); a database that is
+    down, restarting, read-only or failing I/O is UNAVAILABLE (retry later, or on
+    another replica: nothing was written, since a transaction commits whole or not at
+    all); a full disk is RESOURCE_EXHAUSTED. The message names no statement or value.
     """
     from sqlalchemy.exc import DBAPIError
 
@@ -132,4 +157,23 @@ def retryable_error(exc: BaseException) -> ConcurrentChangeError | None:
     if state in _RETRYABLE:
         msg = f"the transaction met a concurrent one ({_RETRYABLE[state]}); retry the request"
         return ConcurrentChangeError(msg, reason="TRANSACTION_CONFLICT")
+    if state in _FULL or any(t in str(exc.orig).lower() for t in _SQLITE_FULL):
+        msg = "the database has no space left; nothing was written"
+        return StorageFullError(msg)
+    why = (_UNAVAILABLE.get(state or "") or _UNAVAILABLE.get((state or "")[:2])
+           or next((v for k, v in _SQLITE_UNAVAILABLE.items() if k in str(exc.orig).lower()),
+                   None))  # fmt: skip
+    if why is None and exc.connection_invalidated:
+        why = "the connection to the database was lost"
+    orig = type(exc.orig)
+    if (
+        why is None
+        and state is None
+        and orig.__module__.startswith("psycopg")
+        and (orig.__name__ == "OperationalError")
+    ):
+        why = "the database cannot be reached"  # refused, reset, timed out: no SQLSTATE
+    if why is not None:
+        return UnavailableError(f"{why}; nothing was written, retry later",
+                                reason="DATABASE_UNAVAILABLE")  # fmt: skip
     return None

@@ -24,6 +24,7 @@ from expert_draw.errors import (
     InvalidRequestError,
     NotFoundError,
     PreconditionError,
+    StorageFullError,
     TooLargeError,
     UnauthenticatedError,
     UnavailableError,
@@ -42,6 +43,7 @@ STATUS_TABLE: tuple[tuple[type[Error], grpc.StatusCode], ...] = (
     (UnauthenticatedError, grpc.StatusCode.UNAUTHENTICATED),
     (AccessDeniedError, grpc.StatusCode.PERMISSION_DENIED),
     (UnavailableError, grpc.StatusCode.UNAVAILABLE),
+    (StorageFullError, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (UnimplementedError, grpc.StatusCode.UNIMPLEMENTED),
     (ConfigurationError, grpc.StatusCode.FAILED_PRECONDITION),
 )
