@@ -35,6 +35,7 @@ lint: venv proto-deps
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/hadolint Dockerfile
 	$(BIN)/buf lint
 	$(BIN)/python scripts/gen_protos.py --check
 

@@ -6,7 +6,7 @@ import os
 
 import typer
 
-from cli import db, dev, keys, server
+from cli import db, dev, health, keys, server
 from cli.admin import classification, draws, experts
 from cli.admin import escrow as escrow_admin
 from cli.admin import log as log_commands
@@ -21,6 +21,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("serve")(server.serve)
+app.command("health")(health.health)
 app.add_typer(dev.app, name="dev")
 app.add_typer(db.app, name="db")
 classification.app.command("validate")(validate)
