@@ -78,3 +78,38 @@ def test_tour_runs_in_order(
         assert result.exit_code == EXPECTED_EXIT.get(args[1], 0), (
             f"{' '.join(args)}\n{result.output}"
         )
+
+
+def other_language_commands() -> list[str]:
+    """The command lines of the README's "Other languages" block."""
+    section = README.split("## Other languages", 1)[1]
+    block = re.search(r"```\n(.*?)```", section, flags=re.DOTALL)
+    assert block is not None
+    return [line for line in block.group(1).splitlines() if line.strip()]
+
+
+def test_other_language_commands_run(dev_service: tuple[RunningService, Path]) -> None:
+    """The Node.js client and `buf curl` lines, as a user runs them after `make serve`
+    (here against the test service: its port and its `var/`), on the tour's demo library."""
+    import json
+    import subprocess
+
+    running, var = dev_service
+    imported = CliRunner().invoke(app, [
+        "experts", "import", str(ROOT / "docs/samples/experts-demo.csv"), "--client-config",
+        str(var / "client.toml"), "--target", f"127.0.0.1:{running.port}",
+    ])  # fmt: skip
+    assert imported.exit_code == 0, imported.output  # idempotent: the tour may have run
+    setup, node, curl = other_language_commands()
+    assert setup.startswith("make proto-deps")
+    for line in (setup, node, curl):
+        local = line.replace("127.0.0.1:50051", f"127.0.0.1:{running.port}").replace(
+            " var/", f" {var}/"
+        )
+        done = subprocess.run(local, shell=True, cwd=ROOT, capture_output=True, text=True,  # noqa: S602 - the README's own line
+                              timeout=300, check=False)  # fmt: skip
+        assert done.returncode == 0, f"{line}\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+        if line is node:
+            assert json.loads(done.stdout)["state"] == "STATE_EXECUTED"
+        if line is curl:
+            assert json.loads(done.stdout) == {"status": "SERVING"}
