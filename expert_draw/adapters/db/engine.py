@@ -8,6 +8,7 @@ read-then-write transaction never fails to upgrade its lock ("database is locked
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -151,6 +152,12 @@ def retryable_error(exc: BaseException) -> Error | None:
     """
     from sqlalchemy.exc import DBAPIError
 
+    if isinstance(exc, RuntimeError) and _raised_in_pool(exc):
+        # Seen once under kill -9 load with 3 replicas on PostgreSQL (SQLAlchemy 2.1.9):
+        # "deque mutated during iteration" while the pool set up a new connection, before
+        # any statement ran. Not reproduced alone; the request can safely be retried.
+        return UnavailableError("the database connection could not be set up; nothing was "
+                                "written, retry", reason="DATABASE_UNAVAILABLE")  # fmt: skip
     if not isinstance(exc, DBAPIError):
         return None
     state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
@@ -177,3 +184,14 @@ def retryable_error(exc: BaseException) -> Error | None:
         return UnavailableError(f"{why}; nothing was written, retry later",
                                 reason="DATABASE_UNAVAILABLE")  # fmt: skip
     return None
+
+
+def _raised_in_pool(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised inside SQLAlchemy's pool (setting up a connection)."""
+    pool = os.path.join("sqlalchemy", "pool", "")  # noqa: PTH118 - a path fragment to match
+    trace = exc.__traceback__
+    while trace is not None:
+        if pool in trace.tb_frame.f_code.co_filename:
+            return True
+        trace = trace.tb_next
+    return False
