@@ -46,6 +46,7 @@ from expert_draw.core.paging import decode_cursor, effective_page_size, encode_c
 from expert_draw.errors import (
     AlreadyExistsError,
     FieldViolation,
+    InvalidPageTokenError,
     InvalidRequestError,
     NotFoundError,
     PreconditionError,
@@ -65,6 +66,7 @@ if TYPE_CHECKING:
     from expert_draw.core.policy import Policy
 
 TABLE = "draw"
+MAX_ROW_ID = 2**31 - 1  # the id column is an INTEGER: a page token past it is forged
 LIVE = frozenset({"COMMITTED", "AWAITING_BEACON", "EXECUTED", "OPENED", "CLOSED", "AWARDED"})
 SEATED_STATES = ("EXECUTED", "OPENED", "CLOSED", "AWARDED")
 LOOKBACK_KINDS = ("expert.create", "expert.update", "expert.status", "expert.delete",
@@ -1313,6 +1315,8 @@ class Draws:
         own = caller if role == "trading_system" else ""
         key = query_key("draws", own, state)
         before = decode_cursor(page_token, key) if page_token else None
+        if before is not None and before > MAX_ROW_ID:  # forged: ids are 32-bit INTEGERs
+            raise InvalidPageTokenError("page token is out of range; start again")
         query = select(draw_table.c.id, draw_table.c.draw_id)
         if own:
             query = query.where(draw_table.c.requester == own)

@@ -40,6 +40,7 @@ from expert_draw.errors import (
     AlreadyExistsError,
     ConcurrentChangeError,
     FieldViolation,
+    InvalidPageTokenError,
     InvalidRequestError,
     NotFoundError,
     PreconditionError,
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
     from expert_draw.adapters.protection import FieldCipher
 
 TABLE = "expert"
+MAX_ROW_ID = 2**31 - 1  # the id column is an INTEGER: a page token past it is forged
 ERASED = "erased:"  # the id_hash of an erased record: "erased:<uuid>"
 CHINA = dt.timezone(dt.timedelta(hours=8), "CST")  # dates of record are Beijing dates
 _COLUMNS = {
@@ -516,6 +518,8 @@ class ExpertLibrary:
             str(where.legacy_only), str(where.current_status),
         )  # fmt: skip
         after = decode_cursor(page_token, key) if page_token else 0
+        if after is not None and after > MAX_ROW_ID:  # forged: ids are 32-bit INTEGERs
+            raise InvalidPageTokenError("page token is out of range; start again")
         query = select(expert_table).where(expert_table.c.state == str(where.state))
         if where.legacy_only:
             query = query.where(expert_table.c.legacy_only.is_(True))

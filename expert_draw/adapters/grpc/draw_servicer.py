@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     import grpc
+    from google.protobuf.timestamp_pb2 import Timestamp
 
     from audit_log.entry import Who
     from expert_draw.adapters.draws import Draws, Member, StoredDraw
@@ -44,6 +45,8 @@ DECLINE_REASONS = frozenset(
 )
 MAX_EVIDENCE_BYTES = 1024 * 1024
 MAX_SAFE_SEQ = 2**53 - 1  # log seqs are aud1 integers
+MAX_TIME_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+MAX_NANOS = 999_999_999
 DRAW_NAME = re.compile(r"draws/([a-z0-9-]{1,56})")
 MAX_ID_CHARS = 64
 MAX_NAME_CHARS = 200
@@ -184,9 +187,10 @@ def request_from_pb(  # noqa: C901, PLR0912, PLR0915 - one check per field
     if not (request.HasField("evaluation_start_time") and request.HasField("evaluation_end_time")):
         problems.append(FieldViolation("evaluation_start_time", "the window is required"))
     else:
-        window = (request.evaluation_start_time.ToMilliseconds(),
-                  request.evaluation_end_time.ToMilliseconds())  # fmt: skip
-        if not 0 < window[1] - window[0] <= MAX_WINDOW_MS:
+        start = _ms(request.evaluation_start_time, "evaluation_start_time", problems)
+        end = _ms(request.evaluation_end_time, "evaluation_end_time", problems)
+        window = (start or 0, end or 0)
+        if start is not None and end is not None and not 0 < end - start <= MAX_WINDOW_MS:
             problems.append(
                 FieldViolation("evaluation_end_time", "after the start, within 31 days of it")
             )
@@ -355,8 +359,8 @@ class DrawServicer(pb_grpc.DrawServiceServicer):
         problems = _request_id_problems(request.request_id)
         if len(request.signature) != 48:  # noqa: PLR2004 - a compressed G1 point
             problems.append(FieldViolation("signature", "the round's 48-byte BLS signature"))
-        if request.round < 1:
-            problems.append(FieldViolation("round", "a drand round, 1 or more"))
+        if not 1 <= request.round <= MAX_SAFE_SEQ:  # the round is logged: an aud1 integer
+            problems.append(FieldViolation("round", "a drand round, 1 to 2^53 - 1"))
         _check(problems)
         _, role = context_caller()
         executed = self._draws.submit_beacon(
@@ -458,12 +462,13 @@ class DrawServicer(pb_grpc.DrawServiceServicer):
         del context
         draw_id = parse_draw_name(request.name)
         problems = _request_id_problems(request.request_id)
-        if not request.HasField("open_time") or request.open_time.ToMilliseconds() <= 0:
+        opened_at = _ms(request.open_time, "open_time", problems)
+        if opened_at is not None and (not request.HasField("open_time") or opened_at <= 0):
             problems.append(FieldViolation("open_time", "required"))
         _check(problems)
         draw = self._draws.lifecycle(
             self._caller(), draw_id, "open", request_id=request.request_id,
-            opened_at=request.open_time.ToMilliseconds(),
+            opened_at=opened_at or 0,
         )  # fmt: skip
         return pb.RecordOpeningResponse(draw=draw_to_pb(draw))
 
@@ -567,6 +572,18 @@ def _receipt_request(request: pb.GetExpertReceiptRequest) -> tuple[str, str, str
         expert_uuid = ""
     _check(problems)
     return parse_draw_name(request.name), expert_uuid, purpose
+
+
+def _ms(stamp: Timestamp, field: str, problems: list[FieldViolation]) -> int | None:
+    """A request time in UTC milliseconds; out of 1970..9999 (or bad nanos) is a violation.
+
+    ``Timestamp.ToMilliseconds`` raises ValueError out of that range: an INTERNAL error.
+    """
+    ms = stamp.seconds * 1000 + stamp.nanos // 1_000_000
+    if not 0 <= stamp.nanos <= MAX_NANOS or not 0 <= ms <= MAX_TIME_MS:
+        problems.append(FieldViolation(field, "a time from 1970 to 9999, nanos 0 to 999999999"))
+        return None
+    return ms
 
 
 def _request_id_problems(request_id: str) -> list[FieldViolation]:

@@ -23,7 +23,8 @@ from expert_draw.adapters.db.engine import retryable_error
 from expert_draw.adapters.grpc.access import authorize
 from expert_draw.adapters.grpc.context import set_caller
 from expert_draw.adapters.grpc.status import internal_status, to_status
-from expert_draw.errors import Error, UnimplementedError
+from expert_draw.adapters.grpc.wire import bad_utf8_field
+from expert_draw.errors import Error, InvalidRequestError, UnimplementedError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -100,6 +101,53 @@ class _Call:
         set_caller(None)
 
 
+class _Unparseable:
+    """Stands for a request message that did not parse (a string that is not UTF-8...).
+
+    gRPC answers INTERNAL ("Exception deserializing request!") when a deserializer
+    fails; the interceptor's deserializers return this instead, and the wrapped
+    handler turns it into INVALID_ARGUMENT.
+    """
+
+    def __init__(self, field: str | None) -> None:
+        self.field = field
+
+    def refuse(self) -> InvalidRequestError:
+        if self.field is not None:
+            return InvalidRequestError.field(self.field, "must be UTF-8 text")
+        return InvalidRequestError.field("", "the request message does not parse")
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserializer is None:  # pragma: no cover - every service here has one
+        return None
+    descriptor = getattr(getattr(deserializer, "__self__", None), "DESCRIPTOR", None)
+
+    def deserialize(data: bytes) -> Any:  # noqa: ANN401 - any request message
+        try:
+            return deserializer(data)
+        except Exception:  # noqa: BLE001 - DecodeError, or a parser's own error
+            return _Unparseable(None if descriptor is None else bad_utf8_field(descriptor, data))
+
+    return deserialize
+
+
+def _checked(request: Any, streaming: bool) -> Any:  # noqa: ANN401
+    """The request, with unparseable messages raised as INVALID_ARGUMENT."""
+    if streaming:
+        return _checked_stream(request)
+    if isinstance(request, _Unparseable):
+        raise request.refuse()
+    return request
+
+
+def _checked_stream(requests: Iterator[Any]) -> Iterator[Any]:
+    for request in requests:
+        if isinstance(request, _Unparseable):
+            raise request.refuse()
+        yield request
+
+
 class CallInterceptor(grpc.ServerInterceptor):
     """Wraps every handler of a server with identity, authorization and logging."""
 
@@ -124,7 +172,7 @@ class CallInterceptor(grpc.ServerInterceptor):
             behavior: Callable[..., Any] | None = handler.unary_stream or handler.stream_stream
             if behavior is None:  # pragma: no cover - a streaming handler has one
                 return handler
-            wrapped_stream = self._wrap_stream(method, behavior)
+            wrapped_stream = self._wrap_stream(method, behavior, handler.request_streaming)
             factory = (
                 grpc.unary_stream_rpc_method_handler
                 if handler.unary_stream
@@ -132,7 +180,7 @@ class CallInterceptor(grpc.ServerInterceptor):
             )
             return factory(
                 wrapped_stream,
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=_tolerant(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         behavior = handler.unary_unary or handler.stream_unary
@@ -144,8 +192,8 @@ class CallInterceptor(grpc.ServerInterceptor):
             else grpc.stream_unary_rpc_method_handler
         )
         return factory(
-            self._wrap_unary(method, behavior),
-            request_deserializer=handler.request_deserializer,
+            self._wrap_unary(method, behavior, handler.request_streaming),
+            request_deserializer=_tolerant(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )
 
@@ -155,12 +203,17 @@ class CallInterceptor(grpc.ServerInterceptor):
         set_caller(call.identity)
         authorize(call.method, call.identity.role)
 
-    def _wrap_unary(self, method: str, behavior: Callable[..., Any]) -> Callable[..., Any]:
+    def _wrap_unary(
+        self,
+        method: str,
+        behavior: Callable[..., Any],
+        streaming: bool,
+    ) -> Callable[..., Any]:
         def wrapped(request: Any, context: grpc.ServicerContext) -> Any:  # noqa: ANN401, RET503
             call = _Call(method, context)
             try:
                 self._begin(call)
-                return behavior(request, context)
+                return behavior(_checked(request, streaming), context)
             except Exception as exc:  # noqa: BLE001 - translated, never leaked
                 status = call.fail(exc)
             finally:
@@ -170,13 +223,18 @@ class CallInterceptor(grpc.ServerInterceptor):
 
         return wrapped
 
-    def _wrap_stream(self, method: str, behavior: Callable[..., Any]) -> Callable[..., Any]:
+    def _wrap_stream(
+        self,
+        method: str,
+        behavior: Callable[..., Any],
+        streaming: bool,
+    ) -> Callable[..., Any]:
         def wrapped(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:  # noqa: ANN401
             call = _Call(method, context)
             status: grpc.Status | None = None
             try:
                 self._begin(call)
-                yield from behavior(request, context)
+                yield from behavior(_checked(request, streaming), context)
             except Exception as exc:  # noqa: BLE001 - translated, never leaked
                 status = call.fail(exc)
             finally:
