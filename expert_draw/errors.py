@@ -167,6 +167,12 @@ class UnavailableError(Error):
     reason = "UNAVAILABLE"
 
 
+class ClientBusyError(Error):
+    """The client already has as many calls in progress as it may (RESOURCE_EXHAUSTED)."""
+
+    reason = "TOO_MANY_CALLS"
+
+
 class StorageFullError(Error):
     """The database has no space left for the write (RESOURCE_EXHAUSTED).
 

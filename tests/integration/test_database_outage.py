@@ -48,7 +48,8 @@ def cluster() -> Iterator[PgCluster]:
 
 @pytest.fixture(scope="module")
 def service(cluster: PgCluster, pki: Pki) -> Iterator[RunningService]:
-    running = start(pki, new_postgres_url(cluster.url()))
+    running = start(pki, new_postgres_url(cluster.url()),
+                    grpc={"max_workers": 8, "max_calls_per_client": 8})  # fmt: skip
     yield running
     running.stop(grace=0)
 

@@ -56,7 +56,9 @@ DAY_MS = 86_400_000
 LIBRARY = range(100, 145)  # 45 experts of A010101: the draws' pool
 SECONDS = 10.0
 KILL_EVERY = 2.5
-RETRY = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED, grpc.StatusCode.DEADLINE_EXCEEDED}
+# Away, conflicting, or this client's calls per replica are all in use: try again.
+RETRY = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED, grpc.StatusCode.DEADLINE_EXCEEDED,
+         grpc.StatusCode.RESOURCE_EXHAUSTED}  # fmt: skip
 # A draw may find too few free experts once the day's seats are taken.
 EXPECTED = {grpc.StatusCode.OK, grpc.StatusCode.FAILED_PRECONDITION}
 

@@ -117,7 +117,14 @@ def service_settings(pki: Pki, database_url: str, **overrides: Any) -> Settings:
         "audit": {"origin": ORIGIN, "signing_key": str(log_key_file(pki)), "replica_id": "test-1"},
         "library": {"data_keys": str(data_keys_file(pki))},
         "draws": draw_key_files(pki),
-        "grpc": {"max_workers": 4, "grace_seconds": 2.0, "drain_seconds": 0.0},
+        # Tests of concurrent retries send several calls from one client at once; the
+        # per-client limit has its own test (test_client_limits.py).
+        "grpc": {
+            "max_workers": 4,
+            "max_calls_per_client": 4,
+            "grace_seconds": 2.0,
+            "drain_seconds": 0.0,
+        },
     }
     values.update(overrides)
     return load_settings(None, **values)

@@ -24,6 +24,7 @@ from expert_draw.adapters.grpc.interceptor import (
     certificate_identifier,
     fixed_identifier,
 )
+from expert_draw.adapters.grpc.limits import ClientLimiter
 from expert_draw.api.v1 import audit_service_pb2 as audit_pb
 from expert_draw.api.v1 import audit_service_pb2_grpc as audit_grpc
 from expert_draw.api.v1 import classification_service_pb2 as classification_pb
@@ -89,6 +90,12 @@ def _options(settings: Settings) -> list[tuple[str, int]]:
     ]
 
 
+def calls_per_client(settings: Settings) -> int:
+    """``[grpc] max_calls_per_client``, by default half the workers (at least 1)."""
+    configured = settings.grpc.max_calls_per_client
+    return configured if configured is not None else max(1, settings.grpc.max_workers // 2)
+
+
 def _bind(server: grpc.Server, address: str, setting: str, add: Callable[[str], int]) -> int:
     del server
     try:
@@ -108,7 +115,11 @@ def _new_server(
 ) -> grpc.Server:
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.grpc.max_workers, thread_name_prefix="rpc"),
-        interceptors=[*deps.interceptors, CallInterceptor(identify)],
+        interceptors=[
+            *deps.interceptors,
+            ClientLimiter(calls_per_client(settings)),
+            CallInterceptor(identify),
+        ],
         options=_options(settings),
     )
     classification_grpc.add_ClassificationServiceServicer_to_server(

@@ -18,6 +18,7 @@ from grpc_status import rpc_status
 from expert_draw.errors import (
     AccessDeniedError,
     AlreadyExistsError,
+    ClientBusyError,
     ConcurrentChangeError,
     ConfigurationError,
     Error,
@@ -44,6 +45,7 @@ STATUS_TABLE: tuple[tuple[type[Error], grpc.StatusCode], ...] = (
     (AccessDeniedError, grpc.StatusCode.PERMISSION_DENIED),
     (UnavailableError, grpc.StatusCode.UNAVAILABLE),
     (StorageFullError, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (ClientBusyError, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (UnimplementedError, grpc.StatusCode.UNIMPLEMENTED),
     (ConfigurationError, grpc.StatusCode.FAILED_PRECONDITION),
 )

@@ -1,0 +1,119 @@
+"""Per-client concurrency: one client certificate cannot hold every worker thread.
+
+The server runs ``[grpc] max_workers`` handler threads; calls beyond that wait in the
+executor's queue. Without a per-client bound, one client (a runaway batch job, or an
+abusive one) that keeps that many slow calls open leaves every other client waiting.
+The limiter counts each client's calls in progress, keyed by the SHA-256 of its TLS
+certificate (the peer address on the development plaintext port), and refuses a call
+beyond ``[grpc] max_calls_per_client`` at once with RESOURCE_EXHAUSTED (reason
+``TOO_MANY_CALLS``): the client backs off and retries, the others keep their workers.
+A streaming call holds its slot until its stream ends.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+import grpc
+
+from expert_draw.adapters.grpc.status import to_status
+from expert_draw.errors import ClientBusyError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+
+def client_key(context: grpc.ServicerContext) -> str:
+    """Who is calling, for counting: the certificate's digest, else the peer address."""
+    certs = list(context.auth_context().get("x509_pem_cert") or ())
+    if certs:
+        return "cert:" + hashlib.sha256(bytes(certs[0])).hexdigest()
+    return "peer:" + context.peer().rsplit(":", 1)[0]
+
+
+class ClientLimiter(grpc.ServerInterceptor):
+    """Refuses a client's call while it already has ``limit`` calls in progress."""
+
+    def __init__(self, limit: int) -> None:
+        """Allow ``limit`` calls in progress per client."""
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._busy: Counter[str] = Counter()
+
+    def _enter(self, context: grpc.ServicerContext) -> str | None:
+        key = client_key(context)
+        with self._lock:
+            if self._busy[key] >= self.limit:
+                return None
+            self._busy[key] += 1
+        return key
+
+    def _leave(self, key: str) -> None:
+        with self._lock:
+            self._busy[key] -= 1
+            if self._busy[key] <= 0:
+                del self._busy[key]
+
+    def in_progress(self) -> dict[str, int]:
+        """Calls in progress per client key (for tests and diagnostics)."""
+        with self._lock:
+            return dict(self._busy)
+
+    def _refuse(self, context: grpc.ServicerContext) -> None:
+        msg = (f"this client already has {self.limit} calls in progress; retry when one "
+               "has finished")  # fmt: skip
+        context.abort_with_status(to_status(ClientBusyError(msg)))
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        """Return the handler wrapped with the client's slot."""
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        if handler.response_streaming:
+            stream = handler.unary_stream or handler.stream_stream
+            if stream is None:  # pragma: no cover - a streaming handler has one
+                return handler
+            factory = (grpc.unary_stream_rpc_method_handler if handler.unary_stream
+                       else grpc.stream_stream_rpc_method_handler)  # fmt: skip
+            return factory(
+                self._streaming(stream), request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )  # fmt: skip
+        unary = handler.unary_unary or handler.stream_unary
+        if unary is None:  # pragma: no cover - a unary handler has one
+            return handler
+        factory = (grpc.unary_unary_rpc_method_handler if handler.unary_unary
+                   else grpc.stream_unary_rpc_method_handler)  # fmt: skip
+        return factory(self._unary(unary), request_deserializer=handler.request_deserializer,
+                       response_serializer=handler.response_serializer)  # fmt: skip
+
+    def _unary(self, behavior: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapped(request: Any, context: grpc.ServicerContext) -> Any:  # noqa: ANN401
+            key = self._enter(context)
+            if key is None:
+                self._refuse(context)  # raises
+            try:
+                return behavior(request, context)
+            finally:
+                self._leave(key)  # type: ignore[arg-type]
+
+        return wrapped
+
+    def _streaming(self, behavior: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapped(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:  # noqa: ANN401
+            key = self._enter(context)
+            if key is None:
+                self._refuse(context)  # raises
+            try:
+                yield from behavior(request, context)
+            finally:
+                self._leave(key)  # type: ignore[arg-type]
+
+        return wrapped

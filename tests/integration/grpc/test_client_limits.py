@@ -1,0 +1,68 @@
+"""One client cannot starve the others (issue 7): with `[grpc] max_calls_per_client`
+calls in progress, its next call is refused at once with RESOURCE_EXHAUSTED, while
+another client's calls are served; the slot comes back when a call ends."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING
+
+import grpc
+import pytest
+
+from expert_draw.api.v1 import expert_service_pb2 as pb
+from expert_draw.api.v1 import expert_service_pb2_grpc as pb_grpc
+from tests.integration.grpc.helpers import error_info
+from tests.support.databases import new_sqlite_url
+from tests.support.service import client_channel, start
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from cli.server import RunningService
+    from tests.support.pki import Pki
+
+WORKERS, PER_CLIENT = 4, 2
+
+
+@pytest.fixture(scope="module")
+def limited(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
+    running = start(pki, new_sqlite_url(tmp_path_factory.mktemp("db")),
+                    grpc={"max_workers": WORKERS, "max_calls_per_client": PER_CLIENT,
+                          "grace_seconds": 1.0, "drain_seconds": 0.0})  # fmt: skip
+    yield running
+    running.stop(grace=0)
+
+
+def test_a_client_holding_its_calls_gets_resource_exhausted_and_others_are_served(
+    limited: RunningService, pki: Pki
+) -> None:
+    """The abusive client keeps PER_CLIENT import streams open (they wait for rows that
+    never come); its next call is refused, another client is answered; once the streams
+    end, the abusive client is served again."""
+    release = threading.Event()
+
+    def never_ending() -> Iterator[pb.ImportExpertsRequest]:
+        release.wait(30)
+        yield from ()  # sends nothing until released
+
+    with client_channel(pki, limited.port, "admin") as abusive:
+        stub = pb_grpc.ExpertServiceStub(abusive)
+        held = [stub.ImportExperts.future(never_ending(), timeout=60) for _ in range(PER_CLIENT)]
+        for future in held:  # the server sends initial metadata once a handler runs
+            assert future.initial_metadata()
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.ListExperts(pb.ListExpertsRequest(page_size=1), timeout=10)
+        assert caught.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert error_info(caught.value).reason == "TOO_MANY_CALLS"
+        with client_channel(pki, limited.port, "supervisor") as other:
+            started = time.monotonic()
+            listed = pb_grpc.ExpertServiceStub(other).ListExperts(
+                pb.ListExpertsRequest(page_size=1), timeout=10)  # fmt: skip
+            assert listed.total_size == 0
+            assert time.monotonic() - started < 5  # served, not queued behind the streams
+        release.set()
+        for future in held:
+            future.exception(timeout=30)  # ended (an import of no rows is refused)
+        assert stub.ListExperts(pb.ListExpertsRequest(page_size=1), timeout=10).total_size == 0
