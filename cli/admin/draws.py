@@ -92,6 +92,55 @@ def get(
     typer.echo(json.dumps(json_format.MessageToDict(found.draw), ensure_ascii=False, indent=2))
 
 
+@app.command("panel")
+def panel(
+    draw: Annotated[str, typer.Argument(help="draws/{draw_id} or the draw id.")],
+    client_config: ClientConfigOption = None,
+    profile: ProfileOption = None,
+    target: TargetOption = None,
+    timeout: TimeoutOption = 30.0,
+) -> None:
+    """Show the seated members' identities; every read is logged.
+
+    The requester may; a supervisor after the close, or under a grant from
+    `draws request-access`.
+    """
+    from expert_draw.api.v1 import draw_service_pb2 as pb
+    from expert_draw.api.v1 import draw_service_pb2_grpc as pb_grpc
+
+    with connect(client_config, profile, target) as channel:
+        got = pb_grpc.DrawServiceStub(channel).GetPanel(
+            pb.GetPanelRequest(name=_name(draw)), timeout=timeout, metadata=request_metadata()
+        )
+    for member in got.panel:
+        typer.echo(f"  {member.code}  {member.full_name}  {member.phone}  {member.expert}")
+
+
+@app.command("request-access")
+def request_access(
+    draw: Annotated[str, typer.Argument(help="draws/{draw_id} or the draw id.")],
+    purpose: Annotated[str, typer.Option("--purpose", help="Why; logged with the grant.")],
+    client_config: ClientConfigOption = None,
+    profile: ProfileOption = "supervisor",
+    target: TargetOption = None,
+    timeout: TimeoutOption = 30.0,
+) -> None:
+    """Ask for a logged grant to read a draw's identities before its close (supervisors)."""
+    import uuid
+
+    from expert_draw.api.v1 import draw_service_pb2 as pb
+    from expert_draw.api.v1 import draw_service_pb2_grpc as pb_grpc
+
+    request = pb.RequestAccessRequest(name=_name(draw), purpose=purpose,
+                                      request_id=f"cli-ra-{uuid.uuid4().hex}")  # fmt: skip
+    with connect(client_config, profile, target) as channel:
+        got = pb_grpc.DrawServiceStub(channel).RequestAccess(
+            request, timeout=timeout, metadata=request_metadata()
+        )
+    typer.echo(f"{_name(draw)}: access granted (log seq {got.grant_seq}); "
+               f"`draws panel {_name(draw)}` reads the panel, each read logged")  # fmt: skip
+
+
 @app.command("receipt")
 def receipt(
     draw: Annotated[str, typer.Argument(help="draws/{draw_id} or the draw id.")],

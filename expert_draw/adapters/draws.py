@@ -44,6 +44,7 @@ from expert_draw.core import (
 )
 from expert_draw.core.paging import decode_cursor, effective_page_size, encode_cursor, query_key
 from expert_draw.errors import (
+    AccessDeniedError,
     AlreadyExistsError,
     FieldViolation,
     InvalidPageTokenError,
@@ -992,17 +993,31 @@ class Draws:
         return self._change(who, draw_id, request_id, payload, apply)[0]
 
     def panel(self, who: Who, draw_id: str) -> tuple[Member, ...]:
-        """The seated members' identities, for the draw's requester; each read is logged.
+        """The seated members' identities; each read is logged (draw-protocol.md §5.1).
+
+        The draw's requester reads under the grant its execution logged. A supervisor
+        reads from ``draw.close`` on, and before that only under a ``confidential.grant``
+        of its own (:meth:`request_access`).
 
         Raises:
             NotFoundError: no such draw, or another requester's.
             PreconditionError: DRAW_NOT_EXECUTED, DRAW_ENDED.
+            AccessDeniedError: GRANT_REQUIRED (a supervisor, before the close, no grant).
         """
         with write_transaction(self._engine) as conn:
             row = self._row(conn, draw_id, for_update=True)
-            if str(row.requester) != who.sub:
+            supervisor = who.role == "supervisor"
+            if not supervisor and str(row.requester) != who.sub:
                 raise NotFoundError("Draw", f"draws/{draw_id}", reason="DRAW_NOT_FOUND")
             _require_state(row, set(SEATED_STATES), late="DRAW_ENDED")
+            if (
+                supervisor
+                and str(row.state) not in {"CLOSED", "AWARDED"}
+                and not (self._granted(conn, draw_id, who.sub))
+            ):
+                msg = (f"draws/{draw_id} is not closed: a supervisor reads its identities "
+                       "under a grant (RequestAccess with a purpose)")  # fmt: skip
+                raise AccessDeniedError(msg, reason="GRANT_REQUIRED")
             seats = [(p, code) for code, ps in self._read(conn, draw_id).seats.items()
                      for p in ps]  # fmt: skip
             self._audit.append(
@@ -1012,6 +1027,50 @@ class Draws:
                                  {"purpose": "panel", "pseuds": [p.hex() for p, _ in seats]})],
             )  # fmt: skip
             return self._disclose(conn, int(row.id), seats)
+
+    def request_access(
+        self, who: Who, draw_id: str, purpose: str, request_id: str
+    ) -> tuple[int, str]:
+        """A supervisor's grant to read the draw's identities (``confidential.grant``).
+
+        Returns the grant's seq and its receipt; a retry returns the same grant.
+
+        Raises:
+            NotFoundError: DRAW_NOT_FOUND.
+            PreconditionError: DRAW_NOT_COMMITTED (a refused draw has no pool),
+                REQUEST_ID_REUSED.
+        """
+        check_request_id(request_id)
+        subj = f"draws/{draw_id}"
+        payload = {"method": "RequestAccess", "name": subj, "purpose": purpose}
+        with write_transaction(self._engine) as conn:
+            row = self._row(conn, draw_id, for_update=True)
+            stored = self._audit.find_request(conn, who, request_id, payload)
+            if stored is not None:
+                seq = stored.first_seq
+            else:
+                if not bytes(row.pool_root):
+                    msg = f"{subj} was refused before its pool was committed"
+                    raise PreconditionError(msg, reason="DRAW_NOT_COMMITTED")
+                seq = self._audit.append(
+                    conn, who=who, request_id=request_id, payload=payload,
+                    pending=[pending("confidential.grant", subj,
+                                     {"grantee": who.sub, "purpose": purpose})],
+                ).first_seq  # fmt: skip
+            size, note = self._audit.store.latest_checkpoint(conn)
+            proof = self._audit.store.inclusion_proof(conn, seq, size)
+        return seq, Receipt(seq, tuple(proof), note).format()
+
+    def _granted(self, conn: Connection, draw_id: str, grantee: str) -> bool:
+        """Whether ``grantee`` holds a ``confidential.grant`` on the draw."""
+        e = entry_table
+        for body in conn.execute(
+            select(e.c.body).where(e.c.log_id == LOG_ID, e.c.subj == f"draws/{draw_id}",
+                                   e.c.kind == "confidential.grant")
+        ).scalars():  # fmt: skip
+            if canonical.loads(bytes(body))["data"]["grantee"] == grantee:
+                return True
+        return False
 
     def sweep(self, now_ms: int | None = None) -> list[str]:
         """Expire committed draws whose nonce deadline has passed (``NO_NONCE``).

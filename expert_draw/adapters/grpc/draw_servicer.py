@@ -394,6 +394,20 @@ class DrawServicer(pb_grpc.DrawServiceServicer):
         panel = self._draws.panel(self._caller(), parse_draw_name(request.name))
         return pb.GetPanelResponse(panel=[member_to_pb(m) for m in panel])
 
+    def RequestAccess(
+        self, request: pb.RequestAccessRequest, context: grpc.ServicerContext
+    ) -> pb.RequestAccessResponse:
+        """A supervisor's reasoned, logged grant to read identities before the close."""
+        del context
+        draw_id = parse_draw_name(request.name)
+        problems = _request_id_problems(request.request_id)
+        purpose = _text(request.purpose, "purpose", MAX_NAME_CHARS, problems)
+        _check(problems)
+        seq, receipt = self._draws.request_access(
+            self._caller(), draw_id, purpose, request.request_id
+        )
+        return pb.RequestAccessResponse(grant_seq=seq, receipt=receipt)
+
     def _decline(self, name: str, pseud: bytes, reason: str, evidence: bytes,
                  request_id: str) -> tuple[pb.Draw, pb.PanelMember | None]:  # fmt: skip
         draw_id = parse_draw_name(name)

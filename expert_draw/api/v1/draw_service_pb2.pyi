@@ -1447,6 +1447,62 @@ class ApprovePoolOverrideResponse(_message.Message):
 Global___ApprovePoolOverrideResponse: _TypeAlias = ApprovePoolOverrideResponse  # noqa: Y015
 
 @_typing.final
+class RequestAccessRequest(_message.Message):
+    """Request message for RequestAccess."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The draw, "draws/{draw_id}"."""
+    purpose: _builtins.str
+    """Why the supervisor needs the identities now (logged as the grant's purpose)."""
+    request_id: _builtins.str
+    """Idempotency key (AIP-155)."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        purpose: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "purpose", b"purpose", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RequestAccessRequest: _TypeAlias = RequestAccessRequest  # noqa: Y015
+
+@_typing.final
+class RequestAccessResponse(_message.Message):
+    """Response message for RequestAccess."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GRANT_SEQ_FIELD_NUMBER: _builtins.int
+    RECEIPT_FIELD_NUMBER: _builtins.int
+    grant_seq: _builtins.int
+    """The seq of the confidential.grant entry."""
+    receipt: _builtins.str
+    """The append receipt of the grant (C2SP tlog-proof)."""
+    def __init__(
+        self,
+        *,
+        grant_seq: _builtins.int = ...,
+        receipt: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["grant_seq", b"grant_seq", "receipt", b"receipt"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RequestAccessResponse: _TypeAlias = RequestAccessResponse  # noqa: Y015
+
+@_typing.final
 class ReportEscrowOpeningRequest(_message.Message):
     """Request message for ReportEscrowOpening."""
 

@@ -70,6 +70,11 @@ class DrawServiceStub:
                 request_serializer=expert__draw_dot_api_dot_v1_dot_draw__service__pb2.GetPanelRequest.SerializeToString,
                 response_deserializer=expert__draw_dot_api_dot_v1_dot_draw__service__pb2.GetPanelResponse.FromString,
                 _registered_method=True)
+        self.RequestAccess = channel.unary_unary(
+                '/expert_draw.api.v1.DrawService/RequestAccess',
+                request_serializer=expert__draw_dot_api_dot_v1_dot_draw__service__pb2.RequestAccessRequest.SerializeToString,
+                response_deserializer=expert__draw_dot_api_dot_v1_dot_draw__service__pb2.RequestAccessResponse.FromString,
+                _registered_method=True)
         self.RecordNotification = channel.unary_unary(
                 '/expert_draw.api.v1.DrawService/RecordNotification',
                 request_serializer=expert__draw_dot_api_dot_v1_dot_draw__service__pb2.RecordNotificationRequest.SerializeToString,
@@ -203,10 +208,23 @@ class DrawServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetPanel(self, request, context):
-        """Reads the panel identities of an executed draw under the requester's grant; each
-        call logs a confidential.access naming the seated pseudonyms. Errors: NOT_FOUND
-        (DRAW_NOT_FOUND), FAILED_PRECONDITION (DRAW_NOT_EXECUTED, DRAW_ENDED),
-        PERMISSION_DENIED.
+        """Reads the panel identities of an executed draw; each call logs a
+        confidential.access naming the seated pseudonyms. The requester reads under the
+        grant its execution logged; a supervisor from the draw's close on, and before that
+        only under a grant of its own (RequestAccess). Errors: NOT_FOUND (DRAW_NOT_FOUND),
+        FAILED_PRECONDITION (DRAW_NOT_EXECUTED, DRAW_ENDED), PERMISSION_DENIED
+        (ROLE_NOT_ALLOWED, GRANT_REQUIRED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RequestAccess(self, request, context):
+        """A supervisor's reasoned request to read a draw's identities before its close
+        (细则 第35条): logs confidential.grant {grantee: the supervisor, purpose}; later reads
+        (GetPanel) are each logged too. A retry with the same request_id returns the same
+        grant. Errors: INVALID_ARGUMENT, NOT_FOUND (DRAW_NOT_FOUND), FAILED_PRECONDITION
+        (DRAW_NOT_COMMITTED, REQUEST_ID_REUSED), PERMISSION_DENIED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -364,6 +382,11 @@ def add_DrawServiceServicer_to_server(servicer, server):
                     servicer.GetPanel,
                     request_deserializer=expert__draw_dot_api_dot_v1_dot_draw__service__pb2.GetPanelRequest.FromString,
                     response_serializer=expert__draw_dot_api_dot_v1_dot_draw__service__pb2.GetPanelResponse.SerializeToString,
+            ),
+            'RequestAccess': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestAccess,
+                    request_deserializer=expert__draw_dot_api_dot_v1_dot_draw__service__pb2.RequestAccessRequest.FromString,
+                    response_serializer=expert__draw_dot_api_dot_v1_dot_draw__service__pb2.RequestAccessResponse.SerializeToString,
             ),
             'RecordNotification': grpc.unary_unary_rpc_method_handler(
                     servicer.RecordNotification,
@@ -594,6 +617,33 @@ class DrawService:
             '/expert_draw.api.v1.DrawService/GetPanel',
             expert__draw_dot_api_dot_v1_dot_draw__service__pb2.GetPanelRequest.SerializeToString,
             expert__draw_dot_api_dot_v1_dot_draw__service__pb2.GetPanelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequestAccess(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/expert_draw.api.v1.DrawService/RequestAccess',
+            expert__draw_dot_api_dot_v1_dot_draw__service__pb2.RequestAccessRequest.SerializeToString,
+            expert__draw_dot_api_dot_v1_dot_draw__service__pb2.RequestAccessResponse.FromString,
             options,
             channel_credentials,
             insecure,

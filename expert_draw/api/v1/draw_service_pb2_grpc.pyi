@@ -89,10 +89,19 @@ class DrawServiceStub:
     FAILED_PRECONDITION (NOT_AWAITING_BEACON, ROUND_NOT_DUE), PERMISSION_DENIED.
     """
     GetPanel: _grpc.UnaryUnaryMultiCallable[_draw_service_pb2.GetPanelRequest, _draw_service_pb2.GetPanelResponse]
-    """Reads the panel identities of an executed draw under the requester's grant; each
-    call logs a confidential.access naming the seated pseudonyms. Errors: NOT_FOUND
-    (DRAW_NOT_FOUND), FAILED_PRECONDITION (DRAW_NOT_EXECUTED, DRAW_ENDED),
-    PERMISSION_DENIED.
+    """Reads the panel identities of an executed draw; each call logs a
+    confidential.access naming the seated pseudonyms. The requester reads under the
+    grant its execution logged; a supervisor from the draw's close on, and before that
+    only under a grant of its own (RequestAccess). Errors: NOT_FOUND (DRAW_NOT_FOUND),
+    FAILED_PRECONDITION (DRAW_NOT_EXECUTED, DRAW_ENDED), PERMISSION_DENIED
+    (ROLE_NOT_ALLOWED, GRANT_REQUIRED).
+    """
+    RequestAccess: _grpc.UnaryUnaryMultiCallable[_draw_service_pb2.RequestAccessRequest, _draw_service_pb2.RequestAccessResponse]
+    """A supervisor's reasoned request to read a draw's identities before its close
+    (细则 第35条): logs confidential.grant {grantee: the supervisor, purpose}; later reads
+    (GetPanel) are each logged too. A retry with the same request_id returns the same
+    grant. Errors: INVALID_ARGUMENT, NOT_FOUND (DRAW_NOT_FOUND), FAILED_PRECONDITION
+    (DRAW_NOT_COMMITTED, REQUEST_ID_REUSED), PERMISSION_DENIED.
     """
     RecordNotification: _grpc.UnaryUnaryMultiCallable[_draw_service_pb2.RecordNotificationRequest, _draw_service_pb2.RecordNotificationResponse]
     """Records a contact attempt with a seated member (draw.notify): evidence for a
@@ -220,10 +229,19 @@ class DrawServiceAsyncStub(DrawServiceStub):
     FAILED_PRECONDITION (NOT_AWAITING_BEACON, ROUND_NOT_DUE), PERMISSION_DENIED.
     """
     GetPanel: _aio.UnaryUnaryMultiCallable[_draw_service_pb2.GetPanelRequest, _draw_service_pb2.GetPanelResponse]  # type: ignore[assignment]
-    """Reads the panel identities of an executed draw under the requester's grant; each
-    call logs a confidential.access naming the seated pseudonyms. Errors: NOT_FOUND
-    (DRAW_NOT_FOUND), FAILED_PRECONDITION (DRAW_NOT_EXECUTED, DRAW_ENDED),
-    PERMISSION_DENIED.
+    """Reads the panel identities of an executed draw; each call logs a
+    confidential.access naming the seated pseudonyms. The requester reads under the
+    grant its execution logged; a supervisor from the draw's close on, and before that
+    only under a grant of its own (RequestAccess). Errors: NOT_FOUND (DRAW_NOT_FOUND),
+    FAILED_PRECONDITION (DRAW_NOT_EXECUTED, DRAW_ENDED), PERMISSION_DENIED
+    (ROLE_NOT_ALLOWED, GRANT_REQUIRED).
+    """
+    RequestAccess: _aio.UnaryUnaryMultiCallable[_draw_service_pb2.RequestAccessRequest, _draw_service_pb2.RequestAccessResponse]  # type: ignore[assignment]
+    """A supervisor's reasoned request to read a draw's identities before its close
+    (细则 第35条): logs confidential.grant {grantee: the supervisor, purpose}; later reads
+    (GetPanel) are each logged too. A retry with the same request_id returns the same
+    grant. Errors: INVALID_ARGUMENT, NOT_FOUND (DRAW_NOT_FOUND), FAILED_PRECONDITION
+    (DRAW_NOT_COMMITTED, REQUEST_ID_REUSED), PERMISSION_DENIED.
     """
     RecordNotification: _aio.UnaryUnaryMultiCallable[_draw_service_pb2.RecordNotificationRequest, _draw_service_pb2.RecordNotificationResponse]  # type: ignore[assignment]
     """Records a contact attempt with a seated member (draw.notify): evidence for a
@@ -384,10 +402,25 @@ class DrawServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _draw_service_pb2.GetPanelRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_draw_service_pb2.GetPanelResponse, _abc.Awaitable[_draw_service_pb2.GetPanelResponse]]:
-        """Reads the panel identities of an executed draw under the requester's grant; each
-        call logs a confidential.access naming the seated pseudonyms. Errors: NOT_FOUND
-        (DRAW_NOT_FOUND), FAILED_PRECONDITION (DRAW_NOT_EXECUTED, DRAW_ENDED),
-        PERMISSION_DENIED.
+        """Reads the panel identities of an executed draw; each call logs a
+        confidential.access naming the seated pseudonyms. The requester reads under the
+        grant its execution logged; a supervisor from the draw's close on, and before that
+        only under a grant of its own (RequestAccess). Errors: NOT_FOUND (DRAW_NOT_FOUND),
+        FAILED_PRECONDITION (DRAW_NOT_EXECUTED, DRAW_ENDED), PERMISSION_DENIED
+        (ROLE_NOT_ALLOWED, GRANT_REQUIRED).
+        """
+
+    @_abc_1.abstractmethod
+    def RequestAccess(
+        self,
+        request: _draw_service_pb2.RequestAccessRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_draw_service_pb2.RequestAccessResponse, _abc.Awaitable[_draw_service_pb2.RequestAccessResponse]]:
+        """A supervisor's reasoned request to read a draw's identities before its close
+        (细则 第35条): logs confidential.grant {grantee: the supervisor, purpose}; later reads
+        (GetPanel) are each logged too. A retry with the same request_id returns the same
+        grant. Errors: INVALID_ARGUMENT, NOT_FOUND (DRAW_NOT_FOUND), FAILED_PRECONDITION
+        (DRAW_NOT_COMMITTED, REQUEST_ID_REUSED), PERMISSION_DENIED.
         """
 
     @_abc_1.abstractmethod

@@ -171,3 +171,13 @@ def test_create_and_execute_with_the_requesters_checks(
     assert done.exit_code == 0, done.output
     assert "STATE_EXECUTED" in done.output
     assert done.output.count("experts/") == 5
+    # A supervisor reads the panel only under a grant before the close.
+    supervisor = client_args(dev_service, "supervisor")
+    denied = run("draws", "panel", name, *supervisor)
+    assert denied.exit_code != 0
+    assert "GRANT_REQUIRED" in denied.output
+    granted = run("draws", "request-access", name, "--purpose", "投诉核查", *supervisor)
+    assert granted.exit_code == 0, granted.output
+    shown = run("draws", "panel", name, *supervisor)
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.count("experts/") == 5

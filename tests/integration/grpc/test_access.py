@@ -188,6 +188,9 @@ SAMPLES: dict[str, Any] = {
             "ReportEscrowOpening": draw_pb.ReportEscrowOpeningRequest(
                 name=ABSENT_DRAW, key_id=bytes(8), reason="check", request_id="d-11"
             ),
+            "RequestAccess": draw_pb.RequestAccessRequest(
+                name=ABSENT_DRAW, purpose="check", request_id="d-12"
+            ),
         }.items()
     },
 }
@@ -211,6 +214,7 @@ PASSED_AUTHORIZATION = {
             "RecordAward",
             "CancelDraw",
             "ReportEscrowOpening",
+            "RequestAccess",
             "GetExpertReceipt",
             "GetProofBundle",
         )

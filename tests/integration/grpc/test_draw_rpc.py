@@ -640,6 +640,70 @@ def test_rekey_moves_every_draw_secret_to_the_new_data_key(
             draw_member_table.c.pseud == member.pseud).values(salt_enc=None))  # fmt: skip
 
 
+def test_supervisors_read_identities_under_a_grant_and_after_the_close(
+    requester: pb_grpc.DrawServiceStub,
+    supervisor: pb_grpc.DrawServiceStub,
+    audit: audit_grpc.AuditServiceStub,
+    connect: Callable[[int, str | None], grpc.Channel],
+    library: RunningService,
+) -> None:
+    """Before draw.close a supervisor reads the panel only after RequestAccess (a logged,
+    reasoned grant); from the close on without one; every read is logged by pseudonym;
+    admins never read it; the log's domain rules accept every disclosure."""
+    draw = requester.CreateDraw(request(tenderer=9300), timeout=30).draw
+    done = requester.ExecuteDraw(pb.ExecuteDrawRequest(
+        name=draw.name, nonce=os.urandom(32), request_id=unique("ex")), timeout=30)  # fmt: skip
+    with pytest.raises(grpc.RpcError) as caught:
+        supervisor.GetPanel(pb.GetPanelRequest(name=draw.name), timeout=10)
+    assert caught.value.code() is grpc.StatusCode.PERMISSION_DENIED
+    assert error_info(caught.value).reason == "GRANT_REQUIRED"
+    with pytest.raises(grpc.RpcError) as caught:
+        supervisor.RequestAccess(pb.RequestAccessRequest(
+            name=draw.name, purpose=" ", request_id=unique("ra")), timeout=10)  # fmt: skip
+    assert field_violations(caught.value) == ["purpose"]
+    ask = pb.RequestAccessRequest(name=draw.name, purpose="举报核查：评委回避情况",
+                                  request_id=unique("ra"))  # fmt: skip
+    granted = supervisor.RequestAccess(ask, timeout=10)
+    assert supervisor.RequestAccess(ask, timeout=10).grant_seq == granted.grant_seq  # a retry
+    assert receipt.Receipt.parse(granted.receipt).index == granted.grant_seq
+    panel = supervisor.GetPanel(pb.GetPanelRequest(name=draw.name), timeout=10).panel
+    assert {m.expert for m in panel} == {m.expert for m in done.panel}
+    log = entries_of(audit, draw.name)
+    grant, access = log[-2], log[-1]
+    assert (grant.kind, grant.who.role, grant.data["purpose"]) == (
+        "confidential.grant",
+        "supervisor",
+        "举报核查：评委回避情况",
+    )
+    assert (access.kind, access.who.sub) == ("confidential.access", grant.data["grantee"])
+    assert all(m.expert.removeprefix("experts/") not in json.dumps(access.to_json())
+               for m in panel)  # fmt: skip
+    admin = pb_grpc.DrawServiceStub(connect(library.port, "admin"))
+    for call in (lambda: admin.GetPanel(pb.GetPanelRequest(name=draw.name), timeout=10),
+                 lambda: requester.RequestAccess(ask, timeout=10)):  # fmt: skip
+        with pytest.raises(grpc.RpcError) as caught:
+            call()
+        assert caught.value.code() is grpc.StatusCode.PERMISSION_DENIED
+    # Another draw: closed, so the supervisor reads without a grant (still logged).
+    closed = requester.CreateDraw(request(tenderer=9301), timeout=30).draw
+    requester.ExecuteDraw(pb.ExecuteDrawRequest(
+        name=closed.name, nonce=os.urandom(32), request_id=unique("ex")), timeout=30)  # fmt: skip
+    requester.RecordOpening(pb.RecordOpeningRequest(
+        name=closed.name, open_time=stamp(int(time.time() * 1000)), request_id=unique("o")),
+        timeout=30)  # fmt: skip
+    with pytest.raises(grpc.RpcError) as caught:
+        supervisor.GetPanel(pb.GetPanelRequest(name=closed.name), timeout=10)
+    assert error_info(caught.value).reason == "GRANT_REQUIRED"  # opened, not yet closed
+    requester.CloseCommittee(pb.CloseCommitteeRequest(name=closed.name,
+                                                      request_id=unique("c")), timeout=30)  # fmt: skip
+    assert len(supervisor.GetPanel(pb.GetPanelRequest(name=closed.name), timeout=10).panel) == 5
+    assert entries_of(audit, closed.name)[-1].kind == "confidential.access"
+    with pytest.raises(grpc.RpcError) as caught:
+        supervisor.RequestAccess(pb.RequestAccessRequest(
+            name="draws/d-missing", purpose="x", request_id=unique("ra")), timeout=10)  # fmt: skip
+    assert caught.value.code() is grpc.StatusCode.NOT_FOUND
+
+
 def test_tender_lots_and_projects_are_guarded(
     requester: pb_grpc.DrawServiceStub,
     other: pb_grpc.DrawServiceStub,

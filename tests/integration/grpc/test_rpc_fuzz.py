@@ -797,6 +797,7 @@ def _well_formed(method: str, draw: str, pseud: bytes, expert: str) -> dict[str,
         "CancelDraw": {"reason": "TENDER_CANCELLED", "request_id": rid},
         "GetExpertReceipt": {"expert": expert, "purpose": "查询"},
         "ReportEscrowOpening": {"key_id": bytes(8), "reason": "复核", "request_id": rid},
+        "RequestAccess": {"purpose": "核查", "request_id": rid},
     }  # fmt: skip
     return table[method] | {"name": draw}
 
@@ -892,9 +893,11 @@ def test_one_fuzzed_field_of_a_valid_draw_request_is_never_internal(
         message = cls(**_well_formed(method.name, own_draw.draw.name, member.pseudonym,
                                      member.expert))  # fmt: skip
     fuzz_fields(data, message, world.pools)
-    role = {"ReportEscrowOpening": "supervisor", "GetExpertReceipt": "admin"}.get(
-        method.name, "trading_system"
-    )
+    role = {
+        "ReportEscrowOpening": "supervisor",
+        "RequestAccess": "supervisor",
+        "GetExpertReceipt": "admin",
+    }.get(method.name, "trading_system")
     before = snapshot(world.service)
     code = invoke(world.channels[role], method, [message])
     after = snapshot(world.service)
