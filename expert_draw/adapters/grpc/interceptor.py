@@ -29,6 +29,8 @@ from expert_draw.errors import Error, InvalidRequestError, UnimplementedError
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+    from google.protobuf.descriptor import Descriptor
+
     from expert_draw.adapters.grpc.auth import Authenticator, Identity
 
 _log = structlog.get_logger("expert_draw.rpc")
@@ -106,15 +108,22 @@ class _Unparseable:
 
     gRPC answers INTERNAL ("Exception deserializing request!") when a deserializer
     fails; the interceptor's deserializers return this instead, and the wrapped
-    handler turns it into INVALID_ARGUMENT.
+    handler turns it into INVALID_ARGUMENT. Deserializers run on the server's one
+    polling thread, so nothing is worked out here: the bad field is named in
+    :meth:`refuse`, on a worker thread, after authorization and inside the caller's
+    call limit.
     """
 
-    def __init__(self, field: str | None) -> None:
-        self.field = field
+    def __init__(self, descriptor: Descriptor | None, data: bytes, error: str) -> None:
+        self.descriptor = descriptor
+        self.data = data
+        self.error = error
 
     def refuse(self) -> InvalidRequestError:
-        if self.field is not None:
-            return InvalidRequestError.field(self.field, "must be UTF-8 text")
+        field = None if self.descriptor is None else bad_utf8_field(self.descriptor, self.data)
+        _log.info("rpc.unparseable", error_type=self.error, bytes=len(self.data), field=field)
+        if field is not None:
+            return InvalidRequestError.field(field, "must be UTF-8 text")
         return InvalidRequestError.field("", "the request message does not parse")
 
 
@@ -126,8 +135,8 @@ def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], 
     def deserialize(data: bytes) -> Any:  # noqa: ANN401 - any request message
         try:
             return deserializer(data)
-        except Exception:  # noqa: BLE001 - DecodeError, or a parser's own error
-            return _Unparseable(None if descriptor is None else bad_utf8_field(descriptor, data))
+        except Exception as exc:  # noqa: BLE001 - DecodeError, or a parser's own error
+            return _Unparseable(descriptor, data, type(exc).__name__)
 
     return deserialize
 

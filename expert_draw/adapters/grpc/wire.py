@@ -26,6 +26,8 @@ def _varint(data: bytes, pos: int) -> tuple[int, int]:
         if not byte & 0x80:
             return value, pos
         shift += 7
+        if shift > 63:  # noqa: PLR2004 - a varint has at most 10 bytes
+            raise IndexError(pos)  # garbage: without this, 0xff... grows a huge integer
 
 
 def _skip(data: bytes, pos: int, wire_type: int) -> int:
@@ -37,8 +39,17 @@ def _skip(data: bytes, pos: int, wire_type: int) -> int:
     raise IndexError(wire_type)  # a group or garbage: nothing to name
 
 
+MAX_WALK_BYTES = 64 * 1024  # larger messages are refused without naming the field
+
+
 def bad_utf8_field(descriptor: Descriptor, data: bytes) -> str | None:
-    """The path of the first string field in ``data`` that is not UTF-8 (None: none)."""
+    """The path of the first string field in ``data`` that is not UTF-8 (None: none).
+
+    Linear in ``len(data)`` (times the nesting depth, at most 32); messages over
+    ``MAX_WALK_BYTES`` are not walked.
+    """
+    if len(data) > MAX_WALK_BYTES:
+        return None
     try:
         return _walk(descriptor, data, "", 0)
     except IndexError:  # truncated, a group, garbage
