@@ -1466,14 +1466,15 @@ class Draws:
         project_ref = bytes.fromhex(conflicts.project_ref)
         pad = h.padding_minutes * 60_000
         window = conflicts.window
-        if h.per_expert_max or h.per_tenderer_max:  # caps count every seat of the period
-            scope = or_(t.c.window_to_ms >= since, t.c.project_ref == project_ref)
-        else:  # only overlapping windows (BUSY_WINDOW) and the project (SAME_PROJECT)
-            scope = or_(
-                and_(t.c.window_from_ms < window.to_ms + pad,
-                     t.c.window_to_ms > window.from_ms - pad),
-                t.c.project_ref == project_ref,
-            )  # fmt: skip
+        # Windows within the padding (BUSY_WINDOW) and the project (SAME_PROJECT); with
+        # caps, every seat of their period too (the padding may reach further back).
+        scope = or_(
+            and_(t.c.window_from_ms < window.to_ms + pad,
+                 t.c.window_to_ms > window.from_ms - pad),
+            t.c.project_ref == project_ref,
+        )  # fmt: skip
+        if h.per_expert_max or h.per_tenderer_max:
+            scope = or_(scope, t.c.window_to_ms >= since)
         draws = {
             int(r.id): r
             for r in conn.execute(
