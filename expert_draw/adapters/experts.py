@@ -618,6 +618,7 @@ class ExpertLibrary:
         found: list[Candidate] = []
         t = expert_table
         columns = (t.c.id, t.c.uuid, t.c.version, t.c.id_hash)
+        known = self._cipher.identity_key_ids()
         if len(self._records) > MAX_CACHED_RECORDS:
             self._records.clear()
         for start in range(0, len(ids), 1000):
@@ -627,9 +628,26 @@ class ExpertLibrary:
                 self._cache_records(conn, missing)
             for r in rows:
                 profile, state, periods, events, born = self._records[(int(r.id), int(r.version))]
+                id_hash = str(r.id_hash)
+                if not id_hash.startswith(ERASED) and id_hash.split(":", 1)[0] not in known:
+                    # Hashed under a key this replica lacks (another replica is ahead in
+                    # a rotation, or the old key went before `db rekey` finished): the
+                    # avoid list is hashed under this replica's keys, so hash it here.
+                    id_hash = self._rehash(conn, int(r.id), str(r.uuid))
                 found.append(Candidate(int(r.id), str(r.uuid), profile, state, periods,
-                                       events, born, str(r.id_hash)))  # fmt: skip
+                                       events, born, id_hash))  # fmt: skip
         return found
+
+    def _rehash(self, conn: Connection, row_id: int, expert_uuid: str) -> str:
+        """The record's identity hash under this replica's current key."""
+        sealed = conn.execute(
+            select(expert_table.c.resident_id_enc).where(expert_table.c.id == row_id)
+        ).scalar_one()
+        if sealed is None:  # pragma: no cover - only erased records have no number
+            return ""
+        number = self._cipher.decrypt(bytes(sealed), table=TABLE, column="resident_id_enc",
+                                      record_id=expert_uuid)  # fmt: skip
+        return self._cipher.identity_hash(number)
 
     def _cache_records(self, conn: Connection, ids: Sequence[int]) -> None:
         t = expert_table

@@ -215,6 +215,10 @@ class FieldCipher:
         keys = self._keys.identity_hash
         return _identity_hash(keys.current, keys.keys[keys.current], number)
 
+    def identity_key_ids(self) -> frozenset[str]:
+        """The ids of the configured identity-hash keys."""
+        return frozenset(self._keys.identity_hash.keys)
+
     def identity_hashes(self, number: str) -> list[str]:
         """The keyed hash under every configured hash key (lookups during a re-hash)."""
         keys = self._keys.identity_hash

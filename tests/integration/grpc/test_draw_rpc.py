@@ -704,6 +704,35 @@ def test_supervisors_read_identities_under_a_grant_and_after_the_close(
     assert caught.value.code() is grpc.StatusCode.NOT_FOUND
 
 
+def test_the_avoid_list_matches_records_hashed_under_a_key_this_replica_lacks(
+    library: RunningService, requester: pb_grpc.DrawServiceStub, pki: Any
+) -> None:
+    """During a rolling key rotation a record may carry an identity hash under a key this
+    replica does not hold: the avoided expert is still excluded (A11), found in review."""
+    from sqlalchemy import select, update
+
+    from expert_draw.adapters.db.models import expert_table
+    from expert_draw.adapters.protection import FieldCipher, load_data_keys
+    from tests.support.service import data_keys_file
+
+    number = sample.resident_id(105)
+    stored = FieldCipher(load_data_keys(data_keys_file(pki))).identity_hash(number)
+    with library.engine.begin() as conn:
+        row = conn.execute(select(expert_table.c.id, expert_table.c.id_hash)
+                           .where(expert_table.c.id_hash == stored)).one()  # fmt: skip
+        conn.execute(update(expert_table).where(expert_table.c.id == row.id)
+                     .values(id_hash="h-elsewhere:" + "ab" * 32))  # fmt: skip
+    try:
+        asked = request(tenderer=9600)
+        asked.conflicts.avoid_resident_id_numbers.append(number)
+        draw = requester.CreateDraw(asked, timeout=30).draw
+    finally:
+        with library.engine.begin() as conn:
+            conn.execute(update(expert_table).where(expert_table.c.id == row.id)
+                         .values(id_hash=row.id_hash))  # fmt: skip
+    assert {c.reason: c.count for c in draw.excluded_counts}.get("A11") == 1
+
+
 def test_tender_lots_and_projects_are_guarded(
     requester: pb_grpc.DrawServiceStub,
     other: pb_grpc.DrawServiceStub,
