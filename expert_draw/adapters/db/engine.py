@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from sqlalchemy.engine import Connection, Engine
+    from sqlalchemy.exc import DBAPIError
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 _IMMEDIATE = "expert_draw_immediate"
@@ -124,31 +125,45 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
 
 # SQLSTATEs of transactions PostgreSQL aborted to break a conflict; the client retries.
 _RETRYABLE = {"40001": "serialization failure", "40P01": "deadlock"}
-# SQLSTATEs (or their two-character classes) of a database that cannot serve now.
-_UNAVAILABLE = {
-    "08": "the connection to the database failed",
-    "57P01": "the database is shutting down", "57P02": "the database is shutting down",
+# SQLSTATEs (or two-character classes) where the database refused before anything was
+# written: it was starting, full of connections, or read-only.
+_REFUSED = {
     "57P03": "the database is starting up", "53300": "the database has too many connections",
-    "25006": "the database is read-only", "58030": "the database had an I/O error",
+    "25006": "the database is read-only",
+}  # fmt: skip
+# SQLSTATEs where the connection went away mid-request, perhaps during COMMIT: the
+# request may have been applied.
+_LOST = {
+    "08": "the connection to the database was lost",
+    "57P01": "the database shut down", "57P02": "the database shut down",
+    "58030": "the database had an I/O error",
 }  # fmt: skip
 _FULL = {"53100"}  # disk_full
 # SQLite says it in words (sqlite3.OperationalError's message).
-_SQLITE_UNAVAILABLE = {
+_SQLITE_REFUSED = {
     "database is locked": "the database stayed locked by another writer",
     "attempt to write a readonly database": "the database is read-only",
-    "disk i/o error": "the database had an I/O error",
     "unable to open database file": "the database file cannot be opened",
 }
+_SQLITE_LOST = {"disk i/o error": "the database had an I/O error"}
 _SQLITE_FULL = ("database or disk is full",)
+NOTHING_WRITTEN = "; nothing was written, retry later"
+MAYBE_APPLIED = (
+    " while the request ran: it may or may not have been applied. Retry with the same"
+    " request id (if it was applied, the retry returns its original result); do not send"
+    " it under a new request id"
+)
 
 
 def retryable_error(exc: BaseException) -> Error | None:
     """A database error as the service error a client can act on; None for others.
 
-    Deadlocks and serialization failures are ABORTED (retry now); a database that is
-    down, restarting, read-only or failing I/O is UNAVAILABLE (retry later, or on
-    another replica: nothing was written, since a transaction commits whole or not at
-    all); a full disk is RESOURCE_EXHAUSTED. The message names no statement or value.
+    Deadlocks and serialization failures are ABORTED (retry now). A database that
+    refused the work (starting, too many connections, read-only, locked) is
+    UNAVAILABLE with nothing written. A connection lost mid-request (shut down, reset,
+    an I/O error) is UNAVAILABLE too, but the COMMIT may have gone through: the client
+    must retry with the same request id, which returns the original outcome if it was
+    applied. A full disk is RESOURCE_EXHAUSTED. The message names no statement or value.
     """
     from sqlalchemy.exc import DBAPIError
 
@@ -156,42 +171,50 @@ def retryable_error(exc: BaseException) -> Error | None:
         # Seen once under kill -9 load with 3 replicas on PostgreSQL (SQLAlchemy 2.1.9):
         # "deque mutated during iteration" while the pool set up a new connection, before
         # any statement ran. Not reproduced alone; the request can safely be retried.
-        return UnavailableError("the database connection could not be set up; nothing was "
-                                "written, retry", reason="DATABASE_UNAVAILABLE")  # fmt: skip
+        return UnavailableError("the database connection could not be set up" + NOTHING_WRITTEN,
+                                reason="DATABASE_UNAVAILABLE")  # fmt: skip
     if not isinstance(exc, DBAPIError):
         return None
     state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    said = str(exc.orig).lower()
     if state in _RETRYABLE:
         msg = f"the transaction met a concurrent one ({_RETRYABLE[state]}); retry the request"
         return ConcurrentChangeError(msg, reason="TRANSACTION_CONFLICT")
-    if state in _FULL or any(t in str(exc.orig).lower() for t in _SQLITE_FULL):
-        msg = "the database has no space left; nothing was written"
-        return StorageFullError(msg)
-    why = (_UNAVAILABLE.get(state or "") or _UNAVAILABLE.get((state or "")[:2])
-           or next((v for k, v in _SQLITE_UNAVAILABLE.items() if k in str(exc.orig).lower()),
-                   None))  # fmt: skip
-    if why is None and exc.connection_invalidated:
-        why = "the connection to the database was lost"
+    if state in _FULL or any(t in said for t in _SQLITE_FULL):
+        return StorageFullError("the database has no space left" + NOTHING_WRITTEN)
+    why = _unavailable(exc, state, said)
+    return None if why is None else UnavailableError(why, reason="DATABASE_UNAVAILABLE")
+
+
+def _unavailable(exc: DBAPIError, state: str | None, said: str) -> str | None:
+    """Why the database could not serve: refused (nothing written) or lost (maybe)."""
+    refused = _REFUSED.get(state or "") or next(
+        (v for k, v in _SQLITE_REFUSED.items() if k in said), None
+    )
+    if refused is not None:
+        return refused + NOTHING_WRITTEN
+    lost = (_LOST.get(state or "") or _LOST.get((state or "")[:2])
+            or next((v for k, v in _SQLITE_LOST.items() if k in said), None))  # fmt: skip
     orig = type(exc.orig)
-    if (
-        why is None
-        and state is None
-        and orig.__module__.startswith("psycopg")
-        and (orig.__name__ == "OperationalError")
-    ):
-        why = "the database cannot be reached"  # refused, reset, timed out: no SQLSTATE
-    if why is not None:
-        return UnavailableError(f"{why}; nothing was written, retry later",
-                                reason="DATABASE_UNAVAILABLE")  # fmt: skip
-    return None
+    if lost is None and (exc.connection_invalidated or (
+        state is None and orig.__module__.startswith("psycopg")
+        and orig.__name__ == "OperationalError"
+    )):  # fmt: skip
+        lost = "the connection to the database was lost"  # refused, reset: no SQLSTATE
+    return None if lost is None else lost + MAYBE_APPLIED
+
+
+_POOL_CHECKOUT = frozenset({"connect", "checkout", "_do_get", "_create_connection", "__connect",
+                            "_ConnectionRecord__connect"})  # fmt: skip
 
 
 def _raised_in_pool(exc: BaseException) -> bool:
-    """Whether ``exc`` was raised inside SQLAlchemy's pool (setting up a connection)."""
+    """Whether ``exc`` was raised while SQLAlchemy's pool set up a connection (checkout)."""
     pool = os.path.join("sqlalchemy", "pool", "")  # noqa: PTH118 - a path fragment to match
     trace = exc.__traceback__
     while trace is not None:
-        if pool in trace.tb_frame.f_code.co_filename:
+        code = trace.tb_frame.f_code
+        if pool in code.co_filename and code.co_name in _POOL_CHECKOUT:
             return True
         trace = trace.tb_next
     return False

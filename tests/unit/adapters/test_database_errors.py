@@ -47,6 +47,30 @@ def test_known_failures_map_to_their_status(
 
 
 @pytest.mark.parametrize(
+    ("orig", "written"),
+    [
+        (PgError("57P03"), "nothing"), (PgError("53300"), "nothing"), (PgError("25006"), "nothing"),
+        (sqlite3.OperationalError("database is locked"), "nothing"),
+        (PgError("08006"), "maybe"), (PgError("08007"), "maybe"), (PgError("57P01"), "maybe"),
+        (PgError("58030"), "maybe"), (sqlite3.OperationalError("disk I/O error"), "maybe"),
+    ],
+)  # fmt: skip
+def test_a_lost_connection_may_have_committed_and_says_to_retry_with_the_same_id(
+    orig: BaseException, written: str
+) -> None:
+    """A connection lost during COMMIT may have applied the request: the client must not
+    be told that nothing was written, but to retry under the same request id."""
+    error = retryable_error(wrapped(orig))
+    assert isinstance(error, UnavailableError)
+    if written == "nothing":
+        assert "nothing was written" in error.message
+    else:
+        assert "may or may not have been applied" in error.message
+        assert "same request id" in error.message
+        assert "nothing was written" not in error.message
+
+
+@pytest.mark.parametrize(
     "orig", [PgError("23505"), PgError(None), sqlite3.OperationalError("no such table: x")]
 )
 def test_other_database_errors_stay_internal(orig: BaseException) -> None:
