@@ -18,7 +18,7 @@ import uuid as uuidlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, bindparam, insert, or_, select, update
 
 from audit_log import canonical
 from audit_log.entry import Entry
@@ -1660,45 +1660,68 @@ def rekey_draws(engine: Engine, cipher: FieldCipher, batch: int = 200) -> int:
 
     The withheld secret, the salts (expert receipts), the replay inputs and the project
     name, and each member's own salt cell of draws committed before migration 0007.
-    A batch of draws per transaction; idempotent; safe while the service runs, as reads
-    accept every listed key. Without it, retiring an old data key would leave earlier
-    draws unable to execute, deliver receipts or be replayed.
+    Idempotent and safe while the service runs (reads accept every listed key). Draws
+    are read in batches without locks; each draw that has a cell under another key is
+    then re-sealed in a transaction of its own that locks that one row, so an execution
+    never waits behind a batch. Without it, retiring an old data key would leave
+    earlier draws unable to execute, deliver receipts or be replayed.
     """
     changed = after = 0
     t, m = draw_table, draw_member_table
 
-    def renewed(blob: bytes | None, draw_id: str, column: str) -> bytes | None:
-        if blob is None or cipher.key_id_of(bytes(blob)) == cipher.current_key_id:
-            return None
-        plain = cipher.decrypt(bytes(blob), table=TABLE, column=column, record_id=draw_id)
-        return cipher.encrypt(plain, table=TABLE, column=column, record_id=draw_id)
+    def stale(blob: bytes | None) -> bool:
+        return blob is not None and cipher.key_id_of(bytes(blob)) != cipher.current_key_id
 
     while True:
-        with write_transaction(engine) as conn:
+        with engine.connect() as conn:
             rows = conn.execute(
-                select(t.c.id, t.c.draw_id, *(t.c[c] for c in SEALED_COLUMNS))
-                .where(t.c.id > after).order_by(t.c.id).limit(batch).with_for_update()
+                select(t.c.id, *(t.c[c] for c in SEALED_COLUMNS))
+                .where(t.c.id > after).order_by(t.c.id).limit(batch)
             ).all()  # fmt: skip
-            for row in rows:
-                draw_id = str(row.draw_id)
-                values = {c: v for c in SEALED_COLUMNS
-                          if (v := renewed(getattr(row, c), draw_id, c)) is not None}  # fmt: skip
-                if values:
-                    conn.execute(update(t).where(t.c.id == row.id).values(**values))
-                    changed += len(values)
-                for member in conn.execute(
-                    select(m.c.pseud, m.c.salt_enc)
-                    .where(m.c.draw_id == row.id, m.c.salt_enc.is_not(None))
-                ):  # fmt: skip
-                    pseud = bytes(member.pseud)
-                    sealed = renewed(member.salt_enc, draw_id, "salt:" + pseud.hex())
-                    if sealed is not None:
-                        conn.execute(update(m).where(m.c.draw_id == row.id, m.c.pseud == pseud)
-                                     .values(salt_enc=sealed))  # fmt: skip
-                        changed += 1
+            legacy = {int(r.draw_id) for r in conn.execute(
+                select(m.c.draw_id).distinct().where(
+                    m.c.draw_id.in_([r.id for r in rows]), m.c.salt_enc.is_not(None))
+            )} if rows else set()  # fmt: skip
+        for row in rows:
+            if int(row.id) in legacy or any(stale(getattr(row, c)) for c in SEALED_COLUMNS):
+                changed += _rekey_draw(engine, cipher, int(row.id))
         if not rows:
             return changed
         after = int(rows[-1].id)
+
+
+def _rekey_draw(engine: Engine, cipher: FieldCipher, row_id: int) -> int:
+    """Re-seal one draw's stale cells under its row lock; the count changed."""
+    t, m = draw_table, draw_member_table
+    with write_transaction(engine) as conn:
+        row = conn.execute(
+            select(t.c.draw_id, *(t.c[c] for c in SEALED_COLUMNS))
+            .where(t.c.id == row_id).with_for_update()
+        ).one()  # fmt: skip
+        draw_id = str(row.draw_id)
+
+        def renewed(blob: bytes | None, column: str) -> bytes | None:
+            if blob is None or cipher.key_id_of(bytes(blob)) == cipher.current_key_id:
+                return None
+            plain = cipher.decrypt(bytes(blob), table=TABLE, column=column, record_id=draw_id)
+            return cipher.encrypt(plain, table=TABLE, column=column, record_id=draw_id)
+
+        values = {c: v for c in SEALED_COLUMNS
+                  if (v := renewed(getattr(row, c), c)) is not None}  # fmt: skip
+        if values:
+            conn.execute(update(t).where(t.c.id == row_id).values(**values))
+        salts = [
+            {"b_pseud": bytes(r.pseud), "b_salt": sealed}
+            for r in conn.execute(select(m.c.pseud, m.c.salt_enc)
+                                  .where(m.c.draw_id == row_id, m.c.salt_enc.is_not(None)))
+            if (sealed := renewed(r.salt_enc, "salt:" + bytes(r.pseud).hex())) is not None
+        ]  # fmt: skip
+        if salts:
+            conn.execute(
+                update(m).where(m.c.draw_id == row_id, m.c.pseud == bindparam("b_pseud"))
+                .values(salt_enc=bindparam("b_salt")), salts,
+            )  # fmt: skip
+        return len(values) + len(salts)
 
 
 def _failure_outcome(draw_id: str, error: PreconditionError) -> bytes:
