@@ -265,6 +265,9 @@ def execute(
         receipt_text = (commit / "commit.receipt").read_text(encoding="utf-8")
         asked_file = commit / "asked.json"  # absent in folders written before it existed
         asked = _asked(asked_file) if asked_file.exists() else None
+        if asked is None:
+            typer.echo(f"warning: no {asked_file}: the params are not checked against the "
+                       "request (spec §13 check 6)", err=True)  # fmt: skip
     except (OSError, trust.TrustError, ValueError, KeyError, TypeError) as exc:
         fail(f"cannot read the commit or trust: {exc}")
     try:

@@ -77,10 +77,33 @@ def check_commit(  # noqa: PLR0913 - the commit, the pins, the clock and the req
         CommitCheckError: naming the check that failed.
     """
     try:
+        return _check_commit(entry, receipt_text, origin, log_keys, now_s, asked=asked,
+                             delta_min=delta_min, allowance_s=allowance_s)  # fmt: skip
+    except (KeyError, TypeError, ValueError) as exc:  # a signed entry, but not as §9 says
+        msg = f"the draw.commit entry has a missing or malformed member ({exc!r})"
+        raise CommitCheckError(msg) from None
+
+
+def _check_commit(  # noqa: PLR0913 - as check_commit
+    entry: bytes,
+    receipt_text: str,
+    origin: str,
+    log_keys: Sequence[Verifier],
+    now_s: int,
+    *,
+    asked: Asked | None,
+    delta_min: int,
+    allowance_s: int,
+) -> CheckedCommit:
+    try:
         log_receipt.verify(receipt_text, entry, origin, log_keys)
-        commit = Entry.decode(entry)
     except (AuditLogError, CanonicalError, SchemaError) as exc:
         msg = f"the commit receipt does not verify against the pinned log key: {exc}"
+        raise CommitCheckError(msg) from None
+    try:
+        commit = Entry.decode(entry)
+    except (AuditLogError, CanonicalError, SchemaError) as exc:
+        msg = f"the logged entry is not a valid audit-log entry (malformed member): {exc}"
         raise CommitCheckError(msg) from None
     if commit.kind != "draw.commit":
         msg = f"the entry is a {commit.kind}, not a draw.commit"

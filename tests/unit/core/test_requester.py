@@ -99,3 +99,16 @@ def test_the_beacon_needs_delta_min_and_the_allowance() -> None:
     assert check_commit(entry, text, draw_log.ORIGIN, KEYS, deadline - 10, allowance_s=9).round
     with pytest.raises(CommitCheckError, match="too late"):
         check_commit(entry, text, draw_log.ORIGIN, KEYS, deadline - 10, allowance_s=10)
+
+
+def test_a_signed_commit_missing_a_member_is_a_failed_check() -> None:
+    """A correctly signed entry whose data lacks what §9 says is refused by name, not
+    with a traceback (the nonce is not sent)."""
+    log = draw_log.build()
+    at = next(i for i, e in enumerate(log.entries) if e.kind == "draw.commit")
+    log.entries[at] = replace(log.entries[at], data={**log.entries[at].data, "envelopes": "x"})
+    bodies, notes = draw_log.seal(log)
+    size = min(s for s in notes if s > at)
+    text = Receipt(at, tuple(leaf_proof(bodies[:size], at)), notes[size]).format()
+    with pytest.raises(CommitCheckError, match=r"malformed member"):
+        check_commit(bodies[at], text, draw_log.ORIGIN, KEYS, 0)
