@@ -18,12 +18,15 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import grpc
+import structlog
 
 from expert_draw.adapters.grpc.status import to_status
 from expert_draw.errors import ClientBusyError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+
+_log = structlog.get_logger("expert_draw.rpc")
 
 
 def client_key(context: grpc.ServicerContext) -> str:
@@ -63,6 +66,8 @@ class ClientLimiter(grpc.ServerInterceptor):
             return dict(self._busy)
 
     def _refuse(self, context: grpc.ServicerContext) -> None:
+        # The call interceptor never sees a refused call: this is its log line.
+        _log.warning("rpc.too_many_calls", limit=self.limit, peer=context.peer())
         msg = (f"this client already has {self.limit} calls in progress; retry when one "
                "has finished")  # fmt: skip
         context.abort_with_status(to_status(ClientBusyError(msg)))
