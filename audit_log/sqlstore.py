@@ -368,7 +368,7 @@ class AuditStore:
             "b_compact": _pack(compact), "b_last_ts": ts,
         }  # fmt: skip
         rows = _Rows(entry_rows, node_rows, checkpoint_row, request_row, cas)
-        if conn.dialect.name == "postgresql":
+        if conn.dialect.name == "postgresql" and _parameters(rows) <= MAX_STATEMENT_PARAMETERS:
             swapped = _write_postgres(conn, rows)
         else:
             swapped = _write_portable(conn, rows)
@@ -470,6 +470,17 @@ class _Rows:
     checkpoint: dict[str, Any]
     request: dict[str, Any]
     cas: dict[str, Any]
+
+
+# PostgreSQL's wire protocol carries at most 65,535 parameters per statement; a large
+# append (a bulk import of 10,000 experts) goes table by table instead of as one CTE.
+MAX_STATEMENT_PARAMETERS = 30_000
+
+
+def _parameters(rows: _Rows) -> int:
+    """How many bound parameters the one-statement PostgreSQL write would carry."""
+    return (len(rows.entries) * len(_ENTRY_COLUMNS) + len(rows.nodes) * len(_NODE_COLUMNS)
+            + len(_CHECKPOINT_COLUMNS) + len(_REQUEST_COLUMNS) + len(rows.cas))  # fmt: skip
 
 
 def _write_portable(conn: Connection, rows: _Rows) -> int:

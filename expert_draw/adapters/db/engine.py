@@ -147,6 +147,10 @@ _SQLITE_REFUSED = {
 }
 _SQLITE_LOST = {"disk i/o error": "the database had an I/O error"}
 _SQLITE_FULL = ("database or disk is full",)
+# psycopg raises OperationalError without a SQLSTATE for connection failures, but also
+# for client-side limits (too many parameters): only the former mean "unavailable".
+_CONNECTION_WORDS = ("connect", "server closed", "terminat", "timeout", "consuming input",
+                     "broken pipe", "reset by peer")  # fmt: skip
 NOTHING_WRITTEN = "; nothing was written, retry later"
 MAYBE_APPLIED = (
     " while the request ran: it may or may not have been applied. Retry with the same"
@@ -198,7 +202,7 @@ def _unavailable(exc: DBAPIError, state: str | None, said: str) -> str | None:
     orig = type(exc.orig)
     if lost is None and (exc.connection_invalidated or (
         state is None and orig.__module__.startswith("psycopg")
-        and orig.__name__ == "OperationalError"
+        and orig.__name__ == "OperationalError" and any(w in said for w in _CONNECTION_WORDS)
     )):  # fmt: skip
         lost = "the connection to the database was lost"  # refused, reset: no SQLSTATE
     return None if lost is None else lost + MAYBE_APPLIED

@@ -90,3 +90,20 @@ def test_a_runtime_error_inside_the_pool_is_retryable_and_elsewhere_not() -> Non
     with pytest.raises(RuntimeError) as outside:
         raise RuntimeError("deque mutated during iteration")
     assert retryable_error(outside.value) is None
+
+
+def psycopg_error(message: str) -> BaseException:
+    """A psycopg OperationalError without a SQLSTATE (as it raises client-side)."""
+    kind: type[Exception] = type("OperationalError", (Exception,),
+                                 {"__module__": "psycopg", "sqlstate": None})  # fmt: skip
+    return kind(message)
+
+
+def test_psycopg_without_sqlstate_is_unavailable_only_for_connection_failures() -> None:
+    lost = retryable_error(wrapped(psycopg_error("consuming input failed: server closed the "
+                                                 "connection unexpectedly")))  # fmt: skip
+    assert isinstance(lost, UnavailableError)
+    assert "may or may not have been applied" in lost.message
+    # A client-side limit is a server bug to fix, not an outage to wait out.
+    assert retryable_error(wrapped(psycopg_error(
+        "number of parameters must be between 0 and 65535"))) is None  # fmt: skip
