@@ -1319,24 +1319,7 @@ class Draws:
 
     def _read(self, conn: Connection, draw_id: str) -> StoredDraw:
         row = self._row(conn, draw_id)
-        seats: dict[str, list[bytes]] = {}
-        for m in conn.execute(
-            select(draw_member_table.c.pseud, draw_member_table.c.seat)
-            .where(draw_member_table.c.draw_id == row.id, draw_member_table.c.seat.is_not(None))
-            .order_by(draw_member_table.c.seat, draw_member_table.c.pseud)
-        ):
-            seats.setdefault(str(m.seat), []).append(bytes(m.pseud))
-        return StoredDraw(
-            draw_id=str(row.draw_id), state=str(row.state), supersedes=row.supersedes or "",
-            tender_ref=bytes(row.tender_ref), requester=str(row.requester),
-            beacon=bool(row.beacon), params=bytes(row.params),
-            params_hash=bytes(row.params_hash), pool_root=bytes(row.pool_root),
-            excluded_root=bytes(row.excluded_root), counts=json.loads(row.counts),
-            excluded_counts=json.loads(row.excluded_counts), round=int(row.round),
-            commit_digest=bytes(row.commit_digest), commit_ms=int(row.commit_ms),
-            nonce_deadline_ms=_opt(row.nonce_deadline_ms), execute_ms=_opt(row.execute_ms),
-            end_reason=str(row.end_reason), seats=seats,
-        )  # fmt: skip
+        return _stored(row, _seats_of(conn, [int(row.id)]).get(int(row.id), {}))
 
     def get(self, caller: str, role: str, draw_id: str) -> StoredDraw:
         """A draw its caller may see: a trading system sees only its own.
@@ -1376,7 +1359,7 @@ class Draws:
         before = decode_cursor(page_token, key) if page_token else None
         if before is not None and before > MAX_ROW_ID:  # forged: ids are 32-bit INTEGERs
             raise InvalidPageTokenError("page token is out of range; start again")
-        query = select(draw_table.c.id, draw_table.c.draw_id)
+        query = select(draw_table)
         if own:
             query = query.where(draw_table.c.requester == own)
         if state:
@@ -1385,7 +1368,8 @@ class Draws:
             query = query.where(draw_table.c.id < before)
         with self._engine.connect() as conn:
             rows = conn.execute(query.order_by(draw_table.c.id.desc()).limit(size + 1)).all()
-            items = [self._read(conn, str(r.draw_id)) for r in rows[:size]]
+            seats = _seats_of(conn, [int(r.id) for r in rows[:size]])
+            items = [_stored(r, seats.get(int(r.id), {})) for r in rows[:size]]
         token = encode_cursor(int(rows[size - 1].id), key) if len(rows) > size else ""
         return items, token
 
@@ -1722,6 +1706,33 @@ def _rekey_draw(engine: Engine, cipher: FieldCipher, row_id: int) -> int:
                 .values(salt_enc=bindparam("b_salt")), salts,
             )  # fmt: skip
         return len(values) + len(salts)
+
+
+def _seats_of(conn: Connection, row_ids: Sequence[int]) -> dict[int, dict[str, list[bytes]]]:
+    """The seats of the draws ``row_ids`` (one query, the seated-members index)."""
+    m = draw_member_table
+    found: dict[int, dict[str, list[bytes]]] = {}
+    for r in conn.execute(
+        select(m.c.draw_id, m.c.pseud, m.c.seat)
+        .where(m.c.draw_id.in_(row_ids), m.c.seat.is_not(None))
+        .order_by(m.c.draw_id, m.c.seat, m.c.pseud)
+    ):  # fmt: skip
+        found.setdefault(int(r.draw_id), {}).setdefault(str(r.seat), []).append(bytes(r.pseud))
+    return found
+
+
+def _stored(row: Row[Any], seats: dict[str, list[bytes]]) -> StoredDraw:
+    return StoredDraw(
+        draw_id=str(row.draw_id), state=str(row.state), supersedes=row.supersedes or "",
+        tender_ref=bytes(row.tender_ref), requester=str(row.requester),
+        beacon=bool(row.beacon), params=bytes(row.params),
+        params_hash=bytes(row.params_hash), pool_root=bytes(row.pool_root),
+        excluded_root=bytes(row.excluded_root), counts=json.loads(row.counts),
+        excluded_counts=json.loads(row.excluded_counts), round=int(row.round),
+        commit_digest=bytes(row.commit_digest), commit_ms=int(row.commit_ms),
+        nonce_deadline_ms=_opt(row.nonce_deadline_ms), execute_ms=_opt(row.execute_ms),
+        end_reason=str(row.end_reason), seats=seats,
+    )  # fmt: skip
 
 
 def _failure_outcome(draw_id: str, error: PreconditionError) -> bytes:

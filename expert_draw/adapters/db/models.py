@@ -206,4 +206,13 @@ draw_member_table = Table(
         sqlite_where=text("seat IS NOT NULL"),
         postgresql_where=text("seat IS NOT NULL"),
     ),
+    # A draw's seats (GetDraw, ListDraws, the BUSY check) without its unseated leaves.
+    Index(
+        "ix_draw_member_draw_seats",
+        "draw_id",
+        "seat",
+        "pseud",
+        sqlite_where=text("seat IS NOT NULL"),
+        postgresql_where=text("seat IS NOT NULL"),
+    ),
 )
