@@ -191,9 +191,10 @@ class GrpcSettings(_Frozen):
     """Server limits and shutdown behaviour."""
 
     max_workers: Annotated[int, Field(ge=1, le=256)] = 8
-    # Calls one client certificate may have in progress at once (None: half the workers,
-    # at least 1); beyond it a call is refused at once with RESOURCE_EXHAUSTED, so one
-    # client can never hold every worker and starve the others.
+    # What one client certificate's calls in progress may weigh (None: half the workers,
+    # at least 1; a call weighs 1, a list call 1 more per 100 items asked for); beyond it
+    # a call is refused at once with RESOURCE_EXHAUSTED, so one client cannot starve the
+    # others. A client with nothing in progress is always admitted.
     max_calls_per_client: Annotated[int | None, Field(ge=1, le=256)] = None
     max_message_bytes: Annotated[int, Field(ge=64 * 1024, le=64 * 1024 * 1024)] = 4 * 1024 * 1024
     grace_seconds: Annotated[float, Field(ge=0, le=300)] = 10.0

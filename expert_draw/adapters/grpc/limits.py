@@ -21,6 +21,7 @@ import grpc
 import structlog
 
 from expert_draw.adapters.grpc.status import to_status
+from expert_draw.core.paging import MAX_PAGE_SIZE
 from expert_draw.errors import ClientBusyError
 
 if TYPE_CHECKING:
@@ -37,26 +38,46 @@ def client_key(context: grpc.ServicerContext) -> str:
     return "peer:" + context.peer().rsplit(":", 1)[0]
 
 
+PAGE_WEIGHT = 100  # a list call weighs one more call per this many items it asks for
+
+
+def weight(request: object) -> int:
+    """What a call counts against its client's limit.
+
+    1, and a list call 1 more per 100 items its page asks for, up to the largest page
+    (a page of 1,000 experts weighs 11): a limit on calls alone let one client's large
+    pages take half the CPU (bench/load.py).
+    """
+    size = getattr(request, "page_size", 0)
+    size = min(max(0, size if isinstance(size, int) else 0), MAX_PAGE_SIZE)
+    return 1 + size // PAGE_WEIGHT
+
+
 class ClientLimiter(grpc.ServerInterceptor):
-    """Refuses a client's call while it already has ``limit`` calls in progress."""
+    """Refuses a client's call while its calls in progress weigh ``limit`` or more.
+
+    A client with nothing in progress is always admitted, so one heavy call is never
+    refused outright; it just runs alone.
+    """
 
     def __init__(self, limit: int) -> None:
-        """Allow ``limit`` calls in progress per client."""
+        """Allow calls weighing ``limit`` in progress per client."""
         self.limit = limit
         self._lock = threading.Lock()
         self._busy: Counter[str] = Counter()
 
-    def _enter(self, context: grpc.ServicerContext) -> str | None:
+    def _enter(self, context: grpc.ServicerContext, cost: int) -> str | None:
         key = client_key(context)
         with self._lock:
-            if self._busy[key] >= self.limit:
+            held = self._busy[key]
+            if held and held + cost > self.limit:
                 return None
-            self._busy[key] += 1
+            self._busy[key] = held + cost
         return key
 
-    def _leave(self, key: str) -> None:
+    def _leave(self, key: str, cost: int) -> None:
         with self._lock:
-            self._busy[key] -= 1
+            self._busy[key] -= cost
             if self._busy[key] <= 0:
                 del self._busy[key]
 
@@ -68,8 +89,8 @@ class ClientLimiter(grpc.ServerInterceptor):
     def _refuse(self, context: grpc.ServicerContext) -> None:
         # The call interceptor never sees a refused call: this is its log line.
         _log.warning("rpc.too_many_calls", limit=self.limit, peer=context.peer())
-        msg = (f"this client already has {self.limit} calls in progress; retry when one "
-               "has finished")  # fmt: skip
+        msg = (f"this client's calls in progress weigh {self.limit} (a list call weighs 1 "
+               f"more per {PAGE_WEIGHT} items asked for); retry when one has finished")  # fmt: skip
         context.abort_with_status(to_status(ClientBusyError(msg)))
 
     def intercept_service(
@@ -101,24 +122,26 @@ class ClientLimiter(grpc.ServerInterceptor):
 
     def _unary(self, behavior: Callable[..., Any]) -> Callable[..., Any]:
         def wrapped(request: Any, context: grpc.ServicerContext) -> Any:  # noqa: ANN401
-            key = self._enter(context)
+            cost = weight(request)
+            key = self._enter(context, cost)
             if key is None:
                 self._refuse(context)  # raises
             try:
                 return behavior(request, context)
             finally:
-                self._leave(key)  # type: ignore[arg-type]
+                self._leave(key, cost)  # type: ignore[arg-type]
 
         return wrapped
 
     def _streaming(self, behavior: Callable[..., Any]) -> Callable[..., Any]:
         def wrapped(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:  # noqa: ANN401
-            key = self._enter(context)
+            cost = weight(request)  # a request stream has no page size: 1
+            key = self._enter(context, cost)
             if key is None:
                 self._refuse(context)  # raises
             try:
                 yield from behavior(request, context)
             finally:
-                self._leave(key)  # type: ignore[arg-type]
+                self._leave(key, cost)  # type: ignore[arg-type]
 
         return wrapped

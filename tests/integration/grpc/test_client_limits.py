@@ -66,3 +66,30 @@ def test_a_client_holding_its_calls_gets_resource_exhausted_and_others_are_serve
         for future in held:
             future.exception(timeout=30)  # ended (an import of no rows is refused)
         assert stub.ListExperts(pb.ListExpertsRequest(page_size=1), timeout=10).total_size == 0
+
+
+def test_large_pages_weigh_more_and_run_alone(limited: RunningService, pki: Pki) -> None:
+    """A list call weighs 1 more per 100 items asked for: while one open stream holds a
+    slot, a page of 50 (weight 1) still fits the client's limit of 2, a page of 1,000
+    (weight 11) does not; with nothing in progress, the large page runs alone."""
+    from expert_draw.adapters.grpc.limits import weight
+
+    assert [weight(pb.ListExpertsRequest(page_size=n)) for n in (0, 50, 100, 1000, 10**9)] == [
+        1, 1, 2, 11, 11]  # fmt: skip
+    release = threading.Event()
+
+    def never_ending() -> Iterator[pb.ImportExpertsRequest]:
+        release.wait(30)
+        yield from ()
+
+    with client_channel(pki, limited.port, "admin") as channel:
+        stub = pb_grpc.ExpertServiceStub(channel)
+        held = stub.ImportExperts.future(never_ending(), timeout=60)
+        assert held.initial_metadata()  # the stream holds one slot
+        stub.ListExperts(pb.ListExpertsRequest(page_size=50), timeout=10)  # 1 + 1 <= 2
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.ListExperts(pb.ListExpertsRequest(page_size=1000), timeout=10)
+        assert error_info(caught.value).reason == "TOO_MANY_CALLS"
+        release.set()
+        held.exception(timeout=30)
+        assert stub.ListExperts(pb.ListExpertsRequest(page_size=1000), timeout=10) is not None
