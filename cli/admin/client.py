@@ -123,7 +123,10 @@ def open_channel(config: ClientConfig) -> grpc.Channel:
         )
     except OSError as exc:
         fail(f"cannot read {exc.filename}: {exc.strerror}")
-    return grpc.secure_channel(config.target, credentials)
+    from cli.admin.retry import BusyRetry
+
+    channel = grpc.secure_channel(config.target, credentials)
+    return grpc.intercept_channel(channel, BusyRetry())
 
 
 def report_rpc_error(error: grpc.RpcError) -> NoReturn:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-import time
+import threading
 from typing import TYPE_CHECKING
 
 from expert_draw import __version__
@@ -175,10 +175,14 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
     ) -> Iterator[pb.StreamEntriesResponse]:
         """Stream entries and checkpoints from ``start_seq``, then follow the log."""
         cursor = _non_negative(request.start_seq, "start_seq")
-        while context.is_active():
+        # Woken when the call ends (cancelled, deadline, client gone), so a follower that
+        # left frees its worker and its per-client slot at once, not a poll later.
+        ended = threading.Event()
+        context.add_callback(ended.set)
+        while context.is_active() and not ended.is_set():
             entries = self._reader.entries(cursor, None, "", "", STREAM_BATCH)
             if not entries:
-                time.sleep(self._poll)
+                ended.wait(self._poll)
                 continue
             last = entries[-1].seq + 1
             checkpoints = {

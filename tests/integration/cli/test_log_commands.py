@@ -215,3 +215,47 @@ def test_follow_stops_at_tampering(
     entries.write_bytes(b"".join(lines))
     add(running, f"after-tamper-{tmp_path.name}", 1)
     assert run(*args).exit_code in {1, 2}
+
+
+def test_export_waits_out_a_busy_refusal(
+    dev_service: tuple[RunningService, Path], tmp_path: Path
+) -> None:
+    """An export's large pages are refused TOO_MANY_CALLS while another call of the same
+    certificate runs; the CLI pauses and sends them again instead of failing."""
+    import threading
+
+    import grpc
+
+    from cli.admin.client import load_client_config, open_channel
+    from expert_draw.api.v1 import audit_service_pb2 as apb
+    from expert_draw.api.v1 import audit_service_pb2_grpc as apb_grpc
+
+    running, var = dev_service
+    config = load_client_config(var / "client.toml", "supervisor", f"127.0.0.1:{running.port}")
+    add(running, f"busy-{tmp_path.name}", 2)
+    with open_channel(config) as channel:
+        follower = apb_grpc.AuditServiceStub(channel).StreamEntries(
+            apb.StreamEntriesRequest(start_seq=0)
+        )
+        next(follower)  # the stream runs: it holds one of the certificate's slots
+        credentials = grpc.ssl_channel_credentials(
+            config.ca.read_bytes(), config.key.read_bytes(), config.cert.read_bytes()
+        )
+        with (
+            grpc.secure_channel(config.target, credentials) as plain,  # no retries
+            pytest.raises(grpc.RpcError) as refused,
+        ):
+            apb_grpc.AuditServiceStub(plain).ListEntries(
+                apb.ListEntriesRequest(page_size=1000), timeout=10
+            )
+        assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        release = threading.Timer(0.5, follower.cancel)
+        release.start()
+        try:
+            result = run("log", "export", str(tmp_path / "export"), *client(dev_service))
+        finally:
+            release.join()
+        assert result.exit_code == 0, result.output
+        with pytest.raises(grpc.RpcError):
+            for _ in follower:
+                pass
