@@ -1166,6 +1166,33 @@ class Draws:
                 pending=[pending("escrow.open", f"draws/{draw_id}", data)],
             ).first_seq  # fmt: skip
 
+    def record_export(
+        self, who: Who, *, what: str, data_sha256: bytes, request_id: str
+    ) -> tuple[str, int]:
+        """Log a supervisor's export (``export`` on exports/{id}); return (name, seq).
+
+        Raises:
+            PreconditionError: REQUEST_ID_REUSED (same request id, other payload).
+        """
+        check_request_id(request_id)
+        payload = {"method": "RecordExport", "what": what, "data_sha256": data_sha256.hex()}
+        with write_transaction(self._engine) as conn:
+            stored = self._audit.find_request(conn, who, request_id, payload)
+            if stored is not None:
+                subj = conn.execute(
+                    select(entry_table.c.subj).where(
+                        entry_table.c.log_id == LOG_ID, entry_table.c.seq == stored.first_seq
+                    )
+                ).scalar_one()
+                return str(subj), stored.first_seq
+            name = f"exports/{self._random(16).hex()}"
+            data = {"what": what, "recipient": who.sub, "data_sha256": data_sha256.hex()}
+            seq = self._audit.append(
+                conn, who=who, request_id=request_id, payload=payload,
+                pending=[pending("export", name, data)],
+            ).first_seq  # fmt: skip
+        return name, seq
+
     # -- the proof bundle ----------------------------------------------------------------
 
     def bundle(self, who: Who, role: str, draw_id: str) -> bytes:
@@ -1345,17 +1372,29 @@ class Draws:
         proof = self._audit.store.inclusion_proof(conn, int(row.seq), size)
         return bytes(row.body), Receipt(int(row.seq), tuple(proof), note).format()
 
-    def list_draws(
-        self, caller: str, role: str, state: str, page_size: int, page_token: str
+    def list_draws(  # noqa: PLR0913 - the filters of ListDraws
+        self,
+        caller: str,
+        role: str,
+        state: str,
+        page_size: int,
+        page_token: str,
+        *,
+        project_code: str = "",
     ) -> tuple[list[StoredDraw], str]:
         """A page of draws, newest first: a trading system's own, or all for supervisors.
+
+        ``project_code`` (supervisors) keeps the draws of one project, matched through
+        its blinded project_ref; the page token binds it.
 
         Raises:
             InvalidRequestError: a bad page size or token.
         """
         size = effective_page_size(page_size)
         own = caller if role == "trading_system" else ""
-        key = query_key("draws", own, state)
+        project_ref = self.project_ref(project_code) if project_code else b""
+        # The project part only when set: unfiltered tokens keep their key.
+        key = query_key("draws", own, state, *([project_ref.hex()] if project_ref else []))
         before = decode_cursor(page_token, key) if page_token else None
         if before is not None and before > MAX_ROW_ID:  # forged: ids are 32-bit INTEGERs
             raise InvalidPageTokenError("page token is out of range; start again")
@@ -1364,6 +1403,8 @@ class Draws:
             query = query.where(draw_table.c.requester == own)
         if state:
             query = query.where(draw_table.c.state == state)
+        if project_ref:
+            query = query.where(draw_table.c.project_ref == project_ref)
         if before is not None:
             query = query.where(draw_table.c.id < before)
         with self._engine.connect() as conn:

@@ -181,6 +181,7 @@ draw_table = Table(
     Column("version", Integer, nullable=False),
     Index("ix_draw_tender", "tender_ref", "id"),
     Index("ix_draw_requester", "requester", "id"),
+    Index("ix_draw_project", "project_ref", "id"),
     Index("ix_draw_window", "state", "window_from_ms"),
 )
 

@@ -80,6 +80,7 @@ SERVICE_ROLES: Mapping[str, Mapping[str, frozenset[Role]]] = MappingProxyType(
             "ApprovePoolOverride": SUPERVISORS,
             "GetExpertReceipt": ADMINS,
             "ReportEscrowOpening": SUPERVISORS,
+            "RecordExport": SUPERVISORS,
         },
         "grpc.health.v1.Health": {"Check": ALL_ROLES, "Watch": ALL_ROLES, "List": ALL_ROLES},
         "grpc.reflection.v1alpha.ServerReflection": {"ServerReflectionInfo": ALL_ROLES},

@@ -345,10 +345,21 @@ class DrawServicer(pb_grpc.DrawServiceServicer):
         if request.state not in _STATE_NAMES and request.state != pb.Draw.STATE_UNSPECIFIED:
             raise InvalidRequestError.field("state", "a Draw.State value")
         state = "" if request.state == pb.Draw.STATE_UNSPECIFIED else _STATE_NAMES[request.state]
+        project = request.project_code
+        if project and role != "supervisor":
+            raise InvalidRequestError.field(
+                "project_code", "only supervisors may filter by project",
+                reason="PROJECT_FILTER_DENIED",
+            )  # fmt: skip
+        if len(project) > MAX_ID_CHARS:
+            raise InvalidRequestError.field("project_code", f"at most {MAX_ID_CHARS} characters")
         draws, token = self._draws.list_draws(
-            principal, role, state, request.page_size, request.page_token
+            principal, role, state, request.page_size, request.page_token, project_code=project
         )
-        return pb.ListDrawsResponse(draws=[draw_to_pb(d) for d in draws], next_page_token=token)
+        return pb.ListDrawsResponse(
+            draws=[draw_to_pb(d) for d in draws], next_page_token=token,
+            project_ref=self._draws.project_ref(project) if project else b"",
+        )  # fmt: skip
 
     def SubmitBeacon(
         self, request: pb.SubmitBeaconRequest, context: grpc.ServicerContext
@@ -574,6 +585,22 @@ class DrawServicer(pb_grpc.DrawServiceServicer):
             request_id=request.request_id,
         )  # fmt: skip
         return pb.ReportEscrowOpeningResponse(seq=seq)
+
+    def RecordExport(
+        self, request: pb.RecordExportRequest, context: grpc.ServicerContext
+    ) -> pb.RecordExportResponse:
+        """Log a supervisor's export (an ``export`` entry)."""
+        del context
+        problems = _request_id_problems(request.request_id)
+        what = _text(request.what, "what", MAX_NAME_CHARS, problems)
+        if len(request.data_sha256) != 32:  # noqa: PLR2004 - a SHA-256 digest
+            problems.append(FieldViolation("data_sha256", "exactly 32 bytes"))
+        _check(problems)
+        name, seq = self._draws.record_export(
+            self._caller(), what=what, data_sha256=request.data_sha256,
+            request_id=request.request_id,
+        )  # fmt: skip
+        return pb.RecordExportResponse(name=name, seq=seq)
 
 
 def _receipt_request(request: pb.GetExpertReceiptRequest) -> tuple[str, str, str]:

@@ -597,22 +597,29 @@ class ListDrawsRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     STATE_FIELD_NUMBER: _builtins.int
+    PROJECT_CODE_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """At most this many draws (1 to 1000; 0 means 100)."""
     page_token: _builtins.str
     """The next_page_token of the previous page."""
     state: Global___Draw.State.ValueType
     """Only draws in this state; unspecified for all."""
+    project_code: _builtins.str
+    """Only draws of this project (the project code given at CreateDraw, 1 to 64
+    characters); the service matches it through its blinded project_ref. Supervisors
+    only: a trading system that sets it gets INVALID_ARGUMENT (PROJECT_FILTER_DENIED).
+    """
     def __init__(
         self,
         *,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
         state: Global___Draw.State.ValueType = ...,
+        project_code: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "project_code", b"project_code", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -626,8 +633,13 @@ class ListDrawsResponse(_message.Message):
 
     DRAWS_FIELD_NUMBER: _builtins.int
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    PROJECT_REF_FIELD_NUMBER: _builtins.int
     next_page_token: _builtins.str
     """The token of the next page; empty on the last."""
+    project_ref: _builtins.bytes
+    """With project_code: the project's blinded reference (EDS1/project, 32 bytes) the
+    filter matched, as project archives record it; empty otherwise.
+    """
     @_builtins.property
     def draws(self) -> _containers.RepeatedCompositeFieldContainer[Global___Draw]:
         """The draws, newest first."""
@@ -637,10 +649,11 @@ class ListDrawsResponse(_message.Message):
         *,
         draws: _abc.Iterable[Global___Draw] | None = ...,
         next_page_token: _builtins.str = ...,
+        project_ref: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["draws", b"draws", "next_page_token", b"next_page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["draws", b"draws", "next_page_token", b"next_page_token", "project_ref", b"project_ref"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1613,3 +1626,61 @@ class GetExpertReceiptResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetExpertReceiptResponse: _TypeAlias = GetExpertReceiptResponse  # noqa: Y015
+
+@_typing.final
+class RecordExportRequest(_message.Message):
+    """Request message for RecordExport."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WHAT_FIELD_NUMBER: _builtins.int
+    DATA_SHA256_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    what: _builtins.str
+    """What was exported, 1 to 200 printable characters (for example
+    "project-archive <project_ref hex>"); logged as the entry's `what`.
+    """
+    data_sha256: _builtins.bytes
+    """The SHA-256 (32 bytes) of the exported data (an archive's manifest.json)."""
+    request_id: _builtins.str
+    """An idempotency key (AIP-155)."""
+    def __init__(
+        self,
+        *,
+        what: _builtins.str = ...,
+        data_sha256: _builtins.bytes = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data_sha256", b"data_sha256", "request_id", b"request_id", "what", b"what"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordExportRequest: _TypeAlias = RecordExportRequest  # noqa: Y015
+
+@_typing.final
+class RecordExportResponse(_message.Message):
+    """Response message for RecordExport."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    SEQ_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The export, "exports/{id}" (the entry's subject)."""
+    seq: _builtins.int
+    """The seq of the export entry."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        seq: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "seq", b"seq"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordExportResponse: _TypeAlias = RecordExportResponse  # noqa: Y015

@@ -135,6 +135,11 @@ class DrawServiceStub:
                 request_serializer=expert__draw_dot_api_dot_v1_dot_draw__service__pb2.ReportEscrowOpeningRequest.SerializeToString,
                 response_deserializer=expert__draw_dot_api_dot_v1_dot_draw__service__pb2.ReportEscrowOpeningResponse.FromString,
                 _registered_method=True)
+        self.RecordExport = channel.unary_unary(
+                '/expert_draw.api.v1.DrawService/RecordExport',
+                request_serializer=expert__draw_dot_api_dot_v1_dot_draw__service__pb2.RecordExportRequest.SerializeToString,
+                response_deserializer=expert__draw_dot_api_dot_v1_dot_draw__service__pb2.RecordExportResponse.FromString,
+                _registered_method=True)
 
 
 class DrawServiceServicer:
@@ -350,6 +355,17 @@ class DrawServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordExport(self, request, context):
+        """Records that the caller (a supervisor) exported data, such as a project archive
+        (draw-v1.md §14): appends one `export` entry on "exports/{id}" naming what was
+        exported, the caller as recipient and the SHA-256 of the exported manifest. A retry
+        with the same request_id returns the same entry. Errors: INVALID_ARGUMENT
+        (INVALID_REQUEST, REQUEST_ID_REUSED), PERMISSION_DENIED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DrawServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -447,6 +463,11 @@ def add_DrawServiceServicer_to_server(servicer, server):
                     servicer.ReportEscrowOpening,
                     request_deserializer=expert__draw_dot_api_dot_v1_dot_draw__service__pb2.ReportEscrowOpeningRequest.FromString,
                     response_serializer=expert__draw_dot_api_dot_v1_dot_draw__service__pb2.ReportEscrowOpeningResponse.SerializeToString,
+            ),
+            'RecordExport': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordExport,
+                    request_deserializer=expert__draw_dot_api_dot_v1_dot_draw__service__pb2.RecordExportRequest.FromString,
+                    response_serializer=expert__draw_dot_api_dot_v1_dot_draw__service__pb2.RecordExportResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -968,6 +989,33 @@ class DrawService:
             '/expert_draw.api.v1.DrawService/ReportEscrowOpening',
             expert__draw_dot_api_dot_v1_dot_draw__service__pb2.ReportEscrowOpeningRequest.SerializeToString,
             expert__draw_dot_api_dot_v1_dot_draw__service__pb2.ReportEscrowOpeningResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordExport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/expert_draw.api.v1.DrawService/RecordExport',
+            expert__draw_dot_api_dot_v1_dot_draw__service__pb2.RecordExportRequest.SerializeToString,
+            expert__draw_dot_api_dot_v1_dot_draw__service__pb2.RecordExportResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -175,6 +175,13 @@ class DrawServiceStub:
     Errors: INVALID_ARGUMENT, NOT_FOUND (DRAW_NOT_FOUND, ENVELOPE_NOT_FOUND),
     PERMISSION_DENIED.
     """
+    RecordExport: _grpc.UnaryUnaryMultiCallable[_draw_service_pb2.RecordExportRequest, _draw_service_pb2.RecordExportResponse]
+    """Records that the caller (a supervisor) exported data, such as a project archive
+    (draw-v1.md §14): appends one `export` entry on "exports/{id}" naming what was
+    exported, the caller as recipient and the SHA-256 of the exported manifest. A retry
+    with the same request_id returns the same entry. Errors: INVALID_ARGUMENT
+    (INVALID_REQUEST, REQUEST_ID_REUSED), PERMISSION_DENIED.
+    """
 
 @_typing.type_check_only
 class DrawServiceAsyncStub(DrawServiceStub):
@@ -314,6 +321,13 @@ class DrawServiceAsyncStub(DrawServiceStub):
     """Reports that a supervisor opened a draw's escrow envelope offline (escrow.open).
     Errors: INVALID_ARGUMENT, NOT_FOUND (DRAW_NOT_FOUND, ENVELOPE_NOT_FOUND),
     PERMISSION_DENIED.
+    """
+    RecordExport: _aio.UnaryUnaryMultiCallable[_draw_service_pb2.RecordExportRequest, _draw_service_pb2.RecordExportResponse]  # type: ignore[assignment]
+    """Records that the caller (a supervisor) exported data, such as a project archive
+    (draw-v1.md §14): appends one `export` entry on "exports/{id}" naming what was
+    exported, the caller as recipient and the SHA-256 of the exported manifest. A retry
+    with the same request_id returns the same entry. Errors: INVALID_ARGUMENT
+    (INVALID_REQUEST, REQUEST_ID_REUSED), PERMISSION_DENIED.
     """
 
 class DrawServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -565,6 +579,19 @@ class DrawServiceServicer(metaclass=_abc_1.ABCMeta):
         """Reports that a supervisor opened a draw's escrow envelope offline (escrow.open).
         Errors: INVALID_ARGUMENT, NOT_FOUND (DRAW_NOT_FOUND, ENVELOPE_NOT_FOUND),
         PERMISSION_DENIED.
+        """
+
+    @_abc_1.abstractmethod
+    def RecordExport(
+        self,
+        request: _draw_service_pb2.RecordExportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_draw_service_pb2.RecordExportResponse, _abc.Awaitable[_draw_service_pb2.RecordExportResponse]]:
+        """Records that the caller (a supervisor) exported data, such as a project archive
+        (draw-v1.md §14): appends one `export` entry on "exports/{id}" naming what was
+        exported, the caller as recipient and the SHA-256 of the exported manifest. A retry
+        with the same request_id returns the same entry. Errors: INVALID_ARGUMENT
+        (INVALID_REQUEST, REQUEST_ID_REUSED), PERMISSION_DENIED.
         """
 
 def add_DrawServiceServicer_to_server(servicer: DrawServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

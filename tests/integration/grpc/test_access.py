@@ -191,6 +191,9 @@ SAMPLES: dict[str, Any] = {
             "RequestAccess": draw_pb.RequestAccessRequest(
                 name=ABSENT_DRAW, purpose="check", request_id="d-12"
             ),
+            "RecordExport": draw_pb.RecordExportRequest(  # 31 bytes: refused after authz
+                what="check", data_sha256=bytes(31), request_id="d-13"
+            ),
         }.items()
     },
 }
@@ -198,6 +201,7 @@ SAMPLES: dict[str, Any] = {
 PASSED_AUTHORIZATION = {
     "/expert_draw.api.v1.DrawService/CreateDraw": grpc.StatusCode.INVALID_ARGUMENT,
     "/expert_draw.api.v1.DrawService/ApprovePoolOverride": grpc.StatusCode.INVALID_ARGUMENT,
+    "/expert_draw.api.v1.DrawService/RecordExport": grpc.StatusCode.INVALID_ARGUMENT,
     **{
         f"/expert_draw.api.v1.DrawService/{method}": grpc.StatusCode.NOT_FOUND
         for method in (
