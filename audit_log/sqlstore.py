@@ -107,6 +107,15 @@ checkpoint_table = Table(
     Column("created_at", BigInteger, nullable=False),
     PrimaryKeyConstraint("log_id", "size"),
 )
+cosig_table = Table(
+    "audit_cosig",
+    metadata,
+    Column("log_id", Integer, ForeignKey("audit_log.id"), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("signer", String(255), nullable=False),  # the witness's key name
+    Column("line", Text, nullable=False),  # its cosignature/v1 signature line
+    PrimaryKeyConstraint("log_id", "size", "signer"),
+)
 request_table = Table(
     "audit_request",
     metadata,

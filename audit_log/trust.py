@@ -1,7 +1,9 @@
 """``trust.toml``: what a supervisor pins (audit-log.md §9).
 
 ``version = 1`` and ``log_vkey`` (the genesis key, named after the origin) are required;
-an unknown key or another version is a usage error.
+an unknown key or another version is a usage error. The optional ``[witness]`` table
+holds exactly ``keys`` (witness ``cosignature/v1`` vkeys, type 0x04, distinct names or
+key IDs) and ``threshold`` (1 to the number of keys): audit-log-v1 §10, §12.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from audit_log.cosig import WitnessKey
 from audit_log.errors import AuditLogError, KeyFormatError
 from audit_log.note import Verifier
 
@@ -37,6 +40,8 @@ class Trust:
     delta_min: int = 100
     require_beacon: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    witness_keys: tuple[WitnessKey, ...] = ()
+    witness_threshold: int = 0
 
     @property
     def origin(self) -> str:
@@ -79,12 +84,44 @@ def parse(text: str) -> Trust:
     if reanchor and not (isinstance(threshold, int) and 1 <= threshold <= len(reanchor)):
         msg = "trust.toml: reanchor_threshold must be between 1 and the number of reanchor_keys"
         raise TrustError(msg)
+    witness_keys, witness_threshold = _witness(data.get("witness"))
     return Trust(
         log_vkey=log_vkey, escrow_keys=escrow, reanchor_keys=reanchor,
         reanchor_threshold=int(threshold), delta_min=int(data.get("delta_min", 100)),
         require_beacon=bool(data.get("require_beacon", False)),
-        extra={k: data[k] for k in ("drand", "witness") if k in data},
+        extra={k: data[k] for k in ("drand",) if k in data},
+        witness_keys=witness_keys, witness_threshold=witness_threshold,
     )  # fmt: skip
+
+
+def _witness(table: object) -> tuple[tuple[WitnessKey, ...], int]:
+    """Parse the ``[witness]`` table (absent: no witness policy).
+
+    Raises:
+        TrustError: not exactly ``keys`` and ``threshold``, a key that is not a distinct
+            type 0x04 witness vkey, or a threshold outside 1 to the number of keys.
+    """
+    if table is None:
+        return (), 0
+    if not isinstance(table, dict) or set(table) != {"keys", "threshold"}:
+        msg = "trust.toml: [witness] holds exactly keys and threshold"
+        raise TrustError(msg)
+    keys, threshold = table["keys"], table["threshold"]
+    if not isinstance(keys, list) or not keys or not all(isinstance(k, str) for k in keys):
+        msg = "trust.toml: [witness] keys is a non-empty list of witness vkeys"
+        raise TrustError(msg)
+    try:
+        parsed = tuple(WitnessKey.parse(k) for k in keys)
+    except KeyFormatError as exc:
+        msg = f"trust.toml: [witness] keys: {exc}"
+        raise TrustError(msg) from None
+    if len({(k.name, k.key_id) for k in parsed}) != len(parsed):
+        msg = "trust.toml: [witness] keys must differ in name or key ID"
+        raise TrustError(msg)
+    if type(threshold) is not int or not 1 <= threshold <= len(parsed):
+        msg = "trust.toml: [witness] threshold must be between 1 and the number of keys"
+        raise TrustError(msg)
+    return parsed, threshold
 
 
 def load(path: Path) -> Trust:

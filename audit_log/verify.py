@@ -4,8 +4,9 @@
 seq contiguity, the chain, every checkpoint's root, signatures where they matter (the
 newest checkpoint, the pinned size, sizes with several notes, key-rotation boundaries;
 every note with ``all_signatures``), truncation and the unsigned tail; it checks the
-pinned state and a folder of receipts, and returns a :class:`Report` whose exit code is
-0 ok, 1 tamper, 2 fork/rollback/equivocation, 3 policy, 4 usage or I/O.
+pinned state, witness cosignatures (trust.toml ``[witness]``: the witnessed head, and
+``witness.note`` entries) and a folder of receipts, and returns a :class:`Report` whose
+exit code is 0 ok, 1 tamper, 2 fork/rollback/equivocation, 3 policy, 4 usage or I/O.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from concurrent.futures import Future
     from pathlib import Path
 
+    from audit_log.cosig import WitnessKey
     from audit_log.trust import Trust
 
 Progress = Callable[[int, int], None]
@@ -54,6 +56,7 @@ class Category(enum.StrEnum):
     ROLLBACK = "ROLLBACK"
     UNSIGNED_TAIL = "UNSIGNED TAIL"
     REANCHORED = "REANCHORED"
+    WITNESS_POLICY = "WITNESS POLICY"
     USAGE = "USAGE"
 
 
@@ -71,6 +74,7 @@ EXIT = {
     Category.ROLLBACK: 2,
     Category.UNSIGNED_TAIL: 3,
     Category.REANCHORED: 3,
+    Category.WITNESS_POLICY: 3,
     Category.USAGE: 4,
 }  # fmt: skip
 _PRECEDENCE = (2, 1, 4, 3)
@@ -134,6 +138,27 @@ class _Note:
 
 
 @dataclass(frozen=True, slots=True)
+class _Snapshot:
+    """What a pinned state needs of the pass at one size (the newest or witnessed head)."""
+
+    size: int
+    compact: tuple[bytes, ...]
+    last_leaf: bytes
+    offset: int
+    periods: tuple[KeyPeriod, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _WitnessNote:
+    """A ``witness.note`` entry of a listed witness key, checked after the pass."""
+
+    seq: int
+    size: int
+    key: WitnessKey
+    line: note.SignatureLine
+
+
+@dataclass(frozen=True, slots=True)
 class Options:
     """How a run behaves; ``workers`` > 1 parses large exports in that many processes."""
 
@@ -172,8 +197,19 @@ class _Run:
         self.lookahead: _Record | None = None
         self.last_good = 0
         self.offset = 0
-        self.snapshot: tuple[tuple[bytes, ...], bytes, int] | None = None
+        self.snapshot: _Snapshot | None = None
         self._newest: int | None = None  # computed once the checkpoint lines are read
+        # Witnesses (trust.toml [witness]): per (size, root), the listed keys whose
+        # cosignature of that checkpoint verifies; the sizes where some root reaches the
+        # threshold; the newest such size the pass confirmed; witnessed notes whose root
+        # is not the log's, judged after the pass; witness.note entries to check.
+        self.cosigned: dict[tuple[int, bytes], set[str]] = {}
+        self.witnessed_sizes: set[int] = set()
+        self.witness_head: _Snapshot | None = None
+        self.last_witnessable = 0  # the size after the last entry other than witness.note
+        self.set_aside: list[tuple[int, _Note, int]] = []
+        self.last_matched = -1
+        self.witness_notes: list[_WitnessNote] = []
 
     def find(self, category: Category, seq: int | None, msg: str) -> None:
         finding = Finding(category, seq, msg)
@@ -259,6 +295,9 @@ class _Run:
             self._check_first(seq, entry)
             self._check_ts(seq, entry, prev_ts)
             self._check_domain(seq, entry)
+            self._check_witness_note(seq, entry)
+            if entry.kind != "witness.note":
+                self.last_witnessable = seq + 1
             prev_req = self._check_req(seq, entry, prev_req)
             self._apply_keys(seq, entry)
             leaf = record.leaf
@@ -269,13 +308,20 @@ class _Run:
             self.offset += record.length
             size = seq + 1
             if size == self.newest:
-                self.snapshot = (tuple(self.compact.hashes), leaf, self.offset)
+                self.snapshot = self._snapshot(size, leaf)
             if size in self.notes or size in self.wanted_roots:
-                self.last_good = self._at_size(size, self.compact.root(), self.last_good)
+                root = self.compact.root()
+                self.last_good = self._at_size(size, root, self.last_good)
+                if size in self.witnessed_sizes and self._witnessed(size, root):
+                    self.witness_head = self._snapshot(size, leaf)
             if progress is not None and size % 4096 == 0:
                 progress(size, total)
         self.report.size = self.compact.size
         self.report.root = self.compact.root()
+
+    def _snapshot(self, size: int, leaf: bytes) -> _Snapshot:
+        compact = tuple(self.compact.hashes)
+        return _Snapshot(size, compact, leaf, self.offset, tuple(self.periods))
 
     # Each check below is one method, so that the mutation test (T-27) can remove each
     # in turn and see a tamper test fail.
@@ -323,6 +369,28 @@ class _Run:
                 seq, entry.ts, entry.kind, parts["subj"], parts["who"], parts["data"]
             ):
                 self.find(Category.DOMAIN_VIOLATION, seq, problem)
+
+    def _check_witness_note(self, seq: int, entry: _Slim) -> None:
+        """Check a ``witness.note``: a size ≤ its seq, one signature line of its witness.
+
+        Else SCHEMA. A listed witness key's line is checked after the pass.
+        """
+        if entry.kind != "witness.note" or entry.data is None:
+            return
+        data = entry.data
+        if data["size"] > seq:
+            self.find(Category.SCHEMA, seq, f"witness.note names size {data['size']} > its seq")
+        try:
+            line = cosignature_line(data["line"])
+        except NoteError as exc:
+            self.find(Category.SCHEMA, seq, f"witness.note line: {exc}")
+            return  # pragma: no cover - find() stops on SCHEMA
+        if line.name != data["witness"]:
+            msg = f"witness.note of {data['witness']!r} holds a line of {line.name!r}"
+            self.find(Category.SCHEMA, seq, msg)
+        for key in self.trust.witness_keys:
+            if key.matches(line):
+                self.witness_notes.append(_WitnessNote(seq, data["size"], key, line))
 
     def _seq_mismatch(self, line: int, found: int) -> Category:
         """A GAP when entries are missing (the next line continues the jump), else TAMPER."""
@@ -446,7 +514,7 @@ class _Run:
 
     def _at_size(self, size: int, root: bytes, last_good: int) -> int:
         self.roots[size] = root
-        items = self.notes.get(size, [])
+        items = self._set_aside(size, root, self.notes.get(size, []), last_good)
         if len({item.root for item in items}) > 1:
             self._equivocation(size, items)
         verify = (
@@ -462,7 +530,21 @@ class _Run:
         if not items:
             return last_good
         self.boundaries = [b for b in self.boundaries if b > size]
+        self.last_matched = size
         return size
+
+    def _set_aside(self, size: int, root: bytes, items: list[_Note], last_good: int) -> list[_Note]:
+        """Keep apart the notes a listed witness cosigned whose root is not the log's.
+
+        After the pass (:meth:`resolve_set_aside`) such a note is FORK evidence when the
+        log's own signed checkpoints at or after ``size`` match the entries (the log key
+        signed another tree than the one the witness saw), else an ordinary mismatch.
+        """
+        if not self.cosigned:
+            return items
+        aside = [i for i in items if i.root != root and self.cosigned.get((size, i.root))]
+        self.set_aside.extend((size, item, last_good) for item in aside)
+        return [i for i in items if i not in aside]
 
     def _mismatch(self, size: int, item: _Note, last_good: int) -> None:
         if self.signers_of(item) is None:
@@ -495,6 +577,20 @@ class _Run:
     # -- after the pass ---------------------------------------------------------------
 
     def finish_tail(self, entries: int) -> None:
+        beyond = [
+            item
+            for (size, root) in self.cosigned
+            if size > entries
+            for item in self.notes[size]
+            if item.root == root
+        ]
+        if beyond:
+            newest = max(beyond, key=lambda item: item.size)
+            msg = (
+                f"a witness cosigned the log at size {newest.size}, the export has {entries} "
+                f"entries; the cosigned checkpoint:\n{newest.text}"
+            )
+            self.find(Category.ROLLBACK, entries, msg)
         if self.newest > entries:
             msg = f"a checkpoint covers {self.newest} entries, the export has {entries}"
             self.find(Category.TRUNCATION, entries, msg)
@@ -537,19 +633,122 @@ class _Run:
             self.find(Category.PROOF, index, f"receipt {name}: {exc}")
 
     def new_state(self) -> state.PinnedState | None:
-        size = self.newest
-        if size == 0 or size not in self.roots or self.snapshot is None:
+        """The state to pin: at the newest checkpoint, or at the witnessed head."""
+        snapshot = self.witness_head if self.trust.witness_keys else self.snapshot
+        if snapshot is None or snapshot.size == 0 or snapshot.size not in self.roots:
             return None
-        keys = tuple((str(p.verifier), p.from_size, p.until_size) for p in self.periods)
-        compact, last_leaf, offset = self.snapshot
+        size, root = snapshot.size, self.roots[snapshot.size]
+        if self.pinned is not None and size < self.pinned.size:
+            return None  # the witnessed head lags behind what was pinned: keep that
+        keys = tuple((str(p.verifier), p.from_size, p.until_size) for p in snapshot.periods)
+        items = self.notes[size]
+        text = next((item.text for item in items if item.root == root), items[0].text)
         return state.PinnedState(
-            self.origin, size, self.roots[size], self.notes[size][0].text, keys,
-            compact, last_leaf, offset,
+            self.origin, size, root, text, keys,
+            snapshot.compact, snapshot.last_leaf, snapshot.offset,
         )  # fmt: skip
+
+    # -- witnesses (trust.toml [witness]) ---------------------------------------------
+
+    def verify_cosignatures(self) -> None:
+        """Verify every cosignature line of a listed witness key, in every note read.
+
+        A failing one is BAD SIGNATURE; valid ones are counted per (size, root), and the
+        sizes where a root reaches the threshold get their log signature verified too.
+        """
+        keys = self.trust.witness_keys
+        if not keys:
+            return
+        marks = {f"\n— {key.name} " for key in keys}  # skip notes without their lines
+        for size, items in self.notes.items():
+            for item in items:
+                if not any(mark in item.text for mark in marks):
+                    continue
+                for line in note.split(item.text)[1]:
+                    for key in keys:
+                        if key.matches(line):
+                            self._verify_cosignature(size, item, key, line)
+        for (size, _), signers in self.cosigned.items():
+            if len(signers) >= self.trust.witness_threshold:
+                self.witnessed_sizes.add(size)
+                self.must_verify.add(size)
+
+    def _verify_cosignature(
+        self, size: int, item: _Note, key: WitnessKey, line: note.SignatureLine
+    ) -> None:
+        body = cp.Checkpoint(self.origin, size, item.root).body()
+        try:
+            key.verify(body, line)
+        except NoteError as exc:
+            seq = size - 1 if size > 0 else None
+            self.find(Category.BAD_SIGNATURE, seq, f"checkpoint at size {size}: {exc}")
+            return  # pragma: no cover - find() stops on BAD SIGNATURE
+        self.cosigned.setdefault((size, item.root), set()).add(str(key))
+
+    def _witnessed(self, size: int, root: bytes) -> bool:
+        return len(self.cosigned.get((size, root), ())) >= self.trust.witness_threshold
+
+    def resolve_set_aside(self) -> None:
+        """Judge the witnessed notes whose root differs from the log's (:meth:`_set_aside`)."""
+        for size, item, last_good in self.set_aside:
+            if self.last_matched < size:
+                self._mismatch(size, item, last_good)
+                continue  # pragma: no cover - _mismatch() always stops the run
+            own = next(
+                (n.text for t in sorted(self.notes) if t >= size for n in self.notes[t]
+                 if n.root == self.roots.get(t)),
+                "",
+            )  # fmt: skip
+            msg = (
+                f"a witness cosigned another root at size {size} than the log's "
+                f"{self.roots[size].hex()}: the witness was shown another tree; the "
+                f"cosigned checkpoint:\n{item.text}---\nthe log's checkpoint:\n{own}"
+            )
+            self.find(Category.FORK, None, msg)
+
+    def check_witness_notes(self, entries: Path) -> None:
+        """Each listed witness's ``witness.note`` line must verify for the log's root."""
+        if not self.witness_notes:
+            return
+        missing = {w.size for w in self.witness_notes} - set(self.roots)
+        roots = {**self.roots, **_roots_at(entries, missing)} if missing else self.roots
+        for item in self.witness_notes:
+            body = cp.Checkpoint(self.origin, item.size, roots[item.size]).body()
+            try:
+                item.key.verify(body, item.line)
+            except NoteError as exc:
+                msg = (
+                    f"witness.note of {item.key.name} for size {item.size} does not verify "
+                    f"for the log's checkpoint there ({exc}): the witness was shown another "
+                    f"tree; the log's checkpoint body:\n{body}the cosignature:\n"
+                    f"{item.line.line}"
+                )
+                self.find(Category.FORK, item.seq, msg)
+
+    def check_witness_policy(self, entries: int) -> None:
+        """Entries after the newest witnessed checkpoint are WITNESS POLICY (exit 3).
+
+        Except ``witness.note`` entries alone: recording a cosignature appends one, which
+        no witness is asked to cosign (audit-log-v1 §12), so a witnessed log always ends
+        in them. Each was checked in the pass (its schema, and a listed witness's line
+        against the log's root at its size).
+        """
+        if not self.trust.witness_keys:
+            return
+        head = self.witness_head.size if self.witness_head is not None else 0
+        if self.options.since and self.pinned is not None:
+            head = max(head, self.pinned.size)  # an incremental run judges new entries only
+        if entries > head and self.last_witnessable > head:
+            msg = (
+                f"entries {head}..{entries - 1} follow the newest checkpoint with "
+                f"{self.trust.witness_threshold} valid witness cosignatures (size {head})"
+            )
+            self.find(Category.WITNESS_POLICY, head, msg)
 
     def plan(self, receipts: list[tuple[str, str]]) -> None:
         """Mark what must be verified and what must be remembered during the pass."""
         self.must_verify.add(self.newest)
+        self.verify_cosignatures()
         if self.pinned is not None:
             self.must_verify.add(self.pinned.size)
             self.wanted_roots.add(self.pinned.size)
@@ -643,8 +842,11 @@ def verify_log(  # noqa: PLR0913 - the verifier's inputs
         else:
             records = _serial_records(entries, offset)
         run.run_entries(records, start, total, progress)
+        run.resolve_set_aside()
         run.finish_tail(total)
         run.check_pinned()
+        run.check_witness_notes(entries)
+        run.check_witness_policy(total)
         for name, text in receipts:
             run.check_receipt(name, text)
     except (_Stop, CanonicalError, NoteError, SchemaError):
@@ -672,7 +874,7 @@ class _Slim(NamedTuple):
     data: dict[str, Any] | None
 
 
-_DATA_READ = frozenset({"log.init", "key.rotate", "key.reanchor"})
+_DATA_READ = frozenset({"log.init", "key.rotate", "key.reanchor", "witness.note"})
 
 
 class _Record(NamedTuple):
@@ -804,6 +1006,31 @@ def _with_lookahead(records: Iterator[_Record], run: _Run) -> Iterator[_Record]:
         run.lookahead = following
         yield current
         current = following
+
+
+def cosignature_line(text: str) -> note.SignatureLine:
+    r"""Parse the ``line`` of a ``witness.note``: one signature line ending in ``\n``.
+
+    Raises:
+        NoteError: not exactly one well-formed signature line.
+    """
+    if not text.endswith("\n") or text.count("\n") != 1:
+        msg = "not one signature line ending in a newline"
+        raise NoteError(msg)
+    return note.split("-\n\n" + text)[1][0]
+
+
+def _roots_at(path: Path, sizes: set[int]) -> dict[int, bytes]:
+    """The roots at ``sizes`` recomputed from ``entries.aud1`` (a second, rarer pass)."""
+    found = {0: merkle.EMPTY_ROOT} if 0 in sizes else {}
+    compact, last = merkle.CompactRange(), max(sizes)
+    for line in _lines(path):
+        if compact.size >= last:
+            break
+        compact.append(merkle.leaf_hash(line.removesuffix(b"\n")))
+        if compact.size in sizes:
+            found[compact.size] = compact.root()
+    return found
 
 
 def _read_receipts(directory: Path | None) -> list[tuple[str, str]]:

@@ -6,7 +6,7 @@ import os
 
 import typer
 
-from cli import db, dev, health, keys, server
+from cli import db, dev, health, keys, server, witness
 from cli.admin import archive, classification, draws, experts
 from cli.admin import escrow as escrow_admin
 from cli.admin import log as log_commands
@@ -35,6 +35,7 @@ log_commands.app.command("new-key")(keys.new_key)
 log_commands.app.command("rotate-key")(keys.rotate_key)
 app.add_typer(log_commands.app, name="log")
 app.add_typer(verify_commands.app, name="verify")
+app.add_typer(witness.app, name="witness")
 
 
 def main() -> None:

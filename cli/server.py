@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from expert_draw.adapters.experts import ExpertLibrary
     from expert_draw.adapters.metrics import MetricsServer, ServiceMetrics
     from expert_draw.adapters.protection import FieldCipher
+    from expert_draw.adapters.witnessing import Cosigner
     from expert_draw.app.classification import LoadedEdition
 
 _log = structlog.get_logger("expert_draw.server")
@@ -55,6 +56,7 @@ class RunningService:
     sweeping: threading.Event = field(default_factory=threading.Event)
     metrics: ServiceMetrics | None = None  # None unless [metrics] listen is set
     metrics_server: MetricsServer | None = None
+    cosigner: Cosigner | None = None  # None unless [witness] lists witnesses
 
     @property
     def metrics_port(self) -> int | None:
@@ -78,6 +80,22 @@ class RunningService:
                     _log.info("draws.expired", count=len(expired))
 
         threading.Thread(target=run, name="draw-sweeper", daemon=True).start()
+
+    def cosign_every(self, seconds: float) -> None:
+        """Submit checkpoints to the witnesses every ``seconds``, until stopped."""
+        cosigner = self.cosigner
+        if cosigner is None:
+            return
+
+        def run() -> None:
+            while not self.sweeping.wait(seconds):
+                try:
+                    cosigner.run_once()
+                except Exception:  # noqa: BLE001 - the next round retries
+                    _log.exception("witness.round_failed")
+            cosigner.close()
+
+        threading.Thread(target=run, name="witness-submitter", daemon=True).start()
 
     def stop(self, grace: float | None = None) -> None:
         """Report NOT_SERVING, let probes notice, then let in-flight calls finish."""
@@ -115,7 +133,18 @@ def _settle(running: RunningService, engine: Engine) -> None:
     gc.set_threshold(GC_GEN0_THRESHOLD, 20, 100)
     mark_serving(running.health)
     running.sweep_every(SWEEP_SECONDS)
+    running.cosign_every(running.settings.witness.interval_seconds)
     checkpoint_in_background(engine, running.sweeping, CHECKPOINT_SECONDS)
+
+
+def _cosigner(settings: Settings, audit: AuditLog) -> Cosigner | None:
+    """The witness submitter, when ``[witness]`` lists witnesses."""
+    if not settings.witness.witnesses:
+        return None
+    from expert_draw.adapters.witnessing import Cosigner, WitnessClient
+
+    clients = [WitnessClient.open(settings, w) for w in settings.witness.witnesses]
+    return Cosigner(audit, clients, settings.witness.timeout_seconds)
 
 
 def start_service(settings: Settings) -> RunningService:
@@ -187,9 +216,9 @@ def start_service(settings: Settings) -> RunningService:
         )
         server, port = build_server(settings, deps)
         running = RunningService(
-            settings, engine, audit, health_servicer, server, port, metrics=metrics
-        )
-        running.draws = draws
+            settings, engine, audit, health_servicer, server, port, draws=draws,
+            metrics=metrics, cosigner=_cosigner(settings, audit),
+        )  # fmt: skip
         if settings.insecure is not None:
             insecure, running.insecure_port = build_insecure_server(settings, deps)
             running.extra_servers.append(insecure)

@@ -168,6 +168,24 @@ class AuditSettings(_Frozen):
     max_clock_skew_ms: Annotated[int, Field(ge=100, le=600_000)] = 5000
 
 
+class WitnessTarget(_Frozen):
+    """One witness the service submits its checkpoints to (audit-log-v1 witness section)."""
+
+    vkey: Annotated[str, Field(min_length=1)]  # the witness's cosignature/v1 key (type 0x04)
+    target: str  # host:port of its WitnessService
+    ca: Path  # the CA that issued the witness's server certificate
+    cert: Path  # the client certificate the service presents to it
+    key: Path
+
+
+class WitnessSettings(_Frozen):
+    """``[witness]``: where checkpoints are sent for cosigning, and how often."""
+
+    witnesses: list[WitnessTarget] = []
+    interval_seconds: Annotated[float, Field(ge=0.1, le=86_400)] = 10.0
+    timeout_seconds: Annotated[float, Field(ge=0.1, le=300)] = 5.0
+
+
 class LibrarySettings(_Frozen):
     """The expert library: the key file that protects personal data at rest."""
 
@@ -239,6 +257,7 @@ class Settings(BaseSettings):
     grpc: GrpcSettings = GrpcSettings()
     log: LogSettings = LogSettings()
     metrics: MetricsSettings = MetricsSettings()
+    witness: WitnessSettings = WitnessSettings()
     config_dir: Path = Path()
 
     @classmethod
@@ -288,6 +307,9 @@ class Settings(BaseSettings):
         files += [
             (f"tls.client_cas[{i}].file", ca.file) for i, ca in enumerate(self.tls.client_cas)
         ]
+        for i, w in enumerate(self.witness.witnesses):
+            files += [(f"witness.witnesses[{i}].{n}", p) for n, p in
+                      (("ca", w.ca), ("cert", w.cert), ("key", w.key))]  # fmt: skip
         files += [
             (f"classification.editions[{i}].path ({e.id})", e.path)
             for i, e in enumerate(self.classification.editions)

@@ -24,6 +24,7 @@ class Error(Exception):
     """Root of every error the service raises on purpose."""
 
     reason: str = "ERROR"
+    info: tuple[tuple[str, str], ...] = ()  # extra google.rpc.ErrorInfo metadata
 
     def __init__(self, message: str, *, reason: str | None = None) -> None:
         """Create an error with a client-safe message (never personal data)."""

@@ -53,13 +53,14 @@ def trust(
     typer.echo(info.trust_toml, nl=False)
 
 
-def _last_checkpoint_size(path: Path) -> int:
+def _last_checkpoint(path: Path) -> tuple[int, str]:
+    """The size and note of the export's last checkpoint line ((0, "") if none)."""
     from audit_log import canonical
 
     if not path.exists() or path.stat().st_size == 0:
-        return 0
-    last = path.read_bytes().rstrip(b"\n").rsplit(b"\n", 1)[-1]
-    return int(canonical.loads(last)["size"])
+        return 0, ""
+    last = canonical.loads(path.read_bytes().rstrip(b"\n").rsplit(b"\n", 1)[-1])
+    return int(last["size"]), str(last["note"])
 
 
 @app.command("export")
@@ -83,18 +84,22 @@ def export(
 
     directory.mkdir(parents=True, exist_ok=True)
     entries_path, checkpoints_path = directory / ENTRIES, directory / CHECKPOINTS
-    have, have_size = count_lines(entries_path), _last_checkpoint_size(checkpoints_path)
+    have = count_lines(entries_path)
+    have_size, have_note = _last_checkpoint(checkpoints_path)
     if have < have_size:
         fail(f"{directory} is inconsistent: {have} entries, a checkpoint at {have_size}")
     with connect(client_config, profile, target) as channel:
         stub = pb_grpc.AuditServiceStub(channel)
-        request = pb.ListCheckpointsRequest(page_size=PAGE, min_size=have_size + 1)
+        # From the last exported size again: a witness may have cosigned it since, and
+        # the note with the cosignatures is added as another line at that size.
+        request = pb.ListCheckpointsRequest(page_size=PAGE, min_size=max(have_size, 1))
         newest = have_size
         with checkpoints_path.open("ab") as out:
             while True:
                 page = stub.ListCheckpoints(request, timeout=timeout, metadata=request_metadata())
                 for signed in page.checkpoints:
-                    out.write(checkpoint_line(signed.size, signed.note))
+                    if signed.size != have_size or signed.note != have_note:
+                        out.write(checkpoint_line(signed.size, signed.note))
                     newest = signed.size
                 if not page.next_page_token:
                     break
@@ -155,7 +160,7 @@ def follow(
         fail(str(exc))
     directory.mkdir(parents=True, exist_ok=True)
     have = count_lines(directory / ENTRIES)
-    if have < _last_checkpoint_size(directory / CHECKPOINTS):
+    if have < _last_checkpoint(directory / CHECKPOINTS)[0]:
         fail(f"{directory} is inconsistent: fewer entries than its newest checkpoint")
     with connect(client_config, profile, target) as channel:
         stream = pb_grpc.AuditServiceStub(channel).StreamEntries(
@@ -196,3 +201,44 @@ def _verify_and_pin(directory: Path, pinned_trust: Trust, state_dir: Path) -> No
     if report.new_state is not None:
         state.save(state_dir, report.new_state)
         typer.echo(f"verified and pinned size {report.new_state.size}")
+
+
+@app.command("merge-notes")
+def merge_notes(
+    directory: Annotated[Path, typer.Argument(help="Export folder (checkpoints.aud1).")],
+    notes: Annotated[
+        Path, typer.Argument(help="checkpoints.aud1 lines from another copy (`witness show`).")
+    ],
+) -> None:
+    """Merge checkpoint notes held elsewhere into an export, in size order (offline).
+
+    A witness's cosigned checkpoint, a supervision copy's or a receipt holder's notes are
+    evidence: `verify log` checks every note at a size against the log and reports one
+    that the log contradicts (audit-log-v1 §9). Lines already present are not repeated.
+    """
+    import os
+
+    from audit_log import canonical
+    from audit_log.errors import AuditLogError
+    from audit_log.export import CHECKPOINTS
+
+    target = directory / CHECKPOINTS
+    try:
+        have = target.read_bytes().splitlines(keepends=True) if target.exists() else []
+        extra = notes.read_bytes().splitlines(keepends=True)
+        merged: dict[bytes, int] = {}
+        for raw in [*have, *extra]:
+            if raw.strip():
+                line = raw.rstrip(b"\n") + b"\n"
+                merged.setdefault(line, int(canonical.loads(line.rstrip(b"\n"))["size"]))
+    except (OSError, AuditLogError, KeyError, TypeError, ValueError) as exc:
+        fail(f"cannot merge {notes} into {target}: {exc}")
+    added = len(merged) - len(set(have))
+    order = sorted(merged, key=lambda line: merged[line])  # stable: old lines first per size
+    temporary = target.with_suffix(".tmp")
+    with temporary.open("wb") as out:
+        out.writelines(order)
+        out.flush()
+        os.fsync(out.fileno())
+    temporary.replace(target)
+    typer.echo(f"{target}: {added} note(s) added, {len(order)} in all")

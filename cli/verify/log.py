@@ -2,7 +2,9 @@
 
 Exit codes: 0 ok; 1 TAMPER, GAP, NONCANONICAL, SCHEMA, TRUNCATION, REJECT, BAD
 SIGNATURE, BAD ROTATION, PROOF, DOMAIN VIOLATION; 2 EQUIVOCATION, FORK, ROLLBACK;
-3 UNSIGNED TAIL or REANCHORED (a failure under --strict); 4 usage, unreadable input, I/O.
+3 UNSIGNED TAIL, REANCHORED or WITNESS POLICY (a failure under --strict); 4 usage,
+unreadable input, I/O. With a ``[witness]`` table in trust.toml, the pinned state advances
+only to the newest checkpoint the witnesses cosigned (audit-log-v1 §11 step 4, §12).
 """
 
 from __future__ import annotations
@@ -62,7 +64,10 @@ def log(
         bool, typer.Option("--all-signatures", help="Verify every checkpoint's signature.")
     ] = False,
     strict: Annotated[
-        bool, typer.Option("--strict", help="Treat an unsigned tail as a failure.")
+        bool,
+        typer.Option(
+            "--strict", help="Treat exit-3 findings (unsigned tail, witness policy) as failures."
+        ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     workers: Annotated[

@@ -18,7 +18,7 @@ from audit_log import sqlstore
 from audit_log.entry import Entry, Who
 from audit_log.errors import AuditLogError, KeyFormatError
 from audit_log.keys import KeyRing
-from audit_log.note import Signer, Verifier
+from audit_log.note import MAX_SIGNATURES, Signer, Verifier
 from audit_log.receipt import Receipt
 from audit_log.sqlstore import Appended, AuditStore, PendingEntry, RequestReusedError
 from expert_draw import __version__
@@ -333,6 +333,12 @@ class StoredEntry:
     subj: str
 
 
+def with_cosignatures(note: str, lines: Sequence[str]) -> str:
+    """``note`` with witness cosignature lines appended (at most 16 signature lines)."""
+    room = MAX_SIGNATURES - len(note[note.rfind("\n\n") + 2 :].splitlines())
+    return note + "".join(line for line in lines[: max(room, 0)] if line not in note)
+
+
 class AuditReader:
     """Read-only queries on the log (no locks, no appends)."""
 
@@ -361,16 +367,31 @@ class AuditReader:
         return size, note
 
     def checkpoints(self, min_size: int, limit: int) -> list[tuple[int, str]]:
-        """Up to ``limit`` checkpoints with size ≥ ``min_size``, ascending."""
-        table = sqlstore.checkpoint_table
+        """Up to ``limit`` checkpoints with size ≥ ``min_size``, ascending.
+
+        Each note carries, after the log's signature lines, the witness cosignature lines
+        collected for its size (audit-log-v1, witness cosignatures), ordered by witness
+        name, up to the signed-note limit of 16 lines.
+        """
+        table, cosig = sqlstore.checkpoint_table, sqlstore.cosig_table
         with self._audit.engine.connect() as conn:
-            rows = conn.execute(
+            rows = [(int(r.size), str(r.note)) for r in conn.execute(
                 select(table.c.size, table.c.note)
                 .where(table.c.log_id == sqlstore.LOG_ID, table.c.size >= min_size)
                 .order_by(table.c.size)
                 .limit(limit)
-            )
-            return [(int(r.size), str(r.note)) for r in rows]
+            )]  # fmt: skip
+            if not rows:
+                return rows
+            lines: dict[int, list[str]] = {}
+            for r in conn.execute(
+                select(cosig.c.size, cosig.c.line)
+                .where(cosig.c.log_id == sqlstore.LOG_ID,
+                       cosig.c.size.between(rows[0][0], rows[-1][0]))
+                .order_by(cosig.c.size, cosig.c.signer)
+            ):  # fmt: skip
+                lines.setdefault(int(r.size), []).append(str(r.line))
+        return [(size, with_cosignatures(note, lines.get(size, []))) for size, note in rows]
 
     def entries(
         self, start: int, end: int | None, subject: str, kind: str, limit: int

@@ -151,3 +151,21 @@ def make_audit_log(engine: Engine, pki: Pki) -> AuditLog:
     audit = AuditLog.from_settings(settings, engine, lambda: int(time.time() * 1000))
     audit.initialize()
     return audit
+
+
+EXPERT_UUID = "0b7f6c2e-8a1d-4c3b-9e2f-5a6b7c8d9e0f"
+
+
+def append_entries(running: RunningService, request_id: str, count: int) -> None:
+    """Append ``count`` admin entries in one transaction (a checkpoint after them)."""
+    from audit_log.entry import Who
+    from audit_log.sqlstore import PendingEntry
+    from expert_draw.adapters.db.engine import write_transaction
+
+    pending = [
+        PendingEntry("expert.delete", f"experts/{EXPERT_UUID}", {"reason": f"{request_id}-{i}"})
+        for i in range(count)
+    ]
+    with write_transaction(running.audit.engine) as conn:
+        running.audit.append(conn, who=Who("admin", "dev:admin", "dev-1"), request_id=request_id,
+                             payload={"r": request_id}, pending=pending)  # fmt: skip

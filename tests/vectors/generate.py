@@ -9,9 +9,11 @@ never read back from the verifier).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import shutil
+import struct
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -21,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from audit_log import canonical, merkle
 from audit_log import checkpoint as cp
+from audit_log.cosig import MAX_TIMESTAMP, WitnessSigner, signed_message
 from audit_log.entry import Entry, Who, commitment, make_req
 from audit_log.export import CHECKPOINTS, ENTRIES, checkpoint_line
 from audit_log.note import Signer
@@ -37,6 +40,17 @@ UUID = "0b7f6c2e-8a1d-4c3b-9e2f-5a6b7c8d9e0f"
 def signer(label: str, name: str = ORIGIN) -> Signer:
     seed = hashlib.sha256(f"expert-draw test vector key: {label}".encode()).digest()
     return Signer(name, Ed25519PrivateKey.from_private_bytes(seed))
+
+
+def witness_signer(label: str, name: str) -> WitnessSigner:
+    seed = hashlib.sha256(f"expert-draw test vector witness key: {label}".encode()).digest()
+    return WitnessSigner(name, Ed25519PrivateKey.from_private_bytes(seed))
+
+
+WITNESSES = (
+    ("bureau", "witness.expert-draw.example/supervision-bureau"),
+    ("second", "witness.expert-draw.example/second"),
+)
 
 
 def write_json(path: Path, value: object) -> None:
@@ -165,6 +179,175 @@ def receipts_for(bodies: list[bytes], note: str) -> list[dict[str, Any]]:
     ]
 
 
+# -- witness cosignatures (cosignature/v1) ----------------------------------------------
+
+
+def _seed(label: str) -> bytes:
+    return hashlib.sha256(f"expert-draw test vector witness key: {label}".encode()).digest()
+
+
+def _line(name: str, blob: bytes) -> str:
+    return f"— {name} {base64.b64encode(blob).decode()}\n"
+
+
+def _blob(line: str) -> bytes:
+    return base64.b64decode(line.removesuffix("\n").rsplit(" ", 1)[1])
+
+
+def cosignature_cases(notes: dict[int, str]) -> dict[str, Any]:
+    """Witness keys, cosignature lines of the 11-entry log's checkpoints, and rejects."""
+    signers = [witness_signer(label, name) for label, name in WITNESSES]
+    first, second = signers
+    witnesses = [
+        {
+            "name": w.name,
+            "seed_hex": _seed(label).hex(),
+            "skey": w.private_string(),
+            "vkey": str(w.key),
+            "key_id_hex": w.key.key_id.hex(),
+            "key_id_input_hex": (w.name.encode() + b"\n\x04" + w.key.public_key).hex(),
+        }
+        for (label, _), w in zip(WITNESSES, signers, strict=True)
+    ]
+    body6 = cp.parse_unverified(notes[6]).body()
+    body11 = cp.parse_unverified(notes[11]).body()
+    valid = []
+    for description, w, body, timestamp in (
+        ("first witness, size 6", first, body6, 1_776_643_260),
+        ("first witness, size 11, timestamp 0", first, body11, 0),
+        ("second witness, size 11", second, body11, 1_776_643_261),
+        ("second witness, size 11, largest timestamp 2^63-1", second, body11, MAX_TIMESTAMP),
+    ):
+        line = w.cosign(body, timestamp)
+        valid.append({
+            "description": description, "witness": w.name, "vkey": str(w.key), "body": body,
+            "timestamp": timestamp, "signed_message_hex": signed_message(body, timestamp).hex(),
+            "line": line, "blob_hex": _blob(line).hex(),
+        })  # fmt: skip
+    good = first.cosign(body11, 1_776_643_262)
+    blob = _blob(good)
+    raw = Ed25519PrivateKey.from_private_bytes(_seed("bureau"))
+    too_late = MAX_TIMESTAMP + 1
+    late_message = f"cosignature/v1\ntime {too_late}\n".encode() + body11.encode()
+    late = first.key.key_id + struct.pack(">Q", too_late) + raw.sign(late_message)
+    type_01 = Signer(first.name, raw)
+    invalid_lines = [
+        ("wrong key ID (the second witness's ID on the first witness's line)",
+         _line(first.name, second.key.key_id + blob[4:])),
+        ("tampered timestamp (+1)",
+         _line(first.name, blob[:4] + struct.pack(">Q", 1_776_643_263) + blob[12:])),
+        ("another checkpoint body (the line cosigns size 6)", first.cosign(body6, 1_776_643_262)),
+        ("signature bit flipped", _line(first.name, blob[:-1] + bytes([blob[-1] ^ 1]))),
+        ("bad length: 75 bytes", _line(first.name, blob[:-1])),
+        ("bad length: 77 bytes", _line(first.name, blob + b"\x00")),
+        ("timestamp 2^63, validly signed", _line(first.name, late)),
+        ("another witness name", _line(second.name, blob)),
+        ("a signed-note (type 0x01) signature of the same seed",
+         type_01.signature_line(body11.encode())),
+    ]  # fmt: skip
+    invalid = [
+        {"description": d, "reject": "line", "vkey": str(first.key), "body": body11, "line": line}
+        for d, line in invalid_lines
+    ]
+    public = base64.b64encode(b"\x01" + first.key.public_key).decode()
+    invalid_keys = [
+        ("type 0x01 key (a signed-note verifier key of the same seed)", str(type_01.verifier)),
+        ("type 0x01 byte under the type 0x04 key ID",
+         f"{first.name}+{first.key.key_id.hex()}+{public}"),
+        ("key ID of another key", f"{first.name}+{second.key.key_id.hex()}+{str(first.key).split('+', 2)[2]}"),
+    ]  # fmt: skip
+    invalid += [{"description": d, "reject": "vkey", "vkey": v} for d, v in invalid_keys]
+    return {"witnesses": witnesses, "valid": valid, "invalid": invalid}
+
+
+def _with_cosigs(signed: str, *witnesses: WitnessSigner, timestamp: int = 1_776_643_300) -> str:
+    body = cp.parse_unverified(signed).body()
+    return signed + "".join(w.cosign(body, timestamp) for w in witnesses)
+
+
+def _appended(
+    bodies: list[bytes], notes: dict[int, str], key: Signer, entry: Entry
+) -> tuple[list[bytes], dict[int, str]]:
+    """The log with ``entry`` appended as a transaction of its own (chained, checkpointed)."""
+    body = replace(entry, seq=len(bodies), prev=merkle.leaf_hash(bodies[-1]).hex()).encode()
+    longer = [*bodies, body]
+    compact = merkle.CompactRange()
+    for b in longer:
+        compact.append(merkle.leaf_hash(b))
+    note = cp.sign(cp.Checkpoint(ORIGIN, len(longer), compact.root()), [key])
+    return longer, {**notes, len(longer): note}
+
+
+def witness_logs(
+    bodies: list[bytes], notes: dict[int, str], key: Signer
+) -> dict[str, tuple[list[bytes], dict[int, str], list[tuple[int, str]], dict[str, Any]]]:
+    """Exports for a trust.toml listing both witnesses with threshold 1 (spec §11 step 4)."""
+    first, second = (witness_signer(label, name) for label, name in WITNESSES)
+    body6 = cp.parse_unverified(notes[6]).body()
+    witnessed = {**notes, 11: _with_cosigs(notes[11], first)}
+    rewritten = [Entry.decode(b) for b in bodies]
+    rewritten[4] = replace(rewritten[4], data={**rewritten[4].data, "reason": "rewritten"})
+    fork_bodies: list[bytes] = []
+    fork_notes: dict[int, str] = {}
+    compact = merkle.CompactRange()
+    for entry in rewritten:
+        prev = merkle.leaf_hash(fork_bodies[-1]).hex() if fork_bodies else "0" * 64
+        fork_bodies.append(replace(entry, prev=prev).encode())
+        compact.append(merkle.leaf_hash(fork_bodies[-1]))
+        if len(fork_bodies) in notes:
+            checkpoint = cp.Checkpoint(ORIGIN, len(fork_bodies), compact.root())
+            fork_notes[len(fork_bodies)] = cp.sign(checkpoint, [key])
+
+    def witness_note(root: bytes) -> Entry:
+        line = first.cosign(cp.Checkpoint(ORIGIN, 6, root).body(), 1_776_643_290)
+        return Entry(ORIGIN, 0, "", 1_776_643_300_000, make_req("service", "cosign-6", 0),
+                     "witness.note", "log", Who("service", "service", "replica-a"),
+                     {"witness": first.name, "size": 6, "line": line})  # fmt: skip
+
+    root6 = cp.parse_unverified(notes[6]).root
+    agreeing = _appended(bodies, notes, key, witness_note(root6))
+    contradicting = _appended(bodies, notes, key, witness_note(bytes(32)))
+    return {
+        "witnessed newest checkpoint": (bodies, witnessed, [], {"exit_code": 0, "first": None}),
+        "unwitnessed tail": (
+            bodies,
+            {**notes, 6: _with_cosigs(notes[6], second)},
+            [],
+            {"exit_code": 3, "first": ["WITNESS POLICY", 6]},
+        ),
+        "bad cosignature of a listed witness": (
+            bodies,
+            {**notes, 11: notes[11] + first.cosign(body6, 1_776_643_300)},
+            [],
+            {"exit_code": 1, "first": ["BAD SIGNATURE", 10]},
+        ),
+        "T-9 truncated with its checkpoints, the witness's note merged": (
+            bodies[:7],
+            {s: n for s, n in witnessed.items() if s <= 7},
+            [(11, witnessed[11])],
+            {"exit_code": 2, "first": ["ROLLBACK", 7]},
+        ),
+        "T-16 rewritten and re-signed, the witness's note merged": (
+            fork_bodies,
+            {**fork_notes, 11: _with_cosigs(fork_notes[11], first)},
+            [(6, _with_cosigs(notes[6], first))],
+            {"exit_code": 2, "first": ["FORK", None]},
+        ),
+        "witness.note agreeing with the log": (
+            agreeing[0],
+            {**agreeing[1], 12: _with_cosigs(agreeing[1][12], first)},
+            [],
+            {"exit_code": 0, "first": None},
+        ),
+        "witness.note contradicting the log": (
+            contradicting[0],
+            {**contradicting[1], 12: _with_cosigs(contradicting[1][12], first)},
+            [],
+            {"exit_code": 2, "first": ["FORK", 11]},
+        ),
+    }
+
+
 # -- tampered logs (expected verdicts declared here) ------------------------------------
 
 
@@ -244,6 +427,7 @@ def generate(out: Path) -> None:
         for s, n in sorted(notes.items())
     ])  # fmt: skip
     write_json(out / "receipts.json", receipts_for(bodies, notes[len(bodies)]))
+    write_json(out / "cosignatures.json", cosignature_cases(notes))
     (out / "trust.toml").write_text(f'version = 1\nlog_vkey = "{key.verifier}"\n', encoding="utf-8")
     expectations = {}
     for number, (name, (logs, log_notes, extra, expected)) in enumerate(
@@ -253,6 +437,20 @@ def generate(out: Path) -> None:
         write_export(out / folder, logs, log_notes, extra)
         expectations[folder] = {"description": name, **expected}
     write_json(out / "logs" / "expected.json", expectations)
+    vkeys = ", ".join(f'"{witness_signer(label, name).key}"' for label, name in WITNESSES)
+    (out / "witness" / "trust.toml").parent.mkdir(parents=True)
+    (out / "witness" / "trust.toml").write_text(
+        f'version = 1\nlog_vkey = "{key.verifier}"\n\n[witness]\nkeys = [{vkeys}]\nthreshold = 1\n',
+        encoding="utf-8",
+    )
+    expectations = {}
+    for number, (name, (logs, log_notes, extra, expected)) in enumerate(
+        witness_logs(bodies, notes, key).items()
+    ):
+        folder = f"witness/{number:02d}"
+        write_export(out / folder, logs, log_notes, extra)
+        expectations[folder] = {"description": name, **expected}
+    write_json(out / "witness" / "expected.json", expectations)
 
 
 def main(argv: list[str]) -> int:

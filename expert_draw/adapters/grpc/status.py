@@ -134,6 +134,7 @@ def to_status(error: Error) -> grpc.Status:
                 description=error.message,
             )
         )
+    metadata.update(error.info)
     info = error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN, metadata=metadata)
     return _to_grpc(
         status_pb2.Status(

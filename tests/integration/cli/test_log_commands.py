@@ -14,30 +14,17 @@ from typing import TYPE_CHECKING
 import pytest
 
 from audit_log import state
-from audit_log.entry import Who
-from audit_log.sqlstore import PendingEntry
-from expert_draw.adapters.db.engine import write_transaction
 from tests.integration.cli.conftest import client_args, run
+from tests.support.service import append_entries as add
 
 if TYPE_CHECKING:
     from cli.server import RunningService
 
 ROOT = Path(__file__).resolve().parents[3]
-UUID = "0b7f6c2e-8a1d-4c3b-9e2f-5a6b7c8d9e0f"
 
 
 def client(dev_service: tuple[RunningService, Path], profile: str = "supervisor") -> list[str]:
     return client_args(dev_service, profile)
-
-
-def add(running: RunningService, request_id: str, count: int) -> None:
-    pending = [
-        PendingEntry("expert.delete", f"experts/{UUID}", {"reason": f"{request_id}-{i}"})
-        for i in range(count)
-    ]
-    with write_transaction(running.audit.engine) as conn:
-        running.audit.append(conn, who=Who("admin", "dev:admin", "dev-1"), request_id=request_id,
-                             payload={"r": request_id}, pending=pending)  # fmt: skip
 
 
 def test_log_trust_matches_the_dev_trust_file(dev_service: tuple[RunningService, Path]) -> None:

@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from audit_log import canonical, state, trust
+from audit_log.cosig import WitnessSigner
 from audit_log.note import Signer
 
 if TYPE_CHECKING:
@@ -16,13 +17,16 @@ VKEY = str(KEY.verifier)
 
 def test_full_trust_file() -> None:
     other = str(Signer.generate("bureau.example/re-anchor").verifier)
+    witness = WitnessSigner.generate("bureau.example/witness").key
     parsed = trust.parse(
         f'version = 1\nlog_vkey = "{VKEY}"\nescrow_keys = ["{"a" * 64}"]\nreanchor_keys = ["{other}"]\n'
-        "reanchor_threshold = 1\ndelta_min = 120\nrequire_beacon = true\n[witness]\nthreshold = 1\n"
+        "reanchor_threshold = 1\ndelta_min = 120\nrequire_beacon = true\n"
+        f'[witness]\nkeys = ["{witness}"]\nthreshold = 1\n'
     )
     assert parsed.origin == "audit.test/log"
     assert (parsed.delta_min, parsed.require_beacon, parsed.reanchor_threshold) == (120, True, 1)
-    assert parsed.extra == {"witness": {"threshold": 1}}
+    assert (parsed.witness_keys, parsed.witness_threshold) == ((witness,), 1)
+    assert parsed.extra == {}
 
 
 @pytest.mark.parametrize(
