@@ -259,7 +259,8 @@ def test_mixed_load_with_kill_9_loses_nothing_and_seats_nobody_twice(  # noqa: P
     kills = 0
     rng = random.Random(7)
     ends = time.monotonic() + SECONDS
-    while time.monotonic() < ends and not stop.is_set():
+    # At least two kills however slowly the replicas restart on a loaded machine.
+    while (time.monotonic() < ends or kills < 2) and not stop.is_set():
         time.sleep(KILL_EVERY * rng.uniform(0.5, 1.0))
         victim = rng.choice(replicas)
         victim.kill()
