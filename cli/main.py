@@ -7,7 +7,7 @@ import os
 import typer
 
 from cli import db, dev, health, keys, server, witness
-from cli.admin import archive, classification, draws, experts
+from cli.admin import archive, classification, draws, experts, stats
 from cli.admin import escrow as escrow_admin
 from cli.admin import log as log_commands
 from cli.verify import draw as draw_checks
@@ -29,6 +29,7 @@ app.add_typer(classification.app, name="classification")
 app.add_typer(experts.app, name="experts")
 app.add_typer(draws.app, name="draws")
 app.add_typer(archive.app, name="archive")
+app.add_typer(stats.app, name="stats")
 draw_checks.escrow_app.command("open")(escrow_admin.open_)
 app.add_typer(draw_checks.escrow_app, name="escrow")
 log_commands.app.command("new-key")(keys.new_key)

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from expert_draw.adapters.audit import AuditLog
     from expert_draw.adapters.draws import Draws
     from expert_draw.adapters.experts import ExpertLibrary
+    from expert_draw.adapters.grpc.stats_servicer import StatsServicer
     from expert_draw.adapters.metrics import MetricsServer, ServiceMetrics
     from expert_draw.adapters.protection import FieldCipher
     from expert_draw.adapters.witnessing import Cosigner
@@ -205,6 +206,7 @@ def start_service(settings: Settings) -> RunningService:
         draw_servicer = (
             None if draws is None else DrawServicer(draws, audit.who, lambda: draws.edition, cipher)
         )
+        stats_servicer = None if draws is None else _stats(settings, audit, cipher)
         deps = ServiceDeps(
             catalog,
             AuditServicer(AuditReader(audit), audit.vkey, audit.store.origin),
@@ -212,6 +214,7 @@ def start_service(settings: Settings) -> RunningService:
             Authenticator(settings),
             health_servicer,
             draw_servicer,
+            stats_servicer,
             interceptors,
         )
         server, port = build_server(settings, deps)
@@ -279,6 +282,19 @@ def _instrumentation(
     if settings.metrics.opentelemetry:
         interceptors.append(opentelemetry_interceptor())
     return metrics, tuple(interceptors)
+
+
+def _stats(settings: Settings, audit: AuditLog, cipher: FieldCipher) -> StatsServicer:
+    """The fairness analytics for supervisors, with the configured thresholds."""
+    from expert_draw.adapters.fairness_report import render_html
+    from expert_draw.adapters.grpc.stats_servicer import StatsServicer
+    from expert_draw.adapters.stats import FairnessRuns, read_fairness_policy
+
+    assert settings.draws is not None  # noqa: S101 - only called with [draws]
+    path = settings.draws.fairness_policy
+    policy = read_fairness_policy(None if path is None else settings.path(path))
+    runs = FairnessRuns(audit.engine, audit, cipher, policy, render_html)
+    return StatsServicer(runs, audit.who, _now_ms)
 
 
 def _draws(

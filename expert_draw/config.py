@@ -203,6 +203,9 @@ class DrawSettings(_Frozen):
     escrow_keys: Annotated[list[Path], Field(min_length=1)]
     # The draw policy (docs/policy.md); the defaults when unset.
     policy: Path | None = None
+    # The fairness analytics' thresholds: a TOML file with a [fairness] table
+    # (docs/fairness-analytics.md); unset: the documented defaults.
+    fairness_policy: Path | None = None
 
 
 class GrpcSettings(_Frozen):
@@ -304,6 +307,8 @@ class Settings(BaseSettings):
             files += [(f"draws.escrow_keys[{i}]", p) for i, p in enumerate(self.draws.escrow_keys)]
             if self.draws.policy is not None:
                 files += [("draws.policy", self.draws.policy)]
+            if self.draws.fairness_policy is not None:
+                files += [("draws.fairness_policy", self.draws.fairness_policy)]
         files += [
             (f"tls.client_cas[{i}].file", ca.file) for i, ca in enumerate(self.tls.client_cas)
         ]

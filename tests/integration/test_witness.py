@@ -26,7 +26,7 @@ from expert_draw.api.v1 import witness_service_pb2 as wpb
 from expert_draw.api.v1 import witness_service_pb2_grpc as wpb_grpc
 from tests.integration.cli.conftest import run
 from tests.support.databases import new_sqlite_url
-from tests.support.service import ORIGIN, client_channel, log_key_file, start
+from tests.support.service import ORIGIN, client_channel, log_key_file, start, write_client_config
 from tests.support.service import append_entries as add
 
 if TYPE_CHECKING:
@@ -267,17 +267,6 @@ def test_witness_new_key(tmp_path: Path) -> None:
     assert bad.exit_code == 4
 
 
-def _client_config(pki: Pki, running: RunningService, folder: Path) -> Path:
-    cert, key = pki.client_files("supervisor")
-    path = folder / "client.toml"
-    path.write_text(
-        f'target = "127.0.0.1:{running.port}"\nca = "{pki.ca_file("dev")}"\n'
-        f'profile = "supervisor"\n[profiles.supervisor]\ncert = "{cert}"\nkey = "{key}"\n',
-        encoding="utf-8",
-    )
-    return path
-
-
 def _trust(pki: Pki, folder: Path, witness_keys: list[str], threshold: int) -> Path:
     path = folder / f"trust-{threshold}-{len(witness_keys)}.toml"
     text = f'version = 1\nlog_vkey = "{log_signer(pki).verifier}"\n'
@@ -293,7 +282,7 @@ def test_an_export_carries_the_cosignatures_to_the_verifier(
 ) -> None:
     running, settings, _ = witnessed
     assert running.cosigner is not None
-    config, export = _client_config(pki, running, tmp_path), tmp_path / "export"
+    config, export = write_client_config(pki, running.port, tmp_path), tmp_path / "export"
     vkey = str(settings.signer.key)
     add(running, "before", 3)
     assert running.cosigner.run_once() == 1
@@ -345,7 +334,7 @@ def test_witness_show_and_merge_notes(
     assert json.loads(held)["note"].endswith(line)
     export = tmp_path / "export"
     exported = run("log", "export", str(export), "--client-config",
-                   str(_client_config(pki, running, tmp_path)))  # fmt: skip
+                   str(write_client_config(pki, running.port, tmp_path)))  # fmt: skip
     assert exported.exit_code == 0, exported.output
     evidence = tmp_path / "held.aud1"
     evidence.write_text(held + "\n", encoding="utf-8")

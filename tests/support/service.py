@@ -169,3 +169,15 @@ def append_entries(running: RunningService, request_id: str, count: int) -> None
     with write_transaction(running.audit.engine) as conn:
         running.audit.append(conn, who=Who("admin", "dev:admin", "dev-1"), request_id=request_id,
                              payload={"r": request_id}, pending=pending)  # fmt: skip
+
+
+def write_client_config(pki: Pki, port: int, folder: Path, profile: str = "supervisor") -> Path:
+    """A CLI client.toml in ``folder`` reaching 127.0.0.1:``port`` as ``profile``."""
+    cert, key = pki.client_files(profile)
+    path = folder / "client.toml"
+    path.write_text(
+        f'target = "127.0.0.1:{port}"\nca = "{pki.ca_file("dev")}"\n'
+        f'profile = "{profile}"\n[profiles.{profile}]\ncert = "{cert}"\nkey = "{key}"\n',
+        encoding="utf-8",
+    )
+    return path

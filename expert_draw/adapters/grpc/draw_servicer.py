@@ -187,8 +187,8 @@ def request_from_pb(  # noqa: C901, PLR0912, PLR0915 - one check per field
     if not (request.HasField("evaluation_start_time") and request.HasField("evaluation_end_time")):
         problems.append(FieldViolation("evaluation_start_time", "the window is required"))
     else:
-        start = _ms(request.evaluation_start_time, "evaluation_start_time", problems)
-        end = _ms(request.evaluation_end_time, "evaluation_end_time", problems)
+        start = request_ms(request.evaluation_start_time, "evaluation_start_time", problems)
+        end = request_ms(request.evaluation_end_time, "evaluation_end_time", problems)
         window = (start or 0, end or 0)
         if start is not None and end is not None and not 0 < end - start <= MAX_WINDOW_MS:
             problems.append(
@@ -487,7 +487,7 @@ class DrawServicer(pb_grpc.DrawServiceServicer):
         del context
         draw_id = parse_draw_name(request.name)
         problems = _request_id_problems(request.request_id)
-        opened_at = _ms(request.open_time, "open_time", problems)
+        opened_at = request_ms(request.open_time, "open_time", problems)
         if opened_at is not None and (not request.HasField("open_time") or opened_at <= 0):
             problems.append(FieldViolation("open_time", "required"))
         _check(problems)
@@ -615,7 +615,7 @@ def _receipt_request(request: pb.GetExpertReceiptRequest) -> tuple[str, str, str
     return parse_draw_name(request.name), expert_uuid, purpose
 
 
-def _ms(stamp: Timestamp, field: str, problems: list[FieldViolation]) -> int | None:
+def request_ms(stamp: Timestamp, field: str, problems: list[FieldViolation]) -> int | None:
     """A request time in UTC milliseconds; out of 1970..9999 (or bad nanos) is a violation.
 
     ``Timestamp.ToMilliseconds`` raises ValueError out of that range: an INTERNAL error.

@@ -33,6 +33,8 @@ from expert_draw.api.v1 import draw_service_pb2 as draw_pb
 from expert_draw.api.v1 import draw_service_pb2_grpc as draw_grpc
 from expert_draw.api.v1 import expert_service_pb2 as expert_pb
 from expert_draw.api.v1 import expert_service_pb2_grpc as expert_grpc
+from expert_draw.api.v1 import stats_service_pb2 as stats_pb
+from expert_draw.api.v1 import stats_service_pb2_grpc as stats_grpc
 from expert_draw.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
     from expert_draw.adapters.grpc.audit_servicer import AuditServicer
     from expert_draw.adapters.grpc.draw_servicer import DrawServicer
     from expert_draw.adapters.grpc.expert_servicer import ExpertServicer
+    from expert_draw.adapters.grpc.stats_servicer import StatsServicer
     from expert_draw.app.classification import ClassificationCatalog
     from expert_draw.config import Settings
 
@@ -49,6 +52,7 @@ BUSINESS_SERVICES = (
     audit_pb.DESCRIPTOR.services_by_name["AuditService"].full_name,
     expert_pb.DESCRIPTOR.services_by_name["ExpertService"].full_name,
     draw_pb.DESCRIPTOR.services_by_name["DrawService"].full_name,
+    stats_pb.DESCRIPTOR.services_by_name["StatsService"].full_name,
 )
 SERVICE_NAMES = (*BUSINESS_SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME)
 
@@ -63,6 +67,7 @@ class ServiceDeps:
     authenticator: Authenticator
     health: health.HealthServicer
     draws: DrawServicer | None = None  # None without a [draws] configuration
+    stats: StatsServicer | None = None  # None without a [draws] configuration
     # Outside the call interceptor, outermost first (metrics: they see the final status).
     interceptors: tuple[grpc.ServerInterceptor, ...] = ()
 
@@ -129,6 +134,8 @@ def _new_server(
     expert_grpc.add_ExpertServiceServicer_to_server(deps.experts, server)
     if deps.draws is not None:
         draw_grpc.add_DrawServiceServicer_to_server(deps.draws, server)
+    if deps.stats is not None:
+        stats_grpc.add_StatsServiceServicer_to_server(deps.stats, server)
     health_pb2_grpc.add_HealthServicer_to_server(deps.health, server)
     reflection.enable_server_reflection(SERVICE_NAMES, server)
     return server

@@ -19,6 +19,7 @@ from expert_draw.api.v1 import audit_service_pb2 as audit_pb
 from expert_draw.api.v1 import classification_service_pb2 as pb
 from expert_draw.api.v1 import draw_service_pb2 as draw_pb
 from expert_draw.api.v1 import expert_service_pb2 as expert_pb
+from expert_draw.api.v1 import stats_service_pb2 as stats_pb
 from expert_draw.config import Role
 from tests.integration.grpc.helpers import error_info
 from tests.support import experts as sample_experts
@@ -202,6 +203,7 @@ PASSED_AUTHORIZATION = {
     "/expert_draw.api.v1.DrawService/CreateDraw": grpc.StatusCode.INVALID_ARGUMENT,
     "/expert_draw.api.v1.DrawService/ApprovePoolOverride": grpc.StatusCode.INVALID_ARGUMENT,
     "/expert_draw.api.v1.DrawService/RecordExport": grpc.StatusCode.INVALID_ARGUMENT,
+    "/expert_draw.api.v1.StatsService/RunFairnessAnalysis": grpc.StatusCode.INVALID_ARGUMENT,
     **{
         f"/expert_draw.api.v1.DrawService/{method}": grpc.StatusCode.NOT_FOUND
         for method in (
@@ -250,6 +252,10 @@ STREAMING = {
     "/expert_draw.api.v1.DrawService/GetProofBundle": draw_pb.GetProofBundleRequest(
         name=ABSENT_DRAW
     ),
+    # An empty range: refused after authorization (a valid run would log an export).
+    "/expert_draw.api.v1.StatsService/RunFairnessAnalysis": stats_pb.RunFairnessAnalysisRequest(
+        request_id="s-1", start_time=Timestamp(seconds=2), end_time=Timestamp(seconds=1)
+    ),
     "/grpc.health.v1.Health/Watch": health_pb2.HealthCheckRequest(),
     "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": reflection_pb2.ServerReflectionRequest(
         list_services=""
@@ -284,7 +290,7 @@ def invoke(channel: grpc.Channel, method: str) -> None:
             upload = channel.stream_unary(method, request_serializer=type(request).SerializeToString,
                                           response_deserializer=expert_pb.ImportExpertsResponse.FromString)  # fmt: skip
             upload(iter([request]), timeout=5)
-        elif "StreamEntries" in method or "GetProofBundle" in method:
+        elif any(m in method for m in ("StreamEntries", "GetProofBundle", "RunFairnessAnalysis")):
             feed = channel.unary_stream(method, request_serializer=type(request).SerializeToString,
                                         response_deserializer=lambda b: b)  # fmt: skip
             next(iter(feed(request, timeout=5)))

@@ -41,6 +41,7 @@ from expert_draw.api.v1 import draw_service_pb2 as draw_pb
 from expert_draw.api.v1 import draw_service_pb2_grpc as draw_grpc
 from expert_draw.api.v1 import expert_service_pb2 as expert_pb
 from expert_draw.api.v1 import expert_service_pb2_grpc as expert_grpc
+from expert_draw.api.v1 import stats_service_pb2 as stats_pb
 from expert_draw.core import paging
 from tests.integration.grpc.helpers import error_info, field_violations
 from tests.support import experts as sample
@@ -70,7 +71,7 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                            HealthCheck.data_too_large],
 )  # fmt: skip
-MODULES = (audit_pb, class_pb, draw_pb, expert_pb)
+MODULES = (audit_pb, class_pb, draw_pb, expert_pb, stats_pb)
 SERVICES = [s for m in MODULES for s in m.DESCRIPTOR.services_by_name.values()]
 METHODS = [m for s in SERVICES for m in s.methods]
 DAY_MS = 86_400_000

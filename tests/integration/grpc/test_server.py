@@ -70,6 +70,7 @@ def test_reflection_lists_every_service(running: RunningService, connect: Any) -
         "expert_draw.api.v1.AuditService",
         "expert_draw.api.v1.ExpertService",
         "expert_draw.api.v1.DrawService",
+        "expert_draw.api.v1.StatsService",
         "grpc.health.v1.Health",
         "grpc.reflection.v1alpha.ServerReflection",
     }

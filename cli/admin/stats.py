@@ -1,0 +1,117 @@
+"""``expert-draw stats``: the fairness analytics for supervisors (StatsService).
+
+``stats fairness DIR`` asks the service to analyse the draws of a period, saves
+report.json and report.html (self-contained: open it in a browser) in DIR, checks the
+JSON against the SHA-256 the service logged for the run, and prints the findings.
+Methods and thresholds: docs/fairness-analytics.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from cli.admin.client import (
+    ClientConfigOption,
+    ProfileOption,
+    TargetOption,
+    TimeoutOption,
+    connect,
+    fail,
+    request_metadata,
+)
+
+app = typer.Typer(help="Fairness analytics and platform statistics (supervisors).",
+                  no_args_is_help=True)  # fmt: skip
+CHINA = dt.timezone(dt.timedelta(hours=8), "CST")
+FILES = ("report.json", "report.html")
+
+
+def _day(text: str | None, option: str) -> dt.datetime | None:
+    """A date (YYYY-MM-DD, 00:00 中国标准时间) or an ISO 8601 time with its offset."""
+    if text is None:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        fail(f"{option}: {text!r} is not a date (YYYY-MM-DD) or an ISO 8601 time")
+    return when if when.tzinfo is not None else when.replace(tzinfo=CHINA)
+
+
+@app.command("fairness")
+def fairness(
+    directory: Annotated[Path, typer.Argument(help="Folder for report.json and report.html.")],
+    start: Annotated[
+        str | None, typer.Option("--from", help="First day (YYYY-MM-DD, UTC+8) or ISO time.")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", help="Day after the last (exclusive), or ISO time.")
+    ] = None,
+    client_config: ClientConfigOption = None,
+    profile: ProfileOption = None,
+    target: TargetOption = None,
+    timeout: TimeoutOption = 300.0,
+) -> None:
+    """Analyse the draws committed in [--from, --to) and save the report (logged run)."""
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    from expert_draw.api.v1 import stats_service_pb2 as pb
+    from expert_draw.api.v1 import stats_service_pb2_grpc as pb_grpc
+
+    request = pb.RunFairnessAnalysisRequest(request_id=f"stats-{os.urandom(12).hex()}")
+    for field, value in (("start_time", _day(start, "--from")), ("end_time", _day(end, "--to"))):
+        if value is not None:
+            stamp = Timestamp()
+            stamp.FromDatetime(value.astimezone(dt.UTC))
+            getattr(request, field).CopyFrom(stamp)
+    directory.mkdir(parents=True, exist_ok=True)
+    parts: dict[str, bytearray] = {name: bytearray() for name in FILES}
+    digest, export, seq = b"", "", 0
+    with (connect(client_config, profile or "supervisor", target) as channel,
+          Progress(transient=True) as bar):  # fmt: skip
+        task = bar.add_task("analysing", total=None)
+        stream = pb_grpc.StatsServiceStub(channel).RunFairnessAnalysis(
+            request, timeout=timeout, metadata=request_metadata()
+        )
+        for chunk in stream:
+            if chunk.file not in parts:
+                fail(f"the service sent an unknown file {chunk.file!r}", 1)
+            parts[chunk.file] += chunk.chunk
+            digest, export, seq = chunk.report_sha256, chunk.export, chunk.export_seq
+            got = len(parts[chunk.file])
+            bar.update(task, description=f"receiving {chunk.file}", completed=got,
+                       total=chunk.total_size)  # fmt: skip
+    if hashlib.sha256(parts["report.json"]).digest() != digest:
+        fail("report.json does not match the SHA-256 the service logged for this run", 1)
+    for name, body in parts.items():
+        (directory / name).write_bytes(bytes(body))
+    _summary(json.loads(parts["report.json"]), directory, export, seq)
+
+
+def _summary(report: dict[str, object], directory: Path, export: str, seq: int) -> None:
+    console = Console()
+    platform = report["platform"]
+    assert isinstance(platform, dict)  # noqa: S101 - the report's shape
+    console.print(f"{platform['draws']} draws, {platform['executed']} executed; run logged as "
+                  f"{export} (seq {seq})")  # fmt: skip
+    findings = report["findings"]
+    assert isinstance(findings, list)  # noqa: S101
+    if findings:
+        table = Table("detector", "subject", "detail", "p", title="Findings")
+        for f in findings:
+            p = f.get("p_value")
+            table.add_row(str(f["detector"]), str(f["subject"]), str(f["detail"]),
+                          "" if p is None else f"{p:.3g}")  # fmt: skip
+        console.print(table)
+    else:
+        console.print("No findings at the policy's thresholds.")
+    console.print(f"Saved {directory / 'report.html'} (open it in a browser) and report.json.")

@@ -1,0 +1,1 @@
+"""Developer scripts: protobuf generation and the fairness report demo."""
