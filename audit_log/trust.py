@@ -118,6 +118,11 @@ def _witness(table: object) -> tuple[tuple[WitnessKey, ...], int]:
     if len({(k.name, k.key_id) for k in parsed}) != len(parsed):
         msg = "trust.toml: [witness] keys must differ in name or key ID"
         raise TrustError(msg)
+    if len({k.public_key for k in parsed}) != len(parsed):
+        # cosignature/v1 does not sign the witness's name: one key under two names
+        # would count twice towards the threshold (C2SP: distinct keys per cosigner).
+        msg = "trust.toml: [witness] keys must have distinct public keys"
+        raise TrustError(msg)
     if type(threshold) is not int or not 1 <= threshold <= len(parsed):
         msg = "trust.toml: [witness] threshold must be between 1 and the number of keys"
         raise TrustError(msg)

@@ -584,6 +584,14 @@ class _Run:
             for item in self.notes[size]
             if item.root == root
         ]
+        # Evidence only when the log signed it too: a witness's line alone proves nothing
+        # about the log (a rogue or mistaken witness could cosign any body).
+        unsigned = [item for item in beyond if self.signers_of(item) is None]
+        if unsigned:
+            item = min(unsigned, key=lambda i: i.size)
+            msg = (f"a cosigned checkpoint at size {item.size} beyond the export's {entries} "
+                   f"entries is not signed by a log key:\n{item.text}")  # fmt: skip
+            self.find(Category.BAD_SIGNATURE, None, msg)
         if beyond:
             newest = max(beyond, key=lambda item: item.size)
             msg = (
@@ -683,7 +691,7 @@ class _Run:
             seq = size - 1 if size > 0 else None
             self.find(Category.BAD_SIGNATURE, seq, f"checkpoint at size {size}: {exc}")
             return  # pragma: no cover - find() stops on BAD SIGNATURE
-        self.cosigned.setdefault((size, item.root), set()).add(str(key))
+        self.cosigned.setdefault((size, item.root), set()).add(key.public_key.hex())
 
     def _witnessed(self, size: int, root: bytes) -> bool:
         return len(self.cosigned.get((size, root), ())) >= self.trust.witness_threshold
@@ -691,7 +699,8 @@ class _Run:
     def resolve_set_aside(self) -> None:
         """Judge the witnessed notes whose root differs from the log's (:meth:`_set_aside`)."""
         for size, item, last_good in self.set_aside:
-            if self.last_matched < size:
+            if self.last_matched < size or self.signers_of(item) is None:
+                # Not signed by the log: no evidence of a fork, an altered note.
                 self._mismatch(size, item, last_good)
                 continue  # pragma: no cover - _mismatch() always stops the run
             own = next(

@@ -32,7 +32,9 @@ from audit_log.errors import AuditLogError, NoteError, ProofError
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-WitnessRefusalErrorKind = Literal[
+MAX_SIZE = 2**63 - 1  # sizes a witness stores and the gRPC old_size (int64) can carry
+MAX_PROOF = 63  # C2SP tlog-witness: a consistency proof has at most 63 hashes
+RefusalKind = Literal[
     "unknown_origin", "no_log_signature", "old_size_too_large", "conflict", "bad_proof"
 ]
 
@@ -40,12 +42,10 @@ WitnessRefusalErrorKind = Literal[
 class WitnessRefusalError(AuditLogError):
     """The witness refuses a submission; ``kind`` is the C2SP case."""
 
-    def __init__(
-        self, kind: WitnessRefusalErrorKind, message: str, size: int | None = None
-    ) -> None:
+    def __init__(self, kind: RefusalKind, message: str, size: int | None = None) -> None:
         """``size``: the witness's last cosigned size (for ``conflict``)."""
         super().__init__(message)
-        self.kind: WitnessRefusalErrorKind = kind
+        self.kind: RefusalKind = kind
         self.size = size
 
 
@@ -90,6 +90,9 @@ def check(
     if old_size < 0 or old_size > checkpoint.size:
         msg = f"old_size {old_size} is outside 0..{checkpoint.size}"
         raise WitnessRefusalError("old_size_too_large", msg)
+    if checkpoint.size > MAX_SIZE:
+        msg = f"a checkpoint of size {checkpoint.size} exceeds what a witness holds (2^63 - 1)"
+        raise WitnessRefusalError("old_size_too_large", msg)
     last = seen.get(checkpoint.origin, Seen(0, merkle.EMPTY_ROOT))
     if old_size != last.size:
         msg = f"old_size {old_size} is not the size this witness last cosigned ({last.size})"
@@ -103,6 +106,9 @@ def check(
 
 def _check_proof(old_size: int, checkpoint: Checkpoint, proof: Sequence[bytes], last: Seen) -> None:
     """Equal sizes and size 0 take an empty proof; others an RFC 9162 consistency proof."""
+    if len(proof) > MAX_PROOF:
+        msg = f"a consistency proof has at most {MAX_PROOF} hashes, not {len(proof)}"
+        raise WitnessRefusalError("bad_proof", msg)
     if old_size in {0, checkpoint.size}:
         if proof:
             msg = f"a consistency proof from size {old_size} to {checkpoint.size} must be empty"

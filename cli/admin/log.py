@@ -53,14 +53,39 @@ def trust(
     typer.echo(info.trust_toml, nl=False)
 
 
-def _last_checkpoint(path: Path) -> tuple[int, str]:
-    """The size and note of the export's last checkpoint line ((0, "") if none)."""
+def _newest_size(path: Path) -> int:
+    """The size of the export's last checkpoint line (0 if none)."""
+    return _last_checkpoint(path, 2**64)[0]
+
+
+def _last_checkpoint(path: Path, entries: int) -> tuple[int, str]:
+    """The size and note of the export's last checkpoint line at or below ``entries``.
+
+    Notes merged from elsewhere (``merge-notes``: a witness's, a receipt holder's) may lie
+    beyond the entries; the export continues from what it holds itself. Reads the file
+    from its end. ((0, "") if there is none.)
+    """
     from audit_log import canonical
 
-    if not path.exists() or path.stat().st_size == 0:
+    if not path.exists():
         return 0, ""
-    last = canonical.loads(path.read_bytes().rstrip(b"\n").rsplit(b"\n", 1)[-1])
-    return int(last["size"]), str(last["note"])
+    with path.open("rb") as handle:
+        end = handle.seek(0, 2)
+        tail = b""
+        while end > 0:
+            start = max(0, end - 65536)
+            handle.seek(start)
+            tail = handle.read(end - start) + tail
+            end = start
+            lines = tail.split(b"\n")
+            complete = lines if start == 0 else lines[1:]  # the first may be cut
+            for line in reversed(complete):
+                if line.strip():
+                    item = canonical.loads(line)
+                    if int(item["size"]) <= entries:
+                        return int(item["size"]), str(item["note"])
+            tail = lines[0] if start else b""
+    return 0, ""
 
 
 @app.command("export")
@@ -85,9 +110,11 @@ def export(
     directory.mkdir(parents=True, exist_ok=True)
     entries_path, checkpoints_path = directory / ENTRIES, directory / CHECKPOINTS
     have = count_lines(entries_path)
-    have_size, have_note = _last_checkpoint(checkpoints_path)
-    if have < have_size:
-        fail(f"{directory} is inconsistent: {have} entries, a checkpoint at {have_size}")
+    have_size, have_note = _last_checkpoint(checkpoints_path, have)
+    newest = _newest_size(checkpoints_path)
+    if newest > have:
+        fail(f"{directory} holds a checkpoint at size {newest} beyond its {have} entries (notes "
+             "merged as evidence, or an interrupted export): export into a new folder")  # fmt: skip
     with connect(client_config, profile, target) as channel:
         stub = pb_grpc.AuditServiceStub(channel)
         # From the last exported size again: a witness may have cosigned it since, and
@@ -160,8 +187,8 @@ def follow(
         fail(str(exc))
     directory.mkdir(parents=True, exist_ok=True)
     have = count_lines(directory / ENTRIES)
-    if have < _last_checkpoint(directory / CHECKPOINTS)[0]:
-        fail(f"{directory} is inconsistent: fewer entries than its newest checkpoint")
+    if have < _newest_size(directory / CHECKPOINTS):
+        fail(f"{directory} holds a checkpoint beyond its {have} entries: follow into a new folder")
     with connect(client_config, profile, target) as channel:
         stream = pb_grpc.AuditServiceStub(channel).StreamEntries(
             pb.StreamEntriesRequest(start_seq=have), metadata=request_metadata(), timeout=idle_exit
@@ -215,12 +242,14 @@ def merge_notes(
     A witness's cosigned checkpoint, a supervision copy's or a receipt holder's notes are
     evidence: `verify log` checks every note at a size against the log and reports one
     that the log contradicts (audit-log-v1 §9). Lines already present are not repeated.
+    Export first: a note beyond the export's entries is what a truncated log looks like
+    (ROLLBACK), and `log export` no longer extends a folder that holds one.
     """
     import os
 
     from audit_log import canonical
     from audit_log.errors import AuditLogError
-    from audit_log.export import CHECKPOINTS
+    from audit_log.export import CHECKPOINTS, ENTRIES, count_lines
 
     target = directory / CHECKPOINTS
     try:
@@ -242,3 +271,10 @@ def merge_notes(
         os.fsync(out.fileno())
     temporary.replace(target)
     typer.echo(f"{target}: {added} note(s) added, {len(order)} in all")
+    entries = count_lines(directory / ENTRIES)
+    beyond = max(merged.values(), default=0)
+    if beyond > entries:
+        msg = (f"warning: a note at size {beyond} lies beyond the export's {entries} entries: "
+               "if the export is merely old, export again into a new folder and merge there; "
+               "`log export` will not extend this one")  # fmt: skip
+        typer.secho(msg, fg="yellow", err=True)

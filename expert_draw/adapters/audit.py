@@ -383,14 +383,15 @@ class AuditReader:
             )]  # fmt: skip
             if not rows:
                 return rows
-            lines: dict[int, list[str]] = {}
+            found: dict[int, list[tuple[bytes, str]]] = {}
             for r in conn.execute(
-                select(cosig.c.size, cosig.c.line)
+                select(cosig.c.size, cosig.c.signer, cosig.c.line)
                 .where(cosig.c.log_id == sqlstore.LOG_ID,
                        cosig.c.size.between(rows[0][0], rows[-1][0]))
-                .order_by(cosig.c.size, cosig.c.signer)
             ):  # fmt: skip
-                lines.setdefault(int(r.size), []).append(str(r.line))
+                found.setdefault(int(r.size), []).append((str(r.signer).encode(), str(r.line)))
+        # By witness name, bytewise (a database collation may order otherwise).
+        lines = {size: [line for _, line in sorted(items)] for size, items in found.items()}
         return [(size, with_cosignatures(note, lines.get(size, []))) for size, note in rows]
 
     def entries(

@@ -1,10 +1,11 @@
 """The service's side of witnessing: submit checkpoints, keep and log the cosignatures.
 
-Every ``[witness] interval_seconds`` each replica takes the newest checkpoint and, for
-each configured witness, submits it with a consistency proof from the size that witness
-last cosigned (``audit_cosig``), unless nothing but ``witness.note`` entries was
-appended since. A returned line is checked against the witness's pinned key, then
-stored in ``audit_cosig`` and logged as a ``witness.note`` entry in one transaction.
+Every ``[witness] interval_seconds`` each replica takes the newest checkpoint whose last
+entry is not a ``witness.note`` and submits it to each configured witness that has not
+cosigned it, with a consistency proof from the size that witness last cosigned
+(``audit_cosig``); all witnesses thus cosign the same sizes. A returned line is checked
+against the witness's pinned key, then stored in ``audit_cosig`` and logged as a
+``witness.note`` entry in one transaction.
 Replicas racing on one size store one line (the table's key decides; the loser skips).
 A witness that answers ``WITNESS_CONFLICT`` with a size this log never had, or with the
 same size, has seen another tree: that is logged as ``witness.fork`` at error level.
@@ -13,6 +14,7 @@ same size, has seen another tree: that is logged as ``witness.fork`` at error le
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
 
 _log = structlog.get_logger("expert_draw.witness")
 WITNESS_NOTE = "witness.note"
+_SIZE = re.compile(r"0|[1-9][0-9]{0,18}")  # a size the witness may hold (below 2^63)
 
 
 @dataclass
@@ -81,7 +84,7 @@ def _refusal(error: grpc.RpcError) -> tuple[str, int | None]:
     for detail in status.details if status else ():
         if detail.Unpack(info):
             size = info.metadata.get("witness_size", "")
-            return info.reason, int(size) if size.isdecimal() else None
+            return info.reason, int(size) if _SIZE.fullmatch(size) else None
     return "", None
 
 
@@ -105,7 +108,7 @@ class Cosigner:
         for witness in self._witnesses:
             try:
                 stored += self._submit(witness)
-            except (grpc.RpcError, Error, AuditLogError) as exc:
+            except (grpc.RpcError, Error, AuditLogError, ValueError) as exc:
                 why = str(exc) or type(exc).__name__
                 _log.warning("witness.submit_failed", witness=witness.key.name,
                              target=witness.target, error=why)  # fmt: skip
@@ -120,23 +123,32 @@ class Cosigner:
         ).scalar()
         return int(size or 0)
 
-    def _only_witness_notes(self, conn: Connection, start: int, stop: int) -> bool:
-        table = sqlstore.entry_table
-        other = conn.execute(
-            select(table.c.seq).where(
-                table.c.log_id == sqlstore.LOG_ID, table.c.seq >= start, table.c.seq < stop,
-                table.c.kind != WITNESS_NOTE,
-            ).limit(1)
+    def _target(self, conn: Connection) -> tuple[int, str] | None:
+        """The newest checkpoint whose last entry is not a ``witness.note``.
+
+        Every witness is sent this one size, so their lines add up to a threshold: the
+        ``witness.note`` recording one witness's line makes a newer checkpoint, which is
+        not sent to the next witness (audit-log-v1 §12.4).
+        """
+        checkpoints, entries = sqlstore.checkpoint_table, sqlstore.entry_table
+        row = conn.execute(
+            select(checkpoints.c.size, checkpoints.c.note)
+            .join(entries, (entries.c.log_id == checkpoints.c.log_id)
+                  & (entries.c.seq == checkpoints.c.size - 1))
+            .where(checkpoints.c.log_id == sqlstore.LOG_ID, entries.c.kind != WITNESS_NOTE)
+            .order_by(checkpoints.c.size.desc())
+            .limit(1)
         ).first()  # fmt: skip
-        return other is None
+        return None if row is None else (int(row.size), str(row.note))
 
     def _submit(self, witness: WitnessClient) -> int:
         store = self._audit.store
         with self._audit.engine.connect() as conn:
-            size, signed = store.latest_checkpoint(conn)
+            target = self._target(conn)
             last = self._last_cosigned(conn, witness.key.name)
-            if size <= last or (last and self._only_witness_notes(conn, last, size)):
-                return 0
+        if target is None or target[0] <= last:
+            return 0
+        size, signed = target
         old = last
         for _ in range(2):  # a second try from the size the witness says it holds
             with self._audit.engine.connect() as conn:

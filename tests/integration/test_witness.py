@@ -5,6 +5,7 @@ tlog-witness says it must, and never cosigns a forked tree."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import stat
 from typing import TYPE_CHECKING
@@ -19,6 +20,7 @@ from audit_log import merkle, note, sqlstore
 from audit_log.checkpoint import Checkpoint, parse_unverified
 from audit_log.cosig import WitnessKey, WitnessSigner
 from audit_log.entry import Entry
+from audit_log.export import checkpoint_line
 from expert_draw.adapters.witness import WitnessSettings, start_witness
 from expert_draw.api.v1 import audit_service_pb2 as apb
 from expert_draw.api.v1 import audit_service_pb2_grpc as apb_grpc
@@ -349,3 +351,89 @@ def test_witness_show_and_merge_notes(
     again = run("log", "merge-notes", str(export), str(evidence))
     assert "0 note(s) added" in again.stdout
     assert (export / "checkpoints.aud1").read_bytes().splitlines() == after
+
+
+def test_two_witnesses_cosign_the_same_sizes_and_meet_a_threshold_of_two(
+    pki: Pki, tmp_path: Path, witness: tuple[WitnessSettings, int]
+) -> None:
+    """Recording one witness's line appends a witness.note; the other witness is still
+    sent the size the first one cosigned, so their lines add up."""
+    first, first_port = witness
+    second = dataclasses.replace(
+        first, signer=WitnessSigner.generate("witness.test/w2"), state=tmp_path / "w2.db"
+    )
+    server, port, state = start_witness(second)
+    config = witness_config(pki, first, first_port)
+    config["witnesses"] = [*config["witnesses"], *witness_config(pki, second, port)["witnesses"]]  # type: ignore[misc]
+    running = start(pki, new_sqlite_url(tmp_path), witness=config)
+    try:
+        assert running.cosigner is not None
+        for round_ in range(3):
+            add(running, f"two-{round_}", 2)
+            assert running.cosigner.run_once() == 2
+        rows = cosigs(running)
+        sizes = {s for s, _, _ in rows}
+        assert len(rows) == 6
+        assert all(sum(1 for s, _, _ in rows if s == size) == 2 for size in sizes)
+        export = tmp_path / "export"
+        client = write_client_config(pki, running.port, tmp_path)
+        assert run("log", "export", str(export), "--client-config", str(client)).exit_code == 0
+        trust = _trust(pki, tmp_path, [str(first.signer.key), str(second.signer.key)], 2)
+        verified = run("verify", "log", "--export", str(export), "--trust", str(trust))
+        assert verified.exit_code == 0, verified.output
+    finally:
+        running.stop(grace=0)
+        server.stop(0).wait()
+        state.close()
+
+
+def test_an_export_holding_merged_evidence_is_not_extended(
+    witnessed: tuple[RunningService, WitnessSettings, int], pki: Pki, tmp_path: Path
+) -> None:
+    running, _, _ = witnessed
+    assert running.cosigner is not None
+    add(running, "stale-1", 2)
+    client = write_client_config(pki, running.port, tmp_path)
+    export = tmp_path / "export"
+    assert run("log", "export", str(export), "--client-config", str(client)).exit_code == 0
+    add(running, "stale-2", 2)
+    assert running.cosigner.run_once() == 1
+    [(size, _, line)] = cosigs(running)[-1:]
+    with running.audit.engine.connect() as conn:
+        held = (running.audit.store.checkpoint_note(conn, size) or "") + line
+    evidence = tmp_path / "held.aud1"
+    evidence.write_bytes(checkpoint_line(size, held))
+    merged = run("log", "merge-notes", str(export), str(evidence))
+    assert merged.exit_code == 0, merged.output
+    assert "beyond the export's" in merged.stderr
+    again = run("log", "export", str(export), "--client-config", str(client))
+    assert again.exit_code == 4
+    assert "export into a new folder" in again.stderr
+
+
+def test_the_witness_keeps_the_log_signed_note_with_its_own_line(
+    witness: tuple[WitnessSettings, int], pki: Pki
+) -> None:
+    """A note padded with 15 strangers' lines is accepted (unknown keys are ignored),
+    but the evidence the witness keeps holds the log's line and its own: 2 lines, not 17."""
+    from expert_draw.adapters.witness import WitnessState
+
+    settings, port = witness
+    leaves = [f"leaf {i}".encode() for i in range(3)]
+    cp = Checkpoint(ORIGIN, 3, merkle.reference_root([merkle.leaf_hash(x) for x in leaves]))
+    strangers = [note.Signer.generate(f"stranger.test/{i}") for i in range(15)]
+    padded = note.sign(cp.body(), [log_signer(pki), *strangers])
+    with client_channel(pki, port, "supervisor") as channel:
+        reply = wpb_grpc.WitnessServiceStub(channel).AddCheckpoint(
+            wpb.AddCheckpointRequest(old_size=0, checkpoint=padded), timeout=10
+        )
+    state = WitnessState(settings.state)
+    try:
+        [(origin, size, kept)] = state.latest()
+    finally:
+        state.close()
+    assert (origin, size) == (ORIGIN, 3)
+    text, lines = note.split(kept)
+    assert text == cp.body()
+    assert [line.name for line in lines] == [ORIGIN, "witness.test/w1"]
+    assert kept.endswith(reply.cosignature)

@@ -551,3 +551,33 @@ def test_a_tail_of_witness_notes_alone_is_not_a_policy_finding(tmp_path: Path) -
     notes[10] = cosigned(notes[10], W0)
     report = run(tmp_path, bodies, notes)
     assert (report.exit_code, first(report)) == (3, (Category.WITNESS_POLICY, 10))
+
+
+def _rogue(size: int, root: bytes) -> str:
+    """A note a listed witness cosigned but the log never signed (another key, same name)."""
+    body = cp.Checkpoint(ORIGIN, size, root).body()
+    return cp.sign(cp.Checkpoint(ORIGIN, size, root), [Signer.generate(ORIGIN)]) + W0.cosign(
+        body, TS
+    )
+
+
+def test_a_witness_line_alone_is_no_evidence_of_a_fork_or_rollback(tmp_path: Path) -> None:
+    """A listed witness cannot make an honest log look forked or rolled back: the note it
+    cosigned must carry the log's signature too, else the note is what is wrong."""
+    bodies, notes = clean()
+    notes[NEWEST] = cosigned(notes[NEWEST], W0)
+    # Another root at size 7, cosigned, not log-signed: BAD SIGNATURE, not FORK.
+    report = run(tmp_path, bodies, notes, extra=[(7, _rogue(7, bytes(32)))])
+    assert report.exit_code == 1
+    assert first(report) == (Category.BAD_SIGNATURE, 6)
+    # A size beyond the entries, cosigned, not log-signed: BAD SIGNATURE, not ROLLBACK.
+    report = run(tmp_path, bodies, notes, extra=[(NEWEST + 5, _rogue(NEWEST + 5, bytes(32)))])
+    assert report.exit_code == 1
+    assert first(report) == (Category.BAD_SIGNATURE, None)
+
+
+def test_one_public_key_under_two_names_is_refused() -> None:
+    alias = WitnessSigner("witness.example/alias", W0._key)
+    assert alias.key.public_key == W0.key.public_key
+    with pytest.raises(trust.TrustError, match="distinct public keys"):
+        trust_with([W0, alias], 2)

@@ -207,3 +207,22 @@ def test_bad_proof_when_a_proof_must_be_empty() -> None:
 def test_refusal_carries_a_message() -> None:
     found = refusal(TREE.note(8), 9, [])
     assert "old_size 9" in str(found)
+
+
+def test_sizes_a_witness_cannot_hold_are_refused() -> None:
+    """Above 2^63 - 1 (the witness's store and the gRPC old_size): refused, not stored."""
+    for size in (2**63, 2**64 - 1):
+        huge = cp.sign(cp.Checkpoint(ORIGIN, size, bytes(32)), [KEY])
+        assert refusal(huge, 0, []).kind == "old_size_too_large"
+    edge = cp.sign(cp.Checkpoint(ORIGIN, 2**63 - 1, bytes(32)), [KEY])
+    assert check(edge, 0, [], LOG_KEYS, {}).size == 2**63 - 1
+
+
+def test_a_proof_of_more_than_63_hashes_is_bad() -> None:
+    seen = {ORIGIN: Seen(5, TREE.roots[5])}
+    proof = TREE.consistency(5, 20)
+    assert check(TREE.note(20), 5, proof, LOG_KEYS, seen).size == 20
+    assert refusal(TREE.note(20), 5, proof + [bytes(32)] * (64 - len(proof)), seen).kind == (
+        "bad_proof"
+    )
+    assert refusal(TREE.note(20), 5, [b"short"], seen).kind == "bad_proof"
