@@ -137,6 +137,9 @@ class _Note:
     root: bytes
 
 
+RECENT_CHECKPOINTS = 64  # how far back a witness.note may name a checkpoint and count
+
+
 @dataclass(frozen=True, slots=True)
 class _Snapshot:
     """What a pinned state needs of the pass at one size (the newest or witnessed head)."""
@@ -205,6 +208,9 @@ class _Run:
         # is not the log's, judged after the pass; witness.note entries to check.
         self.cosigned: dict[tuple[int, bytes], set[str]] = {}
         self.witnessed_sizes: set[int] = set()
+        # The last checkpoints passed (root and snapshot): a witness.note for one of them
+        # counts as a cosignature there (the log carries its own cosignatures).
+        self.recent: dict[int, tuple[bytes, _Snapshot]] = {}
         self.witness_head: _Snapshot | None = None
         self.last_witnessable = 0  # the size after the last entry other than witness.note
         self.set_aside: list[tuple[int, _Note, int]] = []
@@ -314,6 +320,8 @@ class _Run:
                 self.last_good = self._at_size(size, root, self.last_good)
                 if size in self.witnessed_sizes and self._witnessed(size, root):
                     self.witness_head = self._snapshot(size, leaf)
+                if self.trust.witness_keys and size in self.notes:
+                    self._remember(size, root, leaf)
             if progress is not None and size % 4096 == 0:
                 progress(size, total)
         self.report.size = self.compact.size
@@ -391,6 +399,33 @@ class _Run:
         for key in self.trust.witness_keys:
             if key.matches(line):
                 self.witness_notes.append(_WitnessNote(seq, data["size"], key, line))
+                self._count_witness_note(data["size"], key, line)
+
+    def _remember(self, size: int, root: bytes, leaf: bytes) -> None:
+        self.recent[size] = (root, self._snapshot(size, leaf))
+        while len(self.recent) > RECENT_CHECKPOINTS:
+            del self.recent[next(iter(self.recent))]
+
+    def _count_witness_note(self, size: int, key: WitnessKey, line: note.SignatureLine) -> None:
+        """Count a listed witness's ``witness.note`` line as its cosignature.
+
+        For one of the last checkpoints passed, when the line verifies for the recomputed
+        root (one that does not is FORK, after the pass); the size may become the
+        witnessed head.
+        """
+        if size not in self.recent:
+            return
+        root, snapshot = self.recent[size]
+        try:
+            key.verify(cp.Checkpoint(self.origin, size, root).body(), line)
+        except NoteError:
+            return
+        self.cosigned.setdefault((size, root), set()).add(key.public_key.hex())
+        head = self.witness_head.size if self.witness_head is not None else 0
+        if size > head and self._witnessed(size, root):
+            signed = [i for i in self.notes[size] if i.root == root]
+            if any(self.signers_of(i) is not None for i in signed):
+                self.witness_head = snapshot
 
     def _seq_mismatch(self, line: int, found: int) -> Category:
         """A GAP when entries are missing (the next line continues the jump), else TAMPER."""

@@ -437,3 +437,25 @@ def test_the_witness_keeps_the_log_signed_note_with_its_own_line(
     assert text == cp.body()
     assert [line.name for line in lines] == [ORIGIN, "witness.test/w1"]
     assert kept.endswith(reply.cosignature)
+
+
+def test_log_follow_pins_what_the_witness_cosigned(
+    witnessed: tuple[RunningService, WitnessSettings, int], pki: Pki, tmp_path: Path
+) -> None:
+    """The stream sends each checkpoint before the witness has seen it; the witness.note
+    entries that follow make the copy witnessed, and the pinned state advances."""
+    from audit_log import state
+
+    running, settings, _ = witnessed
+    assert running.cosigner is not None
+    add(running, "follow-1", 3)
+    assert running.cosigner.run_once() == 1
+    [(size, _, _)] = cosigs(running)
+    trust = _trust(pki, tmp_path, [str(settings.signer.key)], 1)
+    client = write_client_config(pki, running.port, tmp_path)
+    followed = run("log", "follow", str(tmp_path / "copy"), "--trust", str(trust), "--state",
+                   str(tmp_path / "pins"), "--idle-exit", "2", "--client-config", str(client))  # fmt: skip
+    assert followed.exit_code == 0, followed.output
+    pinned = state.load(tmp_path / "pins", ORIGIN)
+    assert pinned is not None
+    assert pinned.size == size

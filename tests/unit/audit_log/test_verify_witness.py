@@ -581,3 +581,22 @@ def test_one_public_key_under_two_names_is_refused() -> None:
     assert alias.key.public_key == W0.key.public_key
     with pytest.raises(trust.TrustError, match="distinct public keys"):
         trust_with([W0, alias], 2)
+
+
+def test_a_witness_note_counts_as_the_cosignature_of_its_checkpoint(tmp_path: Path) -> None:
+    """The log carries its own cosignatures: an export whose notes have no cosignature
+    line (`log follow` streams a checkpoint before the witness has seen it) is witnessed
+    up to the size its witness.note entries cosign."""
+    bodies, notes, _ = with_witness_note(10, at=10)  # entry 10 cosigns size 10
+    report = run(tmp_path, bodies, notes)  # no cosignature line in any note
+    assert report.findings == []
+    assert report.new_state is not None
+    assert report.new_state.size == 10
+    # A witness.note cosigning an older size leaves a tail of other entries: policy.
+    bodies, notes, _ = with_witness_note(8, at=10)
+    report = run(tmp_path, bodies, notes)
+    assert (report.exit_code, first(report)) == (3, (Category.WITNESS_POLICY, 8))
+    # Threshold 2 of 3 with one witness's note: not witnessed.
+    bodies, notes, _ = with_witness_note(10, at=10)
+    report = run(tmp_path, bodies, notes, TWO_OF_THREE)
+    assert (report.exit_code, first(report)) == (3, (Category.WITNESS_POLICY, 0))
