@@ -102,8 +102,16 @@ def _read(root: Path, path: str, report: ArchiveReport) -> bytes | None:
     if pure.is_absolute() or ".." in pure.parts or not path:
         report.tamper.append(f"{path}: not a path inside the archive")
         return None
+    target = root / pure
     try:
-        return (root / pure).read_bytes()
+        inside = target.resolve(strict=True).is_relative_to(root.resolve(strict=True))
+    except (OSError, RuntimeError):
+        inside = True  # missing or unreadable: reported below
+    if not inside or (target.exists() and not target.resolve().is_file()):
+        report.tamper.append(f"{path}: not a regular file inside the archive (a link out?)")
+        return None
+    try:
+        return target.read_bytes()
     except FileNotFoundError:
         report.tamper.append(f"{path}: missing")
     except OSError as exc:
@@ -125,14 +133,14 @@ def _manifest(root: Path) -> tuple[bytes, dict[str, Any]]:
     if not isinstance(value, dict) or set(value) != MANIFEST_MEMBERS:
         msg = f"{MANIFEST} must have exactly the members {sorted(MANIFEST_MEMBERS)}"
         raise _Unusable(msg)
-    if value["archive_v"] != ARCHIVE_V:
+    if type(value["archive_v"]) is not int or value["archive_v"] != ARCHIVE_V:
         msg = f"{MANIFEST}: unsupported archive_v {value['archive_v']!r}"
         raise _Unusable(msg)
     return data, value
 
 
 def _check_seal(root: Path, manifest_bytes: bytes, pinned: trust.Trust, report: ArchiveReport,
-                project_ref: str) -> None:  # fmt: skip
+                project_ref: str, size: int) -> None:  # fmt: skip
     """The logged ``export`` entry names the manifest's SHA-256 (the manifest's seal)."""
     entry_bytes = _read(root, EXPORT_ENTRY, report)
     text = _read(root, EXPORT_RECEIPT, report)
@@ -150,6 +158,10 @@ def _check_seal(root: Path, manifest_bytes: bytes, pinned: trust.Trust, report: 
         report.tamper.append(
             f"{MANIFEST}: its SHA-256 is not the one logged by {entry.subj} (seq {entry.seq})"
         )
+    elif entry.seq < size:
+        msg = (f"{EXPORT_ENTRY}: logged at seq {entry.seq}, inside the archive's checkpoint "
+               f"of size {size}: it cannot seal that manifest")  # fmt: skip
+        report.tamper.append(msg)
 
 
 def _check_files(root: Path, manifest: dict[str, Any], report: ArchiveReport) -> dict[str, bytes]:
@@ -198,6 +210,9 @@ def _check_draw(item: dict[str, Any], good: dict[str, bytes], pinned: trust.Trus
         if entry.subj != f"draws/{draw_id}":
             report.tamper.append(f"{entry_path}: the entry is not about draws/{draw_id}")
             continue
+        if entry.kind != listed["kind"]:
+            report.tamper.append(f"{entry_path}: a {entry.kind} entry, listed as {listed['kind']}")
+            continue
         summary.entries += 1
     if item["bundle"] is not None:
         if item["bundle"] not in report.listed:
@@ -245,7 +260,9 @@ def verify_archive(root: Path, pinned: trust.Trust) -> ArchiveReport:
         return report
     report.manifest = manifest
     project_ref = str(manifest["project_ref"])
-    _check_seal(root, manifest_bytes, pinned, report, project_ref)
+    size = manifest["checkpoint"]["size"] if isinstance(manifest["checkpoint"], dict) else 0
+    _check_seal(root, manifest_bytes, pinned, report, project_ref,
+                size if type(size) is int else 0)  # fmt: skip
     if manifest["origin"] != pinned.origin:
         report.tamper.append(f"{MANIFEST}: origin {manifest['origin']!r} is not the pinned log's")
     try:
@@ -262,10 +279,10 @@ def _check_contents(root: Path, manifest: dict[str, Any], pinned: trust.Trust,
     if note_bytes is None:
         report.tamper.append(f"{CHECKPOINT}: missing or altered")
         return report
-    note = note_bytes.decode()
     try:
+        note = note_bytes.decode()
         checkpoint, _ = open_checkpoint(note, pinned.origin, [pinned.log_vkey])
-    except (AuditLogError, ValueError) as exc:
+    except (AuditLogError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
         report.tamper.append(f"{CHECKPOINT}: the signature does not verify ({exc})")
         return report
     head = manifest["checkpoint"]
