@@ -73,6 +73,9 @@ def fairness(
             stamp = Timestamp()
             stamp.FromDatetime(value.astimezone(dt.UTC))
             getattr(request, field).CopyFrom(stamp)
+    existing = [name for name in FILES if (directory / name).exists()]
+    if existing:
+        fail(f"{directory / existing[0]} exists: a report is never overwritten")
     directory.mkdir(parents=True, exist_ok=True)
     parts: dict[str, bytearray] = {name: bytearray() for name in FILES}
     digest, export, seq = b"", "", 0
@@ -92,8 +95,10 @@ def fairness(
                        total=chunk.total_size)  # fmt: skip
     if hashlib.sha256(parts["report.json"]).digest() != digest:
         fail("report.json does not match the SHA-256 the service logged for this run", 1)
-    for name, body in parts.items():
-        (directory / name).write_bytes(bytes(body))
+    for name, body in parts.items():  # expert ids of closed draws: the owner only
+        fd = os.open(directory / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(bytes(body))
     _summary(json.loads(parts["report.json"]), directory, export, seq)
 
 

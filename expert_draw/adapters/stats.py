@@ -19,6 +19,7 @@ import tomllib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import structlog
 from sqlalchemy import select
 
 from audit_log.sqlstore import LOG_ID, PendingEntry, entry_table
@@ -29,6 +30,7 @@ from expert_draw.adapters.db.models import (
     expert_affiliation_table,
     expert_table,
 )
+from expert_draw.adapters.protection import DecryptionError
 from expert_draw.core.fairness import (
     Decline,
     DrawRecord,
@@ -39,7 +41,7 @@ from expert_draw.core.fairness import (
     analyse,
 )
 from expert_draw.core.policy import PolicyError
-from expert_draw.errors import ConfigurationError, PreconditionError
+from expert_draw.errors import ConfigurationError, PreconditionError, UnavailableError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -51,6 +53,7 @@ if TYPE_CHECKING:
     from expert_draw.adapters.audit import AuditLog
     from expert_draw.adapters.protection import FieldCipher
 
+_log = structlog.get_logger("expert_draw.stats")
 WHAT = "fairness"
 DRAW_TABLE = "draw"  # the cipher's table name of the draws' sealed cells (adapters/draws.py)
 _KINDS = ("draw.request", "draw.execute", "draw.accept", "draw.decline", "draw.replace",
@@ -103,15 +106,20 @@ class FairnessRuns:
         self._policy = policy
         self._render = render
 
-    def run(
+    def run(  # noqa: PLR0913 - one run's parameters, all keyword-only
         self, who: Who, *, start_ms: int | None, end_ms: int | None, request_id: str,
-        now_ms: int,
+        now_ms: int, active: Callable[[], bool] = lambda: True,
     ) -> FairnessRun:  # fmt: skip
         """Analyse the draws committed in ``[start_ms, end_ms)`` and log the run.
+
+        The report is rendered before the run is logged (nothing logged is undelivered
+        for a rendering error), and nothing is logged once ``active()`` is false (the
+        caller gave up during a long analysis).
 
         Raises:
             PreconditionError: REQUEST_ID_REUSED (the id was used with another range, or
                 the data changed since and the report differs).
+            UnavailableError: the caller went away before the run was logged.
         """
         payload = {"method": "RunFairnessAnalysis", "start_ms": start_ms, "end_ms": end_ms}
         as_of = now_ms if end_ms is None else min(end_ms, now_ms)
@@ -122,7 +130,14 @@ class FairnessRuns:
             draws, experts = self.records(conn, start_ms, end_ms)
         report = analyse(draws, experts, self._policy, as_of_ms=as_of)
         body = report_json(report)
+        html = self._render(report).encode()
         digest = hashlib.sha256(body).digest()
+        if not active():
+            msg = "the caller went away before the run was logged; nothing was disclosed"
+            raise UnavailableError(msg)
+        # What was disclosed, in the log itself: the range, the "as of" time, the HTML.
+        span = ",".join("" if t is None else str(t) for t in (start_ms, end_ms))
+        what = f"{WHAT} [{span}) as_of {as_of} html {hashlib.sha256(html).hexdigest()}"
         with write_transaction(self._engine) as conn:
             stored = self._audit.find_request(conn, who, request_id, payload)
             if stored is not None:
@@ -134,7 +149,7 @@ class FairnessRuns:
                 name, seq = str(done["export"]), stored.first_seq
             else:
                 name = f"exports/{hashlib.sha256(request_id.encode() + digest).hexdigest()[:32]}"
-                data = {"what": WHAT, "recipient": who.sub, "data_sha256": digest.hex()}
+                data = {"what": what, "recipient": who.sub, "data_sha256": digest.hex()}
                 outcome = json.dumps(
                     {"as_of_ms": as_of, "data_sha256": digest.hex(), "export": name}
                 ).encode()
@@ -142,7 +157,7 @@ class FairnessRuns:
                     conn, who=who, request_id=request_id, payload=payload,
                     pending=[PendingEntry("export", name, data)], outcome=outcome,
                 ).first_seq  # fmt: skip
-        return FairnessRun(body, self._render(report).encode(), name, seq)
+        return FairnessRun(body, html, name, seq)
 
     # -- the records ---------------------------------------------------------------------
 
@@ -150,7 +165,11 @@ class FairnessRuns:
         self, conn: Connection, start_ms: int | None, end_ms: int | None
     ) -> tuple[list[DrawRecord], list[ExpertInfo]]:
         """The draws committed in the range, and what is known of their experts."""
-        query = select(draw_table).order_by(draw_table.c.id)
+        t = draw_table
+        query = select(
+            t.c.id, t.c.draw_id, t.c.requester, t.c.project_ref, t.c.tender_ref, t.c.tenderer,
+            t.c.supersedes, t.c.state, t.c.end_reason, t.c.counts, t.c.commit_ms, t.c.inputs_enc,
+        ).order_by(t.c.id)  # fmt: skip
         if start_ms is not None:
             query = query.where(draw_table.c.commit_ms >= start_ms)
         if end_ms is not None:
@@ -221,8 +240,19 @@ class FairnessRuns:
         return uuid, [ExpertInfo(uuid[i], employer.get(i, "")) for i in wanted if i in uuid]
 
     def _agency(self, row: Any) -> str:  # noqa: ANN401 - a draw row
-        sealed = self._cipher.decrypt(bytes(row.inputs_enc), table=DRAW_TABLE,
-                                      column="inputs_enc", record_id=str(row.draw_id))  # fmt: skip
+        """The draw's agency from its sealed replay inputs.
+
+        "" when they cannot be opened (a data key retired before ``db rekey``): the draw
+        still counts everywhere else.
+        """
+        try:
+            sealed = self._cipher.decrypt(
+                bytes(row.inputs_enc), table=DRAW_TABLE, column="inputs_enc",
+                record_id=str(row.draw_id),
+            )  # fmt: skip
+        except DecryptionError:
+            _log.warning("fairness.inputs_unreadable", draw_id=str(row.draw_id))
+            return ""
         return str(json.loads(sealed).get("agency", ""))
 
     def _record(
@@ -246,10 +276,14 @@ class FairnessRuns:
                  for d in data["disciplines"]}  # fmt: skip
         drawn = {str(p["d"]): [name(x) for x in p["panel"]] for k, data in entries
                  if k == "draw.execute" for p in data["panels"]}  # fmt: skip
-        short = {str(c["d"]): bool(c.get("short", False)) for c in json.loads(row.counts)}
+        counts = json.loads(row.counts)
+        short = {str(c["d"]): bool(c.get("short", False)) for c in counts}
+        sizes = {str(c["d"]): int(c["n"]) for c in counts}  # |M_d|: public (pool.freeze)
+        closed = members is not None
         strata = tuple(
-            Stratum(d, tuple(pools.get(d, ())) if members is not None else (), k,
-                    tuple(drawn.get(d, ())) if members is not None else (), short.get(d, False))
+            Stratum(d, tuple(pools.get(d, ())) if closed else (), k,
+                    tuple(drawn.get(d, ())) if closed else (), short.get(d, False),
+                    size=0 if closed else sizes.get(d, 0))
             for d, k in seats.items()
         )  # fmt: skip
         declines, accepted, seated = self._responses(entries, name, drawn)
@@ -262,6 +296,7 @@ class FairnessRuns:
             seated=seated if members is not None else (), accepted=accepted, declines=declines,
             shortfall=state == "CANCELLED" and reason in _SHORT_REASONS,
             cancel_reason=reason if state == "CANCELLED" else "",
+            was_executed=any(k == "draw.execute" for k, _ in entries),
         )  # fmt: skip
 
     @staticmethod

@@ -208,6 +208,8 @@ class Stratum:
         drawn: ``panel[d]`` at execution, before any decline or strike; empty for a draw
             never executed.
         short: the freeze found this discipline short (``INSUFFICIENT_POOL``).
+        size: ``|M_d|`` when the pool's members are not given (a public count: the draw
+            is not closed, so its identities are not disclosed); 0: ``len(pool)``.
     """
 
     discipline: str
@@ -215,6 +217,7 @@ class Stratum:
     seats: int
     drawn: tuple[str, ...] = ()
     short: bool = False
+    size: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +250,8 @@ class DrawRecord:
         shortfall: the draw could not seat its panel (refused at the freeze, or
             cancelled ``REPL_EXHAUSTED``).
         cancel_reason: the ``draw.cancel`` reason, if any.
+        was_executed: the draw has a ``draw.execute`` (for a draw whose panels are not
+            given, e.g. cancelled after execution but never closed).
     """
 
     draw_id: str
@@ -264,11 +269,13 @@ class DrawRecord:
     declines: tuple[Decline, ...] = ()
     shortfall: bool = False
     cancel_reason: str = ""
+    was_executed: bool = False
 
     @property
     def executed(self) -> bool:
         """The panels were drawn (also true of a draw cancelled after execution)."""
-        return self.state in EXECUTED_STATES or any(s.drawn for s in self.strata)
+        return (self.was_executed or self.state in EXECUTED_STATES
+                or any(s.drawn for s in self.strata))  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -1155,7 +1162,7 @@ def _disciplines(draws: Sequence[DrawRecord]) -> tuple[DisciplineRow, ...]:
             row[1] += d.executed
             row[2] += s.seats
             row[3] += s.short
-            row[4] += len(set(s.pool))
+            row[4] += s.size or len(set(s.pool))
     return tuple(
         DisciplineRow(code, n, executed, seats, short, pool / n)
         for code, (n, executed, seats, short, pool) in sorted(acc.items())

@@ -44,7 +44,6 @@ class StatsServicer(pb_grpc.StatsServiceServicer):
         self, request: pb.RunFairnessAnalysisRequest, context_: grpc.ServicerContext
     ) -> Iterator[pb.RunFairnessAnalysisResponse]:
         """Analyse, log the run, then stream report.json and report.html."""
-        del context_
         problems: list[FieldViolation] = []
         try:
             check_request_id(request.request_id)
@@ -62,6 +61,7 @@ class StatsServicer(pb_grpc.StatsServiceServicer):
         run = self._runs.run(
             self._who(identity.principal, str(identity.role)), start_ms=start, end_ms=end,
             request_id=request.request_id, now_ms=self._clock_ms(),
+            active=context_.is_active,
         )  # fmt: skip
         digest = hashlib.sha256(run.report_json).digest()
         for name, body in (("report.json", run.report_json), ("report.html", run.report_html)):

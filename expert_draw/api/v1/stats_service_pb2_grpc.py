@@ -28,8 +28,9 @@ if _version_not_supported:
 class StatsServiceStub:
     """StatsService is for supervisors. Per-expert figures cover closed draws only (from
     draw.close on, supervisors may read a panel's identities); the platform statistics
-    cover every draw. Each run is logged as an `export` entry (what "fairness") with the
-    SHA-256 of the report it returns. Errors carry a google.rpc.ErrorInfo (domain
+    cover every draw. Each run is logged as an `export` entry before the report is sent:
+    what "fairness [<start_ms>,<end_ms>) as_of <ms> html <SHA-256 of report.html>" and
+    data_sha256 the SHA-256 of report.json. Errors carry a google.rpc.ErrorInfo (domain
     "expertdraw.api").
     """
 
@@ -49,8 +50,9 @@ class StatsServiceStub:
 class StatsServiceServicer:
     """StatsService is for supervisors. Per-expert figures cover closed draws only (from
     draw.close on, supervisors may read a panel's identities); the platform statistics
-    cover every draw. Each run is logged as an `export` entry (what "fairness") with the
-    SHA-256 of the report it returns. Errors carry a google.rpc.ErrorInfo (domain
+    cover every draw. Each run is logged as an `export` entry before the report is sent:
+    what "fairness [<start_ms>,<end_ms>) as_of <ms> html <SHA-256 of report.html>" and
+    data_sha256 the SHA-256 of report.json. Errors carry a google.rpc.ErrorInfo (domain
     "expertdraw.api").
     """
 
@@ -84,8 +86,9 @@ def add_StatsServiceServicer_to_server(servicer, server):
 class StatsService:
     """StatsService is for supervisors. Per-expert figures cover closed draws only (from
     draw.close on, supervisors may read a panel's identities); the platform statistics
-    cover every draw. Each run is logged as an `export` entry (what "fairness") with the
-    SHA-256 of the report it returns. Errors carry a google.rpc.ErrorInfo (domain
+    cover every draw. Each run is logged as an `export` entry before the report is sent:
+    what "fairness [<start_ms>,<end_ms>) as_of <ms> html <SHA-256 of report.html>" and
+    data_sha256 the SHA-256 of report.json. Errors carry a google.rpc.ErrorInfo (domain
     "expertdraw.api").
     """
 

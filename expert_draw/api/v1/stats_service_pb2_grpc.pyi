@@ -32,8 +32,9 @@ GRPC_VERSION: str
 class StatsServiceStub:
     """StatsService is for supervisors. Per-expert figures cover closed draws only (from
     draw.close on, supervisors may read a panel's identities); the platform statistics
-    cover every draw. Each run is logged as an `export` entry (what "fairness") with the
-    SHA-256 of the report it returns. Errors carry a google.rpc.ErrorInfo (domain
+    cover every draw. Each run is logged as an `export` entry before the report is sent:
+    what "fairness [<start_ms>,<end_ms>) as_of <ms> html <SHA-256 of report.html>" and
+    data_sha256 the SHA-256 of report.json. Errors carry a google.rpc.ErrorInfo (domain
     "expertdraw.api").
     """
 
@@ -53,8 +54,9 @@ class StatsServiceStub:
 class StatsServiceAsyncStub(StatsServiceStub):
     """StatsService is for supervisors. Per-expert figures cover closed draws only (from
     draw.close on, supervisors may read a panel's identities); the platform statistics
-    cover every draw. Each run is logged as an `export` entry (what "fairness") with the
-    SHA-256 of the report it returns. Errors carry a google.rpc.ErrorInfo (domain
+    cover every draw. Each run is logged as an `export` entry before the report is sent:
+    what "fairness [<start_ms>,<end_ms>) as_of <ms> html <SHA-256 of report.html>" and
+    data_sha256 the SHA-256 of report.json. Errors carry a google.rpc.ErrorInfo (domain
     "expertdraw.api").
     """
 
@@ -70,8 +72,9 @@ class StatsServiceAsyncStub(StatsServiceStub):
 class StatsServiceServicer(metaclass=_abc_1.ABCMeta):
     """StatsService is for supervisors. Per-expert figures cover closed draws only (from
     draw.close on, supervisors may read a panel's identities); the platform statistics
-    cover every draw. Each run is logged as an `export` entry (what "fairness") with the
-    SHA-256 of the report it returns. Errors carry a google.rpc.ErrorInfo (domain
+    cover every draw. Each run is logged as an `export` entry before the report is sent:
+    what "fairness [<start_ms>,<end_ms>) as_of <ms> html <SHA-256 of report.html>" and
+    data_sha256 the SHA-256 of report.json. Errors carry a google.rpc.ErrorInfo (domain
     "expertdraw.api").
     """
 

@@ -87,7 +87,11 @@ def draws(service: RunningService, pki: Pki) -> dict[str, Any]:
         second, _ = _draw(requester, "b", 203)
         _close(requester, second, "b")
         third, open_panel = _draw(requester, "c", 206)
-    return {"closed": [first, second], "open": third, "open_panel": open_panel}
+        fourth, cancelled_panel = _draw(requester, "d", 209)
+        requester.CancelDraw(pb.CancelDrawRequest(name=fourth, reason="TENDER_CANCELLED",
+                                                  request_id="st-cancel-d"), timeout=30)  # fmt: skip
+    return {"closed": [first, second], "open": third,
+            "open_panel": [*open_panel, *cancelled_panel]}  # fmt: skip
 
 
 def _run(
@@ -124,12 +128,18 @@ def test_a_supervisor_run_is_logged_and_discloses_closed_draws_only(
     logged = exports[-1]
     assert logged.subj == last.export
     assert logged.seq == last.export_seq
-    assert logged.data == {"what": "fairness", "recipient": logged.who.sub,
-                           "data_sha256": last.report_sha256.hex()}  # fmt: skip
+    html_sha256 = hashlib.sha256(files["report.html"]).hexdigest()
+    assert logged.data == {
+        "what": f"fairness [,) as_of {report['as_of_ms']} html {html_sha256}",
+        "recipient": logged.who.sub, "data_sha256": last.report_sha256.hex(),
+    }  # fmt: skip
     assert logged.who.role == "supervisor"
     # Every draw counts in the platform statistics; identities only from closed draws.
     assert report["platform"]["draws"] >= 3
-    assert report["platform"]["executed"] >= 3
+    assert report["platform"]["executed"] >= 4  # the cancelled one was executed too
+    # Pool sizes are public counts: an unclosed draw's pool counts by its size (18).
+    [a0101] = [r for r in report["platform"]["disciplines"] if r["discipline"] == "A0101"]
+    assert a0101["mean_pool"] == len(LIBRARY)
     text = files["report.json"].decode()
     assert all(p.hex() not in text for p in draws["open_panel"])  # not even pseudonyms
     experts = {row["subject"] for row in report["selection"]["experts"]}
@@ -184,6 +194,10 @@ def test_stats_fairness_command(
     assert result.exit_code == 0, result.output
     assert "run logged as exports/" in result.stdout
     assert (out / "report.html").read_bytes().startswith(b"<!DOCTYPE html>")
+    assert (out / "report.json").stat().st_mode & 0o077 == 0  # expert ids: owner only
+    again = run("stats", "fairness", str(out), "--client-config", str(config))
+    assert again.exit_code == 4  # never overwrites a report
+    assert "exists" in again.stderr
     assert json.loads((out / "report.json").read_bytes())["platform"]["draws"] >= 3
     bad = run("stats", "fairness", str(out), "--from", "yesterday", "--client-config", str(config))
     assert bad.exit_code == 4
