@@ -103,6 +103,9 @@ class DrawRequest:
     representatives: int
     beacon: bool
     override_seq: int
+    # Keyed digest of the 身份证号 to avoid (``Draws.avoid_digest``): what a retry must
+    # repeat, the same on every replica (the avoid hashes depend on its identity keys).
+    avoid_digest: str = ""
 
     @property
     def window_from_ms(self) -> int:
@@ -238,6 +241,18 @@ class Draws:
     def tender_ref(self, tender_id: str, lot_id: str) -> bytes:
         """The blinded tender-lot reference."""
         return eds1.tender_ref(self._config().tender_key, tender_id, lot_id)
+
+    def avoid_digest(self, numbers: list[str]) -> str:
+        """A retry-stable digest of the 身份证号 a request avoids.
+
+        HMAC under the tender key (shared by every replica and the supervisors) of their
+        sorted list, so a CreateDraw retried on a replica with other identity keys (a
+        rolling key rotation) is recognised as the same request, and the digest stored
+        for idempotency reveals no number to someone without that key.
+        """
+        key = self._config().tender_key
+        message = eds1.enc(b"EDS1/avoid-digest", *(n.encode() for n in sorted(numbers)))
+        return eds1.hmac_sha256(key, message).hex()
 
     def project_ref(self, project_code: str) -> bytes:
         """The blinded project reference (``EDS1/project``)."""
@@ -1820,7 +1835,9 @@ def _request_digest(request: DrawRequest) -> str:
         "project": [request.project_code, request.project_name],
         "supersedes": request.supersedes,
         "quotas": [[q.code, q.seats, q.reserves, q.max_repl] for q in request.quotas],
-        "inputs": request.conflicts.to_json(), "method": request.method,
+        # The avoid hashes depend on the replica's identity keys: their keyed digest instead.
+        "inputs": {**request.conflicts.to_json(), "avoid_experts": request.avoid_digest},
+        "method": request.method,
         "representatives": request.representatives,
         "beacon": request.beacon, "override_seq": request.override_seq,
     }  # fmt: skip

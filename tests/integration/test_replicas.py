@@ -121,9 +121,15 @@ class Clients:
 
     def call(self, role: str, stub_of: Callable[[grpc.Channel], Any], method: str,
              request: Any, attempts: int = 40) -> tuple[grpc.StatusCode, Any]:  # fmt: skip
-        """Call ``method``, moving to the next replica on UNAVAILABLE (same request)."""
-        code = grpc.StatusCode.UNKNOWN
-        for _ in range(attempts):
+        """Call ``method``, moving to the next replica on UNAVAILABLE (same request).
+
+        ``attempts`` retries of a failure; a TOO_MANY_CALLS refusal (the call never ran:
+        six requesters share one certificate) is retried with a growing pause for up to
+        a minute whatever the count, as docs/clients.md tells clients to.
+        """
+        code, tries, pause = grpc.StatusCode.UNKNOWN, 0, 0.05
+        busy_until = time.monotonic() + 60
+        while tries < attempts:
             replica = self.replicas[next(self.turn) % len(self.replicas)]
             with self.channel(replica.port, role) as channel:
                 try:
@@ -134,7 +140,12 @@ class Clients:
                     code = exc.code()
                     if code not in RETRY:
                         return code, exc
-            time.sleep(0.1)
+            busy = code is grpc.StatusCode.RESOURCE_EXHAUSTED and time.monotonic() < busy_until
+            if busy:
+                pause = min(pause * 2, 1.0)
+            else:
+                tries += 1
+            time.sleep(pause if busy else 0.1)
         return code, None
 
 

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 # At most 18 digits: every such number fits a signed 64-bit database column.
 _CHECKPOINT_NAME = re.compile(r"checkpoints/(0|[1-9][0-9]{0,17})")
 _ENTRY_NAME = re.compile(r"entries/(0|[1-9][0-9]{0,17})")
+_PRINTABLE = re.compile(r"[\x21-\x7e]*")
 STREAM_BATCH = 500
 
 
@@ -128,13 +129,15 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
         size = effective_page_size(request.page_size)
         start = _non_negative(request.start_seq, "start_seq")
         end = _non_negative(request.end_seq, "end_seq") or None
+        # Subjects and kinds are printable ASCII in the log (audit-log-v1 §3); anything
+        # else matches nothing, and PostgreSQL refuses a NUL in a text parameter.
         violations = [
-            FieldViolation(field, f"at most {limit} characters")
+            FieldViolation(field, f"at most {limit} printable ASCII characters")
             for field, value, limit in (
                 ("subject", request.subject, 128),
                 ("kind", request.kind, 32),
             )
-            if len(value) > limit
+            if len(value) > limit or _PRINTABLE.fullmatch(value) is None
         ]
         if violations:
             raise InvalidRequestError(violations)

@@ -141,9 +141,14 @@ def _quotas(
 
 
 def request_from_pb(  # noqa: C901, PLR0912, PLR0915 - one check per field
-    request: pb.CreateDrawRequest, edition: str, cipher: FieldCipher
-) -> DrawRequest:
+    request: pb.CreateDrawRequest, edition: str, cipher: FieldCipher,
+    avoid_digest: Callable[[list[str]], str] = lambda _numbers: "",
+) -> DrawRequest:  # fmt: skip
     """Validate a CreateDraw request.
+
+    ``avoid_digest`` turns the 身份证号 to avoid into the request's idempotency digest of
+    them (``Draws.avoid_digest``: keyed, the same on every replica whatever its identity
+    keys); the numbers themselves go no further than this function.
 
     Raises:
         InvalidRequestError: listing every bad field.
@@ -223,6 +228,7 @@ def request_from_pb(  # noqa: C901, PLR0912, PLR0915 - one check per field
         quotas=quotas, conflicts=conflicts, method=method,
         representatives=request.tenderer_representatives, beacon=request.use_beacon,
         override_seq=request.override_seq,
+        avoid_digest=avoid_digest(sorted(set(c.avoid_resident_id_numbers))),
     )  # fmt: skip
 
 
@@ -300,7 +306,8 @@ class DrawServicer(pb_grpc.DrawServiceServicer):
     ) -> pb.CreateDrawResponse:
         """Filter, freeze and commit a draw."""
         del context
-        parsed = request_from_pb(request, self._edition(), self._cipher)
+        parsed = request_from_pb(request, self._edition(), self._cipher,
+                                 self._draws.avoid_digest)  # fmt: skip
         created = self._draws.create(self._caller(), parsed, request.request_id)
         return pb.CreateDrawResponse(
             draw=draw_to_pb(created.draw), commit_entry=created.commit_entry,

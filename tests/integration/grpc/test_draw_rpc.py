@@ -817,3 +817,36 @@ def test_a_decline_without_replacement_cancels_and_its_retry_says_so(
         "REPL_EXHAUSTED",
         [],
     )
+
+
+def test_a_create_retried_on_a_replica_with_other_identity_keys_is_the_same_request(
+    library: RunningService, requester: pb_grpc.DrawServiceStub, pki: Any, tmp_path: Path
+) -> None:
+    """The avoid hashes depend on a replica's identity keys (a rolling rotation adds one);
+    the request's idempotency digest must not, or a retry on the other replica is refused
+    REQUEST_ID_REUSED instead of returning the draw (found in review)."""
+    from expert_draw.adapters.devpki import write_private
+    from expert_draw.adapters.protection import DataKeys, KeySet, load_data_keys
+    from tests.support.service import client_channel, data_keys_file, start
+
+    old = load_data_keys(data_keys_file(pki))
+    rotated = DataKeys(old.encryption, KeySet("h-new", {**old.identity_hash.keys,
+                                                         "h-new": os.urandom(32)}))  # fmt: skip
+    keys = tmp_path / "rotated-keys.json"
+    write_private(keys, rotated.to_json().encode())
+    other = start(pki, library.settings.database_url, library={"data_keys": str(keys)})
+    try:
+        asked = request(tenderer=9700)
+        asked.conflicts.avoid_resident_id_numbers.append(sample.resident_id(106))
+        first = requester.CreateDraw(asked, timeout=30).draw
+        with client_channel(pki, other.port, "trading_system") as channel:
+            again = pb_grpc.DrawServiceStub(channel).CreateDraw(asked, timeout=30).draw
+        assert again.name == first.name
+        assert again.commit_digest == first.commit_digest
+        # Another avoid list under the same request id is another request.
+        asked.conflicts.avoid_resident_id_numbers.append(sample.resident_id(107))
+        with pytest.raises(grpc.RpcError) as caught:
+            requester.CreateDraw(asked, timeout=30)
+        assert error_info(caught.value).reason == "REQUEST_ID_REUSED"
+    finally:
+        other.stop(grace=0)

@@ -536,6 +536,19 @@ def test_beacon_rounds_beyond_the_logs_integers_are_invalid(world: World) -> Non
         assert snapshot(world.service) == before
 
 
+def test_entry_filters_with_control_characters_are_invalid(world: World) -> None:
+    """Regression (found by this fuzzer in CI): ListEntries with subject "\\x00" answered
+    INTERNAL on PostgreSQL, which refuses a NUL in a text parameter."""
+    stub = audit_grpc.AuditServiceStub(world.channels["supervisor"])
+    for name, value in (("subject", "\x00"), ("subject", "draws/\n"), ("kind", "draw.\x00")):
+        asked = audit_pb.ListEntriesRequest()
+        setattr(asked, name, value)
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.ListEntries(asked, timeout=10)
+        assert caught.value.code() is Code.INVALID_ARGUMENT, caught.value
+        assert field_violations(caught.value) == [name]
+
+
 # -- 2. strings that are not UTF-8 on the wire ----------------------------------------------
 
 
