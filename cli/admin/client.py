@@ -58,6 +58,24 @@ TimeoutOption = Annotated[
     float, typer.Option("--timeout", min=0.1, help="Deadline of each call, in seconds.")
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+RequestIdOption = Annotated[
+    str | None,
+    typer.Option(
+        "--request-id",
+        help="Idempotency key of the call (default: a fresh one, printed): rerun with the "
+        "printed id after a lost connection to get the first result, not a second action.",
+    ),
+]
+
+
+def request_id(given: str | None, prefix: str) -> str:
+    """``given``, or a fresh id that is printed to stderr so a rerun can repeat it."""
+    if given:
+        return given
+    fresh = f"{prefix}-{os.urandom(12).hex()}"
+    typer.echo(f"request id {fresh} (after a lost connection, rerun with --request-id {fresh})",
+               err=True)  # fmt: skip
+    return fresh
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,10 +16,12 @@ import typer
 from cli.admin.client import (
     ClientConfigOption,
     ProfileOption,
+    RequestIdOption,
     TargetOption,
     TimeoutOption,
     connect,
     fail,
+    request_id,
     request_metadata,
 )
 
@@ -124,15 +126,14 @@ def request_access(
     profile: ProfileOption = "supervisor",
     target: TargetOption = None,
     timeout: TimeoutOption = 30.0,
+    given_id: RequestIdOption = None,
 ) -> None:
     """Ask for a logged grant to read a draw's identities before its close (supervisors)."""
-    import uuid
-
     from expert_draw.api.v1 import draw_service_pb2 as pb
     from expert_draw.api.v1 import draw_service_pb2_grpc as pb_grpc
 
     request = pb.RequestAccessRequest(name=_name(draw), purpose=purpose,
-                                      request_id=f"cli-ra-{uuid.uuid4().hex}")  # fmt: skip
+                                      request_id=request_id(given_id, "cli-ra"))  # fmt: skip
     with connect(client_config, profile, target) as channel:
         got = pb_grpc.DrawServiceStub(channel).RequestAccess(
             request, timeout=timeout, metadata=request_metadata()
@@ -190,10 +191,10 @@ def create(
     profile: ProfileOption = "trading_system",
     target: TargetOption = None,
     timeout: TimeoutOption = 60.0,
+    given_id: RequestIdOption = None,
 ) -> None:
     """Request a draw (trading systems): saves the draw.commit entry and its receipt."""
     import datetime as dt
-    import uuid
 
     from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -216,7 +217,7 @@ def create(
         supersedes=_name(supersedes) if supersedes else "",
         conflicts=pb.ConflictInputs(tenderer=tenderer), evaluation_start_time=stamp(start),
         evaluation_end_time=stamp(end), venue_region=venue, use_beacon=beacon,
-        request_id=f"cli-{uuid.uuid4().hex}",
+        request_id=request_id(given_id, "cli-create"),
     )  # fmt: skip
     with connect(client_config, profile, target) as channel:
         created = pb_grpc.DrawServiceStub(channel).CreateDraw(

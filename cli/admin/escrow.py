@@ -8,7 +8,6 @@ service (ReportEscrowOpening appends ``escrow.open``). On an isolated machine,
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 from typing import Annotated
 
@@ -17,9 +16,11 @@ import typer
 from cli.admin.client import (
     ClientConfigOption,
     ProfileOption,
+    RequestIdOption,
     TargetOption,
     TimeoutOption,
     connect,
+    request_id,
     request_metadata,
 )
 from cli.verify.draw import envelope_for, read_key
@@ -36,6 +37,7 @@ def open_(
     profile: ProfileOption = "supervisor",
     target: TargetOption = None,
     timeout: TimeoutOption = 30.0,
+    given_id: RequestIdOption = None,
 ) -> None:
     """Open your envelope, print s, and report the opening (escrow.open)."""
     from expert_draw.core import escrow
@@ -60,7 +62,7 @@ def open_(
 
     request = pb.ReportEscrowOpeningRequest(
         name=f"draws/{draw_id.decode()}", key_id=key_id, reason=reason,
-        request_id=f"escrow-open-{uuid.uuid4().hex}",
+        request_id=request_id(given_id, "escrow-open"),
     )  # fmt: skip
     with connect(client_config, profile, target) as channel:
         got = pb_grpc.DrawServiceStub(channel).ReportEscrowOpening(

@@ -23,10 +23,12 @@ from rich.table import Table
 from cli.admin.client import (
     ClientConfigOption,
     ProfileOption,
+    RequestIdOption,
     TargetOption,
     TimeoutOption,
     connect,
     fail,
+    request_id,
     request_metadata,
 )
 
@@ -60,6 +62,7 @@ def fairness(
     profile: ProfileOption = None,
     target: TargetOption = None,
     timeout: TimeoutOption = 300.0,
+    given_id: RequestIdOption = None,
 ) -> None:
     """Analyse the draws committed in [--from, --to) and save the report (logged run)."""
     from google.protobuf.timestamp_pb2 import Timestamp
@@ -67,7 +70,7 @@ def fairness(
     from expert_draw.api.v1 import stats_service_pb2 as pb
     from expert_draw.api.v1 import stats_service_pb2_grpc as pb_grpc
 
-    request = pb.RunFairnessAnalysisRequest(request_id=f"stats-{os.urandom(12).hex()}")
+    request = pb.RunFairnessAnalysisRequest(request_id=request_id(given_id, "stats"))
     for field, value in (("start_time", _day(start, "--from")), ("end_time", _day(end, "--to"))):
         if value is not None:
             stamp = Timestamp()

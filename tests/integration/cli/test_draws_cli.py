@@ -69,7 +69,9 @@ def executed_draw(running: RunningService, var: Path) -> tuple[str, bytes]:
     return created.draw.name, created.commit_entry
 
 
-def test_bundle_verify_and_escrow(dev_service: tuple[RunningService, Path], tmp_path: Path) -> None:
+def test_bundle_verify_and_escrow(  # noqa: PLR0915 - one draw, start to end
+    dev_service: tuple[RunningService, Path], tmp_path: Path
+) -> None:
     running, var = dev_service
     name, commit_entry = executed_draw(running, var)
     saved = tmp_path / "bundle.json"
@@ -111,6 +113,14 @@ def test_bundle_verify_and_escrow(dev_service: tuple[RunningService, Path], tmp_
                    *client_args(dev_service, "supervisor"))  # fmt: skip
     assert reported.exit_code == 0, reported.output
     assert "reported: escrow.open at seq" in reported.output
+    # The request id is printed; a rerun with it (after a lost connection) logs nothing new.
+    used = re.search(r"rerun with --request-id (\S+)\)", reported.stderr).group(1)  # type: ignore[union-attr]
+    seq = reported.stderr.split("reported: escrow.open at seq ")[1].split()[0]
+    again = run("escrow", "open", str(entry), "--escrow-key", key, "--reason", "复核",
+                "--request-id", used, *client_args(dev_service, "supervisor"))  # fmt: skip
+    assert again.exit_code == 0, again.output
+    assert f"reported: escrow.open at seq {seq}" in again.stderr
+    assert "rerun with" not in again.stderr
     unusable = run("verify", "draw", str(saved), "--trust", str(tmp_path / "missing.toml"))
     assert unusable.exit_code == 4
     # An expert's receipt: saved by an admin, checked offline by the expert.
