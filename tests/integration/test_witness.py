@@ -8,6 +8,7 @@ import base64
 import dataclasses
 import json
 import stat
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import grpc
@@ -33,7 +34,6 @@ from tests.support.service import append_entries as add
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
 
     from cli.server import RunningService
     from tests.support.pki import Pki
@@ -459,3 +459,49 @@ def test_log_follow_pins_what_the_witness_cosigned(
     pinned = state.load(tmp_path / "pins", ORIGIN)
     assert pinned is not None
     assert pinned.size == size
+
+
+def test_witness_serve_runs_until_sigterm(pki: Pki, tmp_path: Path) -> None:
+    """`witness new-key` then `witness serve --config` as an operator runs them: it serves
+    AddCheckpoint over mTLS, stops on SIGTERM, and refuses a key file others can read."""
+    import signal
+    import subprocess
+    import sys
+
+    key = tmp_path / "witness.key"
+    assert run("witness", "new-key", "witness.test/proc", str(key)).exit_code == 0
+    config = tmp_path / "witness.toml"
+    config.write_text(
+        f'listen = "127.0.0.1:0"\nsigning_key = "witness.key"\nstate = "w.db"\n[tls]\n'
+        f'server_cert = "{pki.folder / "server.pem"}"\nserver_key = "{pki.folder / "server.key"}"\n'
+        f'client_ca = "{pki.ca_file("dev")}"\n[[logs]]\nvkeys = ["{log_signer(pki).verifier}"]\n',
+        encoding="utf-8",
+    )
+    binary = str(Path(sys.executable).with_name("expert-draw"))
+    process = subprocess.Popen([binary, "witness", "serve", "--config", str(config)],
+                               stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert process.stderr is not None
+        port = 0
+        for line in process.stderr:
+            if "serving on port" in line:
+                port = int(line.rsplit(" ", 1)[1])
+                break
+        body = Checkpoint(ORIGIN, 1, merkle.reference_root([merkle.leaf_hash(b"one")])).body()
+        with client_channel(pki, port, "supervisor") as channel:
+            reply = wpb_grpc.WitnessServiceStub(channel).AddCheckpoint(
+                wpb.AddCheckpointRequest(old_size=0, checkpoint=note.sign(body, [log_signer(pki)])),
+                timeout=10,
+            )
+        assert reply.cosignature.startswith("— witness.test/proc ")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=20)
+        if process.stderr is not None:
+            process.stderr.close()
+    key.chmod(0o644)  # readable by others: refused
+    refused = run("witness", "serve", "--config", str(config))
+    assert refused.exit_code == 4
