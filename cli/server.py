@@ -138,14 +138,19 @@ def _settle(running: RunningService, engine: Engine) -> None:
     checkpoint_in_background(engine, running.sweeping, CHECKPOINT_SECONDS)
 
 
-def _cosigner(settings: Settings, audit: AuditLog) -> Cosigner | None:
+def _cosigner(
+    settings: Settings, audit: AuditLog, metrics: ServiceMetrics | None
+) -> Cosigner | None:
     """The witness submitter, when ``[witness]`` lists witnesses."""
     if not settings.witness.witnesses:
         return None
     from expert_draw.adapters.witnessing import Cosigner, WitnessClient
 
     clients = [WitnessClient.open(settings, w) for w in settings.witness.witnesses]
-    return Cosigner(audit, clients, settings.witness.timeout_seconds)
+    counted = metrics
+    on_fork = (lambda: None) if counted is None else (
+        lambda: counted.check_failed("witness_consistency"))  # fmt: skip
+    return Cosigner(audit, clients, settings.witness.timeout_seconds, on_fork)
 
 
 def start_service(settings: Settings) -> RunningService:
@@ -220,7 +225,7 @@ def start_service(settings: Settings) -> RunningService:
         server, port = build_server(settings, deps)
         running = RunningService(
             settings, engine, audit, health_servicer, server, port, draws=draws,
-            metrics=metrics, cosigner=_cosigner(settings, audit),
+            metrics=metrics, cosigner=_cosigner(settings, audit, metrics),
         )  # fmt: skip
         if settings.insecure is not None:
             insecure, running.insecure_port = build_insecure_server(settings, deps)

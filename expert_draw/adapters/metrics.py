@@ -35,7 +35,7 @@ RPC_BUCKETS = (
 DRAW_OUTCOMES = ("committed", "refused", "executed", "cancelled", "expired", "closed", "awarded")
 """The values of ``expert_draw_draws_total{outcome}``."""
 
-CHECKS = ("audit_self_check", "beacon_signature")
+CHECKS = ("audit_self_check", "beacon_signature", "witness_consistency")
 """The values of ``expert_draw_verification_failures_total{check}``."""
 
 # (ErrorInfo reason, invalid field) of statuses that mean a check the service ran on

@@ -36,6 +36,8 @@ from expert_draw.api.v1 import witness_service_pb2_grpc as pb_grpc
 from expert_draw.errors import ConfigurationError, Error
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from sqlalchemy.engine import Connection
 
     from expert_draw.adapters.audit import AuditLog
@@ -91,11 +93,18 @@ def _refusal(error: grpc.RpcError) -> tuple[str, int | None]:
 class Cosigner:
     """Submits checkpoints to the witnesses and records what they return."""
 
-    def __init__(self, audit: AuditLog, witnesses: list[WitnessClient], timeout: float) -> None:
-        """Work on ``audit`` with these witnesses; each call waits ``timeout`` seconds."""
+    def __init__(
+        self, audit: AuditLog, witnesses: list[WitnessClient], timeout: float,
+        on_fork: Callable[[], None] = lambda: None,
+    ) -> None:  # fmt: skip
+        """Work on ``audit`` with these witnesses; each call waits ``timeout`` seconds.
+
+        ``on_fork`` is called for each fork a witness reveals (the metric's counter).
+        """
         self._audit = audit
         self._witnesses = witnesses
         self._timeout = timeout
+        self._on_fork = on_fork
 
     def close(self) -> None:
         """Close the channels."""
@@ -183,6 +192,7 @@ class Cosigner:
         """The witness holds a size this log never checkpointed, or another root at it."""
         _log.error("witness.fork", witness=witness.key.name, witness_size=held, log_size=size,
                    detail="the witness cosigned a tree this log does not have")  # fmt: skip
+        self._on_fork()
 
     def _record(self, witness: WitnessClient, size: int, signed: str, line: str) -> int:
         body = parse_unverified(signed).body()

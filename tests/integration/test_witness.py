@@ -238,7 +238,8 @@ def test_a_forked_log_gets_no_cosignature(
     settings, port = witness
     config = witness_config(pki, settings, port)
     honest = start(pki, new_sqlite_url(tmp_path), witness=config)
-    fork = start(pki, new_sqlite_url(tmp_path), witness=config)
+    fork = start(pki, new_sqlite_url(tmp_path), witness=config,
+                 metrics={"listen": "127.0.0.1:0"})  # fmt: skip
     try:
         add(honest, "same", 2)
         add(fork, "different", 2 + extra)  # the same size, or larger than the witness's
@@ -249,6 +250,11 @@ def test_a_forked_log_gets_no_cosignature(
         assert cosigs(fork) == []
         assert witness_notes(fork) == []
         assert any("witness.fork" in r.getMessage() for r in caplog.records)
+        assert fork.metrics is not None
+        alerts = fork.metrics.registry.get_sample_value(
+            "expert_draw_verification_failures_total", {"check": "witness_consistency"}
+        )
+        assert alerts == 1
     finally:
         honest.stop(grace=0)
         fork.stop(grace=0)
