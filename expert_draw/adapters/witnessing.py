@@ -179,6 +179,9 @@ class Cosigner:
                 if held > size or held == old:
                     self._fork(witness, held, size)
                     return 0
+                if held < last:  # it cosigned `last` before: its state was lost or reset
+                    _log.warning("witness.state_behind", witness=witness.key.name,
+                                 witness_size=held, cosigned_before=last)  # fmt: skip
                 old = held
         else:
             return 0

@@ -511,3 +511,20 @@ def test_witness_serve_runs_until_sigterm(pki: Pki, tmp_path: Path) -> None:
     key.chmod(0o644)  # readable by others: refused
     refused = run("witness", "serve", "--config", str(config))
     assert refused.exit_code == 4
+
+
+def test_a_witness_that_lost_its_state_is_warned_about_and_caught_up(
+    witnessed: tuple[RunningService, WitnessSettings, int], caplog: pytest.LogCaptureFixture
+) -> None:
+    import sqlite3
+
+    running, settings, _ = witnessed
+    assert running.cosigner is not None
+    add(running, "lost-1", 2)
+    assert running.cosigner.run_once() == 1
+    with sqlite3.connect(settings.state) as db:  # the witness's state wiped (a bad restore)
+        db.execute("DELETE FROM seen")
+    add(running, "lost-2", 2)
+    assert running.cosigner.run_once() == 1  # resubmitted from size 0
+    assert any("witness.state_behind" in r.getMessage() for r in caplog.records)
+    assert not any("witness.fork" in r.getMessage() for r in caplog.records)
