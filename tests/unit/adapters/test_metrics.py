@@ -257,6 +257,7 @@ def test_checks_are_a_fixed_vocabulary() -> None:
     assert {c: failures(metrics, c) for c in CHECKS} == {
         "audit_self_check": 1,
         "beacon_signature": 0,
+        "witness_consistency": 0,
     }
     assert metrics.registry.get_sample_value("expert_draw_build_info", {"version": "9.9.9"}) == 1
 
