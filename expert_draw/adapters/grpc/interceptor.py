@@ -22,6 +22,7 @@ import structlog
 from expert_draw.adapters.db.engine import retryable_error
 from expert_draw.adapters.grpc.access import authorize
 from expert_draw.adapters.grpc.context import set_caller
+from expert_draw.adapters.grpc.handlers import rewrap
 from expert_draw.adapters.grpc.status import internal_status, to_status
 from expert_draw.adapters.grpc.wire import bad_utf8_field
 from expert_draw.errors import Error, InvalidRequestError, UnimplementedError
@@ -176,34 +177,12 @@ class CallInterceptor(grpc.ServerInterceptor):
         handler = continuation(handler_call_details)
         if handler is None:
             return None
-        method = handler_call_details.method
-        if handler.response_streaming:
-            behavior: Callable[..., Any] | None = handler.unary_stream or handler.stream_stream
-            if behavior is None:  # pragma: no cover - a streaming handler has one
-                return handler
-            wrapped_stream = self._wrap_stream(method, behavior, handler.request_streaming)
-            factory = (
-                grpc.unary_stream_rpc_method_handler
-                if handler.unary_stream
-                else grpc.stream_stream_rpc_method_handler
-            )
-            return factory(
-                wrapped_stream,
-                request_deserializer=_tolerant(handler.request_deserializer),
-                response_serializer=handler.response_serializer,
-            )
-        behavior = handler.unary_unary or handler.stream_unary
-        if behavior is None:  # pragma: no cover - a unary handler has one
-            return handler
-        factory = (
-            grpc.unary_unary_rpc_method_handler
-            if handler.unary_unary
-            else grpc.stream_unary_rpc_method_handler
-        )
-        return factory(
-            self._wrap_unary(method, behavior, handler.request_streaming),
+        method, streaming = handler_call_details.method, handler.request_streaming
+        return rewrap(
+            handler,
+            unary=lambda b: self._wrap_unary(method, b, streaming),
+            streaming=lambda b: self._wrap_stream(method, b, streaming),
             request_deserializer=_tolerant(handler.request_deserializer),
-            response_serializer=handler.response_serializer,
         )
 
     def _begin(self, call: _Call) -> None:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import structlog
 
+from expert_draw.adapters.grpc.handlers import rewrap
 from expert_draw.adapters.grpc.status import to_status
 from expert_draw.core.paging import MAX_PAGE_SIZE
 from expert_draw.errors import ClientBusyError
@@ -102,23 +103,7 @@ class ClientLimiter(grpc.ServerInterceptor):
         handler = continuation(handler_call_details)
         if handler is None:
             return None
-        if handler.response_streaming:
-            stream = handler.unary_stream or handler.stream_stream
-            if stream is None:  # pragma: no cover - a streaming handler has one
-                return handler
-            factory = (grpc.unary_stream_rpc_method_handler if handler.unary_stream
-                       else grpc.stream_stream_rpc_method_handler)  # fmt: skip
-            return factory(
-                self._streaming(stream), request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )  # fmt: skip
-        unary = handler.unary_unary or handler.stream_unary
-        if unary is None:  # pragma: no cover - a unary handler has one
-            return handler
-        factory = (grpc.unary_unary_rpc_method_handler if handler.unary_unary
-                   else grpc.stream_unary_rpc_method_handler)  # fmt: skip
-        return factory(self._unary(unary), request_deserializer=handler.request_deserializer,
-                       response_serializer=handler.response_serializer)  # fmt: skip
+        return rewrap(handler, unary=self._unary, streaming=self._streaming)
 
     def _unary(self, behavior: Callable[..., Any]) -> Callable[..., Any]:
         def wrapped(request: Any, context: grpc.ServicerContext) -> Any:  # noqa: ANN401
