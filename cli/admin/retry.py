@@ -9,8 +9,8 @@ import time
 from typing import TYPE_CHECKING, Any, cast
 
 import grpc
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
+
+from expert_draw.adapters.grpc.status import error_info
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -24,15 +24,10 @@ def _refused_as_busy(error: grpc.RpcError) -> bool:
     Such a call never ran (the per-client limit refuses before any handler), so sending
     it again is safe whatever it does.
     """
-    call = cast("grpc.Call", error)
-    if call.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:
+    if cast("grpc.Call", error).code() != grpc.StatusCode.RESOURCE_EXHAUSTED:
         return False
-    status = rpc_status.from_call(call)
-    info = error_details_pb2.ErrorInfo()
-    return any(
-        detail.Unpack(info) and info.reason == "TOO_MANY_CALLS"
-        for detail in (status.details if status else ())
-    )
+    info = error_info(error)
+    return info is not None and info.reason == "TOO_MANY_CALLS"
 
 
 class BusyRetry(grpc.UnaryUnaryClientInterceptor):

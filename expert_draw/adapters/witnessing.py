@@ -20,8 +20,6 @@ from typing import TYPE_CHECKING
 
 import grpc
 import structlog
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -31,6 +29,7 @@ from audit_log.cosig import WitnessKey
 from audit_log.errors import AuditLogError
 from audit_log.sqlstore import PendingEntry
 from expert_draw.adapters.db.engine import write_transaction
+from expert_draw.adapters.grpc.status import error_info
 from expert_draw.api.v1 import witness_service_pb2 as pb
 from expert_draw.api.v1 import witness_service_pb2_grpc as pb_grpc
 from expert_draw.errors import ConfigurationError, Error
@@ -80,14 +79,11 @@ class WitnessClient:
 
 def _refusal(error: grpc.RpcError) -> tuple[str, int | None]:
     """The ErrorInfo reason of a witness's refusal and its ``witness_size``, if any."""
-    call: grpc.Call = error  # type: ignore[assignment]
-    status = rpc_status.from_call(call)
-    info = error_details_pb2.ErrorInfo()
-    for detail in status.details if status else ():
-        if detail.Unpack(info):
-            size = info.metadata.get("witness_size", "")
-            return info.reason, int(size) if _SIZE.fullmatch(size) else None
-    return "", None
+    info = error_info(error)
+    if info is None:
+        return "", None
+    size = info.metadata.get("witness_size", "")
+    return info.reason, int(size) if _SIZE.fullmatch(size) else None
 
 
 class Cosigner:

@@ -157,3 +157,13 @@ def internal_status(incident_id: str) -> grpc.Status:
             details=[_pack(info)],
         )
     )
+
+
+def error_info(error: grpc.RpcError) -> error_details_pb2.ErrorInfo | None:
+    """The ``google.rpc.ErrorInfo`` a failed call carries, if any (the client's side)."""
+    status = rpc_status.from_call(cast("grpc.Call", error))
+    info = error_details_pb2.ErrorInfo()
+    for detail in status.details if status else ():
+        if detail.Unpack(info):
+            return info
+    return None
