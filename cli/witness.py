@@ -8,7 +8,6 @@ supervisors' trust.toml ``[witness] keys``. ``witness serve`` runs the WitnessSe
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 from pathlib import Path
@@ -29,6 +28,7 @@ def new_key(
     """Write a new witness key to OUT and print its vkey."""
     from audit_log.cosig import WitnessSigner
     from audit_log.errors import KeyFormatError
+    from expert_draw.adapters.devpki import write_private
 
     if out.exists():
         typer.echo(f"expert-draw: {out} exists; a witness key is never overwritten", err=True)
@@ -38,10 +38,7 @@ def new_key(
     except KeyFormatError as exc:
         typer.echo(f"expert-draw: {exc}", err=True)
         raise typer.Exit(4) from None
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(signer.private_string() + "\n")
+    write_private(out, signer.private_string().encode() + b"\n")
     typer.echo(str(signer.key))
 
 
