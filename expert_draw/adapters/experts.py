@@ -1032,6 +1032,11 @@ class ExpertLibrary:
             start = now if start_ms is None else start_ms
             _not_in_the_past(start, now, "start_time")
             _period_check(start, end_ms, max_ms=max_ms)
+            if any(p.status is status and p.start_ms == start for p in current.periods):
+                # The log says a reinstatement by the same status and start (a replay
+                # folds them so, draw-v1 §15): two such periods would be ambiguous.
+                msg = f"{current.name} already has a {status} period starting then"
+                raise PreconditionError(msg, reason="PERIOD_EXISTS")
             period = experts.StatusPeriod(status, reason, start, end_ms)
             self._insert_period(conn, row_id, len(current.periods), period)
             return [self._status_entry(expert_uuid, period)]
@@ -1224,6 +1229,10 @@ class ExpertLibrary:
             entries = [pending("credit.event", f"experts/{expert_uuid}", data)]
             if blacklist:
                 _period_check(now, blacklist_until, end_field="blacklist_end_time")
+                if any(p.status is experts.Status.BLACKLISTED and p.start_ms == now
+                       for p in current.periods):  # fmt: skip
+                    msg = f"{current.name} already has a blacklisting starting then"
+                    raise PreconditionError(msg, reason="PERIOD_EXISTS")
                 period = experts.StatusPeriod(
                     experts.Status.BLACKLISTED, reason, now, blacklist_until
                 )

@@ -247,7 +247,8 @@ class ExpertServiceServicer:
         evaluations stays what the log said then. Errors for this and the
         other status methods: INVALID_ARGUMENT (INVALID_REQUEST), NOT_FOUND
         (EXPERT_NOT_FOUND), ABORTED (ETAG_MISMATCH), FAILED_PRECONDITION (EXPERT_DELETED,
-        EXPERT_DECEASED, REQUEST_ID_REUSED, AUDIT_SELF_CHECK_FAILED), PERMISSION_DENIED
+        EXPERT_DECEASED, REQUEST_ID_REUSED, AUDIT_SELF_CHECK_FAILED; PERIOD_EXISTS for a
+        period of the same status and start as one the expert holds), PERMISSION_DENIED
         (ROLE_NOT_ALLOWED).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

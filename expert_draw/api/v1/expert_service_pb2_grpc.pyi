@@ -123,7 +123,8 @@ class ExpertServiceStub:
     evaluations stays what the log said then. Errors for this and the
     other status methods: INVALID_ARGUMENT (INVALID_REQUEST), NOT_FOUND
     (EXPERT_NOT_FOUND), ABORTED (ETAG_MISMATCH), FAILED_PRECONDITION (EXPERT_DELETED,
-    EXPERT_DECEASED, REQUEST_ID_REUSED, AUDIT_SELF_CHECK_FAILED), PERMISSION_DENIED
+    EXPERT_DECEASED, REQUEST_ID_REUSED, AUDIT_SELF_CHECK_FAILED; PERIOD_EXISTS for a
+    period of the same status and start as one the expert holds), PERMISSION_DENIED
     (ROLE_NOT_ALLOWED).
     """
     ReinstateExpert: _grpc.UnaryUnaryMultiCallable[_expert_service_pb2.ReinstateExpertRequest, _expert_service_pb2.ReinstateExpertResponse]
@@ -252,7 +253,8 @@ class ExpertServiceAsyncStub(ExpertServiceStub):
     evaluations stays what the log said then. Errors for this and the
     other status methods: INVALID_ARGUMENT (INVALID_REQUEST), NOT_FOUND
     (EXPERT_NOT_FOUND), ABORTED (ETAG_MISMATCH), FAILED_PRECONDITION (EXPERT_DELETED,
-    EXPERT_DECEASED, REQUEST_ID_REUSED, AUDIT_SELF_CHECK_FAILED), PERMISSION_DENIED
+    EXPERT_DECEASED, REQUEST_ID_REUSED, AUDIT_SELF_CHECK_FAILED; PERIOD_EXISTS for a
+    period of the same status and start as one the expert holds), PERMISSION_DENIED
     (ROLE_NOT_ALLOWED).
     """
     ReinstateExpert: _aio.UnaryUnaryMultiCallable[_expert_service_pb2.ReinstateExpertRequest, _expert_service_pb2.ReinstateExpertResponse]  # type: ignore[assignment]
@@ -438,7 +440,8 @@ class ExpertServiceServicer(metaclass=_abc_1.ABCMeta):
         evaluations stays what the log said then. Errors for this and the
         other status methods: INVALID_ARGUMENT (INVALID_REQUEST), NOT_FOUND
         (EXPERT_NOT_FOUND), ABORTED (ETAG_MISMATCH), FAILED_PRECONDITION (EXPERT_DELETED,
-        EXPERT_DECEASED, REQUEST_ID_REUSED, AUDIT_SELF_CHECK_FAILED), PERMISSION_DENIED
+        EXPERT_DECEASED, REQUEST_ID_REUSED, AUDIT_SELF_CHECK_FAILED; PERIOD_EXISTS for a
+        period of the same status and start as one the expert holds), PERMISSION_DENIED
         (ROLE_NOT_ALLOWED).
         """
 

@@ -117,6 +117,13 @@ def test_leave_periods(admin: pb_grpc.ExpertServiceStub) -> None:
             admin.RecordLeave(request, timeout=5)
         assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
         assert field in field_violations(caught.value)
+    # A second leave with the same start would make the log's reinstatements ambiguous
+    # (a replay folds an expert.status with a held status and start as its end, §15).
+    with pytest.raises(grpc.RpcError) as caught:
+        admin.RecordLeave(pb.RecordLeaveRequest(
+            name=expert.name, reason="又出差", start_time=stamp(start),
+            end_time=stamp(start + DAY_MS), request_id="leave-501g"), timeout=5)  # fmt: skip
+    assert error_info(caught.value).reason == "PERIOD_EXISTS"
 
 
 def test_penalty_blacklists_and_reinstatement_ends_it(
