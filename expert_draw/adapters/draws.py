@@ -373,7 +373,8 @@ class Draws:
         params = eds1.Params(
             draw_id=draw_id.encode(), tender_ref=row["tender_ref"],
             supersedes=request.supersedes.encode(), edition=config.edition.encode(),
-            edition_digest=config.edition_digest, match_mode=b"prefix",
+            edition_digest=config.edition_digest,
+            match_mode=str(config.policy.matching.mode).encode(),
             disciplines=tuple(eds1.DisciplineParams(q.code.encode(), q.seats, q.reserves,
                                                     q.max_repl) for q in request.quotas),
             repl_mode=b"A", delta=config.policy.beacon.delta_rounds if request.beacon else 0,
