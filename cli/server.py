@@ -290,16 +290,18 @@ def _instrumentation(
 
 
 def _stats(settings: Settings, audit: AuditLog, cipher: FieldCipher) -> StatsServicer:
-    """The fairness analytics for supervisors, with the configured thresholds."""
+    """Fairness analytics (with the configured thresholds) and replay openings."""
     from expert_draw.adapters.fairness_report import render_html
     from expert_draw.adapters.grpc.stats_servicer import StatsServicer
+    from expert_draw.adapters.openings import ReplayOpenings
     from expert_draw.adapters.stats import FairnessRuns, read_fairness_policy
 
     assert settings.draws is not None  # noqa: S101 - only called with [draws]
     path = settings.draws.fairness_policy
     policy = read_fairness_policy(None if path is None else settings.path(path))
     runs = FairnessRuns(audit.engine, audit, cipher, policy, render_html)
-    return StatsServicer(runs, audit.who, _now_ms)
+    openings = ReplayOpenings(audit.engine, audit, cipher)
+    return StatsServicer(runs, audit.who, _now_ms, openings)
 
 
 def _draws(

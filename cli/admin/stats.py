@@ -1,9 +1,11 @@
-"""``expert-draw stats``: the fairness analytics for supervisors (StatsService).
+"""``expert-draw stats``: fairness analytics and replay openings (StatsService).
 
 ``stats fairness DIR`` asks the service to analyse the draws of a period, saves
 report.json and report.html (self-contained: open it in a browser) in DIR, checks the
 JSON against the SHA-256 the service logged for the run, and prints the findings.
-Methods and thresholds: docs/fairness-analytics.md.
+Methods and thresholds: docs/fairness-analytics.md. ``stats openings FILE`` takes the
+replay openings (docs/spec/draw-v1.md §15) for ``verify replay``, checked against the
+SHA-256 the service logged for the export.
 """
 
 from __future__ import annotations
@@ -103,6 +105,47 @@ def fairness(
         with os.fdopen(fd, "wb") as out:
             out.write(bytes(body))
     _summary(json.loads(parts["report.json"]), directory, export, seq)
+
+
+@app.command("openings")
+def openings(
+    file: Annotated[Path, typer.Argument(help="File for the openings (never overwritten).")],
+    client_config: ClientConfigOption = None,
+    profile: ProfileOption = None,
+    target: TargetOption = None,
+    timeout: TimeoutOption = 300.0,
+    given_id: RequestIdOption = None,
+) -> None:
+    """Take the replay openings of every finished draw (a logged export) into FILE."""
+    from expert_draw.api.v1 import stats_service_pb2 as pb
+    from expert_draw.api.v1 import stats_service_pb2_grpc as pb_grpc
+
+    if file.exists():
+        fail(f"{file} exists: openings are never overwritten")
+    request = pb.ExportReplayOpeningsRequest(request_id=request_id(given_id, "openings"))
+    body = bytearray()
+    digest, export, seq, size = b"", "", 0, 0
+    with (connect(client_config, profile or "supervisor", target) as channel,
+          Progress(transient=True) as bar):  # fmt: skip
+        task = bar.add_task("taking the openings", total=None)
+        stream = pb_grpc.StatsServiceStub(channel).ExportReplayOpenings(
+            request, timeout=timeout, metadata=request_metadata()
+        )
+        for chunk in stream:
+            body += chunk.chunk
+            digest, export, seq, size = (chunk.openings_sha256, chunk.export, chunk.export_seq,
+                                         chunk.log_size)  # fmt: skip
+            bar.update(task, description="receiving", completed=len(body),
+                       total=chunk.total_size)  # fmt: skip
+    if hashlib.sha256(body).digest() != digest:
+        fail("the openings do not match the SHA-256 the service logged for them", 1)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # identities: owner only
+    with os.fdopen(fd, "wb") as out:
+        out.write(bytes(body))
+    draws = len(json.loads(body)["draws"])
+    Console().print(f"openings of {draws} draws at log size {size} written to {file}; "
+                    f"logged as {export} (seq {seq})")  # fmt: skip
 
 
 def _summary(report: dict[str, object], directory: Path, export: str, seq: int) -> None:

@@ -23,11 +23,13 @@ from audit_log.verify import Options, Report, verify_log
 from cli.verify.archive import archive as verify_archive_command
 from cli.verify.draw import draw as verify_draw
 from cli.verify.draw import receipt as verify_receipt_command
+from cli.verify.replay import replay as verify_replay_command
 
 app = typer.Typer(help="Offline verification: no network, no database.", no_args_is_help=True)
 app.command("draw")(verify_draw)
 app.command("receipt")(verify_receipt_command)
 app.command("archive")(verify_archive_command)
+app.command("replay")(verify_replay_command)
 _err = Console(stderr=True)
 
 

@@ -629,3 +629,15 @@ def load_policy(text: str | bytes) -> Policy:
         return _load(Policy, document)
     except _BadValueError as e:
         raise PolicyError(e.problems) from None
+
+
+def policy_from_config(config: object) -> Policy:
+    """The policy a ``policy.set`` entry's ``config`` states (every key present).
+
+    Raises:
+        PolicyError: the object is not a valid policy.
+    """
+    try:
+        return _load(Policy, config)
+    except _BadValueError as e:
+        raise PolicyError(e.problems) from None

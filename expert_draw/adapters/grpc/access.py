@@ -82,7 +82,10 @@ SERVICE_ROLES: Mapping[str, Mapping[str, frozenset[Role]]] = MappingProxyType(
             "ReportEscrowOpening": SUPERVISORS,
             "RecordExport": SUPERVISORS,
         },
-        "expert_draw.api.v1.StatsService": {"RunFairnessAnalysis": SUPERVISORS},
+        "expert_draw.api.v1.StatsService": {
+            "RunFairnessAnalysis": SUPERVISORS,
+            "ExportReplayOpenings": SUPERVISORS,
+        },
         "grpc.health.v1.Health": {"Check": ALL_ROLES, "Watch": ALL_ROLES, "List": ALL_ROLES},
         "grpc.reflection.v1alpha.ServerReflection": {"ServerReflectionInfo": ALL_ROLES},
         "grpc.reflection.v1.ServerReflection": {"ServerReflectionInfo": ALL_ROLES},

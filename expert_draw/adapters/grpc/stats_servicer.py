@@ -1,4 +1,4 @@
-"""StatsService: fairness analytics for supervisors (stats_service.proto).
+"""StatsService: fairness analytics and replay openings for supervisors.
 
 The run is logged (an ``export`` entry) before the first byte of the report is sent;
 the report travels in chunks of at most 1 MiB, report.json first, then report.html.
@@ -15,7 +15,7 @@ from expert_draw.adapters.grpc import context
 from expert_draw.adapters.grpc.draw_servicer import request_ms
 from expert_draw.api.v1 import stats_service_pb2 as pb
 from expert_draw.api.v1 import stats_service_pb2_grpc as pb_grpc
-from expert_draw.errors import FieldViolation, InvalidRequestError
+from expert_draw.errors import FieldViolation, InvalidRequestError, PreconditionError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     import grpc
 
     from audit_log.entry import Who
+    from expert_draw.adapters.openings import ReplayOpenings
     from expert_draw.adapters.stats import FairnessRuns
 
 CHUNK = 1024 * 1024
@@ -34,9 +35,11 @@ class StatsServicer(pb_grpc.StatsServiceServicer):
     def __init__(
         self, runs: FairnessRuns, who: Callable[[str, str], Who],
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+        openings: ReplayOpenings | None = None,
     ) -> None:  # fmt: skip
-        """Serve ``runs``; ``who`` names a caller in the log (principal, role)."""
+        """Serve ``runs`` and ``openings``; ``who`` names a caller in the log."""
         self._runs = runs
+        self._openings = openings
         self._who = who
         self._clock_ms = clock_ms
 
@@ -70,3 +73,24 @@ class StatsServicer(pb_grpc.StatsServiceServicer):
                     file=name, chunk=body[at : at + CHUNK], total_size=len(body),
                     report_sha256=digest, export=run.export, export_seq=run.export_seq,
                 )  # fmt: skip
+
+    def ExportReplayOpenings(
+        self, request: pb.ExportReplayOpeningsRequest, context_: grpc.ServicerContext
+    ) -> Iterator[pb.ExportReplayOpeningsResponse]:
+        """Take the openings, log the export, then stream the file."""
+        check_request_id(request.request_id)
+        if self._openings is None:  # pragma: no cover - wired whenever draws are
+            msg = "replay openings are not configured on this service"
+            raise PreconditionError(msg, reason="NOT_CONFIGURED")
+        identity = context.caller()
+        done = self._openings.export(
+            self._who(identity.principal, str(identity.role)), request_id=request.request_id,
+            active=context_.is_active,
+        )  # fmt: skip
+        digest = hashlib.sha256(done.body).digest()
+        for at in range(0, max(len(done.body), 1), CHUNK):
+            yield pb.ExportReplayOpeningsResponse(
+                chunk=done.body[at : at + CHUNK], total_size=len(done.body),
+                openings_sha256=digest, log_size=done.size, export=done.export,
+                export_seq=done.export_seq,
+            )  # fmt: skip

@@ -26,7 +26,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&expert_draw/api/v1/stats_service.proto\x12\x12\x65xpert_draw.api.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa0\x01\n\x1aRunFairnessAnalysisRequest\x12\x34\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x01\x12\x32\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x01\x12\x18\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\"\x89\x01\n\x1bRunFairnessAnalysisResponse\x12\x0c\n\x04\x66ile\x18\x01 \x01(\t\x12\r\n\x05\x63hunk\x18\x02 \x01(\x0c\x12\x12\n\ntotal_size\x18\x03 \x01(\x03\x12\x15\n\rreport_sha256\x18\x04 \x01(\x0c\x12\x0e\n\x06\x65xport\x18\x05 \x01(\t\x12\x12\n\nexport_seq\x18\x06 \x01(\x03\x32\x88\x01\n\x0cStatsService\x12x\n\x13RunFairnessAnalysis\x12..expert_draw.api.v1.RunFairnessAnalysisRequest\x1a/.expert_draw.api.v1.RunFairnessAnalysisResponse0\x01\x42(\n\x11\x65xpertdraw.api.v1B\x11StatsServiceProtoP\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&expert_draw/api/v1/stats_service.proto\x12\x12\x65xpert_draw.api.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa0\x01\n\x1aRunFairnessAnalysisRequest\x12\x34\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x01\x12\x32\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x01\x12\x18\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\"\x89\x01\n\x1bRunFairnessAnalysisResponse\x12\x0c\n\x04\x66ile\x18\x01 \x01(\t\x12\r\n\x05\x63hunk\x18\x02 \x01(\x0c\x12\x12\n\ntotal_size\x18\x03 \x01(\x03\x12\x15\n\rreport_sha256\x18\x04 \x01(\x0c\x12\x0e\n\x06\x65xport\x18\x05 \x01(\t\x12\x12\n\nexport_seq\x18\x06 \x01(\x03\"7\n\x1b\x45xportReplayOpeningsRequest\x12\x18\n\nrequest_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x90\x01\n\x1c\x45xportReplayOpeningsResponse\x12\r\n\x05\x63hunk\x18\x01 \x01(\x0c\x12\x12\n\ntotal_size\x18\x02 \x01(\x03\x12\x17\n\x0fopenings_sha256\x18\x03 \x01(\x0c\x12\x10\n\x08log_size\x18\x04 \x01(\x03\x12\x0e\n\x06\x65xport\x18\x05 \x01(\t\x12\x12\n\nexport_seq\x18\x06 \x01(\x03\x32\x85\x02\n\x0cStatsService\x12x\n\x13RunFairnessAnalysis\x12..expert_draw.api.v1.RunFairnessAnalysisRequest\x1a/.expert_draw.api.v1.RunFairnessAnalysisResponse0\x01\x12{\n\x14\x45xportReplayOpenings\x12/.expert_draw.api.v1.ExportReplayOpeningsRequest\x1a\x30.expert_draw.api.v1.ExportReplayOpeningsResponse0\x01\x42(\n\x11\x65xpertdraw.api.v1B\x11StatsServiceProtoP\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,10 +40,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RUNFAIRNESSANALYSISREQUEST'].fields_by_name['end_time']._serialized_options = b'\342A\001\001'
   _globals['_RUNFAIRNESSANALYSISREQUEST'].fields_by_name['request_id']._loaded_options = None
   _globals['_RUNFAIRNESSANALYSISREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\002'
+  _globals['_EXPORTREPLAYOPENINGSREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_EXPORTREPLAYOPENINGSREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\002'
   _globals['_RUNFAIRNESSANALYSISREQUEST']._serialized_start=129
   _globals['_RUNFAIRNESSANALYSISREQUEST']._serialized_end=289
   _globals['_RUNFAIRNESSANALYSISRESPONSE']._serialized_start=292
   _globals['_RUNFAIRNESSANALYSISRESPONSE']._serialized_end=429
-  _globals['_STATSSERVICE']._serialized_start=432
-  _globals['_STATSSERVICE']._serialized_end=568
+  _globals['_EXPORTREPLAYOPENINGSREQUEST']._serialized_start=431
+  _globals['_EXPORTREPLAYOPENINGSREQUEST']._serialized_end=486
+  _globals['_EXPORTREPLAYOPENINGSRESPONSE']._serialized_start=489
+  _globals['_EXPORTREPLAYOPENINGSRESPONSE']._serialized_end=633
+  _globals['_STATSSERVICE']._serialized_start=636
+  _globals['_STATSSERVICE']._serialized_end=897
 # @@protoc_insertion_point(module_scope)

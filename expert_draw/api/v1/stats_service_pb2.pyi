@@ -97,3 +97,69 @@ class RunFairnessAnalysisResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RunFairnessAnalysisResponse: _TypeAlias = RunFairnessAnalysisResponse  # noqa: Y015
+
+@_typing.final
+class ExportReplayOpeningsRequest(_message.Message):
+    """The request of ExportReplayOpenings."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Identifies this export (1 to 64 of A-Z a-z 0-9 . _ : -); a retry with the same id
+    takes the openings again at the log size first logged and logs nothing new.
+    """
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportReplayOpeningsRequest: _TypeAlias = ExportReplayOpeningsRequest  # noqa: Y015
+
+@_typing.final
+class ExportReplayOpeningsResponse(_message.Message):
+    """One piece of the openings file (aud1 canonical JSON, §15)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHUNK_FIELD_NUMBER: _builtins.int
+    TOTAL_SIZE_FIELD_NUMBER: _builtins.int
+    OPENINGS_SHA256_FIELD_NUMBER: _builtins.int
+    LOG_SIZE_FIELD_NUMBER: _builtins.int
+    EXPORT_FIELD_NUMBER: _builtins.int
+    EXPORT_SEQ_FIELD_NUMBER: _builtins.int
+    chunk: _builtins.bytes
+    """The next bytes of the openings file (at most 1 MiB)."""
+    total_size: _builtins.int
+    """The file's total size in bytes (every chunk repeats it)."""
+    openings_sha256: _builtins.bytes
+    """SHA-256 of the whole file: the data_sha256 of the export entry."""
+    log_size: _builtins.int
+    """The log size the openings were taken at: they speak of entries seq < log_size."""
+    export: _builtins.str
+    """The export entry: "exports/{id}"."""
+    export_seq: _builtins.int
+    """The seq of that entry."""
+    def __init__(
+        self,
+        *,
+        chunk: _builtins.bytes = ...,
+        total_size: _builtins.int = ...,
+        openings_sha256: _builtins.bytes = ...,
+        log_size: _builtins.int = ...,
+        export: _builtins.str = ...,
+        export_seq: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "export", b"export", "export_seq", b"export_seq", "log_size", b"log_size", "openings_sha256", b"openings_sha256", "total_size", b"total_size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportReplayOpeningsResponse: _TypeAlias = ExportReplayOpeningsResponse  # noqa: Y015

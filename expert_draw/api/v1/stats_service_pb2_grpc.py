@@ -45,6 +45,11 @@ class StatsServiceStub:
                 request_serializer=expert__draw_dot_api_dot_v1_dot_stats__service__pb2.RunFairnessAnalysisRequest.SerializeToString,
                 response_deserializer=expert__draw_dot_api_dot_v1_dot_stats__service__pb2.RunFairnessAnalysisResponse.FromString,
                 _registered_method=True)
+        self.ExportReplayOpenings = channel.unary_stream(
+                '/expert_draw.api.v1.StatsService/ExportReplayOpenings',
+                request_serializer=expert__draw_dot_api_dot_v1_dot_stats__service__pb2.ExportReplayOpeningsRequest.SerializeToString,
+                response_deserializer=expert__draw_dot_api_dot_v1_dot_stats__service__pb2.ExportReplayOpeningsResponse.FromString,
+                _registered_method=True)
 
 
 class StatsServiceServicer:
@@ -67,6 +72,21 @@ class StatsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportReplayOpenings(self, request, context):
+        """Takes the replay openings (docs/spec/draw-v1.md §15) at the log's current size and
+        streams them in chunks of at most 1 MiB: for every draw frozen before that size and
+        closed, cancelled or expired, its sealed replay inputs, its members' experts and
+        salts; for their experts, the birth-date and credit-event openings. A draw still in
+        progress is never opened. The export is logged before the first chunk: what
+        "replay-openings size <log_size>", data_sha256 the openings' SHA-256. `expert-draw
+        verify replay` checks every opened draw's pool against the log with them.
+        Errors: INVALID_ARGUMENT for a bad request_id; FAILED_PRECONDITION
+        (REQUEST_ID_REUSED) for a retry whose openings changed since (an erasure).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StatsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -74,6 +94,11 @@ def add_StatsServiceServicer_to_server(servicer, server):
                     servicer.RunFairnessAnalysis,
                     request_deserializer=expert__draw_dot_api_dot_v1_dot_stats__service__pb2.RunFairnessAnalysisRequest.FromString,
                     response_serializer=expert__draw_dot_api_dot_v1_dot_stats__service__pb2.RunFairnessAnalysisResponse.SerializeToString,
+            ),
+            'ExportReplayOpenings': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportReplayOpenings,
+                    request_deserializer=expert__draw_dot_api_dot_v1_dot_stats__service__pb2.ExportReplayOpeningsRequest.FromString,
+                    response_serializer=expert__draw_dot_api_dot_v1_dot_stats__service__pb2.ExportReplayOpeningsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -109,6 +134,33 @@ class StatsService:
             '/expert_draw.api.v1.StatsService/RunFairnessAnalysis',
             expert__draw_dot_api_dot_v1_dot_stats__service__pb2.RunFairnessAnalysisRequest.SerializeToString,
             expert__draw_dot_api_dot_v1_dot_stats__service__pb2.RunFairnessAnalysisResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportReplayOpenings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/expert_draw.api.v1.StatsService/ExportReplayOpenings',
+            expert__draw_dot_api_dot_v1_dot_stats__service__pb2.ExportReplayOpeningsRequest.SerializeToString,
+            expert__draw_dot_api_dot_v1_dot_stats__service__pb2.ExportReplayOpeningsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -49,6 +49,17 @@ class StatsServiceStub:
     Errors: INVALID_ARGUMENT for a bad range or request_id; FAILED_PRECONDITION
     (REQUEST_ID_REUSED) for a request_id used with other parameters.
     """
+    ExportReplayOpenings: _grpc.UnaryStreamMultiCallable[_stats_service_pb2.ExportReplayOpeningsRequest, _stats_service_pb2.ExportReplayOpeningsResponse]
+    """Takes the replay openings (docs/spec/draw-v1.md §15) at the log's current size and
+    streams them in chunks of at most 1 MiB: for every draw frozen before that size and
+    closed, cancelled or expired, its sealed replay inputs, its members' experts and
+    salts; for their experts, the birth-date and credit-event openings. A draw still in
+    progress is never opened. The export is logged before the first chunk: what
+    "replay-openings size <log_size>", data_sha256 the openings' SHA-256. `expert-draw
+    verify replay` checks every opened draw's pool against the log with them.
+    Errors: INVALID_ARGUMENT for a bad request_id; FAILED_PRECONDITION
+    (REQUEST_ID_REUSED) for a retry whose openings changed since (an erasure).
+    """
 
 @_typing.type_check_only
 class StatsServiceAsyncStub(StatsServiceStub):
@@ -67,6 +78,17 @@ class StatsServiceAsyncStub(StatsServiceStub):
     with the plots), each in chunks of at most 1 MiB.
     Errors: INVALID_ARGUMENT for a bad range or request_id; FAILED_PRECONDITION
     (REQUEST_ID_REUSED) for a request_id used with other parameters.
+    """
+    ExportReplayOpenings: _aio.UnaryStreamMultiCallable[_stats_service_pb2.ExportReplayOpeningsRequest, _stats_service_pb2.ExportReplayOpeningsResponse]  # type: ignore[assignment]
+    """Takes the replay openings (docs/spec/draw-v1.md §15) at the log's current size and
+    streams them in chunks of at most 1 MiB: for every draw frozen before that size and
+    closed, cancelled or expired, its sealed replay inputs, its members' experts and
+    salts; for their experts, the birth-date and credit-event openings. A draw still in
+    progress is never opened. The export is logged before the first chunk: what
+    "replay-openings size <log_size>", data_sha256 the openings' SHA-256. `expert-draw
+    verify replay` checks every opened draw's pool against the log with them.
+    Errors: INVALID_ARGUMENT for a bad request_id; FAILED_PRECONDITION
+    (REQUEST_ID_REUSED) for a retry whose openings changed since (an erasure).
     """
 
 class StatsServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -89,6 +111,23 @@ class StatsServiceServicer(metaclass=_abc_1.ABCMeta):
         with the plots), each in chunks of at most 1 MiB.
         Errors: INVALID_ARGUMENT for a bad range or request_id; FAILED_PRECONDITION
         (REQUEST_ID_REUSED) for a request_id used with other parameters.
+        """
+
+    @_abc_1.abstractmethod
+    def ExportReplayOpenings(
+        self,
+        request: _stats_service_pb2.ExportReplayOpeningsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_stats_service_pb2.ExportReplayOpeningsResponse], _abc.AsyncIterator[_stats_service_pb2.ExportReplayOpeningsResponse]]:
+        """Takes the replay openings (docs/spec/draw-v1.md §15) at the log's current size and
+        streams them in chunks of at most 1 MiB: for every draw frozen before that size and
+        closed, cancelled or expired, its sealed replay inputs, its members' experts and
+        salts; for their experts, the birth-date and credit-event openings. A draw still in
+        progress is never opened. The export is logged before the first chunk: what
+        "replay-openings size <log_size>", data_sha256 the openings' SHA-256. `expert-draw
+        verify replay` checks every opened draw's pool against the log with them.
+        Errors: INVALID_ARGUMENT for a bad request_id; FAILED_PRECONDITION
+        (REQUEST_ID_REUSED) for a retry whose openings changed since (an erasure).
         """
 
 def add_StatsServiceServicer_to_server(servicer: StatsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

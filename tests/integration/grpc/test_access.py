@@ -204,6 +204,7 @@ PASSED_AUTHORIZATION = {
     "/expert_draw.api.v1.DrawService/ApprovePoolOverride": grpc.StatusCode.INVALID_ARGUMENT,
     "/expert_draw.api.v1.DrawService/RecordExport": grpc.StatusCode.INVALID_ARGUMENT,
     "/expert_draw.api.v1.StatsService/RunFairnessAnalysis": grpc.StatusCode.INVALID_ARGUMENT,
+    "/expert_draw.api.v1.StatsService/ExportReplayOpenings": grpc.StatusCode.INVALID_ARGUMENT,
     **{
         f"/expert_draw.api.v1.DrawService/{method}": grpc.StatusCode.NOT_FOUND
         for method in (
@@ -256,6 +257,10 @@ STREAMING = {
     "/expert_draw.api.v1.StatsService/RunFairnessAnalysis": stats_pb.RunFairnessAnalysisRequest(
         request_id="s-1", start_time=Timestamp(seconds=2), end_time=Timestamp(seconds=1)
     ),
+    # A malformed request id: refused after authorization (a valid one logs an export).
+    "/expert_draw.api.v1.StatsService/ExportReplayOpenings": stats_pb.ExportReplayOpeningsRequest(
+        request_id="not valid!"
+    ),
     "/grpc.health.v1.Health/Watch": health_pb2.HealthCheckRequest(),
     "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": reflection_pb2.ServerReflectionRequest(
         list_services=""
@@ -290,7 +295,8 @@ def invoke(channel: grpc.Channel, method: str) -> None:
             upload = channel.stream_unary(method, request_serializer=type(request).SerializeToString,
                                           response_deserializer=expert_pb.ImportExpertsResponse.FromString)  # fmt: skip
             upload(iter([request]), timeout=5)
-        elif any(m in method for m in ("StreamEntries", "GetProofBundle", "RunFairnessAnalysis")):
+        elif any(m in method for m in ("StreamEntries", "GetProofBundle", "RunFairnessAnalysis",
+                                       "ExportReplayOpenings")):  # fmt: skip
             feed = channel.unary_stream(method, request_serializer=type(request).SerializeToString,
                                         response_deserializer=lambda b: b)  # fmt: skip
             next(iter(feed(request, timeout=5)))

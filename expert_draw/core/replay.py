@@ -1,0 +1,774 @@
+"""Replay verification: re-derive every opened draw's pool from the log (pure).
+
+docs/spec/draw-v1.md §15. :class:`Replayer` takes a verified log's entries in ``seq``
+order and the supervisor's openings file; it rebuilds the expert library and every
+draw's seats entry by entry, and at each opened draw's ``draw.commit`` (the entry after
+its ``pool.freeze``, in the same transaction) re-runs :mod:`expert_draw.core.eligibility`
+on the library as it stood at the freeze. It reports, per opened draw, the checks that
+failed, the codes it could not verify and why, the members whose codes changed within
+the look-back window, and, per trading system and per project, the patterns of §15.
+
+No clock, no randomness, no I/O: the CLI reads the files and prints the report.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import itertools
+import re
+import uuid as uuidlib
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from audit_log import canonical
+from audit_log.entry import commitment
+from expert_draw.core import eds1, eligibility
+from expert_draw.core.experts import CreditEvent, State, Status, StatusPeriod, profile_from_json
+from expert_draw.core.policy import MatchMode, Policy, PolicyError, policy_from_config
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+
+OPENINGS_V = 1
+HISTORY_CODES = frozenset({"BUSY_WINDOW", "SAME_PROJECT", "FREQ_CAP", "FREQ_TENDERER"})
+ERASED_CODES = frozenset({"E3", "A11"})
+_PROFILE_KEYS = (
+    "title", "work_start", "qualifications", "disciplines", "region", "accepts_remote",
+    "library_type", "review", "declaration_date", "training_date", "age_exempt",
+    "education", "affiliations",
+)  # fmt: skip
+_EXPERT_KINDS = frozenset(
+    {"expert.create", "expert.update", "expert.status", "expert.delete", "credit.event"}
+)
+_ENDS = frozenset({"draw.close", "draw.cancel", "draw.expire"})
+_HEX16 = re.compile(r"[0-9a-f]{32}")
+_HEX32 = re.compile(r"[0-9a-f]{64}")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_CODE = re.compile(r"[A-Z0-9_]{1,16}")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+class OpeningsError(ValueError):
+    """An openings file that is not the §15 object."""
+
+
+# -- the openings file -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """An opened leaf or xleaf: who it is and what it committed."""
+
+    pseud: bytes
+    expert: str
+    salt: bytes
+    discs: tuple[str, ...]
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DrawOpening:
+    """One opened draw: its replay inputs, members and avoided experts."""
+
+    draw_id: str
+    inputs: Mapping[str, Any]
+    members: tuple[Member, ...]
+    avoided: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class ExpertOpening:
+    """One expert's openings: the birth date and the credit events' times."""
+
+    expert: str
+    erased: bool
+    birth: tuple[int, str, bytes] | None  # (version, YYYY-MM-DD, salt)
+    credits: Mapping[int, tuple[int, str]]  # seq -> (event_ms, evidence_sha256)
+
+
+@dataclass(frozen=True, slots=True)
+class Openings:
+    """A parsed openings file (§15)."""
+
+    origin: str
+    size: int
+    draws: Mapping[str, DrawOpening]
+    experts: Mapping[str, ExpertOpening]
+
+
+def _need(ok: bool, why: str) -> None:
+    if not ok:
+        raise OpeningsError(why)
+
+
+def _object(value: object, keys: Iterable[str], where: str) -> dict[str, Any]:
+    _need(isinstance(value, dict), f"{where}: not an object")
+    assert isinstance(value, dict)  # noqa: S101 - narrowed for mypy
+    wanted = set(keys)
+    _need(set(value) == wanted, f"{where}: members must be exactly {sorted(wanted)}")
+    return value
+
+
+def _hex(value: object, pattern: re.Pattern[str], where: str) -> bytes:
+    _need(isinstance(value, str) and pattern.fullmatch(value) is not None, f"{where}: bad hex")
+    assert isinstance(value, str)  # noqa: S101 - narrowed for mypy
+    return bytes.fromhex(value)
+
+
+def _int(value: object, where: str) -> int:
+    _need(type(value) is int and value >= 0, f"{where}: not a non-negative integer")
+    assert isinstance(value, int)  # noqa: S101 - narrowed for mypy
+    return value
+
+
+def _uuid(value: object, where: str) -> str:
+    _need(isinstance(value, str) and _UUID.fullmatch(value) is not None, f"{where}: bad uuid")
+    assert isinstance(value, str)  # noqa: S101 - narrowed for mypy
+    return value
+
+
+def _codes(value: object, where: str) -> tuple[str, ...]:
+    _need(isinstance(value, list), f"{where}: not a list")
+    assert isinstance(value, list)  # noqa: S101 - narrowed for mypy
+    _need(all(isinstance(c, str) and _CODE.fullmatch(c) for c in value), f"{where}: bad code")
+    _need(value == sorted(set(value)), f"{where}: not ascending and unique")
+    return tuple(value)
+
+
+def _ascending(keys: Sequence[Any], where: str) -> None:
+    _need(all(a < b for a, b in itertools.pairwise(keys)), f"{where}: not ascending")
+
+
+def parse_openings(data: bytes) -> Openings:
+    """Parse and check the form of an openings file.
+
+    Raises:
+        OpeningsError: not canonical aud1 JSON, or not the §15 object.
+    """
+    try:
+        top = canonical.loads(data)
+    except ValueError as exc:
+        raise OpeningsError(f"not canonical aud1 JSON: {exc}") from None
+    top = _object(top, ("openings_v", "origin", "size", "draws", "experts"), "openings")
+    _need(top["openings_v"] == OPENINGS_V, "openings_v: must be 1")
+    _need(isinstance(top["origin"], str), "origin: not a string")
+    size = _int(top["size"], "size")
+    _need(isinstance(top["draws"], list) and isinstance(top["experts"], list),
+          "draws, experts: not lists")  # fmt: skip
+    draws = [_draw_opening(d, f"draws[{i}]") for i, d in enumerate(top["draws"])]
+    _ascending([d.draw_id.encode() for d in draws], "draws")
+    experts = [_expert_opening(e, f"experts[{i}]") for i, e in enumerate(top["experts"])]
+    _ascending([e.expert for e in experts], "experts")
+    return Openings(top["origin"], size, {d.draw_id: d for d in draws},
+                    {e.expert: e for e in experts})  # fmt: skip
+
+
+def _draw_opening(value: object, where: str) -> DrawOpening:
+    d = _object(value, ("draw_id", "inputs", "members", "avoided"), where)
+    _need(isinstance(d["draw_id"], str) and bool(d["draw_id"]), f"{where}.draw_id: bad")
+    _need(isinstance(d["inputs"], dict), f"{where}.inputs: not an object")
+    _need(isinstance(d["members"], list), f"{where}.members: not a list")
+    members = []
+    for i, item in enumerate(d["members"]):
+        at = f"{where}.members[{i}]"
+        m = _object(item, ("pseud", "expert", "salt", "discs", "reasons"), at)
+        members.append(Member(
+            _hex(m["pseud"], _HEX16, f"{at}.pseud"), _uuid(m["expert"], f"{at}.expert"),
+            _hex(m["salt"], _HEX32, f"{at}.salt"), _codes(m["discs"], f"{at}.discs"),
+            _codes(m["reasons"], f"{at}.reasons"),
+        ))  # fmt: skip
+    _ascending([m.pseud for m in members], f"{where}.members")
+    _need(isinstance(d["avoided"], list), f"{where}.avoided: not a list")
+    avoided = [_uuid(u, f"{where}.avoided") for u in d["avoided"]]
+    _ascending(avoided, f"{where}.avoided")
+    return DrawOpening(d["draw_id"], d["inputs"], tuple(members), frozenset(avoided))
+
+
+def _expert_opening(value: object, where: str) -> ExpertOpening:
+    e = _object(value, ("expert", "erased", "birth_date", "credits"), where)
+    expert = _uuid(e["expert"], f"{where}.expert")
+    _need(isinstance(e["erased"], bool), f"{where}.erased: not a bool")
+    birth = None
+    if e["birth_date"] is not None:
+        b = _object(e["birth_date"], ("version", "value", "salt"), f"{where}.birth_date")
+        _need(isinstance(b["value"], str) and _DATE.fullmatch(b["value"]) is not None,
+              f"{where}.birth_date.value: not YYYY-MM-DD")  # fmt: skip
+        birth = (_int(b["version"], f"{where}.birth_date.version"), b["value"],
+                 _hex(b["salt"], _HEX32, f"{where}.birth_date.salt"))  # fmt: skip
+    _need(isinstance(e["credits"], list), f"{where}.credits: not a list")
+    events: dict[int, tuple[int, str]] = {}
+    seqs = []
+    for i, item in enumerate(e["credits"]):
+        at = f"{where}.credits[{i}]"
+        c = _object(item, ("seq", "event_ms", "evidence_sha256"), at)
+        seq = _int(c["seq"], f"{at}.seq")
+        _hex(c["evidence_sha256"], _HEX32, f"{at}.evidence_sha256")
+        events[seq] = (_int(c["event_ms"], f"{at}.event_ms"), c["evidence_sha256"])
+        seqs.append(seq)
+    _ascending(seqs, f"{where}.credits")
+    return ExpertOpening(expert, e["erased"], birth, events)
+
+
+# -- the report --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One failed check of a draw: its §15 name and what was found."""
+
+    check: str
+    msg: str
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A member whose codes changed within the look-back window before the freeze."""
+
+    expert: str
+    seqs: tuple[int, ...]
+    kinds: tuple[str, ...]
+    before: tuple[str, ...] | None  # None: not a member before the window's first change
+    at_freeze: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class DrawReplay:
+    """The replay of one opened draw."""
+
+    draw_id: str
+    freeze_seq: int
+    members: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    unverified: dict[str, str] = field(default_factory=dict)  # code set -> why
+    lookback: list[Change] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        """``FAILED``, ``PARTIAL`` or ``OK`` (§15 Verdicts)."""
+        if self.findings:
+            return "FAILED"
+        return "PARTIAL" if self.unverified else "OK"
+
+
+@dataclass(slots=True)
+class Pattern:
+    """The §15 patterns of one trading system or project."""
+
+    draws: int = 0
+    abandoned: int = 0
+    cancellations: Counter[str] = field(default_factory=Counter)
+    redraws: int = 0
+    declines: int = 0
+
+
+@dataclass(slots=True)
+class ReplayReport:
+    """Everything a replay found."""
+
+    draws: list[DrawReplay] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # openings that contradict the log
+    requesters: dict[str, Pattern] = field(default_factory=lambda: defaultdict(Pattern))
+    projects: dict[str, Pattern] = field(default_factory=lambda: defaultdict(Pattern))
+
+    @property
+    def exit_code(self) -> int:
+        """0 every draw OK; 3 PARTIAL but no failure; 1 a failure (§15 Verdicts)."""
+        if self.problems or any(d.verdict == "FAILED" for d in self.draws):
+            return 1
+        return 3 if any(d.verdict == "PARTIAL" for d in self.draws) else 0
+
+
+# -- rebuilding the library --------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Expert:
+    uuid: str
+    created_seq: int
+    profile: dict[str, Any]
+    state: str
+    birth: tuple[str, int]  # (commit, version)
+    periods: list[list[Any]] = field(default_factory=list)  # [status, start, end]
+    credits: list[tuple[str, str, int]] = field(default_factory=list)  # code, hash, seq
+    erased: bool = False
+
+
+def _apply_expert(experts: dict[str, _Expert], entry: Mapping[str, Any]) -> None:
+    """Fold one expert entry (§15 Rebuilding the library); unknown subjects are kept."""
+    kind, data, seq = entry["kind"], entry["data"], entry["seq"]
+    uid = str(entry["subj"]).removeprefix("experts/")
+    if kind == "expert.create":
+        record = data["record"]
+        experts[uid] = _Expert(
+            uid, seq, {k: record.get(k) for k in _PROFILE_KEYS}, str(record.get("state")),
+            (str(record.get("birth_date_commit")), int(record.get("version", 0))),
+        )  # fmt: skip
+        return
+    expert = experts.get(uid)
+    if expert is None:
+        return  # a change before any create: the log's schema checks never allow it
+    if kind == "expert.update":
+        name, value = data["field"], data["value"]
+        if name == "personal" and value == "erased":
+            expert.erased = True
+        elif name == "birth_date_commit" and isinstance(value, dict):
+            expert.birth = (str(value.get("commit")), int(value.get("version", 0)))
+        elif not name.endswith("_commit") and name in _PROFILE_KEYS:
+            expert.profile[name] = value
+    elif kind == "expert.status":
+        _apply_status(expert, data)
+    elif kind == "expert.delete":
+        expert.state = str(State.DELETED)
+    elif kind == "credit.event":
+        expert.credits.append((data["code"], data["evidence_hash"], seq))
+
+
+def _apply_status(expert: _Expert, data: Mapping[str, Any]) -> None:
+    status, start, end = data["status"], data["valid_from"], data["valid_to"]
+    if status == str(State.ACTIVE):
+        expert.state = str(State.ACTIVE)
+        return
+    for period in expert.periods:
+        if (
+            period[0] == status
+            and period[1] == start
+            and (period[2] is None or (end is not None and period[2] > end))
+        ):
+            period[2] = end
+            return
+    expert.periods.append([status, start, end])
+
+
+# -- the replayer ------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Draw:
+    draw_id: str
+    request: Mapping[str, Any]
+    requester: str
+    freeze: Mapping[str, Any] | None = None
+    freeze_seq: int = -1
+    freeze_ts: int = 0
+    committed: bool = False
+    executed: bool = False
+    ended: bool = False
+    seats: set[bytes] = field(default_factory=set)
+    cancel_reason: str = ""
+    declines: int = 0
+    end_seq: int | None = None  # the first draw.close, draw.cancel or draw.expire
+
+
+class Replayer:
+    """Feed entries in ``seq`` order with :meth:`add`, then read :meth:`finish`."""
+
+    def __init__(self, openings: Openings, *, origin: str, lookback_s: int | None = None) -> None:
+        """Replay against ``openings``; ``lookback_s`` None takes each freeze's own."""
+        self._openings = openings
+        self._lookback_s = lookback_s
+        self._report = ReplayReport()
+        if openings.origin != origin:
+            self._report.problems.append(
+                f"the openings are of log {openings.origin!r}, not {origin!r}"
+            )
+        self._experts: dict[str, _Expert] = {}
+        self._history: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+        self._draws: dict[str, _Draw] = {}
+        self._policies: list[tuple[int, str, Any]] = []  # seq, digest, config
+        self._credit_seqs: set[int] = set()
+        self._size = 0
+
+    def add(self, entry: Mapping[str, Any]) -> None:
+        """Apply one entry (the next ``seq``)."""
+        self._size = int(entry["seq"]) + 1
+        kind = entry["kind"]
+        if kind in _EXPERT_KINDS:
+            _apply_expert(self._experts, entry)
+            self._history[str(entry["subj"]).removeprefix("experts/")].append(entry)
+            if kind == "credit.event":
+                self._credit_seqs.add(int(entry["seq"]))
+        elif kind == "policy.set":
+            data = entry["data"]
+            self._policies.append((int(entry["seq"]), str(data["digest"]), data["config"]))
+        elif kind.startswith("draw.") or kind == "pool.freeze":
+            self._draw_entry(entry)
+
+    def _draw_entry(self, entry: Mapping[str, Any]) -> None:
+        kind, data = entry["kind"], entry["data"]
+        draw_id = str(entry["subj"]).removeprefix("draws/")
+        if kind == "draw.request":
+            self._draws[draw_id] = _Draw(draw_id, data, str(entry["who"]["sub"]))
+            return
+        draw = self._draws.get(draw_id)
+        if draw is None:
+            return  # draw.override is on tenders/…; nothing else precedes a request
+        if kind in _ENDS and draw.end_seq is None:
+            draw.end_seq = int(entry["seq"])
+        if kind == "pool.freeze":
+            draw.freeze, draw.freeze_seq, draw.freeze_ts = data, entry["seq"], entry["ts"]
+        elif kind == "draw.commit":
+            draw.committed = True
+            if draw_id in self._openings.draws and draw.freeze is not None:
+                self._report.draws.append(self._replay(draw, data))
+        else:
+            _seat_change(draw, kind, data)
+
+    # -- one draw ----------------------------------------------------------------------
+
+    def _replay(self, draw: _Draw, commit: Mapping[str, Any]) -> DrawReplay:
+        opening = self._openings.draws[draw.draw_id]
+        out = DrawReplay(draw.draw_id, draw.freeze_seq, len(opening.members))
+        freeze = draw.freeze
+        assert freeze is not None  # noqa: S101 - only frozen draws are replayed
+        inputs = _inputs(opening.inputs, out)
+        if hashlib.sha256(canonical.dumps(dict(opening.inputs))).hexdigest() != draw.request.get(
+            "inputs_sha256"
+        ):
+            out.findings.append(Finding("INPUTS", "the opened inputs do not hash to inputs_sha256"))
+            inputs = None
+        policy = self._policy(str(freeze["rules_digest"]), draw.freeze_seq, out)
+        if not self._roots(opening, freeze, out):
+            return out
+        self._check_openings(opening, out)
+        if inputs is None or policy is None or out.findings:
+            return out
+        try:
+            params = eds1.Params.decode(bytes.fromhex(commit["params"]))
+        except ValueError as exc:
+            out.findings.append(Finding("POLICY", f"the commit's params do not parse: {exc}"))
+            return out
+        request = eligibility.DrawRequest(
+            tuple(d.code.decode() for d in params.disciplines), params.edition.decode(),
+            MatchMode(params.match_mode.decode()),
+        )  # fmt: skip
+        history, sealed = self._seats(draw, inputs, policy)
+        if sealed:
+            out.unverified[",".join(sorted(HISTORY_CODES))] = (
+                "seats in draws still sealed: " + ", ".join(sorted(sealed)[:10])
+            )
+        try:
+            rules = eligibility.Rules(policy, inputs, request, history)
+        except eligibility.InputError as exc:
+            out.findings.append(Finding("INPUTS", f"the opened inputs break §8: {exc}"))
+            return out
+        self._members(opening, rules, inputs, sealed=bool(sealed), out=out)
+        self._changes(draw, opening, rules, inputs, out)
+        return out
+
+    def _policy(self, digest: str, before: int, out: DrawReplay) -> Policy | None:
+        found = [(s, c) for s, d, c in self._policies if d == digest and s < before]
+        if not found:
+            out.findings.append(Finding("POLICY", f"no policy.set with digest {digest}"))
+            return None
+        config = found[-1][1]
+        if hashlib.sha256(canonical.dumps(config)).hexdigest() != digest:
+            out.findings.append(Finding("POLICY", "the policy.set config does not hash to it"))
+            return None
+        try:
+            return policy_from_config(config)
+        except PolicyError as exc:
+            out.findings.append(Finding("POLICY", f"the policy.set config is not a policy: {exc}"))
+            return None
+
+    @staticmethod
+    def _roots(opening: DrawOpening, freeze: Mapping[str, Any], out: DrawReplay) -> bool:
+        pseuds = [m.pseud for m in opening.members]
+        if len(set(pseuds)) != len(pseuds):
+            out.findings.append(Finding("OPENING", "a pseudonym is listed twice"))
+            return False
+        try:
+            members = [
+                eds1.Member(m.pseud, tuple(d.encode() for d in m.discs),
+                            tuple(r.encode() for r in m.reasons),
+                            eds1.identity_commitment(m.salt, uuidlib.UUID(m.expert).bytes))
+                for m in opening.members
+            ]  # fmt: skip
+        except eds1.EncodingError as exc:
+            out.findings.append(Finding("OPENING", f"a member is not a leaf: {exc}"))
+            return False
+        pool_root, excluded_root = eds1.pool_roots(members)
+        n_elig = sum(m.eligible for m in members)
+        got = (pool_root.hex(), excluded_root.hex(), n_elig, len(members) - n_elig)
+        want = (freeze["pool_root"], freeze["excluded_root"], freeze["n_elig"], freeze["n_excl"])
+        if got != want:
+            out.findings.append(Finding(
+                "ROOTS", "the opened members do not give the freeze's roots and counts"
+            ))  # fmt: skip
+            return False
+        return True
+
+    def _check_openings(self, opening: DrawOpening, out: DrawReplay) -> None:
+        for m in opening.members:
+            expert = self._experts.get(m.expert)
+            if expert is None:
+                out.findings.append(Finding("OPENING", f"experts/{m.expert} was never created"))
+                continue
+            if m.expert not in self._openings.experts:
+                out.findings.append(Finding("OPENING", f"experts/{m.expert} has no openings"))
+                continue
+            problem = self._candidate_problem(expert)
+            if problem:
+                out.findings.append(Finding("OPENING", f"experts/{m.expert}: {problem}"))
+
+    def _candidate_problem(self, expert: _Expert) -> str:
+        opened = self._openings.experts.get(expert.uuid)
+        if opened is None:
+            return ""
+        for code, evidence_hash, seq in expert.credits:
+            pair = opened.credits.get(seq)
+            if pair is None:
+                return f"no opening for the credit.event at seq {seq}"
+            bound = canonical.dumps({"code": code, "event_ms": pair[0], "evidence_sha256": pair[1]})
+            if hashlib.sha256(bound).hexdigest() != evidence_hash:
+                return f"the credit.event at seq {seq} is not opened by its event time"
+        if opened.erased and not expert.erased and opened.birth is not None:
+            return "erased per the openings, yet a birth date is given"
+        if opened.birth is not None and not expert.erased:
+            version, value, salt = opened.birth
+            if (commitment(salt, value), version) != expert.birth:
+                return "the birth date does not open the commitment in force"
+        return ""
+
+    def _erased(self, uid: str) -> bool:
+        opened = self._openings.experts.get(uid)
+        return opened is not None and opened.erased
+
+    def _candidate(
+        self, expert: _Expert, avoided: bool, avoid: tuple[str, ...]
+    ) -> eligibility.Candidate | None:
+        """The §8 candidate, or None when its record does not parse."""
+        opened = self._openings.experts.get(expert.uuid)
+        born = None
+        if opened is not None and opened.birth is not None and not expert.erased:
+            born = dt.date.fromisoformat(opened.birth[1])
+        opened_credits = {} if opened is None else opened.credits
+        events = [
+            CreditEvent(code, "", pair[1], pair[0])
+            for code, _, seq in expert.credits
+            if (pair := opened_credits.get(seq)) is not None
+        ]
+        try:
+            return eligibility.Candidate(
+                uuid=expert.uuid, profile=profile_from_json(expert.profile), birth_date=born,
+                state=State(expert.state),
+                periods=tuple(StatusPeriod(Status(s), "", a, b) for s, a, b in expert.periods),
+                credits=tuple(events), id_hash=avoid[0] if avoided and avoid else "",
+            )  # fmt: skip
+        except (KeyError, ValueError, TypeError, AttributeError):
+            return None
+
+    def _seats(
+        self, draw: _Draw, inputs: eligibility.ConflictInputs, policy: Policy
+    ) -> tuple[eligibility.History, set[str]]:
+        seats, sealed = [], set()
+        for other in self._draws.values():
+            if other is draw or not other.executed or other.ended or not other.seats:
+                continue
+            opened = self._openings.draws.get(other.draw_id)
+            if opened is None:
+                sealed.add(other.draw_id)
+                continue
+            who = {m.pseud: m.expert for m in opened.members}
+            w = opened.inputs.get("window") or {}
+            tenderer, project = str(opened.inputs.get("tenderer")), str(
+                opened.inputs.get("project_ref"))  # fmt: skip
+            seats += [
+                eligibility.Seat(who[p], tenderer, project, int(w.get("from", 0)),
+                                 int(w.get("to", 0)))
+                for p in other.seats if p in who
+            ]  # fmt: skip
+        return eligibility.History.from_seats(seats, inputs, policy), sealed
+
+    def _assess(
+        self,
+        rules: eligibility.Rules,
+        expert: _Expert,
+        opening: DrawOpening,
+        avoid: tuple[str, ...],
+    ) -> tuple[tuple[str, ...], tuple[str, ...]] | str | None:
+        candidate = self._candidate(expert, expert.uuid in opening.avoided, avoid)
+        if candidate is None:
+            return "unreadable"
+        found = rules.assess(candidate)
+        if found is None:
+            return None
+        return (tuple(d.decode() for d in found.discs), tuple(r.decode() for r in found.reasons))
+
+    def _members(
+        self, opening: DrawOpening, rules: eligibility.Rules, inputs: eligibility.ConflictInputs,
+        *, sealed: bool, out: DrawReplay,
+    ) -> None:  # fmt: skip
+        """Checks 5 and 6: membership and codes of every rebuilt expert."""
+        opened = {m.expert: m for m in opening.members}
+        unverified: dict[str, list[str]] = {"erased": [], "unreadable": []}
+        for expert in self._experts.values():
+            got = self._assess(rules, expert, opening, inputs.avoid_experts)
+            member = opened.get(expert.uuid)
+            if isinstance(got, str):  # a record that does not parse
+                if member is not None:
+                    out.findings.append(Finding("OPENING", f"experts/{expert.uuid}: unreadable"))
+                else:
+                    unverified["unreadable"].append(expert.uuid)
+            elif got is None and member is not None:
+                out.findings.append(Finding(
+                    "MEMBERS", f"experts/{expert.uuid} is a member the rules do not match"
+                ))  # fmt: skip
+            elif got is not None and member is None:
+                out.findings.append(Finding(
+                    "MEMBERS", f"experts/{expert.uuid} matches the request but is not a member"
+                ))  # fmt: skip
+            elif got is not None and member is not None:
+                erased = expert.erased or self._erased(expert.uuid)
+                if erased:
+                    unverified["erased"].append(expert.uuid)
+                skip = (HISTORY_CODES if sealed else frozenset()) | (
+                    ERASED_CODES if erased else frozenset())  # fmt: skip
+                _compare(member, got, skip, out)
+        for key, why, found in (
+            (",".join(sorted(ERASED_CODES)), "personal data erased", unverified["erased"]),
+            ("membership", "records that do not parse", unverified["unreadable"]),
+        ):
+            if found:
+                out.unverified[key] = f"{why}: " + ", ".join(sorted(found)[:10])
+
+    def _changes(
+        self, draw: _Draw, opening: DrawOpening, rules: eligibility.Rules,
+        inputs: eligibility.ConflictInputs, out: DrawReplay,
+    ) -> None:  # fmt: skip
+        """Members whose codes changed within the look-back window before the freeze."""
+        assert draw.freeze is not None  # noqa: S101 - only frozen draws are replayed
+        window_s = self._lookback_s if self._lookback_s is not None else int(
+            draw.freeze["lookback_s"])  # fmt: skip
+        since = draw.freeze_ts - 1000 * window_s
+        for m in opening.members:
+            recent = [e for e in self._history.get(m.expert, ())
+                      if since <= int(e["ts"]) < draw.freeze_ts]  # fmt: skip
+            if not recent:
+                continue
+            # The baseline: the record before the window's first change, or as created
+            # when it was created within the window.
+            first = int(recent[0]["seq"]) + (recent[0]["kind"] == "expert.create")
+            earlier: dict[str, _Expert] = {}
+            for e in self._history[m.expert]:
+                if int(e["seq"]) < first:
+                    _apply_expert(earlier, e)
+            before_expert = earlier.get(m.expert)
+            now = self._experts[m.expert]
+            before = None
+            if before_expert is not None:
+                got = self._assess(rules, before_expert, opening, inputs.avoid_experts)
+                before = got[1] if isinstance(got, tuple) else None
+            at = self._assess(rules, now, opening, inputs.avoid_experts)
+            at_freeze = at[1] if isinstance(at, tuple) else ()
+            if before != at_freeze:
+                out.lookback.append(Change(
+                    m.expert, tuple(int(e["seq"]) for e in recent),
+                    tuple(str(e["kind"]) for e in recent), before, at_freeze,
+                ))  # fmt: skip
+
+    # -- the end -----------------------------------------------------------------------
+
+    def finish(self) -> ReplayReport:
+        """Check the openings against the whole log and compute the patterns."""
+        report, openings = self._report, self._openings
+        if openings.size > self._size:
+            report.problems.append(
+                f"the openings speak of {openings.size} entries; the log has {self._size}"
+            )
+        replayed = {d.draw_id for d in report.draws}
+        for draw_id in sorted(set(openings.draws) - replayed):
+            report.problems.append(f"draws/{draw_id} is opened but has no committed freeze")
+        for draw in self._draws.values():
+            opened = openings.draws.get(draw.draw_id)
+            finished = draw.end_seq is not None and draw.end_seq < openings.size
+            frozen = draw.freeze is not None and draw.freeze_seq < openings.size
+            if opened is not None and not (finished and frozen):
+                report.problems.append(
+                    f"draws/{draw.draw_id} is opened but was not frozen and then closed, "
+                    f"cancelled or expired before seq {openings.size}"
+                )
+            elif opened is None and finished and frozen:
+                report.problems.append(
+                    f"draws/{draw.draw_id} was frozen and finished before seq "
+                    f"{openings.size} but the openings leave it out"
+                )
+            project = (
+                f"project:{opened.inputs.get('project_ref')}" if opened is not None
+                else f"tender:{draw.request.get('tender_ref')}"
+            )  # fmt: skip
+            for pattern in (report.requesters[draw.requester], report.projects[project]):
+                pattern.draws += 1
+                pattern.abandoned += int(draw.committed and not draw.executed and draw.ended)
+                pattern.redraws += int(bool(draw.request.get("supersedes")))
+                pattern.declines += draw.declines
+                if draw.cancel_reason:
+                    pattern.cancellations[draw.cancel_reason] += 1
+        return report
+
+
+def _compare(
+    member: Member, got: tuple[tuple[str, ...], tuple[str, ...]], skip: frozenset[str],
+    out: DrawReplay,
+) -> None:  # fmt: skip
+    """Check 6: the rules' codes against the committed ones, unverified codes aside."""
+    discs, reasons = got
+    derived = {r for r in reasons if r not in skip}
+    committed = {r for r in member.reasons if r not in skip}
+    if discs != member.discs or derived != committed:
+        out.findings.append(Finding("REASONS", (
+            f"experts/{member.expert} (pseud {member.pseud.hex()}): committed "
+            f"{list(member.discs)} {sorted(member.reasons)}, the rules give "
+            f"{list(discs)} {list(reasons)}"
+        )))  # fmt: skip
+
+
+def _seat_change(draw: _Draw, kind: str, data: Mapping[str, Any]) -> None:
+    """§15 Seats: execute, decline, replace, cancel, expire."""
+    if kind == "draw.execute":
+        draw.executed = True
+        draw.seats = {bytes.fromhex(p) for d in data["panels"] for p in d["panel"]}
+    elif kind == "draw.decline":
+        draw.seats.discard(bytes.fromhex(data["pseud"]))
+        draw.declines += 1
+    elif kind == "draw.replace":
+        draw.seats.discard(bytes.fromhex(data["out"]))
+        draw.seats.add(bytes.fromhex(data["in"]))
+    elif kind == "draw.cancel":
+        draw.ended, draw.cancel_reason = True, str(data["reason"])
+    elif kind == "draw.expire":
+        draw.ended = True
+
+
+def _inputs(value: Mapping[str, Any], out: DrawReplay) -> eligibility.ConflictInputs | None:
+    try:
+        window, region = value["window"], value["region"]
+        return eligibility.ConflictInputs(
+            tenderer=value["tenderer"], agency=value["agency"], bidders=tuple(value["bidders"]),
+            avoid_orgs=tuple(value["avoid_orgs"]), avoid_experts=tuple(value["avoid_experts"]),
+            window=eligibility.Window(int(window["from"]), int(window["to"])),
+            region=eligibility.RegionRule(tuple(region["include"]), tuple(region["exclude"]),
+                                          region["reason"]),
+            venue_region=value["venue_region"], library_type=value["library_type"],
+            project_ref=value["project_ref"], salt=value["salt"],
+        )  # fmt: skip
+    except (KeyError, TypeError, ValueError):
+        out.findings.append(Finding("INPUTS", "the opened inputs are not a replay inputs object"))
+        return None
+
+
+def replay(entries: Iterable[Mapping[str, Any]], openings: Openings, *, origin: str,
+           lookback_s: int | None = None) -> ReplayReport:  # fmt: skip
+    """Replay every opened draw of ``entries`` (in ``seq`` order)."""
+    replayer = Replayer(openings, origin=origin, lookback_s=lookback_s)
+    for entry in entries:
+        replayer.add(entry)
+    return replayer.finish()
+
+
+__all__ = [
+    "Change", "DrawOpening", "DrawReplay", "ExpertOpening", "Finding", "Member", "Openings",
+    "OpeningsError", "Pattern", "ReplayReport", "Replayer", "parse_openings",
+    "replay",
+]  # fmt: skip
