@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from audit_log import canonical
 from audit_log.entry import commitment
+from audit_log.errors import CanonicalError
 from expert_draw.core import eds1, eligibility
 from expert_draw.core.experts import CreditEvent, State, Status, StatusPeriod, profile_from_json
 from expert_draw.core.policy import MatchMode, Policy, PolicyError, policy_from_config
@@ -149,7 +150,7 @@ def parse_openings(data: bytes) -> Openings:
     """
     try:
         top = canonical.loads(data)
-    except ValueError as exc:
+    except (ValueError, CanonicalError) as exc:
         raise OpeningsError(f"not canonical aud1 JSON: {exc}") from None
     top = _object(top, ("openings_v", "origin", "size", "draws", "experts"), "openings")
     _need(top["openings_v"] == OPENINGS_V, "openings_v: must be 1")
@@ -429,10 +430,9 @@ class Replayer:
             out.findings.append(Finding("INPUTS", "the opened inputs do not hash to inputs_sha256"))
             inputs = None
         policy = self._policy(str(freeze["rules_digest"]), draw.freeze_seq, out)
-        if not self._roots(opening, freeze, out):
-            return out
+        self._roots(opening, freeze, out)
         self._check_openings(opening, out)
-        if inputs is None or policy is None or out.findings:
+        if inputs is None or policy is None or out.findings:  # checks 5 and 6 need 1 to 4
             return out
         try:
             params = eds1.Params.decode(bytes.fromhex(commit["params"]))
@@ -474,10 +474,7 @@ class Replayer:
 
     @staticmethod
     def _roots(opening: DrawOpening, freeze: Mapping[str, Any], out: DrawReplay) -> bool:
-        pseuds = [m.pseud for m in opening.members]
-        if len(set(pseuds)) != len(pseuds):
-            out.findings.append(Finding("OPENING", "a pseudonym is listed twice"))
-            return False
+        # Members are parsed in strictly ascending pseudonym order: none repeats.
         try:
             members = [
                 eds1.Member(m.pseud, tuple(d.encode() for d in m.discs),
@@ -571,6 +568,9 @@ class Replayer:
                 sealed.add(other.draw_id)
                 continue
             who = {m.pseud: m.expert for m in opened.members}
+            if not other.seats <= who.keys():  # a seat the openings cannot place
+                sealed.add(other.draw_id)
+                continue
             w = opened.inputs.get("window") or {}
             tenderer, project = str(opened.inputs.get("tenderer")), str(
                 opened.inputs.get("project_ref"))  # fmt: skip

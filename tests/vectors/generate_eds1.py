@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from expert_draw.core import beacon, eds1, escrow
 from expert_draw.core.eds1 import Member, Quota
-from tests.vectors import archive_cases, bundle_cases
+from tests.vectors import archive_cases, bundle_cases, replay_cases
 from tests.vectors.generate import write_json
 
 HERE = Path(__file__).resolve().parent
@@ -494,8 +494,9 @@ def generate(out: Path) -> None:
 def main(argv: list[str]) -> int:
     """Generate into ``argv[0]`` (default: tests/vectors/eds1)."""
     generate(Path(argv[0]) if argv else OUT)
-    if not argv:  # the §14 archive vectors live beside eds1/
+    if not argv:  # the §14 archive and §15 replay vectors live beside eds1/
         archive_cases.main([])
+        replay_cases.main([])
     return 0
 
 
