@@ -13,6 +13,7 @@ No clock, no randomness, no I/O: the CLI reads the files and prints the report.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import itertools
@@ -162,6 +163,11 @@ def parse_openings(data: bytes) -> Openings:
     _ascending([d.draw_id.encode() for d in draws], "draws")
     experts = [_expert_opening(e, f"experts[{i}]") for i, e in enumerate(top["experts"])]
     _ascending([e.expert for e in experts], "experts")
+    members = {m.expert for d in draws for m in d.members}
+    _need({e.expert for e in experts} == members,
+          "experts: one object per expert that is a member of an opened draw")  # fmt: skip
+    for d in draws:
+        _need(d.avoided <= {m.expert for m in d.members}, f"{d.draw_id}: avoided: not members")
     return Openings(top["origin"], size, {d.draw_id: d for d in draws},
                     {e.expert: e for e in experts})  # fmt: skip
 
@@ -294,6 +300,7 @@ class _Expert:
     periods: list[list[Any]] = field(default_factory=list)  # [status, start, end]
     credits: list[tuple[str, str, int]] = field(default_factory=list)  # code, hash, seq
     erased: bool = False
+    version: int = 0  # bumped by every entry applied: the candidate cache's key
 
 
 def _apply_expert(experts: dict[str, _Expert], entry: Mapping[str, Any]) -> None:
@@ -379,6 +386,13 @@ class Replayer:
         self._draws: dict[str, _Draw] = {}
         self._policies: list[tuple[int, str, Any]] = []  # seq, digest, config
         self._credit_seqs: set[int] = set()
+        self._candidates: dict[str, tuple[int, eligibility.Candidate | None]] = {}
+        self._who: dict[str, dict[bytes, str]] = {}
+        # Experts by discipline code (any edition), so a draw assesses only those under
+        # its codes; records whose codes do not read are assessed by every draw.
+        self._by_code: dict[str, set[str]] = defaultdict(set)
+        self._indexed: dict[str, tuple[str, ...] | None] = {}
+        self._odd: set[str] = set()
         self._size = 0
 
     def add(self, entry: Mapping[str, Any]) -> None:
@@ -387,6 +401,10 @@ class Replayer:
         kind = entry["kind"]
         if kind in _EXPERT_KINDS:
             _apply_expert(self._experts, entry)
+            changed = self._experts.get(str(entry["subj"]).removeprefix("experts/"))
+            if changed is not None:
+                changed.version += 1
+                self._index(changed)
             self._history[str(entry["subj"]).removeprefix("experts/")].append(entry)
             if kind == "credit.event":
                 self._credit_seqs.add(int(entry["seq"]))
@@ -395,6 +413,31 @@ class Replayer:
             self._policies.append((int(entry["seq"]), str(data["digest"]), data["config"]))
         elif kind.startswith("draw.") or kind == "pool.freeze":
             self._draw_entry(entry)
+
+    def _index(self, expert: _Expert) -> None:
+        held = expert.profile.get("disciplines")
+        readable = isinstance(held, list) and all(isinstance(c, str) for c in held)
+        codes = tuple(c.partition("/")[2] for c in held) if readable else None  # type: ignore[union-attr]
+        before = self._indexed.get(expert.uuid, ())
+        if codes == before and expert.uuid in self._indexed:
+            return
+        for code in before or ():
+            self._by_code[code].discard(expert.uuid)
+        self._odd.discard(expert.uuid)
+        self._indexed[expert.uuid] = codes
+        if codes is None:
+            self._odd.add(expert.uuid)
+        else:
+            for code in codes:
+                self._by_code[code].add(expert.uuid)
+
+    def _under(self, codes: tuple[str, ...], members: Iterable[str]) -> list[_Expert]:
+        """The experts a draw of ``codes`` may match, with its opened members."""
+        found = set(self._odd).union(members)
+        for code, uuids in self._by_code.items():
+            if code.startswith(codes):
+                found |= uuids
+        return [self._experts[u] for u in sorted(found) if u in self._experts]
 
     def _draw_entry(self, entry: Mapping[str, Any]) -> None:
         kind, data = entry["kind"], entry["data"]
@@ -424,20 +467,18 @@ class Replayer:
         freeze = draw.freeze
         assert freeze is not None  # noqa: S101 - only frozen draws are replayed
         inputs = _inputs(opening.inputs, out)
-        if hashlib.sha256(canonical.dumps(dict(opening.inputs))).hexdigest() != draw.request.get(
-            "inputs_sha256"
-        ):
+        if not self._inputs_match(draw, opening):
             out.findings.append(Finding("INPUTS", "the opened inputs do not hash to inputs_sha256"))
             inputs = None
         policy = self._policy(str(freeze["rules_digest"]), draw.freeze_seq, out)
-        self._roots(opening, freeze, out)
-        self._check_openings(opening, out)
-        if inputs is None or policy is None or out.findings:  # checks 5 and 6 need 1 to 4
-            return out
+        params = None
         try:
             params = eds1.Params.decode(bytes.fromhex(commit["params"]))
         except ValueError as exc:
             out.findings.append(Finding("POLICY", f"the commit's params do not parse: {exc}"))
+        self._roots(opening, freeze, out)
+        self._check_openings(opening, out)
+        if inputs is None or policy is None or params is None or out.findings:  # 5, 6 need 1-4
             return out
         request = eligibility.DrawRequest(
             tuple(d.code.decode() for d in params.disciplines), params.edition.decode(),
@@ -453,9 +494,14 @@ class Replayer:
         except eligibility.InputError as exc:
             out.findings.append(Finding("INPUTS", f"the opened inputs break §8: {exc}"))
             return out
-        self._members(opening, rules, inputs, sealed=bool(sealed), out=out)
+        self._members(opening, rules, inputs, request.disciplines, sealed=bool(sealed), out=out)
         self._changes(draw, opening, rules, inputs, out)
         return out
+
+    @staticmethod
+    def _inputs_match(draw: _Draw, opening: DrawOpening) -> bool:
+        digest = hashlib.sha256(canonical.dumps(dict(opening.inputs))).hexdigest()
+        return digest == draw.request.get("inputs_sha256")
 
     def _policy(self, digest: str, before: int, out: DrawReplay) -> Policy | None:
         found = [(s, c) for s, d, c in self._policies if d == digest and s < before]
@@ -467,10 +513,14 @@ class Replayer:
             out.findings.append(Finding("POLICY", "the policy.set config does not hash to it"))
             return None
         try:
-            return policy_from_config(config)
+            policy = policy_from_config(config)
         except PolicyError as exc:
             out.findings.append(Finding("POLICY", f"the policy.set config is not a policy: {exc}"))
             return None
+        if canonical.dumps(policy.config_json()) != canonical.dumps(config):
+            out.findings.append(Finding("POLICY", "the policy.set config does not state every key"))
+            return None
+        return policy
 
     @staticmethod
     def _roots(opening: DrawOpening, freeze: Mapping[str, Any], out: DrawReplay) -> bool:
@@ -497,6 +547,9 @@ class Replayer:
         return True
 
     def _check_openings(self, opening: DrawOpening, out: DrawReplay) -> None:
+        twice = sorted(e for e, n in Counter(m.expert for m in opening.members).items() if n > 1)
+        if twice:
+            out.findings.append(Finding("OPENING", f"experts/{twice[0]} has more than one leaf"))
         for m in opening.members:
             expert = self._experts.get(m.expert)
             if expert is None:
@@ -505,14 +558,14 @@ class Replayer:
             if m.expert not in self._openings.experts:
                 out.findings.append(Finding("OPENING", f"experts/{m.expert} has no openings"))
                 continue
-            problem = self._candidate_problem(expert)
+            problem = self._credit_problem(expert) or self._birth_problem(expert)
+            if not problem and self._candidate(expert, avoided=False, avoid=()) is None:
+                problem = "the record's profile does not parse"
             if problem:
                 out.findings.append(Finding("OPENING", f"experts/{m.expert}: {problem}"))
 
-    def _candidate_problem(self, expert: _Expert) -> str:
-        opened = self._openings.experts.get(expert.uuid)
-        if opened is None:
-            return ""
+    def _credit_problem(self, expert: _Expert) -> str:
+        opened = self._openings.experts[expert.uuid]
         for code, evidence_hash, seq in expert.credits:
             pair = opened.credits.get(seq)
             if pair is None:
@@ -520,9 +573,17 @@ class Replayer:
             bound = canonical.dumps({"code": code, "event_ms": pair[0], "evidence_sha256": pair[1]})
             if hashlib.sha256(bound).hexdigest() != evidence_hash:
                 return f"the credit.event at seq {seq} is not opened by its event time"
-        if opened.erased and not expert.erased and opened.birth is not None:
+        return ""
+
+    def _birth_problem(self, expert: _Expert) -> str:
+        opened = self._openings.experts[expert.uuid]
+        if expert.erased and not opened.erased:
+            return "erased in the log, not in the openings"
+        if opened.erased and opened.birth is not None:
             return "erased per the openings, yet a birth date is given"
-        if opened.birth is not None and not expert.erased:
+        if not opened.erased and opened.birth is None:
+            return "no birth date opened"
+        if opened.birth is not None:
             version, value, salt = opened.birth
             if (commitment(salt, value), version) != expert.birth:
                 return "the birth date does not open the commitment in force"
@@ -535,7 +596,21 @@ class Replayer:
     def _candidate(
         self, expert: _Expert, avoided: bool, avoid: tuple[str, ...]
     ) -> eligibility.Candidate | None:
-        """The §8 candidate, or None when its record does not parse."""
+        """The §8 candidate, or None when its record does not parse.
+
+        Kept per expert until its next entry (profiles parse once, not once per draw).
+        """
+        hit = self._candidates.get(expert.uuid)
+        if hit is None or hit[0] != expert.version or self._experts.get(expert.uuid) is not expert:
+            hit = (expert.version, self._build_candidate(expert))
+            if self._experts.get(expert.uuid) is expert:
+                self._candidates[expert.uuid] = hit
+        found = hit[1]
+        if found is not None and avoided and avoid:
+            return dataclasses.replace(found, id_hash=avoid[0])
+        return found
+
+    def _build_candidate(self, expert: _Expert) -> eligibility.Candidate | None:
         opened = self._openings.experts.get(expert.uuid)
         born = None
         if opened is not None and opened.birth is not None and not expert.erased:
@@ -551,7 +626,7 @@ class Replayer:
                 uuid=expert.uuid, profile=profile_from_json(expert.profile), birth_date=born,
                 state=State(expert.state),
                 periods=tuple(StatusPeriod(Status(s), "", a, b) for s, a, b in expert.periods),
-                credits=tuple(events), id_hash=avoid[0] if avoided and avoid else "",
+                credits=tuple(events), id_hash="",
             )  # fmt: skip
         except (KeyError, ValueError, TypeError, AttributeError):
             return None
@@ -564,10 +639,12 @@ class Replayer:
             if other is draw or not other.executed or other.ended or not other.seats:
                 continue
             opened = self._openings.draws.get(other.draw_id)
-            if opened is None:
-                sealed.add(other.draw_id)
+            if opened is None or not self._inputs_match(other, opened):
+                sealed.add(other.draw_id)  # its seats, window or project cannot be known
                 continue
-            who = {m.pseud: m.expert for m in opened.members}
+            who = self._who.get(other.draw_id)
+            if who is None:
+                who = self._who[other.draw_id] = {m.pseud: m.expert for m in opened.members}
             if not other.seats <= who.keys():  # a seat the openings cannot place
                 sealed.add(other.draw_id)
                 continue
@@ -596,42 +673,38 @@ class Replayer:
             return None
         return (tuple(d.decode() for d in found.discs), tuple(r.decode() for r in found.reasons))
 
-    def _members(
+    def _members(  # noqa: PLR0913 - the parts of checks 5 and 6
         self, opening: DrawOpening, rules: eligibility.Rules, inputs: eligibility.ConflictInputs,
-        *, sealed: bool, out: DrawReplay,
+        codes: tuple[str, ...], *, sealed: bool, out: DrawReplay,
     ) -> None:  # fmt: skip
         """Checks 5 and 6: membership and codes of every rebuilt expert."""
         opened = {m.expert: m for m in opening.members}
-        unverified: dict[str, list[str]] = {"erased": [], "unreadable": []}
-        for expert in self._experts.values():
-            got = self._assess(rules, expert, opening, inputs.avoid_experts)
+        erased_since: list[str] = []
+        unreadable: list[str] = []
+        for expert in self._under(codes, opened):
             member = opened.get(expert.uuid)
-            if isinstance(got, str):  # a record that does not parse
-                if member is not None:
-                    out.findings.append(Finding("OPENING", f"experts/{expert.uuid}: unreadable"))
-                else:
-                    unverified["unreadable"].append(expert.uuid)
-            elif got is None and member is not None:
-                out.findings.append(Finding(
-                    "MEMBERS", f"experts/{expert.uuid} is a member the rules do not match"
-                ))  # fmt: skip
-            elif got is not None and member is None:
-                out.findings.append(Finding(
-                    "MEMBERS", f"experts/{expert.uuid} matches the request but is not a member"
-                ))  # fmt: skip
+            got = self._assess(rules, expert, opening, inputs.avoid_experts)
+            if isinstance(got, str):  # does not parse; a member's record failed check 3
+                unreadable.append(expert.uuid)
+            elif (got is None) != (member is None):
+                why = ("is a member the rules do not match" if got is None
+                       else "matches the request but is not a member")  # fmt: skip
+                out.findings.append(Finding("MEMBERS", f"experts/{expert.uuid} {why}"))
             elif got is not None and member is not None:
-                erased = expert.erased or self._erased(expert.uuid)
+                # Erased before the freeze: the service had no birth date and no identity
+                # hash either, so E3 and A11 follow. Erased since: they cannot be opened.
+                erased = self._erased(expert.uuid) and not expert.erased
                 if erased:
-                    unverified["erased"].append(expert.uuid)
+                    erased_since.append(expert.uuid)
                 skip = (HISTORY_CODES if sealed else frozenset()) | (
                     ERASED_CODES if erased else frozenset())  # fmt: skip
                 _compare(member, got, skip, out)
-        for key, why, found in (
-            (",".join(sorted(ERASED_CODES)), "personal data erased", unverified["erased"]),
-            ("membership", "records that do not parse", unverified["unreadable"]),
-        ):
-            if found:
-                out.unverified[key] = f"{why}: " + ", ".join(sorted(found)[:10])
+        if erased_since:
+            out.unverified[",".join(sorted(ERASED_CODES))] = "personal data erased: " + ", ".join(
+                sorted(erased_since)[:10])  # fmt: skip
+        if unreadable:
+            out.unverified["membership"] = "records that do not parse: " + ", ".join(
+                sorted(unreadable)[:10])  # fmt: skip
 
     def _changes(
         self, draw: _Draw, opening: DrawOpening, rules: eligibility.Rules,
@@ -659,9 +732,15 @@ class Replayer:
             before = None
             if before_expert is not None:
                 got = self._assess(rules, before_expert, opening, inputs.avoid_experts)
-                before = got[1] if isinstance(got, tuple) else None
+                if isinstance(got, str):
+                    continue  # the record before does not parse: nothing to compare
+                before = None if got is None else got[1]
             at = self._assess(rules, now, opening, inputs.avoid_experts)
             at_freeze = at[1] if isinstance(at, tuple) else ()
+            if self._erased(m.expert):  # E3 and A11 cannot be opened any more: not compared
+                at_freeze = tuple(c for c in at_freeze if c not in ERASED_CODES)
+                if before is not None:
+                    before = tuple(c for c in before if c not in ERASED_CODES)
             if before != at_freeze:
                 out.lookback.append(Change(
                     m.expert, tuple(int(e["seq"]) for e in recent),

@@ -1,6 +1,7 @@
 """The replay vectors (draw-v1.md §15) regenerate, and the shipped replay meets each one.
 
-``expert_draw.core.replay`` (through ``verify replay`` for the exit codes) must reach
+``expert_draw.core.replay`` (through ``verify replay`` for the exit codes) and
+``tests.vectors.replay_reference`` (a second implementation written from §15 alone) must reach
 every case's declared outcome: the exit code, whether the openings contradict the log,
 each opened draw's verdict, failed checks and unverified codes, and the experts listed
 CHANGED_BEFORE.
@@ -18,7 +19,7 @@ from audit_log import canonical
 from audit_log.export import ENTRIES
 from cli.main import app
 from expert_draw.core.replay import OpeningsError, parse_openings, replay
-from tests.vectors import replay_cases
+from tests.vectors import replay_cases, replay_reference
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -95,3 +96,11 @@ def test_verify_replay_exits_as_declared(case: str) -> None:
         "--trust", str(folder / "trust.toml"), "--json",
     ], catch_exceptions=False)  # fmt: skip
     assert result.exit_code == _expected(case)["exit_code"], result.output
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_an_implementation_written_from_the_spec_agrees(case: str) -> None:
+    """tests/vectors/replay_reference.py was written from draw-v1 §15 alone."""
+    expected = _expected(case)
+    del expected["description"]
+    assert replay_reference.run(VECTORS / case) == expected

@@ -57,6 +57,8 @@ OTHER_PROJECT = hashlib.sha256(b"replay vectors: another project").hexdigest()
 AVOIDED_HASH = "k1:" + hashlib.sha256(b"replay vectors: avoided").hexdigest()
 TRUST = f'version = 1\nlog_vkey = "{small_logs.KEY.verifier}"\n'
 HISTORY = ["BUSY_WINDOW", "FREQ_CAP", "FREQ_TENDERER", "SAME_PROJECT"]
+LOOKBACK_KINDS = {"expert.create", "expert.update", "expert.status", "expert.delete",
+                  "credit.event"}  # fmt: skip
 
 PLAIN, AGED, SUSPENDED, PENALISED, EMPLOYED, LEGACY, RESTORED, DELETED = range(14, 22)
 REINSTATED, AVOIDED, OTHER_FIELD, SCORED = range(22, 26)
@@ -97,6 +99,9 @@ class Variant:
     omit: int | None = None  # the service leaves this expert out of draw 1
     clear_e6: bool = False  # the service seats the suspended expert's leaf as eligible
     rules_digest: bytes | None = None  # the freeze names a policy never logged
+    erase_before: bool = False  # the deleted expert's personal data erased before draw 1
+    double_leaf: bool = False  # the service gives expert 0 a second leaf in draw 1
+    partial_policy: bool = False  # the logged policy leaves a key out (its digest matches)
 
 
 @dataclass
@@ -121,13 +126,16 @@ class _Library:
     state: dict[int, ex.State] = field(default_factory=dict)
     periods: dict[int, list[ex.StatusPeriod]] = field(default_factory=dict)
     credits: dict[int, list[tuple[int, ex.CreditEvent]]] = field(default_factory=dict)
+    erased: set[int] = field(default_factory=set)
 
     def candidate(self, n: int) -> eligibility.Candidate:
         return eligibility.Candidate(
-            uuid=expert_uuid(n), profile=self.profiles[n], birth_date=self.births[n],
+            uuid=expert_uuid(n), profile=self.profiles[n],
+            birth_date=None if n in self.erased else self.births[n],
             state=self.state[n], periods=tuple(self.periods[n]),
             credits=tuple(c for _, c in self.credits[n]),
-            id_hash=AVOIDED_HASH if n == AVOIDED else f"k1:{n:064x}",
+            id_hash=AVOIDED_HASH if n == AVOIDED else f"erased:{n}" if n in self.erased
+            else f"k1:{n:064x}",
         )  # fmt: skip
 
 
@@ -232,6 +240,8 @@ def _freeze(
         if draw_id == "d-replay-1" and variant.clear_e6 and n == SUSPENDED:
             reasons = tuple(r for r in reasons if r != b"E6")
         assessed.append(drawing.Assessed(n, uuid.UUID(expert_uuid(n)).bytes, found.discs, reasons))
+        if draw_id == "d-replay-1" and variant.double_leaf and n == 0:
+            assessed.append(drawing.Assessed(n, uuid.UUID(expert_uuid(n)).bytes, found.discs, ()))
     frozen = drawing.freeze(assessed, counter_random(f"replay vectors: {draw_id}".encode()))
     params = _params(draw_id, variant.rules_digest or DEFAULT.digest())
     s = hashlib.sha256(f"s of {draw_id}".encode()).digest()
@@ -242,6 +252,9 @@ def _freeze(
         c_s=c_s, r=0, escrow=eds1.escrow_digest([]),
     )  # fmt: skip
     subj = f"draws/{draw_id}"
+    subjects = {f"experts/{expert_uuid(frozen.expert_of[m.pseudonym])}" for m in frozen.members}
+    lookback = [e.seq for e in log.entries if e.subj in subjects and e.kind in LOOKBACK_KINDS
+                and at - 3_600_000 <= e.ts < at]  # fmt: skip
     log.tx(REQUESTER, f"create-{draw_id}", [
         ("draw.request", subj, {
             "draw_id": draw_id, "tender_ref": params.tender_ref.hex(), "supersedes": "",
@@ -255,8 +268,10 @@ def _freeze(
             "excluded_counts": [{"reason": x.decode(), "n": k}
                                 for x, k in frozen.excluded_counts()],
             "edition_digest": params.edition_digest.hex(),
-            "rules_digest": params.rules_digest.hex(), "lookback_s": 3600, "lookback_n": 0,
-            "lookback_seqs": [], "lookback_sha256": eds1.sha256(eds1.enc(b"EDS1/lookback")).hex(),
+            "rules_digest": params.rules_digest.hex(), "lookback_s": 3600,
+            "lookback_n": len(lookback), "lookback_seqs": lookback,
+            "lookback_sha256": eds1.sha256(
+                eds1.enc(b"EDS1/lookback", *[eds1.u64(q) for q in lookback])).hex(),
         }),
         ("draw.commit", subj, {
             "params": params.encode().hex(), "params_hash": params.hash().hex(),
@@ -305,13 +320,23 @@ def _seats(draw: _Draw) -> list[eligibility.Seat]:
 def build(variant: Variant) -> Built:
     """The sealed log of ``variant`` and its honest openings."""
     log, lib = _Log(), _Library()
+    config = DEFAULT.config_json()
+    if variant.partial_policy:
+        config = {k: v for k, v in config.items() if k != "methods"}
+        variant = dataclasses.replace(
+            variant, rules_digest=hashlib.sha256(canonical.dumps(config)).digest()
+        )
     log.tx(SERVICE, "setup", [("policy.set", "policy", {
-        "config": DEFAULT.config_json(), "digest": DEFAULT.digest().hex()})])  # fmt: skip
+        "config": config, "digest": hashlib.sha256(canonical.dumps(config)).hexdigest()})])  # fmt: skip
     _experts(log, lib)
     log.tx(ADMIN, "suspend-now", [("expert.status", f"experts/{expert_uuid(SUSPENDED)}", {
         "status": "suspended", "reason": "被投诉", "valid_from": T0 - 60_000, "valid_to": None})],
         at=T0 - 60_000)  # fmt: skip
     lib.periods[SUSPENDED].append(ex.StatusPeriod(ex.Status.SUSPENDED, "", T0 - 60_000, None))
+    if variant.erase_before:
+        log.tx(ADMIN, "erase", [("expert.update", f"experts/{expert_uuid(DELETED)}",
+                                 {"field": "personal", "value": "erased"})], at=T0 - 30_000)  # fmt: skip
+        lib.erased.add(DELETED)
     first = _freeze(log, lib, "d-replay-1", PROJECT_REF, T0 + 10 * DAY, [], variant, T0)
     _execute(log, first)
     _close(log, first)
@@ -352,9 +377,10 @@ def _openings(lib: _Library, log: _Log, draws: list[_Draw], size: int) -> dict[s
         listed.append({"draw_id": d.draw_id, "inputs": d.inputs.to_json(), "members": rows,
                        "avoided": avoided})  # fmt: skip
     experts = [
-        {"expert": expert_uuid(n), "erased": False,
-         "birth_date": {"version": 1, "value": lib.births[n].isoformat(),
-                        "salt": lib.salts[n]["birth_date"].hex()},
+        {"expert": expert_uuid(n), "erased": n in lib.erased,
+         "birth_date": None if n in lib.erased else {
+             "version": 1, "value": lib.births[n].isoformat(),
+             "salt": lib.salts[n]["birth_date"].hex()},
          "credits": [{"seq": seq, "event_ms": c.event_ms, "evidence_sha256": c.evidence_sha256}
                      for seq, c in lib.credits[n]]}
         for n in sorted(members, key=expert_uuid)
@@ -416,6 +442,11 @@ def _erase(data: dict[str, Any], _: Built) -> None:
     _expert(data, DELETED).update(erased=True, birth_date=None)
 
 
+def _extra_expert(data: dict[str, Any], _: Built) -> None:
+    extra = {**data["experts"][0], "expert": expert_uuid(OTHER_FIELD)}
+    data["experts"] = sorted([*data["experts"], extra], key=lambda e: e["expert"])
+
+
 def _extra_member_key(data: dict[str, Any], _: Built) -> None:
     _member(data, "d-replay-1", 0)["name"] = "专家0"
 
@@ -441,7 +472,7 @@ def cases() -> list[Case]:
              draws={d1: OK1, d2: OK2, "d-replay-4": ("PARTIAL", [], HISTORY)}),
         Case("inputs-altered", "the opened inputs name another tenderer",
              change=lambda o, _: _draw(o, d1)["inputs"].update(tenderer=uscc(901)), exit_code=1,
-             draws={d1: (failed, ["INPUTS"], []), d2: OK2}),
+             draws={d1: (failed, ["INPUTS"], []), d2: ("PARTIAL", [], HISTORY)}),
         Case("member-dropped", "a seated member left out of the openings: draw 2 cannot "
              "place that seat", change=_drop_seated, exit_code=1,
              draws={d1: (failed, ["ROOTS"], []), d2: ("PARTIAL", [], HISTORY)}),
@@ -484,6 +515,21 @@ def cases() -> list[Case]:
         Case("policy-not-logged", "the freeze names a policy digest no policy.set states",
              variant=Variant(rules_digest=hashlib.sha256(b"lax policy").digest()), exit_code=1,
              draws={d1: (failed, ["POLICY"], []), d2: OK2}),
+        Case("erased-before", "a deleted expert erased before the first draw: no birth date "
+             "and no identity hash at the freeze, so E3 holds and nothing is unverified; the "
+             "erasure within the look-back changes no code that can still be compared",
+             variant=Variant(erase_before=True), draws={d1: OK1, d2: OK2}, changed_before=SUSP),
+        Case("birth-date-missing", "an expert not erased with no birth date opened",
+             change=lambda o, _: _expert(o, AGED).update(birth_date=None), exit_code=1,
+             draws={d1: (failed, ["OPENING"], []), d2: (failed, ["OPENING"], [])}),
+        Case("service-double-leaf", "the service froze one expert twice in draw 1 (two "
+             "chances)", variant=Variant(double_leaf=True), exit_code=1,
+             draws={d1: (failed, ["OPENING"], []), d2: OK2}),
+        Case("expert-not-a-member", "an experts object for an expert of no opened draw",
+             change=_extra_expert, exit_code=4),
+        Case("policy-incomplete", "the logged policy leaves a key out: its digest matches "
+             "but it is not a whole policy", variant=Variant(partial_policy=True), exit_code=1,
+             draws={d1: (failed, ["POLICY"], []), d2: (failed, ["POLICY"], [])}),
     ]  # fmt: skip
 
 

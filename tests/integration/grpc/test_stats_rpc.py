@@ -201,3 +201,34 @@ def test_stats_fairness_command(
     assert json.loads((out / "report.json").read_bytes())["platform"]["draws"] >= 3
     bad = run("stats", "fairness", str(out), "--from", "yesterday", "--client-config", str(config))
     assert bad.exit_code == 4
+
+
+def test_replay_openings_verify_against_this_database(
+    service: RunningService, draws: dict[str, Any], pki: Pki, tmp_path: Path
+) -> None:
+    """`stats openings`, `log export` and `verify replay` (draw-v1 §15) on each database:
+    a decline with its replacement, closed, open and cancelled draws."""
+    config = str(write_client_config(pki, service.port, tmp_path))
+    openings, export, trust = tmp_path / "openings.json", tmp_path / "export", tmp_path / "t.toml"
+    taken = run("stats", "openings", str(openings), "--client-config", config)
+    assert taken.exit_code == 0, taken.output
+    assert run("log", "export", str(export), "--client-config", config).exit_code == 0
+    printed = run("log", "trust", "--client-config", config)
+    assert printed.exit_code == 0, printed.output
+    trust.write_text(printed.stdout, encoding="utf-8")
+    result = run("verify", "replay", str(openings), "--export", str(export), "--trust",
+                 str(trust), "--json")  # fmt: skip
+    report = json.loads(result.stdout)
+    assert report["problems"] == []
+    assert [d["findings"] for d in report["draws"]] == [[] for _ in report["draws"]]
+    assert result.exit_code in {0, 3}
+    opened = {f"draws/{d['draw_id']}" for d in report["draws"]}
+    assert set(draws["closed"]) <= opened
+    assert draws["open"] not in opened  # in progress: never disclosed
+    # The export is logged before the file is sent: a retry with the id takes the same.
+    again = run("stats", "openings", str(tmp_path / "again.json"), "--client-config", config,
+                "--request-id", "openings-retry")  # fmt: skip
+    repeat = run("stats", "openings", str(tmp_path / "repeat.json"), "--client-config", config,
+                 "--request-id", "openings-retry")  # fmt: skip
+    assert again.exit_code == repeat.exit_code == 0, repeat.output
+    assert (tmp_path / "again.json").read_bytes() == (tmp_path / "repeat.json").read_bytes()
