@@ -15,6 +15,7 @@ import json
 import os
 import re
 import uuid as uuidlib
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +63,7 @@ if TYPE_CHECKING:
 
     from audit_log.entry import Who
     from expert_draw.adapters.audit import AuditLog
+    from expert_draw.adapters.experts import Candidate as LibraryCandidate
     from expert_draw.adapters.experts import ExpertLibrary
     from expert_draw.adapters.protection import FieldCipher
     from expert_draw.core.policy import Policy
@@ -70,6 +72,10 @@ TABLE = "draw"
 MAX_ROW_ID = 2**31 - 1  # the id column is an INTEGER: a page token past it is forged
 LIVE = frozenset({"COMMITTED", "AWAITING_BEACON", "EXECUTED", "OPENED", "CLOSED", "AWARDED"})
 SEATED_STATES = ("EXECUTED", "OPENED", "CLOSED", "AWARDED")
+# Entries that may change a pool: records (eligibility) and seats (history, D8).
+_EXPERT_KINDS = ("expert.create", "expert.update", "expert.status", "expert.delete",
+                 "credit.event")  # fmt: skip
+_SEAT_KINDS = ("draw.execute", "draw.decline", "draw.replace", "draw.cancel", "draw.expire")
 LOOKBACK_KINDS = ("expert.create", "expert.update", "expert.status", "expert.delete",
                   "credit.event")  # fmt: skip
 MAX_LOOKBACK_SEQS = 1000
@@ -208,6 +214,18 @@ class Executed:
     panel: tuple[Member, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A draw's eligibility and freeze, as of the log size ``head``."""
+
+    head: int
+    assessed: list[drawing.Assessed]
+    frozen: drawing.Frozen
+    uuid_of: dict[int, str]  # candidates: row id -> uuid
+    seats: Counter[eligibility.Seat]  # the candidates' seats read
+    subjects: frozenset[str]  # "experts/<uuid>" of every candidate
+
+
 class Draws:
     """The draw service's state and transactions."""
 
@@ -230,6 +248,7 @@ class Draws:
         # Entry times by seq, as the look-back's binary searches read them: an entry never
         # changes, and successive draws search nearby windows (bounded, then cleared).
         self._ts_of: dict[int, int] = {}
+        self.refreezes = 0  # CreateDraws whose pool moved between reading and the lock
 
     @property
     def edition(self) -> str:
@@ -270,30 +289,36 @@ class Draws:
         payload = {"method": "CreateDraw", "request": _request_digest(request)}
         config = self._config()
         refusal: PreconditionError | None = None
+        self._check_policy(request, config.policy)
+        project_ref = self.project_ref(request.project_code)
+        conflicts = dataclasses.replace(
+            request.conflicts, project_ref=project_ref.hex(), salt=self._random(32).hex()
+        )
+        # Eligibility and the freeze before the head lock, on what the log says at a
+        # size read first; under the lock, only what moved since is looked at.
+        with self._engine.connect() as conn:
+            prepared = self._prepare(conn, request, conflicts, config)
         with write_transaction(self._engine) as conn:
             stored = self._audit.find_request(conn, who, request_id, payload)
             if stored is not None:
                 return self._replay_create(conn, bytes(stored.outcome), request)
-            self._check_policy(request, config.policy)
-            # The head lock first: attempts on one tender-lot, and draws of one project,
-            # are decided one at a time (one live draw per tender-lot).
+            # The head lock: attempts on one tender-lot, and draws of one project, are
+            # decided one at a time (one live draw per tender-lot).
             self._audit.store.lock_head(conn)
             tender_ref = self.tender_ref(request.tender_id, request.lot_id)
             self._check_attempts(conn, who, tender_ref, request.supersedes)
-            self._check_project(conn, self.project_ref(request.project_code))
+            self._check_project(conn, project_ref)
             waived = self._override(conn, request.override_seq, tender_ref)
             draw_id = request.draw_id or _new_draw_id(self._random)
             if conn.execute(select(draw_table.c.id).where(draw_table.c.draw_id == draw_id)).first():
                 msg = f"draws/{draw_id} already exists"
                 raise AlreadyExistsError(msg, reason="DRAW_ALREADY_EXISTS")
-            project_ref = self.project_ref(request.project_code)
-            conflicts = dataclasses.replace(
-                request.conflicts, project_ref=project_ref.hex(), salt=self._random(32).hex()
-            )
-            assessed = self._assess(conn, request, conflicts, config)
-            frozen = drawing.freeze(assessed, self._random)
+            if self._moved(conn, prepared, conflicts, config):
+                prepared = self._prepare(conn, request, conflicts, config)
+                self.refreezes += 1
+            frozen = prepared.frozen
             subjects = frozenset(f"experts/{uuidlib.UUID(bytes=a.uuid_bytes)}"
-                                 for a in assessed if a.discs)  # fmt: skip
+                                 for a in prepared.assessed if a.discs)  # fmt: skip
             codes = [q.code.encode() for q in request.quotas]
             quotas = {q.code.encode(): eds1.Quota(q.seats, q.reserves) for q in request.quotas}
             verdict = eds1.shortfalls(frozen.members, codes, quotas, config.min_pool_factor, waived)
@@ -1452,20 +1477,82 @@ class Draws:
         if timing is not None:
             raise PreconditionError(timing, reason="DRAW_TIMING")
 
-    def _assess(
+    def _prepare(
         self,
         conn: Connection,
         request: DrawRequest,
         conflicts: eligibility.ConflictInputs,
         config: DrawConfig,
-    ) -> list[drawing.Assessed]:
-        """Eligibility and avoidance for every expert holding a requested code."""
+    ) -> _Prepared:
+        """Eligibility and the freeze over the library as of the log size read first.
+
+        Every write that changes a record or a seat appends its entry in the same
+        transaction, so whatever these reads see beyond ``head`` shows up as an entry at
+        ``head`` or later, which :meth:`_moved` inspects.
+        """
+        head = self._audit.store.head(conn).size
         policy = config.policy
         candidates = self._library.load_candidates(conn, self._candidates(conn, request, config))
         uuid_of = {c.row_id: c.uuid for c in candidates}
-        history = eligibility.History.from_seats(
-            self._seats(conn, conflicts, policy, uuid_of), conflicts, policy
-        )
+        seats = self._seats(conn, conflicts, policy, uuid_of)
+        assessed = self._assess(request, conflicts, config, candidates, seats)
+        return _Prepared(
+            head=head, assessed=assessed, frozen=drawing.freeze(assessed, self._random),
+            uuid_of=uuid_of, seats=Counter(seats),
+            subjects=frozenset(f"experts/{c.uuid}" for c in candidates),
+        )  # fmt: skip
+
+    def _moved(
+        self,
+        conn: Connection,
+        prepared: _Prepared,
+        conflicts: eligibility.ConflictInputs,
+        config: DrawConfig,
+    ) -> bool:
+        """Whether an entry appended since ``prepared.head`` may change the pool.
+
+        A change of a candidate's record, a new expert or new codes for one, or a seat
+        that moved among the candidates' seats (re-read here, under the head lock).
+        """
+        size = self._audit.store.head(conn).size
+        if size == prepared.head:
+            return False
+        e = entry_table
+        seats_may_move = False
+        for r in conn.execute(
+            select(e.c.kind, e.c.subj, e.c.body).where(
+                e.c.log_id == LOG_ID, e.c.seq >= prepared.head, e.c.seq < size,
+                e.c.kind.in_((*_EXPERT_KINDS, *_SEAT_KINDS)),
+            )
+        ):  # fmt: skip
+            kind = str(r.kind)
+            if kind in _SEAT_KINDS:
+                seats_may_move = True
+            elif (
+                kind == "expert.create"
+                or str(r.subj) in prepared.subjects
+                or (
+                    kind == "expert.update"
+                    and json.loads(bytes(r.body))["data"]["field"] == "disciplines"
+                )
+            ):
+                return True
+        if seats_may_move:
+            now = self._seats(conn, conflicts, config.policy, prepared.uuid_of)
+            return Counter(now) != prepared.seats
+        return False
+
+    def _assess(
+        self,
+        request: DrawRequest,
+        conflicts: eligibility.ConflictInputs,
+        config: DrawConfig,
+        candidates: Sequence[LibraryCandidate],
+        seats: Sequence[eligibility.Seat],
+    ) -> list[drawing.Assessed]:
+        """Eligibility and avoidance for every expert holding a requested code."""
+        policy = config.policy
+        history = eligibility.History.from_seats(seats, conflicts, policy)
         try:
             rules = eligibility.Rules(
                 policy, conflicts,
