@@ -74,7 +74,7 @@ def test_a_change_between_assessment_and_lock_reaches_the_pool(
     draws = service.draws
     assert draws is not None
     original = draws._prepare  # the hook under test
-    hooks: list[Callable[[], None]] = []
+    hooks: list[Callable[[], object]] = []
 
     def prepare(*args: Any, **kwargs: Any) -> Any:
         found = original(*args, **kwargs)
