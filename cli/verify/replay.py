@@ -103,7 +103,8 @@ def to_json(report: ReplayReport) -> dict[str, Any]:
              "unverified": d.unverified,
              "lookback": [{"expert": c.expert, "seqs": list(c.seqs), "kinds": list(c.kinds),
                            "before": None if c.before is None else list(c.before),
-                           "at_freeze": list(c.at_freeze)} for c in d.lookback]}
+                           "at_freeze": None if c.at_freeze is None else list(c.at_freeze),
+                           "changed": c.changed} for c in d.lookback]}
             for d in report.draws
         ],
         "requesters": {k: pattern(v) for k, v in sorted(report.requesters.items())},
@@ -124,10 +125,10 @@ def _print(report: ReplayReport) -> None:
         for codes, why in d.unverified.items():
             console.print(f"  unverified {codes}: {why}")
         for c in d.lookback:
-            before = "not a member" if c.before is None else (", ".join(c.before) or "eligible")
             changes = ", ".join(f"{k}@{s}" for k, s in zip(c.kinds, c.seqs, strict=True))
-            console.print(f"  CHANGED_BEFORE experts/{c.expert}: {before} -> "
-                          f"{', '.join(c.at_freeze) or 'eligible'} ({changes})")  # fmt: skip
+            label = "CHANGED_BEFORE" if c.changed else "edited before (codes unchanged)"
+            console.print(f"  {label} experts/{c.expert}: {_codes(c.before)} -> "
+                          f"{_codes(c.at_freeze)} ({changes})")  # fmt: skip
     for title, rows in (("per trading system", report.requesters),
                         ("per project", report.projects)):  # fmt: skip
         table = Table("who", "draws", "abandoned", "cancelled", "re-draws", "declines",
@@ -139,3 +140,7 @@ def _print(report: ReplayReport) -> None:
         console.print(table)
     verdict = {0: "OK", 3: "OK with unverified codes"}.get(report.exit_code, "FAILED")
     console.print(f"{verdict} (exit {report.exit_code}): {len(report.draws)} draws replayed")
+
+
+def _codes(codes: tuple[str, ...] | None) -> str:
+    return "not a member" if codes is None else (", ".join(codes) or "eligible")

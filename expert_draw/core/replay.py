@@ -13,6 +13,7 @@ No clock, no randomness, no I/O: the CLI reads the files and prints the report.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import datetime as dt
 import hashlib
@@ -231,13 +232,14 @@ class Finding:
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """A member whose codes changed within the look-back window before the freeze."""
+    """An expert of the draw (a member, or one before the window) changed in the window."""
 
     expert: str
     seqs: tuple[int, ...]
     kinds: tuple[str, ...]
     before: tuple[str, ...] | None  # None: not a member before the window's first change
-    at_freeze: tuple[str, ...]
+    at_freeze: tuple[str, ...] | None  # None: not a member at the freeze
+    changed: bool  # the codes differ: CHANGED_BEFORE
 
 
 @dataclass(slots=True)
@@ -385,7 +387,7 @@ class Replayer:
         self._history: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
         self._draws: dict[str, _Draw] = {}
         self._policies: list[tuple[int, str, Any]] = []  # seq, digest, config
-        self._credit_seqs: set[int] = set()
+        self._times: list[tuple[int, str]] = []  # (ts, uuid) of every expert entry, in order
         self._candidates: dict[str, tuple[int, eligibility.Candidate | None]] = {}
         self._who: dict[str, dict[bytes, str]] = {}
         # Experts by discipline code (any edition), so a draw assesses only those under
@@ -401,13 +403,13 @@ class Replayer:
         kind = entry["kind"]
         if kind in _EXPERT_KINDS:
             _apply_expert(self._experts, entry)
-            changed = self._experts.get(str(entry["subj"]).removeprefix("experts/"))
+            uid = str(entry["subj"]).removeprefix("experts/")
+            changed = self._experts.get(uid)
             if changed is not None:
                 changed.version += 1
                 self._index(changed)
-            self._history[str(entry["subj"]).removeprefix("experts/")].append(entry)
-            if kind == "credit.event":
-                self._credit_seqs.add(int(entry["seq"]))
+            self._history[uid].append(entry)
+            self._times.append((int(entry["ts"]), uid))
         elif kind == "policy.set":
             data = entry["data"]
             self._policies.append((int(entry["seq"]), str(data["digest"]), data["config"]))
@@ -710,42 +712,55 @@ class Replayer:
         self, draw: _Draw, opening: DrawOpening, rules: eligibility.Rules,
         inputs: eligibility.ConflictInputs, out: DrawReplay,
     ) -> None:  # fmt: skip
-        """Members whose codes changed within the look-back window before the freeze."""
+        """The experts of the draw whose records changed within the look-back window.
+
+        Members, and experts that were members before the window's first change of their
+        record but are not at the freeze (a code removed, say); ``changed`` when their
+        codes differ.
+        """
         assert draw.freeze is not None  # noqa: S101 - only frozen draws are replayed
         window_s = self._lookback_s if self._lookback_s is not None else int(
             draw.freeze["lookback_s"])  # fmt: skip
         since = draw.freeze_ts - 1000 * window_s
-        for m in opening.members:
-            recent = [e for e in self._history.get(m.expert, ())
-                      if since <= int(e["ts"]) < draw.freeze_ts]  # fmt: skip
-            if not recent:
+        low = bisect.bisect_left(self._times, (since, ""))
+        high = bisect.bisect_left(self._times, (draw.freeze_ts, ""))
+        members = {m.expert for m in opening.members}
+        for uid in sorted({u for _, u in self._times[low:high]}):
+            recent = [e for e in self._history[uid] if since <= int(e["ts"]) < draw.freeze_ts]
+            codes = self._before_and_at(uid, recent, rules, opening, inputs)
+            if codes is None:
+                continue  # a record that does not parse: nothing to compare
+            before, at_freeze = codes
+            if uid not in members and before is None:
+                continue  # neither then nor now a member: not this draw's
+            out.lookback.append(Change(
+                uid, tuple(int(e["seq"]) for e in recent), tuple(str(e["kind"]) for e in recent),
+                before, at_freeze, before != at_freeze,
+            ))  # fmt: skip
+
+    def _before_and_at(
+        self, uid: str, recent: list[Mapping[str, Any]], rules: eligibility.Rules,
+        opening: DrawOpening, inputs: eligibility.ConflictInputs,
+    ) -> tuple[tuple[str, ...] | None, tuple[str, ...] | None] | None:  # fmt: skip
+        """The codes before the window (or as created in it) and at the freeze."""
+        first = int(recent[0]["seq"]) + (recent[0]["kind"] == "expert.create")
+        earlier: dict[str, _Expert] = {}
+        for e in self._history[uid]:
+            if int(e["seq"]) < first:
+                _apply_expert(earlier, e)
+        found: list[tuple[str, ...] | None] = []
+        for expert in (earlier.get(uid), self._experts.get(uid)):
+            if expert is None:
+                found.append(None)
                 continue
-            # The baseline: the record before the window's first change, or as created
-            # when it was created within the window.
-            first = int(recent[0]["seq"]) + (recent[0]["kind"] == "expert.create")
-            earlier: dict[str, _Expert] = {}
-            for e in self._history[m.expert]:
-                if int(e["seq"]) < first:
-                    _apply_expert(earlier, e)
-            before_expert = earlier.get(m.expert)
-            now = self._experts[m.expert]
-            before = None
-            if before_expert is not None:
-                got = self._assess(rules, before_expert, opening, inputs.avoid_experts)
-                if isinstance(got, str):
-                    continue  # the record before does not parse: nothing to compare
-                before = None if got is None else got[1]
-            at = self._assess(rules, now, opening, inputs.avoid_experts)
-            at_freeze = at[1] if isinstance(at, tuple) else ()
-            if self._erased(m.expert):  # E3 and A11 cannot be opened any more: not compared
-                at_freeze = tuple(c for c in at_freeze if c not in ERASED_CODES)
-                if before is not None:
-                    before = tuple(c for c in before if c not in ERASED_CODES)
-            if before != at_freeze:
-                out.lookback.append(Change(
-                    m.expert, tuple(int(e["seq"]) for e in recent),
-                    tuple(str(e["kind"]) for e in recent), before, at_freeze,
-                ))  # fmt: skip
+            got = self._assess(rules, expert, opening, inputs.avoid_experts)
+            if isinstance(got, str):
+                return None
+            codes = None if got is None else got[1]
+            if codes is not None and self._erased(uid):  # E3, A11 cannot be opened any more
+                codes = tuple(c for c in codes if c not in ERASED_CODES)
+            found.append(codes)
+        return found[0], found[1]
 
     # -- the end -----------------------------------------------------------------------
 

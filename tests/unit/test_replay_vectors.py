@@ -76,8 +76,8 @@ def shipped(case: Path) -> dict[str, Any]:
                         "unverified": sorted({c for key in d.unverified for c in key.split(",")})}
             for d in report.draws
         },
-        "changed_before": {d.draw_id: sorted(c.expert for c in d.lookback)
-                           for d in report.draws if d.lookback},
+        "changed_before": {d.draw_id: sorted(c.expert for c in d.lookback if c.changed)
+                           for d in report.draws if any(c.changed for c in d.lookback)},
     }  # fmt: skip
 
 

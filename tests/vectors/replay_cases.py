@@ -9,10 +9,11 @@ draw, the experts reported ``CHANGED_BEFORE`` under the default look-back. The
 expectations are written here, never read back from a replay.
 
 The log is built as the service builds it, with fixed keys, salts and times: log.init,
-the default policy, 21 experts (plain ones; one born in 1940; one suspended a minute
+the default policy, 26 experts (plain ones; one born in 1940; one suspended a minute
 before the first freeze; one with a penalty; one employed by the tenderer; one holding
 only a legacy code; one deleted and restored; one deleted; one suspended and
-reinstated; one on the avoid list; one of another discipline; one with a score), then
+reinstated; one on the avoid list; one of another discipline; one with a score; one
+whose code is replaced just before the first freeze), then
 draw 1 (executed, opened, closed), draw 2 (same project, committed, cancelled) and draw
 3 (committed, waiting: never opened). Pools come from ``eligibility.Rules`` over the
 records the log states, as in ``DrawService._assess``. Negative cases change the
@@ -61,7 +62,7 @@ LOOKBACK_KINDS = {"expert.create", "expert.update", "expert.status", "expert.del
                   "credit.event"}  # fmt: skip
 
 PLAIN, AGED, SUSPENDED, PENALISED, EMPLOYED, LEGACY, RESTORED, DELETED = range(14, 22)
-REINSTATED, AVOIDED, OTHER_FIELD, SCORED = range(22, 26)
+REINSTATED, AVOIDED, OTHER_FIELD, SCORED, RECODED = range(22, 27)
 
 
 def expert_uuid(n: int) -> str:
@@ -88,7 +89,7 @@ def _profile(n: int) -> ex.Profile:
 
 
 NUMBERS = [*range(14), AGED, SUSPENDED, PENALISED, EMPLOYED, LEGACY, RESTORED, DELETED,
-           REINSTATED, AVOIDED, OTHER_FIELD, SCORED]  # fmt: skip
+           REINSTATED, AVOIDED, OTHER_FIELD, SCORED, RECODED]  # fmt: skip
 
 
 @dataclass
@@ -333,6 +334,13 @@ def build(variant: Variant) -> Built:
         "status": "suspended", "reason": "被投诉", "valid_from": T0 - 60_000, "valid_to": None})],
         at=T0 - 60_000)  # fmt: skip
     lib.periods[SUSPENDED].append(ex.StatusPeriod(ex.Status.SUSPENDED, "", T0 - 60_000, None))
+    # An expert's code replaced 50 s before the first freeze: it leaves the draw's pool.
+    log.tx(ADMIN, "recode", [("expert.update", f"experts/{expert_uuid(RECODED)}",
+                              {"field": "disciplines", "value": ["2018/B010101"]})],
+           at=T0 - 50_000)  # fmt: skip
+    lib.profiles[RECODED] = dataclasses.replace(
+        lib.profiles[RECODED], disciplines=(("2018", "B010101"),)
+    )
     if variant.erase_before:
         log.tx(ADMIN, "erase", [("expert.update", f"experts/{expert_uuid(DELETED)}",
                                  {"field": "personal", "value": "erased"})], at=T0 - 30_000)  # fmt: skip
@@ -453,7 +461,7 @@ def _extra_member_key(data: dict[str, Any], _: Built) -> None:
 
 OK1: Outcome = ("OK", [], [])
 OK2: Outcome = ("OK", [], [])
-SUSP = {"d-replay-1": [expert_uuid(SUSPENDED)]}
+SUSP = {"d-replay-1": sorted([expert_uuid(SUSPENDED), expert_uuid(RECODED)])}
 
 
 def cases() -> list[Case]:

@@ -1034,28 +1034,50 @@ class Replay:
         openings: dict[str, Opened],
         ctx: DrawCtx,
     ) -> list[str]:
+        """§15 Look-back: every expert with an expert.* or credit.event entry in the window."""
         t_f = dl.freeze["ts"]
         w = dl.freeze["data"]["lookback_s"] * 1000
+        f = dl.freeze["seq"]
         firsts: dict[str, Json] = {}
-        for e in self.entries[: dl.freeze["seq"]]:
+        # reading: "at the freeze" is the library at seq < f, so the window's entries are
+        # taken among those too.
+        for e in self.entries[:f]:
             if not (e["kind"].startswith("expert.") or e["kind"] == "credit.event"):
                 continue
             if not e["subj"].startswith("experts/"):
                 continue
             uuid = e["subj"][len("experts/") :]
-            if uuid in by_uuid and t_f - w <= e["ts"] < t_f and uuid not in firsts:
+            if t_f - w <= e["ts"] < t_f and uuid not in firsts:
                 firsts[uuid] = e
         changed = []
         for uuid, first in firsts.items():
-            op = openings[uuid]
-            left_out = {"E3", "A11"} if op.erased else set()
-            now = codes_of(lib[uuid], op, ctx, left_out)
             cut = first["seq"] + 1 if first["kind"] == "expert.create" else first["seq"]
-            bx = self.library(cut).get(uuid)
-            if bx is None or not profile_parses(bx):
-                continue  # reading: a record that cannot be read before is not compared
+            bx, nx = self.library(cut).get(uuid), lib.get(uuid)
+            if (bx is not None and not profile_parses(bx)) or (
+                nx is not None and not profile_parses(nx)
+            ):
+                continue  # "An expert whose record does not parse at either point is not listed"
+            # "Not a member": no record yet, or no match (membership is §8's discs alone).
+            was = bx is not None and bool(match_discs(bx.profile, ctx)[0])
+            now = nx is not None and bool(match_discs(nx.profile, ctx)[0])
+            if not was and not now:
+                continue  # neither: not the draw's, not listed
+            if was != now:
+                changed.append(uuid)  # "Not a member" differs from every set of codes
+                continue
+            if bx is None or nx is None:
+                continue  # unreachable: a member at both points has a record at both
+            op = openings.get(uuid)
+            if op is None:
+                ox = self.oexperts.get(uuid)
+                op = self.opened(nx, ox) if ox is not None else None
+            if op is None:
+                # reading: a member at both points without openings (omitted from the
+                # draw's members) has no codes that can be computed; not compared.
+                continue
+            left_out = {"E3", "A11"} if op.erased else set()
             bop = Opened(op.birth, op.erased, op.unverified, [v for v in op.events if v[2] < cut])
-            if now != codes_of(bx, bop, ctx, left_out):
+            if codes_of(nx, op, ctx, left_out) != codes_of(bx, bop, ctx, left_out):
                 changed.append(uuid)
         return sorted(changed)
 

@@ -144,6 +144,7 @@ def test_replay_passes_and_lists_the_suspension(replayed: dict[str, Any]) -> Non
     assert _draw(report, replayed["cancelled"])["verdict"] in {"OK", "PARTIAL"}
     changes = {c["expert"]: c for c in closed["lookback"]}
     suspended = changes[replayed["suspended"]]
+    assert suspended["changed"] is True
     assert "E6" in suspended["at_freeze"]
     assert suspended["before"] is not None
     assert "E6" not in suspended["before"]
