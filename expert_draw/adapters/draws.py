@@ -26,7 +26,7 @@ from audit_log.entry import Entry
 from audit_log.receipt import Receipt
 from audit_log.sqlstore import LOG_ID, PendingEntry, checkpoint_table, entry_table
 from expert_draw.adapters.audit import pending
-from expert_draw.adapters.db.engine import write_transaction
+from expert_draw.adapters.db.engine import read_snapshot, write_transaction
 from expert_draw.adapters.db.models import (
     draw_member_table,
     draw_table,
@@ -289,14 +289,18 @@ class Draws:
         payload = {"method": "CreateDraw", "request": _request_digest(request)}
         config = self._config()
         refusal: PreconditionError | None = None
-        self._check_policy(request, config.policy)
         project_ref = self.project_ref(request.project_code)
         conflicts = dataclasses.replace(
             request.conflicts, project_ref=project_ref.hex(), salt=self._random(32).hex()
         )
-        # Eligibility and the freeze before the head lock, on what the log says at a
-        # size read first; under the lock, only what moved since is looked at.
-        with self._engine.connect() as conn:
+        # Eligibility and the freeze before the head lock, on one snapshot of the log at
+        # a size read first; under the lock, only what moved since is looked at. A retry
+        # gets its first outcome before anything else (whatever the clock says now).
+        with read_snapshot(self._engine) as conn:
+            stored = self._audit.find_request(conn, who, request_id, payload)
+            if stored is not None:
+                return self._replay_create(conn, bytes(stored.outcome), request)
+            self._check_policy(request, config.policy)
             prepared = self._prepare(conn, request, conflicts, config)
         with write_transaction(self._engine) as conn:
             stored = self._audit.find_request(conn, who, request_id, payload)
@@ -305,6 +309,7 @@ class Draws:
             # The head lock: attempts on one tender-lot, and draws of one project, are
             # decided one at a time (one live draw per tender-lot).
             self._audit.store.lock_head(conn)
+            self._check_policy(request, config.policy)  # the time again, after the wait
             tender_ref = self.tender_ref(request.tender_id, request.lot_id)
             self._check_attempts(conn, who, tender_ref, request.supersedes)
             self._check_project(conn, project_ref)

@@ -620,14 +620,15 @@ class ExpertLibrary:
         columns = (t.c.id, t.c.uuid, t.c.version, t.c.id_hash)
         known = self._cipher.identity_key_ids()
         if len(self._records) > MAX_CACHED_RECORDS:
-            self._records.clear()
+            self._records = {}  # a new dict: draws reading the old one keep it
+        records = self._records
         for start in range(0, len(ids), 1000):
             rows = conn.execute(select(*columns).where(t.c.id.in_(ids[start : start + 1000]))).all()
-            missing = [int(r.id) for r in rows if (int(r.id), int(r.version)) not in self._records]
+            missing = [int(r.id) for r in rows if (int(r.id), int(r.version)) not in records]
             if missing:
-                self._cache_records(conn, missing)
+                self._cache_records(conn, missing, records)
             for r in rows:
-                profile, state, periods, events, born = self._records[(int(r.id), int(r.version))]
+                profile, state, periods, events, born = records[(int(r.id), int(r.version))]
                 id_hash = str(r.id_hash)
                 if not id_hash.startswith(ERASED) and id_hash.split(":", 1)[0] not in known:
                     # Hashed under a key this replica lacks (another replica is ahead in
@@ -649,7 +650,10 @@ class ExpertLibrary:
                                       record_id=expert_uuid)  # fmt: skip
         return self._cipher.identity_hash(number)
 
-    def _cache_records(self, conn: Connection, ids: Sequence[int]) -> None:
+    def _cache_records(
+        self, conn: Connection, ids: Sequence[int], records: dict[tuple[int, int], Any]
+    ) -> None:
+        """Read and cache the records ``ids``, in the caller's snapshot (so at its versions)."""
         t = expert_table
         rows = conn.execute(
             select(t.c.id, t.c.uuid, t.c.version, t.c.profile, t.c.state, t.c.resident_id_enc)
@@ -661,7 +665,7 @@ class ExpertLibrary:
                 bytes(r.resident_id_enc), table=TABLE, column="resident_id_enc",
                 record_id=str(r.uuid),
             )  # fmt: skip
-            self._records[(int(r.id), int(r.version))] = (
+            records[(int(r.id), int(r.version))] = (
                 parsed_profile(str(r.profile)), State(r.state),
                 tuple(periods[int(r.id)]), tuple(events[int(r.id)]),
                 identifiers.birth_date(number) if number else None,

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from audit_log import canonical
+from audit_log.errors import CanonicalError
 from audit_log.sqlstore import LOG_ID, PendingEntry, entry_table
-from expert_draw.adapters.db.engine import write_transaction
+from expert_draw.adapters.db.engine import read_snapshot, write_transaction
 from expert_draw.adapters.db.models import (
     draw_member_table,
     draw_table,
@@ -84,13 +85,13 @@ class ReplayOpenings:
             UnavailableError: the caller went away before the export was logged.
         """
         payload = {"method": "ExportReplayOpenings"}
-        with self._engine.connect() as conn:
+        with read_snapshot(self._engine) as conn:  # one snapshot: rows and entries agree
             earlier = self._audit.find_request(conn, who, request_id, payload)
             size = (int(json.loads(earlier.outcome)["size"]) if earlier is not None
                     else self._audit.store.head(conn).size)  # fmt: skip
             try:
                 body = canonical.dumps(self.openings(conn, size))
-            except (DecryptionError, KeyError, ValueError) as exc:
+            except (DecryptionError, KeyError, ValueError, CanonicalError) as exc:
                 # A sealed cell under a retired key (run `db rekey`), or rows that
                 # disagree with the log: nothing is disclosed, nothing logged.
                 msg = f"the openings cannot be taken: {type(exc).__name__}: {exc}"

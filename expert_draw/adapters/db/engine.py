@@ -145,6 +145,22 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         yield connection
 
 
+@contextmanager
+def read_snapshot(engine: Engine) -> Iterator[Connection]:
+    """Open a connection in a read-only transaction whose statements see one snapshot.
+
+    PostgreSQL: REPEATABLE READ, read only (under READ COMMITTED each statement sees a
+    newer state). SQLite: the deferred BEGIN already reads one snapshot (WAL).
+    """
+    with engine.connect() as connection:
+        if engine.dialect.name == "postgresql":
+            connection = connection.execution_options(  # noqa: PLW2901 - the same, configured
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
+            )
+        with connection.begin():
+            yield connection
+
+
 # SQLSTATEs of transactions PostgreSQL aborted to break a conflict; the client retries.
 _RETRYABLE = {"40001": "serialization failure", "40P01": "deadlock"}
 # SQLSTATEs (or two-character classes) where the database refused before anything was
