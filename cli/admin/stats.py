@@ -5,7 +5,8 @@ report.json and report.html (self-contained: open it in a browser) in DIR, check
 JSON against the SHA-256 the service logged for the run, and prints the findings.
 Methods and thresholds: docs/fairness-analytics.md. ``stats openings FILE`` takes the
 replay openings (docs/spec/draw-v1.md §15) for ``verify replay``, checked against the
-SHA-256 the service logged for the export.
+SHA-256 the service sent with them (the one its ``export`` entry, whose seq is printed,
+logs).
 """
 
 from __future__ import annotations
@@ -138,7 +139,7 @@ def openings(
             bar.update(task, description="receiving", completed=len(body),
                        total=chunk.total_size)  # fmt: skip
     if hashlib.sha256(body).digest() != digest:
-        fail("the openings do not match the SHA-256 the service logged for them", 1)
+        fail("the openings do not match the SHA-256 the service sent for them", 1)
     file.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # identities: owner only
     with os.fdopen(fd, "wb") as out:

@@ -303,6 +303,7 @@ class _Expert:
     credits: list[tuple[str, str, int]] = field(default_factory=list)  # code, hash, seq
     erased: bool = False
     version: int = 0  # bumped by every entry applied: the candidate cache's key
+    erased_seq: int = -1  # the seq of its erasure (-1: never erased)
 
 
 def _apply_expert(experts: dict[str, _Expert], entry: Mapping[str, Any]) -> None:
@@ -323,6 +324,7 @@ def _apply_expert(experts: dict[str, _Expert], entry: Mapping[str, Any]) -> None
         name, value = data["field"], data["value"]
         if name == "personal" and value == "erased":
             expert.erased = True
+            expert.erased_seq = expert.erased_seq if expert.erased_seq >= 0 else seq
         elif name == "birth_date_commit" and isinstance(value, dict):
             expert.birth = (str(value.get("commit")), int(value.get("version", 0)))
         elif not name.endswith("_commit") and name in _PROFILE_KEYS:
@@ -478,6 +480,10 @@ class Replayer:
             params = eds1.Params.decode(bytes.fromhex(commit["params"]))
         except ValueError as exc:
             out.findings.append(Finding("POLICY", f"the commit's params do not parse: {exc}"))
+        if (params is not None and policy is not None
+                and params.match_mode.decode() != str(policy.matching.mode)):  # fmt: skip
+            out.findings.append(Finding("POLICY", "the params' match_mode is not the policy's"))
+            params = None
         self._roots(opening, freeze, out)
         self._check_openings(opening, out)
         if inputs is None or policy is None or params is None or out.findings:  # 5, 6 need 1-4
@@ -771,6 +777,13 @@ class Replayer:
             report.problems.append(
                 f"the openings speak of {openings.size} entries; the log has {self._size}"
             )
+        for uid, person in sorted(openings.experts.items()):
+            expert = self._experts.get(uid)
+            if person.erased and (expert is None or not 0 <= expert.erased_seq < openings.size):
+                report.problems.append(
+                    f"experts/{uid} is erased per the openings but not in the log before seq "
+                    f"{openings.size}"
+                )
         replayed = {d.draw_id for d in report.draws}
         for draw_id in sorted(set(openings.draws) - replayed):
             report.problems.append(f"draws/{draw_id} is opened but has no committed freeze")

@@ -36,7 +36,7 @@ from audit_log import canonical
 from audit_log.entry import Entry, Who, make_req
 from expert_draw.core import drawing, eds1, eligibility
 from expert_draw.core import experts as ex
-from expert_draw.core.policy import DEFAULT
+from expert_draw.core.policy import DEFAULT, MatchMode
 from tests.support import small_logs
 from tests.support.draw_log import counter_random
 from tests.support.experts import resident_id, uscc
@@ -102,6 +102,8 @@ class Variant:
     rules_digest: bytes | None = None  # the freeze names a policy never logged
     erase_before: bool = False  # the deleted expert's personal data erased before draw 1
     double_leaf: bool = False  # the service gives expert 0 a second leaf in draw 1
+    erase_after: bool = False  # the deleted expert's personal data erased after the draws
+    exact: bool = False  # the service matches draw 1 exactly, and says so in its params
     partial_policy: bool = False  # the logged policy leaves a key out (its digest matches)
 
 
@@ -206,11 +208,11 @@ class _Draw:
     panel: list[bytes] = field(default_factory=list)
 
 
-def _params(draw_id: str, rules_digest: bytes) -> eds1.Params:
+def _params(draw_id: str, rules_digest: bytes, mode: bytes = b"prefix") -> eds1.Params:
     return eds1.Params(
         draw_id=draw_id.encode(), tender_ref=hashlib.sha256(draw_id.encode()).digest(),
         supersedes=b"", edition=b"2018", edition_digest=hashlib.sha256(b"edition").digest(),
-        match_mode=b"prefix", disciplines=(eds1.DisciplineParams(b"A0201", 3, 1, 3),),
+        match_mode=mode, disciplines=(eds1.DisciplineParams(b"A0201", 3, 1, 3),),
         repl_mode=b"A", delta=0, margin_s=0, delta_b=0, min_pool_factor=3, override_seq=0,
         drand_chain_hash=b"", rules_digest=rules_digest,
         code_digest=hashlib.sha256(b"release").digest(),
@@ -228,8 +230,9 @@ def _freeze(
         region=eligibility.RegionRule(), venue_region="120101", library_type="",
         project_ref=project_ref, salt=hashlib.sha256(draw_id.encode()).hexdigest(),
     )  # fmt: skip
+    exact = variant.exact and draw_id == "d-replay-1"
     rules = eligibility.Rules(
-        DEFAULT, inputs, eligibility.DrawRequest(("A0201",), "2018"),
+        DEFAULT, inputs, eligibility.DrawRequest(("A0201",), "2018", MatchMode.EXACT if exact else None),
         eligibility.History.from_seats(seats, inputs, DEFAULT),
     )  # fmt: skip
     assessed = []
@@ -244,7 +247,8 @@ def _freeze(
         if draw_id == "d-replay-1" and variant.double_leaf and n == 0:
             assessed.append(drawing.Assessed(n, uuid.UUID(expert_uuid(n)).bytes, found.discs, ()))
     frozen = drawing.freeze(assessed, counter_random(f"replay vectors: {draw_id}".encode()))
-    params = _params(draw_id, variant.rules_digest or DEFAULT.digest())
+    params = _params(draw_id, variant.rules_digest or DEFAULT.digest(),
+                     b"exact" if exact else b"prefix")  # fmt: skip
     s = hashlib.sha256(f"s of {draw_id}".encode()).digest()
     c_s = eds1.secret_commitment(s)
     commit = eds1.commitment(
@@ -355,6 +359,10 @@ def build(variant: Variant) -> Built:
     third = _freeze(log, lib, "d-replay-3", OTHER_PROJECT, T0 + 30 * DAY, _seats(first),
                     Variant(), T0 + 3 * DAY)  # fmt: skip
     opened = [first, second]
+    if variant.erase_after:
+        log.tx(ADMIN, "erase-after", [("expert.update", f"experts/{expert_uuid(DELETED)}",
+                                       {"field": "personal", "value": "erased"})])  # fmt: skip
+        lib.erased.add(DELETED)
     if variant.sealed_history:
         _execute(log, third)
         fourth = _freeze(log, lib, "d-replay-4", OTHER_PROJECT, T0 + 40 * DAY,
@@ -472,7 +480,7 @@ def cases() -> list[Case]:
         Case("golden", "a closed and a cancelled draw, both re-derived; a suspension a minute "
              "before the first freeze is listed", draws={d1: OK1, d2: OK2}, changed_before=SUSP),
         Case("erased-since", "an expert erased after the draws: its E3 and A11 unverified",
-             change=_erase, exit_code=3, changed_before=SUSP,
+             variant=Variant(erase_after=True), exit_code=3, changed_before=SUSP,
              draws={d1: ("PARTIAL", [], ["A11", "E3"]), d2: ("PARTIAL", [], ["A11", "E3"])}),
         Case("sealed-history", "a draw frozen while another was executed and still sealed: "
              "its history codes unverified", variant=Variant(sealed_history=True), exit_code=3,
@@ -535,6 +543,13 @@ def cases() -> list[Case]:
              draws={d1: (failed, ["OPENING"], []), d2: OK2}),
         Case("expert-not-a-member", "an experts object for an expert of no opened draw",
              change=_extra_expert, exit_code=4),
+        Case("erased-claim-false", "the openings call an expert erased that the log never "
+             "erased: its E3 and A11 cannot hide behind it", change=_erase, exit_code=1,
+             contradict=True, changed_before=SUSP,
+             draws={d1: ("PARTIAL", [], ["A11", "E3"]), d2: ("PARTIAL", [], ["A11", "E3"])}),
+        Case("match-mode-not-the-policys", "the params say exact matching under a prefix "
+             "policy (sub-code holders left out)", variant=Variant(exact=True), exit_code=1,
+             draws={d1: (failed, ["POLICY"], []), d2: OK2}),
         Case("policy-incomplete", "the logged policy leaves a key out: its digest matches "
              "but it is not a whole policy", variant=Variant(partial_policy=True), exit_code=1,
              draws={d1: (failed, ["POLICY"], []), d2: (failed, ["POLICY"], [])}),

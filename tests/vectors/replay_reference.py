@@ -802,6 +802,15 @@ class Replay:
             elif kind in TERMINAL and dl.freeze is not None and dl.terminal_seq is None:
                 dl.terminal_seq = e["seq"]
 
+    def erasure_contradicted(self) -> bool:
+        """§15 Erasure: an expert the openings call `erased` must have its erasure (an
+        `expert.update` of `personal` to "erased") in the log at `seq < size`."""
+        lib = self.library(self.size)
+        return any(
+            ox["erased"] and (ox["expert"] not in lib or not lib[ox["expert"]].erased)
+            for ox in self.openings["experts"]
+        )
+
     def opened_per_log(self) -> set[str]:
         return {
             k for k, d in self.draws.items() if d.freeze is not None and d.terminal_seq is not None
@@ -969,7 +978,14 @@ class Replay:
         ):
             res.checks.add("INPUTS")
         pol = self.policy_at(f, fr["rules_digest"])
-        if pol is None:
+        params: tuple[str, str] | None
+        try:
+            params = read_params(dl.commit["data"]["params"])
+        except ValueError:
+            params = None
+        # Check 2: the params must parse, and their `match_mode` must be the policy's
+        # `[matching].mode` (a draw request cannot choose its own), or POLICY fails.
+        if pol is None or params is None or params[1] != pol("matching", "mode"):
             res.checks.add("POLICY")
         lib = self.library(f)
         opening_ok, openings = self.check_opening(od, lib)
@@ -977,13 +993,9 @@ class Replay:
             res.checks.add("OPENING")
         if not self.roots_ok(od, fr):
             res.checks.add("ROOTS")
-        if res.checks or pol is None:
+        if res.checks or pol is None or params is None:
             return res  # 5 and 6 run only when 1 to 4 passed; no look-back either
-        try:
-            edition, mode = read_params(dl.commit["data"]["params"])
-        except ValueError:
-            res.checks.add("MEMBERS")  # reading: no §4 params, no §8 derivation
-            return res
+        edition, mode = params
         seats, unverifiable = self.seats_at(f, dl.draw_id)
         ctx = DrawCtx(
             [d["d"] for d in dl.request["data"]["disciplines"]],
@@ -1095,7 +1107,7 @@ def codes_of(x: Expert, op: Opened, ctx: DrawCtx, left_out: set[str]) -> frozens
 
 
 POLICY_KEYS = {
-    "matching": ("legacy_editions",),
+    "matching": ("mode", "legacy_editions"),
     "experience": (
         "min_years_in_field",
         "min_title",
@@ -1207,7 +1219,10 @@ def run(case: Path) -> dict[str, Json]:
     rp = Replay(entries, openings)
     per_log = rp.opened_per_log()
     contradict = (
-        openings["origin"] != origin or openings["size"] > len(entries) or set(rp.odraws) != per_log
+        openings["origin"] != origin
+        or openings["size"] > len(entries)
+        or set(rp.odraws) != per_log
+        or rp.erasure_contradicted()
     )
     draws: dict[str, Json] = {}
     changed: dict[str, list[str]] = {}
