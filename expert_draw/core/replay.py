@@ -99,6 +99,7 @@ class Openings:
     size: int
     draws: Mapping[str, DrawOpening]
     experts: Mapping[str, ExpertOpening]
+    sha256: str = ""  # of the file's bytes: the data_sha256 of the export that logged it
 
 
 def _need(ok: bool, why: str) -> None:
@@ -170,7 +171,7 @@ def parse_openings(data: bytes) -> Openings:
     for d in draws:
         _need(d.avoided <= {m.expert for m in d.members}, f"{d.draw_id}: avoided: not members")
     return Openings(top["origin"], size, {d.draw_id: d for d in draws},
-                    {e.expert: e for e in experts})  # fmt: skip
+                    {e.expert: e for e in experts}, hashlib.sha256(data).hexdigest())  # fmt: skip
 
 
 def _draw_opening(value: object, where: str) -> DrawOpening:
@@ -389,6 +390,7 @@ class Replayer:
         self._history: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
         self._draws: dict[str, _Draw] = {}
         self._policies: list[tuple[int, str, Any]] = []  # seq, digest, config
+        self._logged: set[str] = set()  # data_sha256 of the exports of openings at this size
         self._times: list[tuple[int, str]] = []  # (ts, uuid) of every expert entry, in order
         self._candidates: dict[str, tuple[int, eligibility.Candidate | None]] = {}
         self._who: dict[str, dict[bytes, str]] = {}
@@ -412,6 +414,10 @@ class Replayer:
                 self._index(changed)
             self._history[uid].append(entry)
             self._times.append((int(entry["ts"]), uid))
+        elif kind == "export":
+            data = entry["data"]
+            if data.get("what") == f"replay-openings size {self._openings.size}":
+                self._logged.add(str(data.get("data_sha256")))
         elif kind == "policy.set":
             data = entry["data"]
             self._policies.append((int(entry["seq"]), str(data["digest"]), data["config"]))
@@ -772,35 +778,10 @@ class Replayer:
 
     def finish(self) -> ReplayReport:
         """Check the openings against the whole log and compute the patterns."""
-        report, openings = self._report, self._openings
-        if openings.size > self._size:
-            report.problems.append(
-                f"the openings speak of {openings.size} entries; the log has {self._size}"
-            )
-        for uid, person in sorted(openings.experts.items()):
-            expert = self._experts.get(uid)
-            if person.erased and (expert is None or not 0 <= expert.erased_seq < openings.size):
-                report.problems.append(
-                    f"experts/{uid} is erased per the openings but not in the log before seq "
-                    f"{openings.size}"
-                )
-        replayed = {d.draw_id for d in report.draws}
-        for draw_id in sorted(set(openings.draws) - replayed):
-            report.problems.append(f"draws/{draw_id} is opened but has no committed freeze")
+        report = self._report
+        report.problems += self._contradictions()
         for draw in self._draws.values():
-            opened = openings.draws.get(draw.draw_id)
-            finished = draw.end_seq is not None and draw.end_seq < openings.size
-            frozen = draw.freeze is not None and draw.freeze_seq < openings.size
-            if opened is not None and not (finished and frozen):
-                report.problems.append(
-                    f"draws/{draw.draw_id} is opened but was not frozen and then closed, "
-                    f"cancelled or expired before seq {openings.size}"
-                )
-            elif opened is None and finished and frozen:
-                report.problems.append(
-                    f"draws/{draw.draw_id} was frozen and finished before seq "
-                    f"{openings.size} but the openings leave it out"
-                )
+            opened = self._openings.draws.get(draw.draw_id)
             project = (
                 f"project:{opened.inputs.get('project_ref')}" if opened is not None
                 else f"tender:{draw.request.get('tender_ref')}"
@@ -813,6 +794,38 @@ class Replayer:
                 if draw.cancel_reason:
                     pattern.cancellations[draw.cancel_reason] += 1
         return report
+
+    def _contradictions(self) -> list[str]:
+        """Where the openings contradict the whole verified log (§15 Verdicts)."""
+        openings, found = self._openings, []
+        if openings.size > self._size:
+            found.append(f"the openings speak of {openings.size} entries; the log has {self._size}")
+        if openings.sha256 not in self._logged:
+            found.append(
+                f"no export entry 'replay-openings size {openings.size}' logs these openings "
+                "(their SHA-256): a disclosure off the record, or a file changed since"
+            )
+        for uid, person in sorted(openings.experts.items()):
+            expert = self._experts.get(uid)
+            if person.erased and (expert is None or not 0 <= expert.erased_seq < openings.size):
+                found.append(f"experts/{uid} is erased per the openings but not in the log "
+                             f"before seq {openings.size}")  # fmt: skip
+        replayed = {d.draw_id for d in self._report.draws}
+        found += [f"draws/{d} is opened but has no committed freeze"
+                  for d in sorted(set(openings.draws) - replayed)]  # fmt: skip
+        for draw in self._draws.values():
+            opened = draw.draw_id in openings.draws
+            finished = draw.end_seq is not None and draw.end_seq < openings.size
+            frozen = draw.freeze is not None and draw.freeze_seq < openings.size
+            if opened and not (finished and frozen):
+                found.append(
+                    f"draws/{draw.draw_id} is opened but was not frozen, then closed, "
+                    f"cancelled or expired, before seq {openings.size}"
+                )
+            elif not opened and finished and frozen:
+                found.append(f"draws/{draw.draw_id} was frozen and finished before seq "
+                             f"{openings.size} but the openings leave it out")  # fmt: skip
+        return found
 
 
 def _compare(

@@ -50,6 +50,7 @@ OUT = HERE / "replay"
 ADMIN = small_logs.ADMIN
 SERVICE = small_logs.SERVICE
 REQUESTER = Who("requester", "client:trading-01", "replica-a")
+SUPERVISOR = Who("supervisor", "bureau:supervisor-1", "replica-a")
 DAY = 86_400_000
 T0 = 1_790_000_000_000  # ms: 2026-09-21, the first freeze
 TENDERER = uscc(900)
@@ -109,10 +110,10 @@ class Variant:
 
 @dataclass
 class Built:
-    """The sealed log and everything the openings disclose."""
+    """The log (before the openings' export entry) and everything the openings disclose."""
 
-    bodies: list[bytes]
-    notes: dict[int, str]
+    entries: list[Entry]
+    sizes: list[int]
     openings: dict[str, Any]
     draw_ids: list[str]
     size: int
@@ -370,10 +371,9 @@ def build(variant: Variant) -> Built:
         _execute(log, fourth)
         _close(log, fourth)
         opened.append(fourth)
-    bodies, notes = small_logs.seal(log.entries, log.sizes)
-    size = len(bodies)
-    return Built(bodies, notes, _openings(lib, log, opened, size), [d.draw_id for d in opened],
-                 size, sorted(p.hex() for p in first.panel))  # fmt: skip
+    size = len(log.entries)
+    return Built(log.entries, log.sizes, _openings(lib, log, opened, size),
+                 [d.draw_id for d in opened], size, sorted(p.hex() for p in first.panel))  # fmt: skip
 
 
 def _openings(lib: _Library, log: _Log, draws: list[_Draw], size: int) -> dict[str, Any]:
@@ -421,6 +421,7 @@ class Case:
     variant: Variant = field(default_factory=Variant)
     change: Callable[[dict[str, Any], Built], None] | None = None
     raw: Callable[[bytes], bytes] | None = None  # the openings' bytes, after encoding
+    logged: str = "sent"  # what the export entry logs: "sent", "honest" or "none"
     exit_code: int = 0
     contradict: bool = False
     draws: dict[str, Outcome] = field(default_factory=dict)
@@ -550,6 +551,13 @@ def cases() -> list[Case]:
         Case("match-mode-not-the-policys", "the params say exact matching under a prefix "
              "policy (sub-code holders left out)", variant=Variant(exact=True), exit_code=1,
              draws={d1: (failed, ["POLICY"], []), d2: OK2}),
+        Case("openings-not-logged", "honest openings that no export entry logs: a "
+             "disclosure off the record", logged="none", exit_code=1, contradict=True,
+             draws={d1: OK1, d2: OK2}, changed_before=SUSP),
+        Case("openings-edited-after-export", "the logged openings, with the inputs edited "
+             "afterwards", change=lambda o, _: _draw(o, d1)["inputs"].update(
+                 tenderer=uscc(901)), logged="honest", exit_code=1, contradict=True,
+             draws={d1: (failed, ["INPUTS"], []), d2: ("PARTIAL", [], HISTORY)}),
         Case("policy-incomplete", "the logged policy leaves a key out: its digest matches "
              "but it is not a whole policy", variant=Variant(partial_policy=True), exit_code=1,
              draws={d1: (failed, ["POLICY"], []), d2: (failed, ["POLICY"], [])}),
@@ -567,13 +575,29 @@ def generate(out: Path) -> None:
             built[key] = build(case.variant)
         b = built[key]
         folder = out / f"{number:02d}-{case.name}"
-        small_logs.write(folder / "export", b.bodies, b.notes)
-        (folder / "trust.toml").write_text(TRUST, encoding="utf-8")
         openings = canonical.loads(canonical.dumps(b.openings))
         if case.change is not None:
             case.change(openings, b)
         body = canonical.dumps(openings)
-        (folder / "openings.json").write_bytes(case.raw(body) if case.raw else body)
+        body = case.raw(body) if case.raw else body
+        folder.mkdir(parents=True)
+        (folder / "openings.json").write_bytes(body)
+        # The supervisor's export entry, after the openings were taken at size b.size: it
+        # logs the file sent, or the honest one (a file edited afterwards), or nothing.
+        entries, sizes = list(b.entries), list(b.sizes)
+        if case.logged != "none":
+            sent = body if case.logged == "sent" else canonical.dumps(b.openings)
+            digest = hashlib.sha256(sent).hexdigest()
+            entries.append(Entry(
+                ORIGIN, len(entries), "", entries[-1].ts + 1000,
+                make_req(SUPERVISOR.sub, f"openings-{number}", 0), "export",
+                f"exports/{digest[:32]}", SUPERVISOR,
+                {"what": f"replay-openings size {b.size}", "recipient": SUPERVISOR.sub,
+                 "data_sha256": digest},
+            ))  # fmt: skip
+            sizes.append(len(entries))
+        small_logs.write(folder / "export", *small_logs.seal(entries, sizes))
+        (folder / "trust.toml").write_text(TRUST, encoding="utf-8")
         write_json(folder / "expected.json", {
             "description": case.what, "exit_code": case.exit_code,
             "openings_contradict_log": case.contradict,

@@ -1208,11 +1208,33 @@ def profile_parses(x: Expert) -> bool:
     return True
 
 
+def export_logged(entries: list[Json], size: int, raw: bytes) -> bool:
+    """§15 Verdicts: the verified log holds an `export` entry with `what`
+    `replay-openings size <size>` and `data_sha256` the SHA-256 of the openings file's bytes.
+
+    reading: "the verified log" is the whole log, not only `seq < size`: the export is
+    logged when the openings are taken at `size`, so its own entry is at `seq >= size`.
+    """
+    what = f"replay-openings size {size}"
+    digest = hashlib.sha256(raw).hexdigest()
+    for e in entries:
+        data = e.get("data") if isinstance(e, dict) else None
+        if (
+            e.get("kind") == "export"
+            and isinstance(data, dict)
+            and data.get("what") == what
+            and data.get("data_sha256") == digest
+        ):
+            return True
+    return False
+
+
 def run(case: Path) -> dict[str, Json]:
     lines = (case / "export" / "entries.aud1").read_bytes().split(b"\n")
     entries = [canonical.loads(line) for line in lines if line]
     try:
-        openings = read_openings((case / "openings.json").read_bytes())
+        raw = (case / "openings.json").read_bytes()
+        openings = read_openings(raw)
     except (UsageError, OSError):
         return {"exit_code": 4, "openings_contradict_log": False, "draws": {}, "changed_before": {}}
     origin = entries[0]["log"] if entries else None
@@ -1223,6 +1245,7 @@ def run(case: Path) -> dict[str, Json]:
         or openings["size"] > len(entries)
         or set(rp.odraws) != per_log
         or rp.erasure_contradicted()
+        or not export_logged(entries, openings["size"], raw)
     )
     draws: dict[str, Json] = {}
     changed: dict[str, list[str]] = {}

@@ -193,7 +193,7 @@ def test_a_live_draw_in_the_openings_is_refused(replayed: dict[str, Any]) -> Non
 
     code, report = _replay(replayed, _tampered(replayed, "live", live))
     assert code == 1
-    assert any("was not frozen and then closed" in p for p in report["problems"])
+    assert any("was not frozen, then closed" in p for p in report["problems"])
 
 
 def test_openings_that_leave_a_finished_draw_out_fail(replayed: dict[str, Any]) -> None:
