@@ -145,7 +145,8 @@ class ReplayOpenings:
                  for r in sorted(rows, key=lambda r: str(r.draw_id).encode())]  # fmt: skip
         origin = str(self._audit.store.origin)
         return {
-            "openings_v": OPENINGS_V, "origin": origin, "size": size, "draws": draws,
+            "openings_v": OPENINGS_V, "origin": origin, "size": size,
+            "hash_keys": sorted(self._cipher.identity_key_ids()), "draws": draws,
             "experts": sorted((e["opening"] for e in experts.values()),
                               key=lambda e: str(e["expert"])),
         }  # fmt: skip

@@ -100,6 +100,7 @@ class Openings:
     draws: Mapping[str, DrawOpening]
     experts: Mapping[str, ExpertOpening]
     sha256: str = ""  # of the file's bytes: the data_sha256 of the export that logged it
+    hash_keys: frozenset[str] = frozenset()  # identity-hash key ids the exporter held
 
 
 def _need(ok: bool, why: str) -> None:
@@ -155,7 +156,12 @@ def parse_openings(data: bytes) -> Openings:
         top = canonical.loads(data)
     except (ValueError, CanonicalError) as exc:
         raise OpeningsError(f"not canonical aud1 JSON: {exc}") from None
-    top = _object(top, ("openings_v", "origin", "size", "draws", "experts"), "openings")
+    top = _object(top, ("openings_v", "origin", "size", "hash_keys", "draws", "experts"),
+                  "openings")  # fmt: skip
+    keys = top["hash_keys"]
+    _need(isinstance(keys, list) and all(isinstance(k, str) and k for k in keys),
+          "hash_keys: not a list of key ids")  # fmt: skip
+    _ascending(top["hash_keys"], "hash_keys")
     _need(top["openings_v"] == OPENINGS_V, "openings_v: must be 1")
     _need(isinstance(top["origin"], str), "origin: not a string")
     size = _int(top["size"], "size")
@@ -171,7 +177,8 @@ def parse_openings(data: bytes) -> Openings:
     for d in draws:
         _need(d.avoided <= {m.expert for m in d.members}, f"{d.draw_id}: avoided: not members")
     return Openings(top["origin"], size, {d.draw_id: d for d in draws},
-                    {e.expert: e for e in experts}, hashlib.sha256(data).hexdigest())  # fmt: skip
+                    {e.expert: e for e in experts}, hashlib.sha256(data).hexdigest(),
+                    frozenset(top["hash_keys"]))  # fmt: skip
 
 
 def _draw_opening(value: object, where: str) -> DrawOpening:
@@ -693,6 +700,13 @@ class Replayer:
     ) -> None:  # fmt: skip
         """Checks 5 and 6: membership and codes of every rebuilt expert."""
         opened = {m.expert: m for m in opening.members}
+        # The avoid list is hashed under every key in force at the request: with none of
+        # them, the exporter could not tell whom it names.
+        keys = {h.split(":", 1)[0] for h in inputs.avoid_experts}
+        blind = bool(keys) and not keys & self._openings.hash_keys
+        if blind and opened:
+            out.unverified["A11"] = "the avoid list's hash keys are no longer held: " + (
+                ", ".join(sorted(keys)))  # fmt: skip
         erased_since: list[str] = []
         unreadable: list[str] = []
         for expert in self._under(codes, opened):
@@ -711,7 +725,8 @@ class Replayer:
                 if erased:
                     erased_since.append(expert.uuid)
                 skip = (HISTORY_CODES if sealed else frozenset()) | (
-                    ERASED_CODES if erased else frozenset())  # fmt: skip
+                    ERASED_CODES if erased else frozenset()) | (
+                    frozenset({"A11"}) if blind else frozenset())  # fmt: skip
                 _compare(member, got, skip, out)
         if erased_since:
             out.unverified[",".join(sorted(ERASED_CODES))] = "personal data erased: " + ", ".join(

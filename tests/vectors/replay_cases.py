@@ -402,8 +402,8 @@ def _openings(lib: _Library, log: _Log, draws: list[_Draw], size: int) -> dict[s
         for n in sorted(members, key=expert_uuid)
     ]  # fmt: skip
     del log
-    return {"openings_v": 1, "origin": ORIGIN, "size": size, "draws": listed,
-            "experts": experts}  # fmt: skip
+    return {"openings_v": 1, "origin": ORIGIN, "size": size, "hash_keys": ["k1"],
+            "draws": listed, "experts": experts}  # fmt: skip
 
 
 # -- cases -------------------------------------------------------------------------------
@@ -457,6 +457,11 @@ def _open_live(data: dict[str, Any], _: Built) -> None:
 
 def _erase(data: dict[str, Any], _: Built) -> None:
     _expert(data, DELETED).update(erased=True, birth_date=None)
+
+
+def _retire_key(data: dict[str, Any], _: Built) -> None:
+    data["hash_keys"] = ["k2"]
+    _draw(data, "d-replay-1")["avoided"] = []
 
 
 def _extra_expert(data: dict[str, Any], _: Built) -> None:
@@ -558,6 +563,10 @@ def cases() -> list[Case]:
              "afterwards", change=lambda o, _: _draw(o, d1)["inputs"].update(
                  tenderer=uscc(901)), logged="honest", exit_code=1, contradict=True,
              draws={d1: (failed, ["INPUTS"], []), d2: ("PARTIAL", [], HISTORY)}),
+        Case("hash-key-retired", "the identity-hash key the avoid list was hashed under "
+             "is no longer held: no member can be named avoided, A11 unverified",
+             change=_retire_key, exit_code=3, changed_before=SUSP,
+             draws={d1: ("PARTIAL", [], ["A11"]), d2: OK2}),
         Case("policy-incomplete", "the logged policy leaves a key out: its digest matches "
              "but it is not a whole policy", variant=Variant(partial_policy=True), exit_code=1,
              draws={d1: (failed, ["POLICY"], []), d2: (failed, ["POLICY"], [])}),

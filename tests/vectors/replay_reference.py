@@ -693,9 +693,12 @@ def read_openings(raw: bytes) -> dict[str, Json]:
         o = canonical.loads(raw)
     except Exception as exc:
         raise UsageError("not canonical aud1") from exc
-    o = _keys(o, {"openings_v", "origin", "size", "draws", "experts"}, "top level")
+    o = _keys(o, {"openings_v", "origin", "size", "hash_keys", "draws", "experts"}, "top level")
     _need(type(o["openings_v"]) is int and o["openings_v"] == 1, "openings_v")
     _need(isinstance(o["origin"], str) and _int(o["size"]), "origin/size")
+    # `hash_keys`: ascending, unique, each a non-empty string.
+    _need(_strs(o["hash_keys"]) and all(o["hash_keys"]), "hash_keys")
+    _need(_ascending(o["hash_keys"]), "hash_keys order")
     _need(isinstance(o["draws"], list) and isinstance(o["experts"], list), "arrays")
     for d in o["draws"]:
         _read_draw(d)
@@ -1010,9 +1013,13 @@ class Replay:
         self.check_members(res, lib, by_uuid, ctx)
         history = set(HISTORY_CODES) if unverifiable else set()
         res.unverified |= history
+        # §15: when `inputs.avoid_experts` is not empty and none of its key ids is in
+        # `hash_keys`, every member's A11 is unverified for that draw.
+        keyless = {"A11"} if avoid_keys_unheld(inputs, self.openings["hash_keys"]) else set()
+        res.unverified |= keyless if by_uuid else set()
         for uuid, m in by_uuid.items():
             op = openings[uuid]
-            unv = history | op.unverified
+            unv = history | keyless | op.unverified
             res.unverified |= op.unverified
             discs, reasons = evaluate(lib[uuid], op, ctx)
             if not discs:
@@ -1092,6 +1099,22 @@ class Replay:
             if codes_of(nx, op, ctx, left_out) != codes_of(bx, bop, ctx, left_out):
                 changed.append(uuid)
         return sorted(changed)
+
+
+def key_id(keyed_hash: str) -> str | None:
+    """The key id of a keyed 身份证号 hash ``<key id>:<hex>``; None without a ``:``.
+
+    reading: the hex part holds no ``:``, so the key id is everything before the last one.
+    """
+    kid, sep, _ = keyed_hash.rpartition(":")
+    return kid if sep else None
+
+
+def avoid_keys_unheld(inputs: Json, hash_keys: list[str]) -> bool:
+    """§15: `inputs.avoid_experts` is not empty and none of its key ids is in `hash_keys`."""
+    avoid = inputs["avoid_experts"]
+    held = set(hash_keys)
+    return bool(avoid) and not any(key_id(a) in held for a in avoid)
 
 
 def opening_hash(code: str, c: Json) -> str:
