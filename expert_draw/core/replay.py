@@ -5,8 +5,11 @@ order and the supervisor's openings file; it rebuilds the expert library and eve
 draw's seats entry by entry, and at each opened draw's ``draw.commit`` (the entry after
 its ``pool.freeze``, in the same transaction) re-runs :mod:`expert_draw.core.eligibility`
 on the library as it stood at the freeze. It reports, per opened draw, the checks that
-failed, the codes it could not verify and why, the members whose codes changed within
-the look-back window, and, per trading system and per project, the patterns of §15.
+failed, the codes it could not verify and why, the experts of the draw edited within
+the look-back window (CHANGED_BEFORE when their codes changed, a member suspended or an
+expert who left the pool), the openings' contradictions with the log (their export
+entry, the set of opened draws, erasures), and, per trading system and per project, the
+patterns of §15.
 
 No clock, no randomness, no I/O: the CLI reads the files and prints the report.
 """
