@@ -72,9 +72,7 @@ TABLE = "draw"
 MAX_ROW_ID = 2**31 - 1  # the id column is an INTEGER: a page token past it is forged
 LIVE = frozenset({"COMMITTED", "AWAITING_BEACON", "EXECUTED", "OPENED", "CLOSED", "AWARDED"})
 SEATED_STATES = ("EXECUTED", "OPENED", "CLOSED", "AWARDED")
-# Entries that may change a pool: records (eligibility) and seats (history, D8).
-_EXPERT_KINDS = ("expert.create", "expert.update", "expert.status", "expert.delete",
-                 "credit.event")  # fmt: skip
+# Entries that may change a pool: records (LOOKBACK_KINDS, eligibility) and seats (D8).
 _SEAT_KINDS = ("draw.execute", "draw.decline", "draw.replace", "draw.cancel", "draw.expire")
 LOOKBACK_KINDS = ("expert.create", "expert.update", "expert.status", "expert.delete",
                   "credit.event")  # fmt: skip
@@ -1527,7 +1525,7 @@ class Draws:
         for r in conn.execute(
             select(e.c.kind, e.c.subj, e.c.body).where(
                 e.c.log_id == LOG_ID, e.c.seq >= prepared.head, e.c.seq < size,
-                e.c.kind.in_((*_EXPERT_KINDS, *_SEAT_KINDS)),
+                e.c.kind.in_((*LOOKBACK_KINDS, *_SEAT_KINDS)),
             )
         ):  # fmt: skip
             kind = str(r.kind)
