@@ -382,6 +382,7 @@ class _Draw:
     cancel_reason: str = ""
     declines: int = 0
     end_seq: int | None = None  # the first draw.close, draw.cancel or draw.expire
+    inputs_ok: bool = False  # opened, and its opened inputs hash to inputs_sha256
 
 
 class Replayer:
@@ -487,7 +488,9 @@ class Replayer:
         freeze = draw.freeze
         assert freeze is not None  # noqa: S101 - only frozen draws are replayed
         inputs = _inputs(opening.inputs, out)
-        if not self._inputs_match(draw, opening):
+        digest = hashlib.sha256(canonical.dumps(dict(opening.inputs))).hexdigest()
+        draw.inputs_ok = digest == draw.request.get("inputs_sha256")
+        if not draw.inputs_ok:
             out.findings.append(Finding("INPUTS", "the opened inputs do not hash to inputs_sha256"))
             inputs = None
         policy = self._policy(str(freeze["rules_digest"]), draw.freeze_seq, out)
@@ -521,11 +524,6 @@ class Replayer:
         self._members(opening, rules, inputs, request.disciplines, sealed=bool(sealed), out=out)
         self._changes(draw, opening, rules, inputs, out)
         return out
-
-    @staticmethod
-    def _inputs_match(draw: _Draw, opening: DrawOpening) -> bool:
-        digest = hashlib.sha256(canonical.dumps(dict(opening.inputs))).hexdigest()
-        return digest == draw.request.get("inputs_sha256")
 
     def _policy(self, digest: str, before: int, out: DrawReplay) -> Policy | None:
         found = [(s, c) for s, d, c in self._policies if d == digest and s < before]
@@ -663,7 +661,7 @@ class Replayer:
             if other is draw or not other.executed or other.ended or not other.seats:
                 continue
             opened = self._openings.draws.get(other.draw_id)
-            if opened is None or not self._inputs_match(other, opened):
+            if opened is None or not other.inputs_ok:
                 sealed.add(other.draw_id)  # its seats, window or project cannot be known
                 continue
             who = self._who.get(other.draw_id)
