@@ -132,11 +132,17 @@ def build(experts: int, disciplines: int, draws: int) -> tuple[list[dict[str, An
              "salt": frozen.salts[m.pseudonym].hex(), "discs": [d.decode() for d in m.discs],
              "reasons": [r.decode() for r in m.reasons]} for m in frozen.members]})  # fmt: skip
     members = sorted({str(m["expert"]) for d in opened for m in d["members"]})
-    openings = {"openings_v": 1, "origin": ORIGIN, "size": len(log), "draws": opened,
+    openings = {"openings_v": 1, "origin": ORIGIN, "size": len(log), "hash_keys": ["k1"],
+                "draws": opened,
                 "experts": [{"expert": u, "erased": False, "credits": [],
                              "birth_date": {"version": 1, "value": births[u][0],
                                             "salt": births[u][1]}} for u in members]}  # fmt: skip
-    return log, canonical.dumps(openings)
+    body = canonical.dumps(openings)
+    # The supervisor's export entry that logs the disclosure (verify replay requires it).
+    _entry(log, T0, "export", "exports/bench", {
+        "what": f"replay-openings size {openings['size']}", "recipient": "supervisor:bench",
+        "data_sha256": hashlib.sha256(body).hexdigest()})  # fmt: skip
+    return log, body
 
 
 def main() -> None:
