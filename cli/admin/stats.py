@@ -102,9 +102,7 @@ def fairness(
     if hashlib.sha256(parts["report.json"]).digest() != digest:
         fail("report.json does not match the SHA-256 the service logged for this run", 1)
     for name, body in parts.items():  # expert ids of closed draws: the owner only
-        fd = os.open(directory / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(bytes(body))
+        _write_new_private(directory / name, bytes(body))
     _summary(json.loads(parts["report.json"]), directory, export, seq)
 
 
@@ -141,12 +139,17 @@ def openings(
     if hashlib.sha256(body).digest() != digest:
         fail("the openings do not match the SHA-256 the service sent for them", 1)
     file.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # identities: owner only
-    with os.fdopen(fd, "wb") as out:
-        out.write(bytes(body))
+    _write_new_private(file, bytes(body))  # identities and birth dates: the owner only
     draws = len(json.loads(body)["draws"])
     Console().print(f"openings of {draws} draws at log size {size} written to {file}; "
                     f"logged as {export} (seq {seq})")  # fmt: skip
+
+
+def _write_new_private(path: Path, data: bytes) -> None:
+    """Create ``path`` (never an existing file) readable by its owner only, and fill it."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
 
 
 def _summary(report: dict[str, object], directory: Path, export: str, seq: int) -> None:
