@@ -469,8 +469,8 @@ class Draws:
             1000 * (eds1.round_time(r) - params.margin_s) if params.beacon
             else commit_ms + 1000 * config.nonce_deadline_s
         )  # fmt: skip
-        draw_row_id = conn.execute(insert(draw_table).values(
-            **row, state="COMMITTED", end_reason="", params=params_bytes,
+        values = dict(
+            row, state="COMMITTED", end_reason="", params=params_bytes,
             params_hash=params_hash, pool_root=frozen.pool_root,
             excluded_root=frozen.excluded_root, n_elig=frozen.n_elig, n_excl=frozen.n_excl,
             counts=json.dumps(counts), excluded_counts=json.dumps(excluded_counts), round=r,
@@ -479,7 +479,8 @@ class Draws:
                                  draw_id, "salts_enc"),
             envelopes=json.dumps([e.hex() for e in envelopes]), commit_digest=commit_digest,
             commit_seq=commit_seq, commit_ms=commit_ms, nonce_deadline_ms=deadline,
-        )).inserted_primary_key  # fmt: skip
+        )  # fmt: skip
+        draw_row_id = conn.execute(insert(draw_table).values(**values)).inserted_primary_key
         assert draw_row_id is not None  # noqa: S101 - an insert always has its key
         draw_row_id = draw_row_id[0]
         conn.execute(insert(draw_member_table), [
@@ -490,7 +491,9 @@ class Draws:
              "salt_enc": None, "seat": None, "left": False}
             for m in frozen.members
         ])  # fmt: skip
-        return Created(self._read(conn, draw_id), appended.bodies[2], appended.receipts[2].format())
+        # The draw as written (no seats yet): reading it back would cost two more round
+        # trips under the head lock.
+        return Created(_stored(values, {}), appended.bodies[2], appended.receipts[2].format())
 
     def _replay_create(self, conn: Connection, outcome: bytes, request: DrawRequest) -> Created:
         """A retried CreateDraw (same content: the request's digest matched)."""
@@ -641,21 +644,22 @@ class Draws:
             outcome=json.dumps({"draw_id": draw.draw_id}).encode(),
         )  # fmt: skip
         state, reason = ("CANCELLED", "REPL_EXHAUSTED") if exhausted else ("EXECUTED", "")
-        conn.execute(update(draw_table).where(draw_table.c.id == row.id).values(
-            state=state, end_reason=reason, nonce=nonce, seed=outcome.seed, s_enc=None,
-            execute_ms=now, version=row.version + 1,
-        ))  # fmt: skip
-        m = draw_member_table
-        for d in codes:
-            for p in seating.seats[d] if not exhausted else ():  # a cancelled draw seats nobody
-                conn.execute(update(m).where(m.c.draw_id == row.id, m.c.pseud == p).values(
-                    seat=d.decode()))  # fmt: skip
-        for p in seating.used - set(seated):
-            conn.execute(update(m).where(m.c.draw_id == row.id, m.c.pseud == p).values(left=True))
-        stored = self._read(conn, draw.draw_id)
-        seats = [(p, d.decode()) for d in codes for p in seating.seats[d]]
-        panel = self._disclose(conn, int(row.id), seats) if disclose else ()
-        return Executed(stored, panel)
+        values = {"state": state, "end_reason": reason, "nonce": nonce, "seed": outcome.seed,
+                  "s_enc": None, "execute_ms": now, "version": row.version + 1}  # fmt: skip
+        conn.execute(update(draw_table).where(draw_table.c.id == row.id).values(**values))
+        seats = {} if exhausted else {  # a cancelled draw seats nobody
+            d.decode(): sorted(seating.seats[d]) for d in sorted(codes) if seating.seats[d]
+        }  # fmt: skip
+        _update_members(conn, int(row.id), {
+            **{p: {"seat": None, "left": True} for p in seating.used - set(seated)},
+            **{p: {"seat": d, "left": False} for d, ps in seats.items() for p in ps},
+        })  # fmt: skip
+        # The draw as written, seats in the order a read gives them (no read under the lock).
+        stored = _stored({**row._mapping, **values}, seats)  # noqa: SLF001
+        if not disclose:
+            return Executed(stored, ())
+        order = [(p, d.decode()) for d in codes for p in seating.seats[d]]
+        return Executed(stored, self._disclose(conn, int(row.id), order))
 
     def submit_beacon(  # noqa: PLR0913 - one submission
         self, who: Who, role: str, draw_id: str, *, round_: int, signature: bytes,
@@ -862,13 +866,12 @@ class Draws:
             if change.state is not None:
                 values.update(state=change.state, end_reason=change.end_reason)
             conn.execute(update(draw_table).where(draw_table.c.id == row.id).values(**values))
+            _update_members(conn, int(row.id), change.members)
             m = draw_member_table
-            for pseud, member_values in change.members.items():
-                conn.execute(update(m).where(m.c.draw_id == row.id, m.c.pseud == pseud)
-                             .values(**member_values))  # fmt: skip
             if change.state == "CANCELLED":  # a cancelled draw holds no seat any more
                 conn.execute(update(m).where(m.c.draw_id == row.id).values(seat=None))
-            after = self._read(conn, draw_id)
+            seats = _seats_of(conn, [int(row.id)]).get(int(row.id), {})
+            after = _stored({**row._mapping, **values}, seats)  # noqa: SLF001 - the row as written
             disclosed = self._disclose(conn, int(row.id), change.disclose)
             failure = change.failure
             if failure is None:
@@ -1390,7 +1393,7 @@ class Draws:
 
     def _read(self, conn: Connection, draw_id: str) -> StoredDraw:
         row = self._row(conn, draw_id)
-        return _stored(row, _seats_of(conn, [int(row.id)]).get(int(row.id), {}))
+        return _stored(row._mapping, _seats_of(conn, [int(row.id)]).get(int(row.id), {}))  # noqa: SLF001
 
     def get(self, caller: str, role: str, draw_id: str) -> StoredDraw:
         """A draw its caller may see: a trading system sees only its own.
@@ -1454,7 +1457,7 @@ class Draws:
         with self._engine.connect() as conn:
             rows = conn.execute(query.order_by(draw_table.c.id.desc()).limit(size + 1)).all()
             seats = _seats_of(conn, [int(r.id) for r in rows[:size]])
-            items = [_stored(r, seats.get(int(r.id), {})) for r in rows[:size]]
+            items = [_stored(r._mapping, seats.get(int(r.id), {})) for r in rows[:size]]  # noqa: SLF001
         token = encode_cursor(int(rows[size - 1].id), key) if len(rows) > size else ""
         return items, token
 
@@ -1855,6 +1858,25 @@ def _rekey_draw(engine: Engine, cipher: FieldCipher, row_id: int) -> int:
         return len(values) + len(salts)
 
 
+def _update_members(
+    conn: Connection, draw_row_id: int, changes: Mapping[bytes, Mapping[str, Any]]
+) -> None:
+    """Write member rows' new ``seat``/``left`` in one statement (executemany)."""
+    if not changes:
+        return
+    if any(set(v) != {"seat", "left"} for v in changes.values()):
+        msg = "member changes carry exactly seat and left"
+        raise ValueError(msg)
+    m = draw_member_table
+    conn.execute(
+        update(m)
+        .where(m.c.draw_id == bindparam("b_draw"), m.c.pseud == bindparam("b_pseud"))
+        .values(seat=bindparam("b_seat"), left=bindparam("b_left")),
+        [{"b_draw": draw_row_id, "b_pseud": p, "b_seat": v["seat"], "b_left": v["left"]}
+         for p, v in changes.items()],
+    )  # fmt: skip
+
+
 def _seats_of(conn: Connection, row_ids: Sequence[int]) -> dict[int, dict[str, list[bytes]]]:
     """The seats of the draws ``row_ids`` (one query, the seated-members index)."""
     m = draw_member_table
@@ -1868,17 +1890,18 @@ def _seats_of(conn: Connection, row_ids: Sequence[int]) -> dict[int, dict[str, l
     return found
 
 
-def _stored(row: Row[Any], seats: dict[str, list[bytes]]) -> StoredDraw:
+def _stored(row: Mapping[Any, Any], seats: dict[str, list[bytes]]) -> StoredDraw:
+    """A draw row's columns (as read, or as just written) as the servicer shows them."""
     return StoredDraw(
-        draw_id=str(row.draw_id), state=str(row.state), supersedes=row.supersedes or "",
-        tender_ref=bytes(row.tender_ref), requester=str(row.requester),
-        beacon=bool(row.beacon), params=bytes(row.params),
-        params_hash=bytes(row.params_hash), pool_root=bytes(row.pool_root),
-        excluded_root=bytes(row.excluded_root), counts=json.loads(row.counts),
-        excluded_counts=json.loads(row.excluded_counts), round=int(row.round),
-        commit_digest=bytes(row.commit_digest), commit_ms=int(row.commit_ms),
-        nonce_deadline_ms=_opt(row.nonce_deadline_ms), execute_ms=_opt(row.execute_ms),
-        end_reason=str(row.end_reason), seats=seats,
+        draw_id=str(row["draw_id"]), state=str(row["state"]),
+        supersedes=row["supersedes"] or "", tender_ref=bytes(row["tender_ref"]),
+        requester=str(row["requester"]), beacon=bool(row["beacon"]),
+        params=bytes(row["params"]), params_hash=bytes(row["params_hash"]),
+        pool_root=bytes(row["pool_root"]), excluded_root=bytes(row["excluded_root"]),
+        counts=json.loads(row["counts"]), excluded_counts=json.loads(row["excluded_counts"]),
+        round=int(row["round"]), commit_digest=bytes(row["commit_digest"]),
+        commit_ms=int(row["commit_ms"]), nonce_deadline_ms=_opt(row.get("nonce_deadline_ms")),
+        execute_ms=_opt(row.get("execute_ms")), end_reason=str(row["end_reason"]), seats=seats,
     )  # fmt: skip
 
 

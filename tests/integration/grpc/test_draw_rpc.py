@@ -850,3 +850,32 @@ def test_a_create_retried_on_a_replica_with_other_identity_keys_is_the_same_requ
         assert error_info(caught.value).reason == "REQUEST_ID_REUSED"
     finally:
         other.stop(grace=0)
+
+
+def test_every_write_returns_the_draw_as_stored(requester: pb_grpc.DrawServiceStub) -> None:
+    """CreateDraw, ExecuteDraw, RecordDecline and CancelDraw build the draw they return
+    from what they wrote (no read-back under the head lock): it must be GetDraw's draw,
+    seats of two codes and their order included."""
+    quotas = [pb.DisciplineQuota(discipline=f"editions/2018/disciplines/{code}", seats=seats,
+                                 reserves=2)
+              for code, seats in (("A010102", 3), ("A010101", 2))]  # fmt: skip
+    draw = requester.CreateDraw(request(disciplines=quotas), timeout=30).draw
+
+    def stored() -> pb.Draw:
+        return requester.GetDraw(pb.GetDrawRequest(name=draw.name), timeout=10).draw
+
+    assert draw == stored()
+    done = requester.ExecuteDraw(pb.ExecuteDrawRequest(
+        name=draw.name, nonce=os.urandom(32), request_id=unique("ex")), timeout=30)  # fmt: skip
+    assert len(done.draw.seats) == 2
+    assert done.draw == stored()
+    declined = requester.RecordDecline(pb.RecordDeclineRequest(
+        name=draw.name, pseudonym=done.panel[-1].pseudonym, reason="HEALTH",
+        evidence=b"call record", request_id=unique("dec")), timeout=30)  # fmt: skip
+    assert declined.draw != done.draw
+    assert declined.draw == stored()
+    cancelled = requester.CancelDraw(pb.CancelDrawRequest(
+        name=draw.name, reason="TENDER_CANCELLED", request_id=unique("cx")),
+        timeout=30).draw  # fmt: skip
+    assert cancelled == stored()
+    assert list(cancelled.seats) == []
