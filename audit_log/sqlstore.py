@@ -34,6 +34,7 @@ from sqlalchemy import (
     UniqueConstraint,
     bindparam,
     insert,
+    literal_column,
     select,
     text,
     tuple_,
@@ -131,6 +132,17 @@ request_table = Table(
 
 LOG_ID = 1
 _LOCK_HEAD = select(head_table).where(head_table.c.log_id == LOG_ID).with_for_update()
+# PostgreSQL: the same lock, and the database's clock read once the lock is held.
+_LOCK_HEAD_CLOCK = (
+    select(
+        head_table,
+        literal_column("CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)").label(
+            "db_now_ms"
+        ),
+    )
+    .where(head_table.c.log_id == LOG_ID)
+    .with_for_update(of=head_table)
+)
 _INSERT_ENTRY = insert(entry_table)
 _INSERT_NODE = insert(node_table)
 _INSERT_CHECKPOINT = insert(checkpoint_table)
@@ -314,6 +326,16 @@ class AuditStore:
         """Lock and read the head row (``FOR UPDATE``; SQLite already holds its lock)."""
         return _head(conn.execute(_LOCK_HEAD).one())
 
+    def lock_head_and_clock(self, conn: Connection) -> tuple[Head, int | None]:
+        """Lock and read the head row, and the database's clock (UTC ms) as of the lock.
+
+        One round trip. The clock is PostgreSQL's; SQLite (one machine) has none: None.
+        """
+        if conn.dialect.name != "postgresql":
+            return self.lock_head(conn), None
+        row = conn.execute(_LOCK_HEAD_CLOCK).one()
+        return _head(row), int(row.db_now_ms)
+
     def append(  # noqa: PLR0913 - the parts of one audited request
         self,
         conn: Connection,
@@ -324,8 +346,12 @@ class AuditStore:
         pending: Sequence[PendingEntry],
         now_ms: int,
         outcome: bytes = b"",
+        head: Head | None = None,
     ) -> Appended:
         """Append ``pending`` as one transaction's entries, with one signed checkpoint.
+
+        ``head`` is the head the caller locked in this transaction (:meth:`lock_head`),
+        saving the lock's round trip; the compare-and-swap still guards the write.
 
         Raises:
             audit_log.entry.SchemaError: an entry breaks its schema or is too large.
@@ -334,7 +360,8 @@ class AuditStore:
         if not pending:
             msg = "an append needs at least one entry"
             raise ValueError(msg)
-        head = self.lock_head(conn)
+        if head is None:
+            head = self.lock_head(conn)
         compact = head.compact.copy()
         nodes = head.compact.nodes()
         size, prev, ts = head.size, head.last_leaf, head.last_ts

@@ -68,6 +68,18 @@ def load_signer(path: Path, origin: str) -> Signer:
     return signer
 
 
+@dataclass(slots=True)
+class Locked:
+    """The head a transaction locked with :meth:`AuditLog.lock`, for its one append.
+
+    Passing it to :meth:`AuditLog.append` saves the append its own lock and clock
+    check (both were done by ``lock``); a second append in the transaction locks again.
+    """
+
+    head: sqlstore.Head
+    spent: bool = False
+
+
 class AuditLog:
     """The service's handle on its log: one store, one engine, one clock."""
 
@@ -228,8 +240,11 @@ class AuditLog:
         pending: Sequence[PendingEntry],
         outcome: bytes = b"",
         now_ms: int | None = None,
+        locked: Locked | None = None,
     ) -> Appended:
         """Append entries in the caller's transaction.
+
+        ``locked``: the head this transaction locked with :meth:`lock` (checked then).
 
         ``now_ms`` fixes the entries' time when the caller decided on it under the head
         lock (a nonce's deadline is judged by its entry's own ts); else the clock's.
@@ -246,7 +261,11 @@ class AuditLog:
         if self.writes_refused is not None:
             msg = f"audit log self-check failed, writes are refused: {self.writes_refused}"
             raise PreconditionError(msg, reason="AUDIT_SELF_CHECK_FAILED")
-        self._check_clock(conn)
+        head = None
+        if locked is not None and not locked.spent:
+            locked.spent, head = True, locked.head
+        else:
+            self._check_clock(conn)
         digest = sqlstore.payload_digest(payload)
         try:
             if self.store.find_request(conn, who.sub, request_id, digest) is not None:
@@ -259,6 +278,7 @@ class AuditLog:
                 conn, who=who, request_id=request_id,
                 payload_sha256=digest, pending=pending,
                 now_ms=self.clock_ms() if now_ms is None else now_ms, outcome=outcome,
+                head=head,
             )  # fmt: skip
         except RequestReusedError as exc:
             raise PreconditionError(str(exc), reason="REQUEST_ID_REUSED") from None
@@ -280,7 +300,24 @@ class AuditLog:
         """
         if conn.dialect.name != "postgresql":
             return
-        db_ms = int(conn.execute(_DB_NOW_MS).scalar_one())
+        self._check_skew(int(conn.execute(_DB_NOW_MS).scalar_one()))
+
+    def lock(self, conn: Connection) -> Locked:
+        """Take the head lock for one append, and check the clock as :meth:`append` does.
+
+        One round trip on PostgreSQL (the lock and the database's clock together): the
+        head lock serializes every write of every replica, so each round trip held
+        under it counts.
+
+        Raises:
+            UnavailableError: ``CLOCK_SKEW``.
+        """
+        head, db_ms = self.store.lock_head_and_clock(conn)
+        if db_ms is not None:
+            self._check_skew(db_ms)
+        return Locked(head)
+
+    def _check_skew(self, db_ms: int) -> None:
         skew = self.clock_ms() - db_ms
         if abs(skew) > self.max_clock_skew_ms:
             _log.error("clock.skew", skew_ms=skew, bound_ms=self.max_clock_skew_ms)

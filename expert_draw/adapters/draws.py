@@ -25,7 +25,7 @@ from audit_log import canonical
 from audit_log.entry import Entry
 from audit_log.receipt import Receipt
 from audit_log.sqlstore import LOG_ID, PendingEntry, checkpoint_table, entry_table
-from expert_draw.adapters.audit import pending
+from expert_draw.adapters.audit import Locked, pending
 from expert_draw.adapters.db.engine import read_snapshot, write_transaction
 from expert_draw.adapters.db.models import (
     draw_member_table,
@@ -306,7 +306,7 @@ class Draws:
                 return self._replay_create(conn, bytes(stored.outcome), request)
             # The head lock: attempts on one tender-lot, and draws of one project, are
             # decided one at a time (one live draw per tender-lot).
-            self._audit.store.lock_head(conn)
+            locked = self._audit.lock(conn)
             self._check_policy(request, config.policy)  # the time again, after the wait
             tender_ref = self.tender_ref(request.tender_id, request.lot_id)
             self._check_attempts(conn, who, tender_ref, request.supersedes)
@@ -316,7 +316,7 @@ class Draws:
             if conn.execute(select(draw_table.c.id).where(draw_table.c.draw_id == draw_id)).first():
                 msg = f"draws/{draw_id} already exists"
                 raise AlreadyExistsError(msg, reason="DRAW_ALREADY_EXISTS")
-            if self._moved(conn, prepared, conflicts, config):
+            if self._moved(conn, prepared, conflicts, config, locked.head.size):
                 prepared = self._prepare(conn, request, conflicts, config)
                 self.refreezes += 1
             frozen = prepared.frozen
@@ -347,10 +347,10 @@ class Draws:
             short = [d for d, (_, seats_ok, min_ok) in verdict.items() if not (seats_ok and min_ok)]
             if short:
                 refusal = self._refuse(conn, who, request_id, payload, request, row, verdict,
-                                       request_entry, config)  # fmt: skip
+                                       request_entry, config, locked)  # fmt: skip
             else:
                 return self._commit(conn, who, request_id, payload, request, row, frozen,
-                                    request_entry, config, subjects)  # fmt: skip
+                                    request_entry, config, subjects, locked)  # fmt: skip
         raise refusal
 
     def _refuse(  # noqa: PLR0913, PLR0917 - the parts of one refusal
@@ -364,6 +364,7 @@ class Draws:
         verdict: dict[bytes, tuple[int, bool, bool]],
         request_entry: PendingEntry,
         config: DrawConfig,
+        locked: Locked,
     ) -> PreconditionError:
         counts = [{"d": d.decode(), "n": n, "short": not (a and b)}
                   for d, (n, a, b) in verdict.items()]  # fmt: skip
@@ -372,7 +373,7 @@ class Draws:
             conn, who=who, request_id=request_id, payload=payload,
             pending=[request_entry, pending("draw.cancel", f"draws/{draw_id}",
                                             {"reason": "INSUFFICIENT_POOL", "counts": counts})],
-            outcome=json.dumps({"draw_id": draw_id}).encode(),
+            outcome=json.dumps({"draw_id": draw_id}).encode(), locked=locked,
         )  # fmt: skip
         now = self._audit.clock_ms()
         conn.execute(insert(draw_table).values(
@@ -395,6 +396,7 @@ class Draws:
         request_entry: PendingEntry,
         config: DrawConfig,
         subjects: frozenset[str],
+        locked: Locked,
     ) -> Created:
         draw_id: str = row["draw_id"]
         codes = [q.code.encode() for q in request.quotas]
@@ -426,7 +428,9 @@ class Draws:
         lookback_uuids = subjects  # "experts/<uuid>" of every member, eligible or not
 
         def freeze_data(ts: int) -> dict[str, Any]:
-            seqs = self._lookback(conn, lookback_uuids, ts - 1000 * config.lookback_s, ts)
+            seqs = self._lookback(
+                conn, lookback_uuids, ts - 1000 * config.lookback_s, ts, locked.head.size
+            )
             return {
                 "pool_root": frozen.pool_root.hex(), "excluded_root": frozen.excluded_root.hex(),
                 "n_elig": frozen.n_elig, "n_excl": frozen.n_excl, "counts": counts,
@@ -459,7 +463,7 @@ class Draws:
             conn, who=who, request_id=request_id, payload=payload,
             pending=[request_entry, PendingEntry("pool.freeze", subj, freeze_data),
                      PendingEntry("draw.commit", subj, commit_data)],
-            outcome=json.dumps({"draw_id": draw_id}).encode(),
+            outcome=json.dumps({"draw_id": draw_id}).encode(), locked=locked,
         )  # fmt: skip
         commit_seq = appended.first_seq + 2
         committed = canonical.loads(appended.bodies[2])
@@ -526,8 +530,8 @@ class Draws:
                 _raise_stored(bytes(stored.outcome))
                 return self._replay_execute(conn, draw_id)
             # The head lock first: the nonce entry's own ts, fixed now, decides (spec §3).
-            head = self._audit.store.lock_head(conn)
-            ts = max(self._audit.clock_ms(), head.last_ts)
+            locked = self._audit.lock(conn)
+            ts = max(self._audit.clock_ms(), locked.head.last_ts)
             subj = f"draws/{draw_id}"
             state = str(row.state)
             rejected: tuple[str, str, str] | None = None  # reason, error reason, message
@@ -544,6 +548,7 @@ class Draws:
                 failure = PreconditionError(rejected[2], reason=rejected[1])
                 self._audit.append(
                     conn, who=who, request_id=request_id, payload=payload, now_ms=ts,
+                    locked=locked,
                     pending=[pending("draw.nonce_reject", subj,
                                      {"nonce": nonce.hex(), "reason": rejected[0]})],
                     outcome=_failure_outcome(draw_id, failure),
@@ -555,6 +560,7 @@ class Draws:
                 )
                 self._audit.append(
                     conn, who=who, request_id=request_id, payload=payload, now_ms=ts,
+                    locked=locked,
                     pending=[pending("draw.nonce_reject", subj,
                                      {"nonce": nonce.hex(), "reason": "LATE"}),
                              pending("draw.expire", subj, {"reason": "LATE_NONCE"})],
@@ -568,6 +574,7 @@ class Draws:
             elif row.beacon:
                 self._audit.append(
                     conn, who=who, request_id=request_id, payload=payload, now_ms=ts,
+                    locked=locked,
                     pending=[pending("draw.nonce", subj, {"nonce": nonce.hex()})],
                     outcome=json.dumps({"draw_id": draw_id}).encode(),
                 )  # fmt: skip
@@ -580,7 +587,8 @@ class Draws:
             else:
                 nonce_entry = pending("draw.nonce", subj, {"nonce": nonce.hex()})
                 return self._resolve(conn, who, request_id, payload, row, nonce,
-                                     first=[nonce_entry], r=0, sig=b"", rho=b"", ts=ts)  # fmt: skip
+                                     first=[nonce_entry], r=0, sig=b"", rho=b"", ts=ts,
+                                     locked=locked)  # fmt: skip
         raise failure
 
     def _resolve(  # noqa: PLR0913, PLR0917 - the parts of one resolution
@@ -597,6 +605,7 @@ class Draws:
         sig: bytes,
         rho: bytes,
         ts: int,
+        locked: Locked,
     ) -> Executed:
         """Phase 5: execute, BUSY strikes, the requester's grant and, on its own call, access.
 
@@ -641,7 +650,7 @@ class Draws:
             )
         self._audit.append(
             conn, who=who, request_id=request_id, payload=payload, pending=entries, now_ms=ts,
-            outcome=json.dumps({"draw_id": draw.draw_id}).encode(),
+            outcome=json.dumps({"draw_id": draw.draw_id}).encode(), locked=locked,
         )  # fmt: skip
         state, reason = ("CANCELLED", "REPL_EXHAUSTED") if exhausted else ("EXECUTED", "")
         values = {"state": state, "end_reason": reason, "nonce": nonce, "seed": outcome.seed,
@@ -701,12 +710,14 @@ class Draws:
                     f"does not verify for round {r}: {exc.reason}",
                     reason="BAD_BEACON",
                 ) from None
-            ts = max(self._audit.clock_ms(), self._audit.store.lock_head(conn).last_ts)
+            locked = self._audit.lock(conn)
+            ts = max(self._audit.clock_ms(), locked.head.last_ts)
             if ts < 1000 * eds1.round_time(r):
                 msg = f"round {r} is not due before {eds1.round_time(r)} (UNIX seconds)"
                 raise PreconditionError(msg, reason="ROUND_NOT_DUE")
             return self._resolve(conn, who, request_id, payload, row, bytes(row.nonce),
-                                 first=[], r=r, sig=signature, rho=rho, ts=ts)  # fmt: skip
+                                 first=[], r=r, sig=signature, rho=rho, ts=ts,
+                                 locked=locked)  # fmt: skip
 
     def _strike_busy(
         self,
@@ -773,11 +784,10 @@ class Draws:
     def _busy(self, conn: Connection, row: Row[Any]) -> dict[int, dict[str, Any]]:
         """Experts seated now in other executed draws whose windows overlap this one.
 
-        Read under the head lock, which every seating transaction takes before it reads
-        and holds until it commits: two executions (or replacements) at once serialize,
-        and the second sees the first's seats, so nobody is seated twice.
+        The caller holds the head lock, which every seating transaction takes before it
+        reads and holds until it commits: two executions (or replacements) at once
+        serialize, and the second sees the first's seats, so nobody is seated twice.
         """
-        self._audit.store.lock_head(conn)
         pad = self._config().policy.history.padding_minutes * 60_000  # as at the freeze
         m, t = draw_member_table, draw_table
         found: dict[int, dict[str, Any]] = {}
@@ -856,9 +866,12 @@ class Draws:
             if stored is not None:
                 _raise_stored(bytes(stored.outcome))  # a change that failed fails again
                 return self._read(conn, draw_id), ()
+            # The head lock before ``apply``: a decline reads the seats under it (_busy).
+            locked = self._audit.lock(conn)
             change = apply(conn, row)
             self._audit.append(
                 conn, who=who, request_id=request_id, payload=payload, pending=change.entries,
+                locked=locked,
                 outcome=json.dumps({"draw_id": draw_id}).encode() if change.failure is None
                 else _failure_outcome(draw_id, change.failure),
             )  # fmt: skip
@@ -1514,13 +1527,14 @@ class Draws:
         prepared: _Prepared,
         conflicts: eligibility.ConflictInputs,
         config: DrawConfig,
+        size: int,
     ) -> bool:
-        """Whether an entry appended since ``prepared.head`` may change the pool.
+        """Whether an entry in ``[prepared.head, size)`` may change the pool.
 
-        A change of a candidate's record, a new expert or new codes for one, or a seat
-        that moved among the candidates' seats (re-read here, under the head lock).
+        ``size`` is the locked head's. A change of a candidate's record, a new expert or
+        new codes for one, or a seat that moved among the candidates' seats (re-read
+        here, under the head lock).
         """
-        size = self._audit.store.head(conn).size
         if size == prepared.head:
             return False
         e = entry_table
@@ -1724,14 +1738,14 @@ class Draws:
         )]  # fmt: skip
 
     def _lookback(
-        self, conn: Connection, subjects: frozenset[str], from_ms: int, to_ms: int
+        self, conn: Connection, subjects: frozenset[str], from_ms: int, to_ms: int, size: int
     ) -> list[int]:
         """Seqs of expert changes of ``subjects`` with ``ts`` in ``[from_ms, to_ms)``.
 
-        Entry times never decrease with ``seq``: two binary searches over the log find
-        the seq range of the window, and the subject index does the rest.
+        ``size`` is the locked head's: the entries before this append. Entry times
+        never decrease with ``seq``: two binary searches over the log find the seq range
+        of the window, and the subject index does the rest.
         """
-        size = self._audit.store.head(conn).size
         low, high = self._first_at(conn, from_ms, 0, size), self._first_at(conn, to_ms, 0, size)
         if low >= high:
             return []

@@ -879,3 +879,40 @@ def test_every_write_returns_the_draw_as_stored(requester: pb_grpc.DrawServiceSt
         timeout=30).draw  # fmt: skip
     assert cancelled == stored()
     assert list(cancelled.seats) == []
+
+
+def test_draw_writes_are_refused_on_a_skewed_replica(
+    library: RunningService, requester: pb_grpc.DrawServiceStub
+) -> None:
+    """Draw writes check the clock with the head lock (one round trip): CreateDraw,
+    ExecuteDraw and a decline are refused CLOCK_SKEW on PostgreSQL, writing nothing."""
+    draw = requester.CreateDraw(request(), timeout=30).draw
+    done = requester.ExecuteDraw(pb.ExecuteDrawRequest(
+        name=draw.name, nonce=os.urandom(32), request_id=unique("ex")), timeout=30)  # fmt: skip
+    second = requester.CreateDraw(request(), timeout=30).draw
+    calls: list[Callable[[], object]] = [
+        lambda: requester.CreateDraw(request(), timeout=30),
+        lambda: requester.ExecuteDraw(pb.ExecuteDrawRequest(
+            name=second.name, nonce=os.urandom(32), request_id=unique("ex")), timeout=30),
+        lambda: requester.RecordDecline(pb.RecordDeclineRequest(
+            name=draw.name, pseudonym=done.panel[0].pseudonym, reason="HEALTH",
+            evidence=b"call", request_id=unique("dec")), timeout=30),
+    ]  # fmt: skip
+    right = library.audit.clock_ms
+    with library.engine.connect() as conn:
+        before = library.audit.store.head(conn).size
+    library.audit.clock_ms = lambda: int(time.time() * 1000) + 6_000  # the bound: 5 s
+    try:
+        for call in calls:
+            if library.engine.dialect.name != "postgresql":
+                call()  # one machine, one clock
+                continue
+            with pytest.raises(grpc.RpcError) as caught:
+                call()
+            assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
+            assert error_info(caught.value).reason == "CLOCK_SKEW"
+    finally:
+        library.audit.clock_ms = right
+    if library.engine.dialect.name == "postgresql":
+        with library.engine.connect() as conn:
+            assert library.audit.store.head(conn).size == before
