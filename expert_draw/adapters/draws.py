@@ -77,6 +77,7 @@ _SEAT_KINDS = ("draw.execute", "draw.decline", "draw.replace", "draw.cancel", "d
 LOOKBACK_KINDS = ("expert.create", "expert.update", "expert.status", "expert.delete",
                   "credit.event")  # fmt: skip
 MAX_LOOKBACK_SEQS = 1000
+LOOKBACK_SLACK_MS = 60_000
 MAX_TS_MEMO = 100_000
 
 
@@ -222,6 +223,10 @@ class _Prepared:
     uuid_of: dict[int, str]  # candidates: row id -> uuid
     seats: Counter[eligibility.Seat]  # the candidates' seats read
     subjects: frozenset[str]  # "experts/<uuid>" of every candidate
+    # The look-back read ahead: (seq, ts, subj) of the candidates' record entries below
+    # ``head`` with ts at or after ``recent_from_ms``.
+    recent: tuple[tuple[int, int, str], ...]
+    recent_from_ms: int
 
 
 class Draws:
@@ -349,7 +354,7 @@ class Draws:
                 refusal = self._refuse(conn, who, request_id, payload, request, row, verdict,
                                        request_entry, config, locked)  # fmt: skip
             else:
-                return self._commit(conn, who, request_id, payload, request, row, frozen,
+                return self._commit(conn, who, request_id, payload, request, row, prepared,
                                     request_entry, config, subjects, locked)  # fmt: skip
         raise refusal
 
@@ -392,13 +397,14 @@ class Draws:
         payload: object,
         request: DrawRequest,
         row: dict[str, Any],
-        frozen: drawing.Frozen,
+        prepared: _Prepared,
         request_entry: PendingEntry,
         config: DrawConfig,
         subjects: frozenset[str],
         locked: Locked,
     ) -> Created:
         draw_id: str = row["draw_id"]
+        frozen = prepared.frozen
         codes = [q.code.encode() for q in request.quotas]
         params = eds1.Params(
             draw_id=draw_id.encode(), tender_ref=row["tender_ref"],
@@ -428,9 +434,14 @@ class Draws:
         lookback_uuids = subjects  # "experts/<uuid>" of every member, eligible or not
 
         def freeze_data(ts: int) -> dict[str, Any]:
-            seqs = self._lookback(
-                conn, lookback_uuids, ts - 1000 * config.lookback_s, ts, locked.head.size
-            )
+            from_ms = ts - 1000 * config.lookback_s
+            if from_ms >= prepared.recent_from_ms:
+                # Read before the lock; nothing of these subjects was appended since
+                # (else _moved would have made CreateDraw prepare again, under the lock).
+                seqs = [q for q, at, subj in prepared.recent
+                        if subj in lookback_uuids and from_ms <= at < ts]  # fmt: skip
+            else:  # the clock stepped back further than the slack
+                seqs = self._lookback(conn, lookback_uuids, from_ms, ts, locked.head.size)
             return {
                 "pool_root": frozen.pool_root.hex(), "excluded_root": frozen.excluded_root.hex(),
                 "n_elig": frozen.n_elig, "n_excl": frozen.n_excl, "counts": counts,
@@ -1515,10 +1526,15 @@ class Draws:
         uuid_of = {c.row_id: c.uuid for c in candidates}
         seats = self._seats(conn, conflicts, policy, uuid_of)
         assessed = self._assess(request, conflicts, config, candidates, seats)
+        subjects = frozenset(f"experts/{c.uuid}" for c in candidates)
+        # The commit's ts is this clock or later, so its look-back window starts after
+        # this bound (LOOKBACK_SLACK_MS allows for the clock stepping back in between).
+        recent_from_ms = self._audit.clock_ms() - 1000 * config.lookback_s - LOOKBACK_SLACK_MS
         return _Prepared(
             head=head, assessed=assessed, frozen=drawing.freeze(assessed, self._random),
-            uuid_of=uuid_of, seats=Counter(seats),
-            subjects=frozenset(f"experts/{c.uuid}" for c in candidates),
+            uuid_of=uuid_of, seats=Counter(seats), subjects=subjects,
+            recent=self._recent(conn, subjects, recent_from_ms, head),
+            recent_from_ms=recent_from_ms,
         )  # fmt: skip
 
     def _moved(
@@ -1737,31 +1753,45 @@ class Draws:
             .order_by(t.c.expert_id)
         )]  # fmt: skip
 
-    def _lookback(
-        self, conn: Connection, subjects: frozenset[str], from_ms: int, to_ms: int, size: int
-    ) -> list[int]:
-        """Seqs of expert changes of ``subjects`` with ``ts`` in ``[from_ms, to_ms)``.
+    def _recent(
+        self, conn: Connection, subjects: frozenset[str], from_ms: int, size: int
+    ) -> tuple[tuple[int, int, str], ...]:
+        """``(seq, ts, subj)`` of record entries of ``subjects`` from ``from_ms`` on.
 
-        ``size`` is the locked head's: the entries before this append. Entry times
-        never decrease with ``seq``: two binary searches over the log find the seq range
-        of the window, and the subject index does the rest.
+        Entries below ``size``. Entry times never decrease with ``seq``: a binary search
+        over the log finds the first seq of the window, and the subject index does the
+        rest. CreateDraw reads its look-back with it before the head lock.
         """
-        low, high = self._first_at(conn, from_ms, 0, size), self._first_at(conn, to_ms, 0, size)
-        if low >= high:
-            return []
+        low = self._first_at(conn, from_ms, 0, size)
         e = entry_table
-        found: list[int] = []
+        seqs: list[int] = []
         ordered = sorted(subjects)
         for start in range(0, len(ordered), 500):
             # By subject only (its index: a few entries per expert); kind and seq range
             # are filtered here, as with them in the query SQLite prefers the kind or the
             # seq index and walks every entry of the window.
-            found += [int(r.seq) for r in conn.execute(
+            seqs += [int(r.seq) for r in conn.execute(
                 select(e.c.seq, e.c.kind).where(
                     e.c.log_id == LOG_ID, e.c.subj.in_(ordered[start:start + 500]),
                 )
-            ) if r.kind in LOOKBACK_KINDS and low <= r.seq < high]  # fmt: skip
-        return sorted(found)
+            ) if r.kind in LOOKBACK_KINDS and low <= r.seq < size]  # fmt: skip
+        found: list[tuple[int, int, str]] = []
+        for start in range(0, len(seqs), 500):
+            found += [(int(r.seq), _entry_ts(bytes(r.body)), str(r.subj)) for r in conn.execute(
+                select(e.c.seq, e.c.body, e.c.subj).where(
+                    e.c.log_id == LOG_ID, e.c.seq.in_(seqs[start:start + 500])
+                )
+            )]  # fmt: skip
+        return tuple(sorted(found))
+
+    def _lookback(
+        self, conn: Connection, subjects: frozenset[str], from_ms: int, to_ms: int, size: int
+    ) -> list[int]:
+        """Seqs of record entries of ``subjects`` with ``ts`` in ``[from_ms, to_ms)``.
+
+        ``size`` is the locked head's: the entries before this append.
+        """
+        return [q for q, at, _ in self._recent(conn, subjects, from_ms, size) if at < to_ms]
 
     def _first_at(self, conn: Connection, ts: int, low: int, high: int) -> int:
         """The first seq in ``[low, high)`` whose entry has ``ts`` at or after ``ts``."""

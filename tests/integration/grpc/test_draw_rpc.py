@@ -916,3 +916,27 @@ def test_draw_writes_are_refused_on_a_skewed_replica(
     if library.engine.dialect.name == "postgresql":
         with library.engine.connect() as conn:
             assert library.audit.store.head(conn).size == before
+
+
+def test_the_lookback_read_before_the_lock_is_the_one_read_under_it(
+    requester: pb_grpc.DrawServiceStub,
+    audit: audit_grpc.AuditServiceStub,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """CreateDraw reads the look-back before the head lock; when the clock has stepped
+    back past the slack it reads it again under the lock. Both list the same entries
+    (here the members' expert.create entries: the library is minutes old)."""
+    from expert_draw.adapters import draws
+
+    def lookback() -> list[int]:
+        draw = requester.CreateDraw(request(), timeout=30).draw
+        [freeze] = [e for e in entries_of(audit, draw.name) if e.kind == "pool.freeze"]
+        requester.CancelDraw(pb.CancelDrawRequest(
+            name=draw.name, reason="TENDER_CANCELLED", request_id=unique("cx")), timeout=30)  # fmt: skip
+        assert freeze.data["lookback_n"] == len(freeze.data["lookback_seqs"])
+        return list(freeze.data["lookback_seqs"])
+
+    ahead = lookback()
+    assert len(ahead) >= LIBRARY
+    monkeypatch.setattr(draws, "LOOKBACK_SLACK_MS", -(10**13))  # read ahead never suffices
+    assert lookback() == ahead
