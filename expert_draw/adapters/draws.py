@@ -540,6 +540,11 @@ class Draws:
             if stored is not None:
                 _raise_stored(bytes(stored.outcome))
                 return self._replay_execute(conn, draw_id)
+            # The order does not depend on the time: computed before the head lock, from
+            # the draw's own rows, which its row lock (held) keeps as they are.
+            ahead = None
+            if row.nonce is None and str(row.state) == "COMMITTED" and not row.beacon:
+                ahead = self._order(conn, row, nonce, r=0, rho=b"")
             # The head lock first: the nonce entry's own ts, fixed now, decides (spec §3).
             locked = self._audit.lock(conn)
             ts = max(self._audit.clock_ms(), locked.head.last_ts)
@@ -599,7 +604,7 @@ class Draws:
                 nonce_entry = pending("draw.nonce", subj, {"nonce": nonce.hex()})
                 return self._resolve(conn, who, request_id, payload, row, nonce,
                                      first=[nonce_entry], r=0, sig=b"", rho=b"", ts=ts,
-                                     locked=locked)  # fmt: skip
+                                     locked=locked, ahead=ahead)  # fmt: skip
         raise failure
 
     def _resolve(  # noqa: PLR0913, PLR0917 - the parts of one resolution
@@ -617,18 +622,15 @@ class Draws:
         rho: bytes,
         ts: int,
         locked: Locked,
+        ahead: _Ordered | None = None,
     ) -> Executed:
         """Phase 5: execute, BUSY strikes, the requester's grant and, on its own call, access.
 
-        ``first`` holds the nonce entry when the nonce comes in the same call.
+        ``first`` holds the nonce entry when the nonce comes in the same call; ``ahead``
+        the order when the caller computed it before the head lock.
         """
-        draw = _Executing(conn, row)
+        draw, s, outcome = ahead or self._order(conn, row, nonce, r=r, rho=rho)
         subj = f"draws/{draw.draw_id}"
-        s = bytes.fromhex(self.open_secret(bytes(row.s_enc), draw.draw_id, "s_enc"))
-        outcome = drawing.resolve(
-            draw.params, draw.members, pool_root=bytes(row.pool_root),
-            excluded_root=bytes(row.excluded_root), s=s, r=r, rho=rho, nonce=nonce,
-        )  # fmt: skip
         codes = [d.code for d in draw.params.disciplines]
         entries = [
             *first,
@@ -679,7 +681,19 @@ class Draws:
         if not disclose:
             return Executed(stored, ())
         order = [(p, d.decode()) for d in codes for p in seating.seats[d]]
-        return Executed(stored, self._disclose(conn, int(row.id), order))
+        return Executed(stored, self._disclose(conn, int(row.id), order, draw.expert_of))
+
+    def _order(
+        self, conn: Connection, row: Row[Any], nonce: bytes, *, r: int, rho: bytes
+    ) -> _Ordered:
+        """The draw's members, its secret and the order they give (pure, no time in it)."""
+        draw = _Executing(conn, row)
+        s = bytes.fromhex(self.open_secret(bytes(row.s_enc), draw.draw_id, "s_enc"))
+        outcome = drawing.resolve(
+            draw.params, draw.members, pool_root=bytes(row.pool_root),
+            excluded_root=bytes(row.excluded_root), s=s, r=r, rho=rho, nonce=nonce,
+        )  # fmt: skip
+        return draw, s, outcome
 
     def submit_beacon(  # noqa: PLR0913 - one submission
         self, who: Who, role: str, draw_id: str, *, round_: int, signature: bytes,
@@ -820,14 +834,21 @@ class Draws:
         return found
 
     def _disclose(
-        self, conn: Connection, draw_row_id: int, seats: Sequence[tuple[bytes, str]]
+        self,
+        conn: Connection,
+        draw_row_id: int,
+        seats: Sequence[tuple[bytes, str]],
+        expert_of: Mapping[bytes, int] | None = None,
     ) -> tuple[Member, ...]:
-        """The identities behind ``(pseudonym, code)`` seats (the caller logs the access)."""
+        """The identities behind ``(pseudonym, code)`` seats (the caller logs the access).
+
+        ``expert_of`` (pseudonym -> expert row id) when the caller has read it already.
+        """
         if not seats:
             return ()
         m = draw_member_table
         wanted = [p for p, _ in seats]
-        experts_of = {
+        experts_of = {p: expert_of[p] for p in wanted} if expert_of is not None else {
             bytes(r.pseud): int(r.expert_id)
             for r in conn.execute(
                 select(m.c.pseud, m.c.expert_id).where(m.c.draw_id == draw_row_id,
@@ -2050,6 +2071,10 @@ class _Executing:
             ))  # fmt: skip
             self.expert_of[pseud] = int(m.expert_id)
         self.members.sort(key=lambda m: m.pseudonym)
+
+
+_Ordered = tuple[_Executing, bytes, drawing.Outcome]
+"""A draw's members, its secret ``s``, and the order they give."""
 
 
 @dataclass(frozen=True, slots=True)
