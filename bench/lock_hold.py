@@ -51,14 +51,20 @@ def run(url: str, folder: Path, holders: int, draws: int) -> list[float]:
         assert service.draws is not None
         store = service.draws._audit.store  # noqa: SLF001 - the lock under measurement
         taken: list[float] = []
-        original_lock = store.lock_head
+        original_lock, original_lock_clock = store.lock_head, store.lock_head_and_clock
 
         def lock_head(conn: Any) -> Any:
             found = original_lock(conn)
             taken.append(time.perf_counter())
             return found
 
+        def lock_head_and_clock(conn: Any) -> Any:  # PostgreSQL: the lock with the clock
+            found = original_lock_clock(conn)
+            taken.append(time.perf_counter())
+            return found
+
         store.lock_head = lock_head  # type: ignore[method-assign]
+        store.lock_head_and_clock = lock_head_and_clock  # type: ignore[method-assign]
         with client_channel(pki, service.port, "admin") as channel:
             admin = expert_grpc.ExpertServiceStub(channel)
             for n in range(holders):
