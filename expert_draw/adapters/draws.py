@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, bindparam, insert, or_, select, update
+from sqlalchemy import and_, bindparam, insert, literal, or_, select, union_all, update
 
 from audit_log import canonical
 from audit_log.entry import Entry
@@ -314,11 +314,12 @@ class Draws:
             locked = self._audit.lock(conn)
             self._check_policy(request, config.policy)  # the time again, after the wait
             tender_ref = self.tender_ref(request.tender_id, request.lot_id)
-            self._check_attempts(conn, who, tender_ref, request.supersedes)
-            self._check_project(conn, project_ref)
-            waived = self._override(conn, request.override_seq, tender_ref)
             draw_id = request.draw_id or _new_draw_id(self._random)
-            if conn.execute(select(draw_table.c.id).where(draw_table.c.draw_id == draw_id)).first():
+            latest, pending_draw, taken = self._guards(conn, tender_ref, project_ref, draw_id)
+            _check_attempts(who, latest, request.supersedes)
+            _check_project(pending_draw)
+            waived = self._override(conn, request.override_seq, tender_ref)
+            if taken:
                 msg = f"draws/{draw_id} already exists"
                 raise AlreadyExistsError(msg, reason="DRAW_ALREADY_EXISTS")
             if self._moved(conn, prepared, conflicts, config, locked.head.size):
@@ -1685,50 +1686,27 @@ class Draws:
             for d, e in held if d in draws
         ]  # fmt: skip
 
-    def _check_attempts(
-        self, conn: Connection, who: Who, tender_ref: bytes, supersedes: str
-    ) -> None:
-        latest = conn.execute(
-            select(draw_table.c.draw_id, draw_table.c.state, draw_table.c.requester)
-            .where(draw_table.c.tender_ref == tender_ref)
-            .order_by(draw_table.c.id.desc()).limit(1)
-        ).first()  # fmt: skip
-        if latest is not None and str(latest.requester) != who.sub:
-            msg = "this tender-lot is drawn by another trading system"  # names no draw
-            raise PreconditionError(msg, reason="TENDER_LOT_OF_ANOTHER_REQUESTER")
-        if latest is not None and str(latest.state) in LIVE:
-            msg = f"draws/{latest.draw_id} is the live draw of this tender-lot; cancel it first"
-            raise PreconditionError(msg, reason="LIVE_DRAW_EXISTS")
-        expected = "" if latest is None else str(latest.draw_id)
-        if supersedes != expected:
-            msg = (
-                f"supersedes must name the tender-lot's latest attempt"
-                f" ({'draws/' + expected if expected else 'none: this is the first'})"
-            )
-            raise PreconditionError(msg, reason="SUPERSEDES_MISMATCH")
+    def _guards(
+        self, conn: Connection, tender_ref: bytes, project_ref: bytes, draw_id: str
+    ) -> tuple[Row[Any] | None, bool, bool]:
+        """What CreateDraw checks under the head lock, in one statement.
 
-    def _check_project(self, conn: Connection, project_ref: bytes) -> None:
-        """Refuse while another draw of the project awaits its nonce or round.
-
-        "Already drawn for this project" (SAME_PROJECT) is decided at the freeze from
-        the seats then held; a draw of the same project that is committed but not yet
-        executed would seat experts this freeze cannot see.
-
-        Raises:
-            PreconditionError: PROJECT_DRAW_PENDING.
+        The tender-lot's latest attempt (draw id, state, requester), whether another
+        draw of the project awaits its nonce or round, and whether ``draw_id`` is taken.
         """
-        pending_draw = conn.execute(
-            select(draw_table.c.id).where(
-                draw_table.c.project_ref == project_ref,
-                draw_table.c.state.in_(("COMMITTED", "AWAITING_BEACON")),
-            ).limit(1)
-        ).first()  # fmt: skip
-        if pending_draw is not None:
-            msg = (
-                "another draw of this project is committed and not yet executed: execute or"
-                " cancel it first (experts already drawn for the project are excluded)"
+        t = draw_table
+        parts = [
+            select(literal(what).label("what"), t.c.draw_id, t.c.state, t.c.requester)
+            .where(where).order_by(t.c.id.desc()).limit(1).subquery().select()
+            for what, where in (
+                ("latest", t.c.tender_ref == tender_ref),
+                ("pending", and_(t.c.project_ref == project_ref,
+                                 t.c.state.in_(("COMMITTED", "AWAITING_BEACON")))),
+                ("taken", t.c.draw_id == draw_id),
             )
-            raise PreconditionError(msg, reason="PROJECT_DRAW_PENDING")
+        ]  # fmt: skip
+        found = {str(r.what): r for r in conn.execute(union_all(*parts))}
+        return found.get("latest"), "pending" in found, "taken" in found
 
     def _override(self, conn: Connection, seq: int, tender_ref: bytes) -> frozenset[bytes]:
         """The disciplines an approved override waives (empty for ``seq`` 0).
@@ -1921,6 +1899,46 @@ def _rekey_draw(engine: Engine, cipher: FieldCipher, row_id: int) -> int:
                 .values(salt_enc=bindparam("b_salt")), salts,
             )  # fmt: skip
         return len(values) + len(salts)
+
+
+def _check_attempts(who: Who, latest: Row[Any] | None, supersedes: str) -> None:
+    """Refuse an attempt the tender-lot's latest one does not allow.
+
+    Raises:
+        PreconditionError: TENDER_LOT_OF_ANOTHER_REQUESTER, LIVE_DRAW_EXISTS,
+            SUPERSEDES_MISMATCH.
+    """
+    if latest is not None and str(latest.requester) != who.sub:
+        msg = "this tender-lot is drawn by another trading system"  # names no draw
+        raise PreconditionError(msg, reason="TENDER_LOT_OF_ANOTHER_REQUESTER")
+    if latest is not None and str(latest.state) in LIVE:
+        msg = f"draws/{latest.draw_id} is the live draw of this tender-lot; cancel it first"
+        raise PreconditionError(msg, reason="LIVE_DRAW_EXISTS")
+    expected = "" if latest is None else str(latest.draw_id)
+    if supersedes != expected:
+        msg = (
+            f"supersedes must name the tender-lot's latest attempt"
+            f" ({'draws/' + expected if expected else 'none: this is the first'})"
+        )
+        raise PreconditionError(msg, reason="SUPERSEDES_MISMATCH")
+
+
+def _check_project(pending_draw: bool) -> None:
+    """Refuse while another draw of the project awaits its nonce or round.
+
+    "Already drawn for this project" (SAME_PROJECT) is decided at the freeze from the
+    seats then held; a draw of the same project that is committed but not yet executed
+    would seat experts this freeze cannot see.
+
+    Raises:
+        PreconditionError: PROJECT_DRAW_PENDING.
+    """
+    if pending_draw:
+        msg = (
+            "another draw of this project is committed and not yet executed: execute or"
+            " cancel it first (experts already drawn for the project are excluded)"
+        )
+        raise PreconditionError(msg, reason="PROJECT_DRAW_PENDING")
 
 
 def _update_members(

@@ -940,3 +940,18 @@ def test_the_lookback_read_before_the_lock_is_the_one_read_under_it(
     assert len(ahead) >= LIBRARY
     monkeypatch.setattr(draws, "LOOKBACK_SLACK_MS", -(10**13))  # read ahead never suffices
     assert lookback() == ahead
+
+
+def test_a_draw_id_in_use_is_refused_already_exists(
+    requester: pb_grpc.DrawServiceStub, audit: audit_grpc.AuditServiceStub
+) -> None:
+    """A caller-chosen draw id that names an existing draw: ALREADY_EXISTS, nothing logged."""
+    draw_id = unique("own-id").lower()
+    first = requester.CreateDraw(request(draw_id=draw_id), timeout=30).draw
+    assert first.name == f"draws/{draw_id}"
+    logged = len(entries_of(audit, first.name))
+    with pytest.raises(grpc.RpcError) as caught:
+        requester.CreateDraw(request(draw_id=draw_id), timeout=30)
+    assert caught.value.code() is grpc.StatusCode.ALREADY_EXISTS
+    assert error_info(caught.value).reason == "DRAW_ALREADY_EXISTS"
+    assert len(entries_of(audit, first.name)) == logged
