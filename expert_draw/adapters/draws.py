@@ -899,9 +899,11 @@ class Draws:
             if stored is not None:
                 _raise_stored(bytes(stored.outcome))  # a change that failed fails again
                 return self._read(conn, draw_id), ()
-            # The head lock before ``apply``: a decline reads the seats under it (_busy).
-            locked = self._audit.lock(conn)
+            # ``apply`` reads the draw's own rows and entries, which its row lock (held)
+            # keeps as they are; one that reads other draws' seats takes the head lock
+            # first (a decline, for _busy) and hands it over.
             change = apply(conn, row)
+            locked = change.locked or self._audit.lock(conn)
             self._audit.append(
                 conn, who=who, request_id=request_id, payload=payload, pending=change.entries,
                 locked=locked,
@@ -961,6 +963,7 @@ class Draws:
                 msg = "the member has already left the draw"
                 raise PreconditionError(msg, reason="ALREADY_LEFT")
             entries: list[PendingEntry] = []
+            locked = self._audit.lock(conn)  # the seats of other draws, read under it
             seated = self._leave(
                 draw, seating, pseud, self._busy(conn, row), entries,
                 reason=reason.encode(), evidence=evidence,
@@ -975,7 +978,8 @@ class Draws:
                     " (logged) and a new draw must supersede it",
                     reason="REPL_EXHAUSTED",
                 )
-                return _Change(entries, "CANCELLED", "REPL_EXHAUSTED", members, (), failure)
+                return _Change(entries, "CANCELLED", "REPL_EXHAUSTED", members, (), failure,
+                               locked)  # fmt: skip
             if seated:
                 entries.append(
                     pending(
@@ -985,7 +989,8 @@ class Draws:
                     )
                 )
             seat_of = {p: d.decode() for d, ps in seating.seats.items() for p in ps}
-            return _Change(entries, None, "", members, tuple((p, seat_of[p]) for p in seated))
+            return _Change(entries, None, "", members, tuple((p, seat_of[p]) for p in seated),
+                           locked=locked)  # fmt: skip
 
         return self._change(who, draw_id, request_id, payload, apply)
 
@@ -2105,6 +2110,7 @@ class _Change:
     members: dict[bytes, dict[str, Any]] = field(default_factory=dict)
     disclose: tuple[tuple[bytes, str], ...] = ()
     failure: PreconditionError | None = None
+    locked: Locked | None = None  # the head lock, when ``apply`` took it
 
 
 _STAGES = ("COMMITTED", "AWAITING_BEACON", "EXECUTED", "OPENED", "CLOSED", "AWARDED")
