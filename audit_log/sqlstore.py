@@ -132,14 +132,11 @@ request_table = Table(
 
 LOG_ID = 1
 _LOCK_HEAD = select(head_table).where(head_table.c.log_id == LOG_ID).with_for_update()
+DB_NOW_MS = "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)"
+"""PostgreSQL's clock in UTC milliseconds, as an SQL expression."""
 # PostgreSQL: the same lock, and the database's clock read once the lock is held.
 _LOCK_HEAD_CLOCK = (
-    select(
-        head_table,
-        literal_column("CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)").label(
-            "db_now_ms"
-        ),
-    )
+    select(head_table, literal_column(DB_NOW_MS).label("db_now_ms"))
     .where(head_table.c.log_id == LOG_ID)
     .with_for_update(of=head_table)
 )

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 _log = structlog.get_logger("expert_draw.audit")
 SERVICE_PRINCIPAL = "service"
 LOG_ROLES = {"admin": "admin", "trading_system": "requester", "supervisor": "supervisor"}
-_DB_NOW_MS = text("SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)")
+_DB_NOW_MS = text(f"SELECT {sqlstore.DB_NOW_MS}")
 """Certificate roles (config.Role values) → the ``who.role`` of audit-log.md §2."""
 
 
