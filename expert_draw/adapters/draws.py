@@ -326,8 +326,6 @@ class Draws:
                 prepared = self._prepare(conn, request, conflicts, config)
                 self.refreezes += 1
             frozen = prepared.frozen
-            subjects = frozenset(f"experts/{uuidlib.UUID(bytes=a.uuid_bytes)}"
-                                 for a in prepared.assessed if a.discs)  # fmt: skip
             codes = [q.code.encode() for q in request.quotas]
             quotas = {q.code.encode(): eds1.Quota(q.seats, q.reserves) for q in request.quotas}
             verdict = eds1.shortfalls(frozen.members, codes, quotas, config.min_pool_factor, waived)
@@ -356,7 +354,7 @@ class Draws:
                                        request_entry, config, locked)  # fmt: skip
             else:
                 return self._commit(conn, who, request_id, payload, request, row, prepared,
-                                    request_entry, config, subjects, locked)  # fmt: skip
+                                    request_entry, config, locked)  # fmt: skip
         raise refusal
 
     def _refuse(  # noqa: PLR0913, PLR0917 - the parts of one refusal
@@ -401,7 +399,6 @@ class Draws:
         prepared: _Prepared,
         request_entry: PendingEntry,
         config: DrawConfig,
-        subjects: frozenset[str],
         locked: Locked,
     ) -> Created:
         draw_id: str = row["draw_id"]
@@ -432,7 +429,9 @@ class Draws:
         counts = [{"d": d.decode(), "n": n} for d, n in frozen.counts(codes)]
         excluded_counts = [{"reason": x.decode(), "n": n} for x, n in frozen.excluded_counts()]
         subj = f"draws/{draw_id}"
-        lookback_uuids = subjects  # "experts/<uuid>" of every member, eligible or not
+        # "experts/<uuid>" of every member, eligible or not
+        lookback_uuids = frozenset(f"experts/{uuidlib.UUID(bytes=a.uuid_bytes)}"
+                                   for a in prepared.assessed if a.discs)  # fmt: skip
 
         def freeze_data(ts: int) -> dict[str, Any]:
             from_ms = ts - 1000 * config.lookback_s
