@@ -183,7 +183,10 @@ def start_service(settings: Settings) -> RunningService:
 
     settings.check_files()
     metrics, interceptors = _instrumentation(settings)
-    engine = make_engine(settings.database_url, base_dir=settings.config_dir)
+    engine = make_engine(
+        settings.database_url, base_dir=settings.config_dir,
+        connections=settings.grpc.max_workers + 4,
+    )  # fmt: skip
     try:
         migrate.require_head(engine)
         audit = AuditLog.from_settings(settings, engine, _now_ms)

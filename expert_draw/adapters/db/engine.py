@@ -38,7 +38,7 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 _IMMEDIATE = "expert_draw_immediate"
 
 
-def make_engine(url: str, *, base_dir: Path | None = None) -> Engine:
+def make_engine(url: str, *, base_dir: Path | None = None, connections: int = 5) -> Engine:
     """Create the engine for ``url`` (``sqlite:///path`` or ``postgresql+psycopg://…``).
 
     A relative SQLite path is resolved against ``base_dir`` and its folder created.
@@ -59,7 +59,9 @@ def make_engine(url: str, *, base_dir: Path | None = None) -> Engine:
         target.parent.mkdir(parents=True, exist_ok=True)
         url = f"sqlite:///{target}"
     try:
-        engine = create_engine(url, pool_pre_ping=True)
+        engine = create_engine(
+            url, pool_pre_ping=backend == "postgresql", pool_size=connections, max_overflow=10
+        )
     except (ArgumentError, ImportError) as exc:
         msg = f"setting database_url: {exc}"
         raise ConfigurationError(msg) from None
