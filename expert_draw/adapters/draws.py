@@ -17,7 +17,7 @@ import re
 import uuid as uuidlib
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import and_, bindparam, insert, literal, or_, select, union_all, update
 
@@ -65,8 +65,11 @@ if TYPE_CHECKING:
     from expert_draw.adapters.audit import AuditLog
     from expert_draw.adapters.experts import Candidate as LibraryCandidate
     from expert_draw.adapters.experts import ExpertLibrary
+    from expert_draw.adapters.memo import Rendered
     from expert_draw.adapters.protection import FieldCipher
     from expert_draw.core.policy import Policy
+
+T = TypeVar("T")
 
 TABLE = "draw"
 MAX_ROW_ID = 2**31 - 1  # the id column is an INTEGER: a page token past it is forged
@@ -1457,6 +1460,31 @@ class Draws:
             raise NotFoundError("Draw", f"draws/{draw_id}", reason="DRAW_NOT_FOUND")
         return draw
 
+    def get_rendered(
+        self, caller: str, role: str, draw_id: str, rendered: Rendered[StoredDraw, T]
+    ) -> T:
+        """A draw its caller may see, as ``rendered`` shows it (see :meth:`get`).
+
+        One query when the draw's current version is memoized: every write of a draw's
+        row or seats bumps its version.
+
+        Raises:
+            NotFoundError: no such draw, or another trading system's.
+        """
+        t = draw_table
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                select(t.c.id, t.c.version, t.c.requester).where(t.c.draw_id == draw_id)
+            ).first()
+            if row is None or (role == "trading_system" and str(row.requester) != caller):
+                raise NotFoundError("Draw", f"draws/{draw_id}", reason="DRAW_NOT_FOUND")
+            found = rendered.get((int(row.id), int(row.version)))
+            if found is not None:
+                return found
+            full = self._row(conn, draw_id)  # its version may be newer
+            seats = _seats_of(conn, [int(full.id)]).get(int(full.id), {})
+            return rendered.put((int(full.id), int(full.version)), _stored(full._mapping, seats))  # noqa: SLF001
+
     def _audit_entry(self, conn: Connection, draw_id: str, kind: str) -> tuple[bytes, str]:
         """The draw's first entry of ``kind``, with a receipt into the newest checkpoint."""
         row = conn.execute(
@@ -1477,9 +1505,13 @@ class Draws:
         page_size: int,
         page_token: str,
         *,
+        rendered: Rendered[StoredDraw, T],
         project_code: str = "",
-    ) -> tuple[list[StoredDraw], str]:
+    ) -> tuple[list[T], str]:
         """A page of draws, newest first: a trading system's own, or all for supervisors.
+
+        The page reads ids and versions; only draws whose version is not memoized in
+        ``rendered`` are read whole (row and seats) and rendered.
 
         ``project_code`` (supervisors) keeps the draws of one project, matched through
         its blinded project_ref; the page token binds it.
@@ -1495,7 +1527,8 @@ class Draws:
         before = decode_cursor(page_token, key) if page_token else None
         if before is not None and before > MAX_ROW_ID:  # forged: ids are 32-bit INTEGERs
             raise InvalidPageTokenError("page token is out of range; start again")
-        query = select(draw_table)
+        t = draw_table
+        query = select(t.c.id, t.c.version)
         if own:
             query = query.where(draw_table.c.requester == own)
         if state:
@@ -1506,10 +1539,21 @@ class Draws:
             query = query.where(draw_table.c.id < before)
         with self._engine.connect() as conn:
             rows = conn.execute(query.order_by(draw_table.c.id.desc()).limit(size + 1)).all()
-            seats = _seats_of(conn, [int(r.id) for r in rows[:size]])
-            items = [_stored(r._mapping, seats.get(int(r.id), {})) for r in rows[:size]]  # noqa: SLF001
+            ids = [int(r.id) for r in rows[:size]]
+            items: dict[int, T] = {}
+            for r in rows[:size]:
+                hit = rendered.get((int(r.id), int(r.version)))
+                if hit is not None:
+                    items[int(r.id)] = hit
+            missing = [i for i in ids if i not in items]
+            if missing:  # read whole; a draw may have changed since the page query
+                full = conn.execute(select(t).where(t.c.id.in_(missing))).all()
+                seats = _seats_of(conn, missing)
+                for r in full:
+                    stored = _stored(r._mapping, seats.get(int(r.id), {}))  # noqa: SLF001
+                    items[int(r.id)] = rendered.put((int(r.id), int(r.version)), stored)
         token = encode_cursor(int(rows[size - 1].id), key) if len(rows) > size else ""
-        return items, token
+        return [items[i] for i in ids if i in items], token  # draws are never deleted
 
     # -- helpers of CreateDraw ----------------------------------------------------------
 

@@ -16,7 +16,7 @@ import os
 import re
 import uuid as uuidlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from sqlalchemy import and_, delete, exists, func, insert, not_, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from audit_log.entry import Who
     from audit_log.sqlstore import PendingEntry
     from expert_draw.adapters.audit import AuditLog
+    from expert_draw.adapters.memo import Rendered
     from expert_draw.adapters.protection import FieldCipher
 
 TABLE = "expert"
@@ -69,6 +70,7 @@ _COLUMNS = {
 MAX_PURPOSE_CHARS = 200
 MAX_CACHED_RECORDS = 200_000
 MAX_REASON_CHARS = 200
+T = TypeVar("T")
 
 
 class Catalog(experts.Disciplines, Protocol):
@@ -157,6 +159,10 @@ def _text_field(value: str, field: str, limit: int) -> str:
     if not 1 <= len(text) <= limit or not text.isprintable():
         raise InvalidRequestError.field(field, f"1 to {limit} printable characters")
     return text
+
+
+def _version_key(row: Row[Any, Any, Any]) -> tuple[int, int, int]:
+    return int(row.id), int(row.version), int(row.update_ms)
 
 
 class ExpertLibrary:
@@ -475,6 +481,28 @@ class ExpertLibrary:
         with self._engine.connect() as conn:
             return self._read(conn, expert_uuid)
 
+    def get_rendered(self, expert_uuid: str, rendered: Rendered[StoredExpert, T]) -> T:
+        """One expert (deleted ones too) as ``rendered`` shows it.
+
+        One query when the record's current version is memoized; it is read whole and
+        rendered only when it changed.
+
+        Raises:
+            NotFoundError: no such expert (``EXPERT_NOT_FOUND``).
+        """
+        t = expert_table
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                select(t.c.id, t.c.version, t.c.update_ms).where(t.c.uuid == expert_uuid)
+            ).first()
+            if row is None:
+                raise NotFoundError("Expert", f"experts/{expert_uuid}", reason="EXPERT_NOT_FOUND")
+            found = rendered.get(_version_key(row))
+            if found is not None:
+                return found
+            stored = self._read(conn, expert_uuid)  # the version it reads may be newer
+            return rendered.put((int(row.id), stored.version, stored.update_ms), stored)
+
     def reveal(self, who: Who, expert_uuid: str, purpose: str) -> tuple[StoredExpert, int]:
         """One expert's personal fields for an admin, and the seq of the logged access.
 
@@ -504,9 +532,16 @@ class ExpertLibrary:
             return found, appended.first_seq + 1
 
     def list_experts(
-        self, where: ExpertFilter, page_size: int, page_token: str
-    ) -> tuple[list[StoredExpert], str, int]:
-        """A page of experts in creation order, the next page's token, the total count.
+        self,
+        where: ExpertFilter,
+        page_size: int,
+        page_token: str,
+        rendered: Rendered[StoredExpert, T],
+    ) -> tuple[list[T], str, int]:
+        """A page of experts as ``rendered`` shows them, the next page's token, the total.
+
+        Experts come in creation order. The page reads ids and versions; only the
+        records whose version is not memoized are read whole and rendered.
 
         Raises:
             InvalidRequestError: a bad page size or token.
@@ -520,7 +555,8 @@ class ExpertLibrary:
         after = decode_cursor(page_token, key) if page_token else 0
         if after is not None and after > MAX_ROW_ID:  # forged: ids are 32-bit INTEGERs
             raise InvalidPageTokenError("page token is out of range; start again")
-        query = select(expert_table).where(expert_table.c.state == str(where.state))
+        t = expert_table
+        query = select(t.c.id, t.c.version, t.c.update_ms).where(t.c.state == str(where.state))
         if where.legacy_only:
             query = query.where(expert_table.c.legacy_only.is_(True))
         if where.current_status is not None:
@@ -544,9 +580,20 @@ class ExpertLibrary:
             )
             page = query.where(expert_table.c.id > (after or 0)).order_by(expert_table.c.id)
             rows = conn.execute(page.limit(size + 1)).all()
-            items = self._load(conn, rows[:size])
+            ids = [int(r.id) for r in rows[:size]]
+            items: dict[int, T] = {}
+            for r in rows[:size]:
+                hit = rendered.get(_version_key(r))
+                if hit is not None:
+                    items[int(r.id)] = hit
+            missing = [i for i in ids if i not in items]
+            if missing:  # read whole; a record may have changed since the page query
+                full = conn.execute(select(t).where(t.c.id.in_(missing))).all()
+                for r, stored in zip(full, self._load(conn, full), strict=True):
+                    version = (int(r.id), stored.version, stored.update_ms)
+                    items[int(r.id)] = rendered.put(version, stored)
         token = encode_cursor(int(rows[size - 1].id), key) if len(rows) > size else ""
-        return items, token, total
+        return [items[i] for i in ids if i in items], token, total  # rows are never deleted
 
     def _read(
         self, conn: Connection, expert_uuid: str, *, for_update: bool = False

@@ -17,6 +17,7 @@ from expert_draw.adapters.draws import DrawRequest, Quota
 from expert_draw.adapters.experts import check_request_id
 from expert_draw.adapters.grpc import context
 from expert_draw.adapters.grpc.convert import timestamp_from_ms
+from expert_draw.adapters.memo import Rendered
 from expert_draw.api.v1 import draw_service_pb2 as pb
 from expert_draw.api.v1 import draw_service_pb2_grpc as pb_grpc
 from expert_draw.core import eligibility, identifiers, names
@@ -294,6 +295,7 @@ class DrawServicer(pb_grpc.DrawServiceServicer):
         """Serve ``draws``; ``who`` names a caller in the log (principal, role)."""
         self._draws = draws
         self._who = who
+        self._rendered: Rendered[StoredDraw, pb.Draw] = Rendered(draw_to_pb)
         self._edition = edition
         self._cipher = cipher
 
@@ -319,9 +321,11 @@ class DrawServicer(pb_grpc.DrawServiceServicer):
     ) -> pb.GetDrawResponse:
         """Get a draw its caller may see."""
         del context
-        identity = context_caller()
-        draw = self._draws.get(identity[0], identity[1], parse_draw_name(request.name))
-        return pb.GetDrawResponse(draw=draw_to_pb(draw))
+        principal, role = context_caller()
+        rendered = self._draws.get_rendered(
+            principal, role, parse_draw_name(request.name), self._rendered
+        )
+        return pb.GetDrawResponse(draw=rendered)  # a copy: the memoized one stays as it is
 
     def ExecuteDraw(
         self, request: pb.ExecuteDrawRequest, context: grpc.ServicerContext
@@ -361,10 +365,11 @@ class DrawServicer(pb_grpc.DrawServiceServicer):
         if len(project) > MAX_ID_CHARS:
             raise InvalidRequestError.field("project_code", f"at most {MAX_ID_CHARS} characters")
         draws, token = self._draws.list_draws(
-            principal, role, state, request.page_size, request.page_token, project_code=project
-        )
+            principal, role, state, request.page_size, request.page_token,
+            rendered=self._rendered, project_code=project,
+        )  # fmt: skip
         return pb.ListDrawsResponse(
-            draws=[draw_to_pb(d) for d in draws], next_page_token=token,
+            draws=draws, next_page_token=token,
             project_ref=self._draws.project_ref(project) if project else b"",
         )  # fmt: skip
 

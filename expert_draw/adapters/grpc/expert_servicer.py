@@ -8,13 +8,20 @@ one response lists every bad field.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from google.type import date_pb2
 
-from expert_draw.adapters.experts import CHINA, MAX_IMPORT_ROWS, ExpertFilter, ImportRow
+from expert_draw.adapters.experts import (
+    CHINA,
+    MAX_IMPORT_ROWS,
+    ExpertFilter,
+    ImportRow,
+)
 from expert_draw.adapters.grpc import context
 from expert_draw.adapters.grpc.convert import timestamp_from_ms
+from expert_draw.adapters.memo import Rendered
 from expert_draw.api.v1 import expert_service_pb2 as pb
 from expert_draw.api.v1 import expert_service_pb2_grpc as pb_grpc
 from expert_draw.core import experts, names
@@ -233,6 +240,30 @@ def _period_pb(period: experts.StatusPeriod) -> pb.StatusPeriod:
 
 def expert_to_pb(stored: StoredExpert, now_ms: int) -> pb.Expert:
     """The resource: personal fields only masked, the status in force at ``now_ms``."""
+    message = _expert_message(stored)
+    message.current_status = _STATUSES[experts.status_at(stored.periods, now_ms)]
+    return message
+
+
+@dataclass(frozen=True, slots=True)
+class _View:
+    """An expert's resource without its current status: memoized, shared, never mutated."""
+
+    message: pb.Expert
+    periods: tuple[experts.StatusPeriod, ...]
+
+
+def _view(stored: StoredExpert) -> _View:
+    return _View(_expert_message(stored), stored.periods)
+
+
+def _served(view: _View, now_ms: int, into: pb.Expert) -> None:
+    into.CopyFrom(view.message)
+    into.current_status = _STATUSES[experts.status_at(view.periods, now_ms)]
+
+
+def _expert_message(stored: StoredExpert) -> pb.Expert:
+    """The resource, personal fields only masked, without the status in force."""
     p, f = stored.personal, stored.profile
     message = pb.Expert(
         name=stored.name,
@@ -277,7 +308,6 @@ def expert_to_pb(stored: StoredExpert, now_ms: int) -> pb.Expert:
         create_time=timestamp_from_ms(stored.create_ms),
         update_time=timestamp_from_ms(stored.update_ms),
         etag=stored.etag,
-        current_status=_STATUSES[experts.status_at(stored.periods, now_ms)],
         erased=stored.erased,
         status_periods=[_period_pb(p) for p in stored.periods],
         credit_events=[
@@ -298,6 +328,7 @@ class ExpertServicer(pb_grpc.ExpertServiceServicer):
         """Serve ``library``; ``who`` names a caller in the log (principal, role)."""
         self._library = library
         self._who = who
+        self._views = Rendered(_view)
 
     def _out(self, stored: StoredExpert) -> pb.Expert:
         return expert_to_pb(stored, self._library.now_ms())
@@ -323,7 +354,10 @@ class ExpertServicer(pb_grpc.ExpertServiceServicer):
         """Get one expert (personal fields masked)."""
         del context
         expert_uuid = names.parse_expert_name(request.name)
-        return pb.GetExpertResponse(expert=self._out(self._library.get(expert_uuid)))
+        view = self._library.get_rendered(expert_uuid, self._views)
+        response = pb.GetExpertResponse()
+        _served(view, self._library.now_ms(), response.expert)
+        return response
 
     def RevealExpert(
         self, request: pb.RevealExpertRequest, context: grpc.ServicerContext
@@ -374,13 +408,14 @@ class ExpertServicer(pb_grpc.ExpertServiceServicer):
         where = ExpertFilter(
             state, prefix, discipline, legacy_only=request.legacy_only, current_status=now_status
         )
-        items, token, total = self._library.list_experts(
-            where, request.page_size, request.page_token
+        views, token, total = self._library.list_experts(
+            where, request.page_size, request.page_token, self._views
         )
         now = self._library.now_ms()
-        return pb.ListExpertsResponse(
-            experts=[expert_to_pb(e, now) for e in items], next_page_token=token, total_size=total
-        )
+        response = pb.ListExpertsResponse(next_page_token=token, total_size=total)
+        for view in views:
+            _served(view, now, response.experts.add())
+        return response
 
     def ImportExperts(
         self, request_iterator: Iterator[pb.ImportExpertsRequest], context: grpc.ServicerContext

@@ -855,14 +855,18 @@ def test_a_create_retried_on_a_replica_with_other_identity_keys_is_the_same_requ
 def test_every_write_returns_the_draw_as_stored(requester: pb_grpc.DrawServiceStub) -> None:
     """CreateDraw, ExecuteDraw, RecordDecline and CancelDraw build the draw they return
     from what they wrote (no read-back under the head lock): it must be GetDraw's draw,
-    seats of two codes and their order included."""
+    seats of two codes and their order included. GetDraw and ListDraws, which memoize
+    each draw's message by version, serve every write's draw at the next read."""
     quotas = [pb.DisciplineQuota(discipline=f"editions/2018/disciplines/{code}", seats=seats,
                                  reserves=2)
               for code, seats in (("A010102", 3), ("A010101", 2))]  # fmt: skip
     draw = requester.CreateDraw(request(disciplines=quotas), timeout=30).draw
 
     def stored() -> pb.Draw:
-        return requester.GetDraw(pb.GetDrawRequest(name=draw.name), timeout=10).draw
+        got = requester.GetDraw(pb.GetDrawRequest(name=draw.name), timeout=10).draw
+        newest = requester.ListDraws(pb.ListDrawsRequest(page_size=1), timeout=10).draws
+        assert list(newest) == [got]
+        return got
 
     assert draw == stored()
     done = requester.ExecuteDraw(pb.ExecuteDrawRequest(

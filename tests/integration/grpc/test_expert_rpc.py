@@ -10,14 +10,15 @@ import grpc
 import pytest
 from sqlalchemy import func, select
 
-from audit_log.entry import Entry, commitment
+from audit_log.entry import Entry, Who, commitment
 from expert_draw.adapters.db.models import (
     expert_affiliation_table,
     expert_discipline_table,
     expert_salt_table,
     expert_table,
 )
-from expert_draw.adapters.experts import ExpertLibrary
+from expert_draw.adapters.experts import ExpertFilter, ExpertLibrary, StoredExpert
+from expert_draw.adapters.memo import Rendered
 from expert_draw.adapters.protection import FieldCipher, load_data_keys
 from expert_draw.api.v1 import audit_service_pb2 as audit_pb
 from expert_draw.api.v1 import audit_service_pb2_grpc as audit_grpc
@@ -314,6 +315,60 @@ def test_list_filters_and_pages(
             pb.ListExpertsRequest(discipline="editions/2018/disciplines/A99"), timeout=5
         )
     assert caught.value.code() is grpc.StatusCode.NOT_FOUND
+
+
+def test_reads_serve_the_version_another_replica_wrote(
+    service: RunningService,
+    admin: pb_grpc.ExpertServiceStub,
+    supervisor: pb_grpc.ExpertServiceStub,
+) -> None:
+    """GetExpert and ListExperts memoize each record's rendering by version.
+
+    Changes made through a second library on the same database (as another replica
+    makes them) are served at the next read, in both RPCs.
+    """
+    made = create(admin, 170, region_code="540102")
+
+    def served() -> tuple[pb.Expert, pb.Expert]:
+        got = supervisor.GetExpert(pb.GetExpertRequest(name=made.name), timeout=5).expert
+        page = supervisor.ListExperts(
+            pb.ListExpertsRequest(region_prefix="540102", page_size=10), timeout=5
+        )
+        assert [e.name for e in page.experts] == [made.name]
+        return got, page.experts[0]
+
+    assert served() == (made, made)
+    other, who = library(service), Who("admin", "another-replica", "replica-2")
+    expert_uuid = made.name.removeprefix("experts/")
+    suspended = other.suspend(
+        who, expert_uuid, etag=made.etag, reason="暂停", start_ms=None, end_ms=None,
+        request_id="other-170a",
+    )  # fmt: skip
+    for seen in served():
+        assert seen.etag == suspended.etag != made.etag
+        assert seen.current_status == pb.StatusPeriod.STATUS_SUSPENDED
+        assert len(seen.status_periods) == len(made.status_periods) + 1
+    deleted = other.delete(who, expert_uuid, suspended.etag, "退出", "other-170b")
+    erased = other.erase(
+        who, expert_uuid, etag=deleted.etag, reason="PIPL", request_id="other-170c"
+    )
+    got = supervisor.GetExpert(pb.GetExpertRequest(name=made.name), timeout=5).expert
+    assert got.erased
+    assert not got.HasField("masked")
+    assert got.etag == erased.etag
+    assert got.state == pb.Expert.STATE_DELETED
+
+
+def test_a_full_memo_starts_again_without_dropping_a_page(
+    admin: pb_grpc.ExpertServiceStub, service: RunningService
+) -> None:
+    made = [create(admin, n, region_code="540103") for n in range(171, 175)]
+    rendered: Rendered[StoredExpert, str] = Rendered(lambda stored: stored.name, limit=1)
+    other, where = library(service), ExpertFilter(region_prefix="540103")
+    for _ in range(2):
+        names, _token, total = other.list_experts(where, 10, "", rendered)
+        assert names == [e.name for e in made]
+        assert total == len(made)
 
 
 def test_delete_is_soft_checked_and_logged(
