@@ -1448,25 +1448,13 @@ class Draws:
         row = self._row(conn, draw_id)
         return _stored(row._mapping, _seats_of(conn, [int(row.id)]).get(int(row.id), {}))  # noqa: SLF001
 
-    def get(self, caller: str, role: str, draw_id: str) -> StoredDraw:
-        """A draw its caller may see: a trading system sees only its own.
-
-        Raises:
-            NotFoundError: no such draw, or another trading system's.
-        """
-        with self._engine.connect() as conn:
-            draw = self._read(conn, draw_id)
-        if role == "trading_system" and draw.requester != caller:
-            raise NotFoundError("Draw", f"draws/{draw_id}", reason="DRAW_NOT_FOUND")
-        return draw
-
     def get_rendered(
         self, caller: str, role: str, draw_id: str, rendered: Rendered[StoredDraw, T]
     ) -> T:
-        """A draw its caller may see, as ``rendered`` shows it (see :meth:`get`).
+        """A draw its caller may see, as ``rendered`` shows it.
 
-        One query when the draw's current version is memoized: every write of a draw's
-        row or seats bumps its version.
+        A trading system sees only its own. One query when the draw's current version
+        is memoized: every write of a draw's row or seats bumps its version.
 
         Raises:
             NotFoundError: no such draw, or another trading system's.

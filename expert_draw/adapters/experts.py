@@ -590,8 +590,8 @@ class ExpertLibrary:
             if missing:  # read whole; a record may have changed since the page query
                 full = conn.execute(select(t).where(t.c.id.in_(missing))).all()
                 for r, stored in zip(full, self._load(conn, full), strict=True):
-                    version = (int(r.id), stored.version, stored.update_ms)
-                    items[int(r.id)] = rendered.put(version, stored)
+                    read = (int(r.id), stored.version, stored.update_ms)
+                    items[int(r.id)] = rendered.put(read, stored)
         token = encode_cursor(int(rows[size - 1].id), key) if len(rows) > size else ""
         return [items[i] for i in ids if i in items], token, total  # rows are never deleted
 

@@ -13,12 +13,7 @@ from typing import TYPE_CHECKING
 
 from google.type import date_pb2
 
-from expert_draw.adapters.experts import (
-    CHINA,
-    MAX_IMPORT_ROWS,
-    ExpertFilter,
-    ImportRow,
-)
+from expert_draw.adapters.experts import CHINA, MAX_IMPORT_ROWS, ExpertFilter, ImportRow
 from expert_draw.adapters.grpc import context
 from expert_draw.adapters.grpc.convert import timestamp_from_ms
 from expert_draw.adapters.memo import Rendered
