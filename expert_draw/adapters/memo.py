@@ -21,6 +21,10 @@ class Rendered(Generic[S, T]):
     from that content, and a changed record is read again. ``render`` must be a function
     of the record alone and must not keep personal fields in the clear (the memo
     outlives the call). Past ``limit`` renderings the memo starts again.
+
+    The memo lives as long as the process: a database restored to an older state could
+    repeat a key with other content, so a restore is done with the service stopped
+    (as docs/operations.md has it for every replica).
     """
 
     def __init__(self, render: Callable[[S], T], limit: int = MAX_RENDERED) -> None:
