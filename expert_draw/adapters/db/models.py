@@ -76,6 +76,7 @@ expert_table = Table(
     Column("update_ms", BigInteger, nullable=False),
     Column("delete_ms", BigInteger, nullable=True),
     Index("ix_expert_state_region", "state", "region_code"),
+    Index("ix_expert_state_id", "state", "id"),  # ListExperts pages in id order
 )
 
 expert_discipline_table = Table(
