@@ -17,6 +17,7 @@ import re
 import uuid as uuidlib
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import and_, bindparam, insert, literal, or_, select, union_all, update
@@ -1466,12 +1467,8 @@ class Draws:
             ).first()
             if row is None or (role == "trading_system" and str(row.requester) != caller):
                 raise NotFoundError("Draw", f"draws/{draw_id}", reason="DRAW_NOT_FOUND")
-            found = rendered.get((int(row.id), int(row.version)))
-            if found is not None:
-                return found
-            full = self._row(conn, draw_id)  # its version may be newer
-            seats = _seats_of(conn, [int(full.id)]).get(int(full.id), {})
-            return rendered.put((int(full.id), int(full.version)), _stored(full._mapping, seats))  # noqa: SLF001
+            key = (int(row.id), int(row.version))
+            return rendered.many([key], partial(_whole, conn))[0]  # draws are never deleted
 
     def _audit_entry(self, conn: Connection, draw_id: str, kind: str) -> tuple[bytes, str]:
         """The draw's first entry of ``kind``, with a receipt into the newest checkpoint."""
@@ -1527,21 +1524,10 @@ class Draws:
             query = query.where(draw_table.c.id < before)
         with self._engine.connect() as conn:
             rows = conn.execute(query.order_by(draw_table.c.id.desc()).limit(size + 1)).all()
-            ids = [int(r.id) for r in rows[:size]]
-            items: dict[int, T] = {}
-            for r in rows[:size]:
-                hit = rendered.get((int(r.id), int(r.version)))
-                if hit is not None:
-                    items[int(r.id)] = hit
-            missing = [i for i in ids if i not in items]
-            if missing:  # read whole; a draw may have changed since the page query
-                full = conn.execute(select(t).where(t.c.id.in_(missing))).all()
-                seats = _seats_of(conn, missing)
-                for r in full:
-                    stored = _stored(r._mapping, seats.get(int(r.id), {}))  # noqa: SLF001
-                    items[int(r.id)] = rendered.put((int(r.id), int(r.version)), stored)
+            keys = [(int(r.id), int(r.version)) for r in rows[:size]]
+            items = rendered.many(keys, partial(_whole, conn))
         token = encode_cursor(int(rows[size - 1].id), key) if len(rows) > size else ""
-        return [items[i] for i in ids if i in items], token  # draws are never deleted
+        return items, token
 
     # -- helpers of CreateDraw ----------------------------------------------------------
 
@@ -2007,6 +1993,14 @@ def _seats_of(conn: Connection, row_ids: Sequence[int]) -> dict[int, dict[str, l
     ):  # fmt: skip
         found.setdefault(int(r.draw_id), {}).setdefault(str(r.seat), []).append(bytes(r.pseud))
     return found
+
+
+def _whole(conn: Connection, ids: list[int]) -> list[tuple[tuple[int, int], StoredDraw]]:
+    """The draws ``ids`` read whole (row and seats), each with its (row id, version)."""
+    rows = conn.execute(select(draw_table).where(draw_table.c.id.in_(ids))).all()
+    seats = _seats_of(conn, ids)
+    return [((int(r.id), int(r.version)), _stored(r._mapping, seats.get(int(r.id), {})))  # noqa: SLF001
+            for r in rows]  # fmt: skip
 
 
 def _stored(row: Mapping[Any, Any], seats: dict[str, list[bytes]]) -> StoredDraw:

@@ -497,11 +497,8 @@ class ExpertLibrary:
             ).first()
             if row is None:
                 raise NotFoundError("Expert", f"experts/{expert_uuid}", reason="EXPERT_NOT_FOUND")
-            found = rendered.get(_version_key(row))
-            if found is not None:
-                return found
-            stored = self._read(conn, expert_uuid)  # the version it reads may be newer
-            return rendered.put((int(row.id), stored.version, stored.update_ms), stored)
+            read = functools.partial(self._whole, conn)
+            return rendered.many([_version_key(row)], read)[0]  # rows are never deleted
 
     def reveal(self, who: Who, expert_uuid: str, purpose: str) -> tuple[StoredExpert, int]:
         """One expert's personal fields for an admin, and the seq of the logged access.
@@ -580,20 +577,18 @@ class ExpertLibrary:
             )
             page = query.where(expert_table.c.id > (after or 0)).order_by(expert_table.c.id)
             rows = conn.execute(page.limit(size + 1)).all()
-            ids = [int(r.id) for r in rows[:size]]
-            items: dict[int, T] = {}
-            for r in rows[:size]:
-                hit = rendered.get(_version_key(r))
-                if hit is not None:
-                    items[int(r.id)] = hit
-            missing = [i for i in ids if i not in items]
-            if missing:  # read whole; a record may have changed since the page query
-                full = conn.execute(select(t).where(t.c.id.in_(missing))).all()
-                for r, stored in zip(full, self._load(conn, full), strict=True):
-                    read = (int(r.id), stored.version, stored.update_ms)
-                    items[int(r.id)] = rendered.put(read, stored)
+            keys = [_version_key(r) for r in rows[:size]]
+            items = rendered.many(keys, functools.partial(self._whole, conn))
         token = encode_cursor(int(rows[size - 1].id), key) if len(rows) > size else ""
-        return [items[i] for i in ids if i in items], token, total  # rows are never deleted
+        return items, token, total
+
+    def _whole(
+        self, conn: Connection, ids: list[int]
+    ) -> list[tuple[tuple[int, int, int], StoredExpert]]:
+        """The experts ``ids`` read whole, each with its (row id, version, update time)."""
+        rows = conn.execute(select(expert_table).where(expert_table.c.id.in_(ids))).all()
+        return [((int(r.id), s.version, s.update_ms), s)
+                for r, s in zip(rows, self._load(conn, rows), strict=True)]  # fmt: skip
 
     def _read(
         self, conn: Connection, expert_uuid: str, *, for_update: bool = False

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable, Sequence
 
 S = TypeVar("S")
 T = TypeVar("T")
@@ -33,12 +33,30 @@ class Rendered(Generic[S, T]):
         self._limit = limit
         self._done: dict[tuple[int, ...], T] = {}
 
-    def get(self, key: tuple[int, ...]) -> T | None:
-        """The rendering of the record version ``key``, if memoized."""
-        return self._done.get(key)
+    def many(
+        self,
+        keys: Sequence[tuple[int, ...]],
+        read: Callable[[list[int]], Iterable[tuple[tuple[int, ...], S]]],
+    ) -> list[T]:
+        """The renderings of the record versions ``keys`` (row id first), in their order.
 
-    def put(self, key: tuple[int, ...], record: S) -> T:
-        """Render ``record`` (the record version ``key``) and memoize it."""
+        Memoized ones are served as they are; ``read(row ids)`` reads the others whole,
+        each with the key it was read at (a record may have changed since ``keys`` were
+        read), and they are rendered and memoized under that key. A row id ``read``
+        does not return is left out.
+        """
+        found: dict[int, T] = {}
+        for key in keys:
+            hit = self._done.get(key)
+            if hit is not None:
+                found[key[0]] = hit
+        missing = [key[0] for key in keys if key[0] not in found]
+        if missing:
+            for key, record in read(missing):
+                found[key[0]] = self._put(key, record)
+        return [found[key[0]] for key in keys if key[0] in found]
+
+    def _put(self, key: tuple[int, ...], record: S) -> T:
         done = self._done
         if len(done) >= self._limit:
             done = self._done = {}  # a new dict: readers of the old one keep it
