@@ -9,6 +9,7 @@ audit-log.md §2 table) and the personal fields only as salted commitments.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import enum
 import re
@@ -547,6 +548,34 @@ def status_at(periods: Sequence[StatusPeriod], ts_ms: int) -> Status:
     """The strongest status of the periods that hold at ``ts_ms`` (ACTIVE if none)."""
     found = [p.status for p in periods if p.covers(ts_ms)]
     return max(found, key=_STRENGTH.__getitem__, default=Status.ACTIVE)
+
+
+@dataclass(frozen=True, slots=True)
+class StatusSteps:
+    """:func:`status_at` of some periods, precomputed for any time.
+
+    ``statuses[i]`` holds from ``starts[i]`` (inclusive) to ``starts[i + 1]``; before
+    ``starts[0]`` (or with no periods) the status is ACTIVE.
+    """
+
+    starts: tuple[int, ...]
+    statuses: tuple[Status, ...]
+
+    def at(self, ts_ms: int) -> Status:
+        """The status in force at ``ts_ms``, as ``status_at`` of the periods gives it."""
+        index = bisect.bisect_right(self.starts, ts_ms) - 1
+        return Status.ACTIVE if index < 0 else self.statuses[index]
+
+
+def status_steps(periods: Sequence[StatusPeriod]) -> StatusSteps:
+    """The status in force of ``periods`` as steps.
+
+    Which periods cover a time changes only at a period's start or end, so the status is
+    constant from one of those bounds to the next.
+    """
+    ends = {p.end_ms for p in periods if p.end_ms is not None}
+    bounds = sorted({p.start_ms for p in periods} | ends)
+    return StatusSteps(tuple(bounds), tuple(status_at(periods, b) for b in bounds))
 
 
 def reinstatable(periods: Sequence[StatusPeriod], now_ms: int) -> list[int]:

@@ -245,16 +245,16 @@ class _View:
     """An expert's resource without its current status: memoized, shared, never mutated."""
 
     message: pb.Expert
-    periods: tuple[experts.StatusPeriod, ...]
+    statuses: experts.StatusSteps
 
 
 def _view(stored: StoredExpert) -> _View:
-    return _View(_expert_message(stored), stored.periods)
+    return _View(_expert_message(stored), experts.status_steps(stored.periods))
 
 
 def _served(view: _View, now_ms: int, into: pb.Expert) -> None:
     into.CopyFrom(view.message)
-    into.current_status = _STATUSES[experts.status_at(view.periods, now_ms)]
+    into.current_status = _STATUSES[view.statuses.at(now_ms)]
 
 
 def _expert_message(stored: StoredExpert) -> pb.Expert:

@@ -8,6 +8,8 @@ import json
 import os
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from audit_log import canonical
 from audit_log.entry import commitment
@@ -178,3 +180,29 @@ def test_masks() -> None:
     assert experts.mask_phone("13912345678") == "139****5678"
     assert experts.mask_email("wang@example.cn") == "***@example.cn"
     assert experts.mask_email("") == ""
+
+
+_PERIODS = st.lists(
+    st.builds(
+        lambda status, start, length: experts.StatusPeriod(
+            status, "r", start, None if length is None else start + length
+        ),
+        st.sampled_from(list(experts.Status)),
+        st.integers(0, 50),
+        st.none() | st.integers(0, 20),
+    ),
+    max_size=6,
+)
+
+
+@given(_PERIODS, st.integers(-5, 80))
+def test_status_steps_agree_with_status_at(periods: list[experts.StatusPeriod], ts_ms: int) -> None:
+    """The precomputed steps give status_at's answer at every time, bounds included."""
+    steps = experts.status_steps(periods)
+    for t in (ts_ms, *steps.starts, *(b - 1 for b in steps.starts)):
+        assert steps.at(t) is experts.status_at(periods, t)
+
+
+def test_status_steps_of_no_periods_is_active() -> None:
+    """No period: ACTIVE at any time."""
+    assert experts.status_steps([]).at(0) is experts.Status.ACTIVE
