@@ -243,6 +243,9 @@ def _unpack(size: int, blob: bytes) -> merkle.CompactRange:
     return merkle.CompactRange(size, hashes)
 
 
+_SIZE = select(head_table.c.size).where(head_table.c.log_id == LOG_ID)
+
+
 def _head(row: Row[Any]) -> Head:
     compact = _unpack(row.size, bytes(row.compact))
     return Head(
@@ -411,6 +414,10 @@ class AuditStore:
         return Appended(head.size, tuple(bodies), note, nodes)
 
     # -- reads ------------------------------------------------------------------------
+
+    def size(self, conn: Connection) -> int:
+        """The log's size (one column of the head row, without locking it)."""
+        return int(conn.execute(_SIZE).scalar_one())
 
     def head(self, conn: Connection) -> Head:
         """Read the head row without locking it."""

@@ -35,6 +35,7 @@ from expert_draw.adapters.db.models import (
     expert_table,
 )
 from expert_draw.adapters.experts import check_request_id
+from expert_draw.adapters.memo import Pages, Rendered
 from expert_draw.core import (
     beacon,
     bundle,
@@ -66,7 +67,6 @@ if TYPE_CHECKING:
     from expert_draw.adapters.audit import AuditLog
     from expert_draw.adapters.experts import Candidate as LibraryCandidate
     from expert_draw.adapters.experts import ExpertLibrary
-    from expert_draw.adapters.memo import Rendered
     from expert_draw.adapters.protection import FieldCipher
     from expert_draw.core.policy import Policy
 
@@ -256,6 +256,8 @@ class Draws:
         # changes, and successive draws search nearby windows (bounded, then cleared).
         self._ts_of: dict[int, int] = {}
         self.refreezes = 0  # CreateDraws whose pool moved between reading and the lock
+        # ListDraws pages by (query, cursor, size): ((row id, version)..., next token).
+        self._pages: Pages[tuple[tuple[tuple[int, int], ...], str]] = Pages()
 
     @property
     def edition(self) -> str:
@@ -1512,22 +1514,28 @@ class Draws:
         before = decode_cursor(page_token, key) if page_token else None
         if before is not None and before > MAX_ROW_ID:  # forged: ids are 32-bit INTEGERs
             raise InvalidPageTokenError("page token is out of range; start again")
-        t = draw_table
-        query = select(t.c.id, t.c.version)
-        if own:
-            query = query.where(draw_table.c.requester == own)
-        if state:
-            query = query.where(draw_table.c.state == state)
-        if project_ref:
-            query = query.where(draw_table.c.project_ref == project_ref)
-        if before is not None:
-            query = query.where(draw_table.c.id < before)
+        memo = (key, before, size)
         with self._engine.connect() as conn:
-            rows = conn.execute(query.order_by(draw_table.c.id.desc()).limit(size + 1)).all()
-            keys = [(int(r.id), int(r.version)) for r in rows[:size]]
-            items = rendered.many(keys, partial(_whole, conn))
-        token = encode_cursor(int(rows[size - 1].id), key) if len(rows) > size else ""
-        return items, token
+            log_size = self._audit.store.size(conn)  # before the page: see Pages
+            page = self._pages.get(memo, log_size)
+            if page is None:
+                t = draw_table
+                query = select(t.c.id, t.c.version)
+                if own:
+                    query = query.where(draw_table.c.requester == own)
+                if state:
+                    query = query.where(draw_table.c.state == state)
+                if project_ref:
+                    query = query.where(draw_table.c.project_ref == project_ref)
+                if before is not None:
+                    query = query.where(draw_table.c.id < before)
+                query = query.order_by(draw_table.c.id.desc()).limit(size + 1)
+                rows = conn.execute(query).all()
+                token = encode_cursor(int(rows[size - 1].id), key) if len(rows) > size else ""
+                page = (tuple((int(r.id), int(r.version)) for r in rows[:size]), token)
+                self._pages.put(memo, log_size, page, len(page[0]))
+            items = rendered.many(page[0], partial(_whole, conn))
+        return items, page[1]
 
     # -- helpers of CreateDraw ----------------------------------------------------------
 

@@ -33,6 +33,7 @@ from expert_draw.adapters.db.models import (
     expert_status_table,
     expert_table,
 )
+from expert_draw.adapters.memo import Pages, Rendered
 from expert_draw.core import experts, identifiers
 from expert_draw.core.experts import Draft, Personal, Profile, State
 from expert_draw.core.paging import decode_cursor, effective_page_size, encode_cursor, query_key
@@ -50,11 +51,11 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from sqlalchemy.engine import Connection, Engine, Row
+    from sqlalchemy.sql import Select
 
     from audit_log.entry import Who
     from audit_log.sqlstore import PendingEntry
     from expert_draw.adapters.audit import AuditLog
-    from expert_draw.adapters.memo import Rendered
     from expert_draw.adapters.protection import FieldCipher
 
 TABLE = "expert"
@@ -161,6 +162,15 @@ def _text_field(value: str, field: str, limit: int) -> str:
     return text
 
 
+@dataclass(frozen=True)
+class _Page:
+    """A page of a list: its experts' (row id, version, update time), total, next token."""
+
+    keys: tuple[tuple[int, int, int], ...]
+    total: int
+    token: str
+
+
 def _version_key(row: Row[Any, Any, Any]) -> tuple[int, int, int]:
     return int(row.id), int(row.version), int(row.update_ms)
 
@@ -186,6 +196,7 @@ class ExpertLibrary:
         self._clock_ms = clock_ms
         # (row id, version) -> (profile, state, status periods, credit events)
         self._records: dict[tuple[int, int], tuple[Profile, State, Any, Any, dt.date | None]] = {}
+        self._pages: Pages[_Page] = Pages()
         self._random = random
 
     @property
@@ -552,6 +563,29 @@ class ExpertLibrary:
         after = decode_cursor(page_token, key) if page_token else 0
         if after is not None and after > MAX_ROW_ID:  # forged: ids are 32-bit INTEGERs
             raise InvalidPageTokenError("page token is out of range; start again")
+        # The status in force depends on the clock: such a page is never memoized.
+        memo = None if where.current_status is not None else (key, after, size)
+        with self._engine.connect() as conn:
+            log_size = 0 if memo is None else self._audit.store.size(conn)  # before the page
+            page = None if memo is None else self._pages.get(memo, log_size)
+            if page is None:
+                query = self._list_query(where)
+                total = int(
+                    conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+                )
+                statement = query.where(expert_table.c.id > (after or 0)).order_by(
+                    expert_table.c.id
+                )
+                rows = conn.execute(statement.limit(size + 1)).all()
+                token = encode_cursor(int(rows[size - 1].id), key) if len(rows) > size else ""
+                page = _Page(tuple(_version_key(r) for r in rows[:size]), total, token)
+                if memo is not None:
+                    self._pages.put(memo, log_size, page, len(page.keys))
+            items = rendered.many(page.keys, functools.partial(self._whole, conn))
+        return items, page.token, page.total
+
+    def _list_query(self, where: ExpertFilter) -> Select[int, int, int]:
+        """The ids, versions and update times of the experts ``where`` selects."""
         t = expert_table
         query = select(t.c.id, t.c.version, t.c.update_ms).where(t.c.state == str(where.state))
         if where.legacy_only:
@@ -571,16 +605,7 @@ class ExpertLibrary:
                 )
             )
             query = query.where(holds)
-        with self._engine.connect() as conn:
-            total = int(
-                conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-            )
-            page = query.where(expert_table.c.id > (after or 0)).order_by(expert_table.c.id)
-            rows = conn.execute(page.limit(size + 1)).all()
-            keys = [_version_key(r) for r in rows[:size]]
-            items = rendered.many(keys, functools.partial(self._whole, conn))
-        token = encode_cursor(int(rows[size - 1].id), key) if len(rows) > size else ""
-        return items, token, total
+        return query
 
     def _whole(
         self, conn: Connection, ids: list[int]

@@ -62,3 +62,40 @@ class Rendered(Generic[S, T]):
             done = self._done = {}  # a new dict: readers of the old one keep it
         done[key] = value = self._render(record)
         return value
+
+
+P = TypeVar("P")
+MAX_PAGE_ROWS = 100_000
+
+
+class Pages(Generic[P]):
+    """List pages memoized by the audit log's size when they were read.
+
+    Every change of a record commits with its audit entries in one transaction, on
+    every replica, so while the log keeps one size no listed record has changed: a page
+    read at that size (its ids, versions, total and next token) is the page again. The
+    caller reads the size first, in the transaction that reads the page, so a page is
+    never stored under a size newer than its content. A page whose query depends on the
+    clock must not be memoized. Past ``limit`` rows held the memo starts again.
+    """
+
+    def __init__(self, limit: int = MAX_PAGE_ROWS) -> None:
+        """Memoize pages of at most ``limit`` rows in all."""
+        self._limit = limit
+        self._done: dict[tuple[object, ...], tuple[int, P, int]] = {}
+        self._rows = 0
+
+    def get(self, query: tuple[object, ...], log_size: int) -> P | None:
+        """The page of ``query`` read at ``log_size``, if memoized."""
+        found = self._done.get(query)
+        return found[1] if found is not None and found[0] == log_size else None
+
+    def put(self, query: tuple[object, ...], log_size: int, page: P, rows: int) -> None:
+        """Memoize ``page`` (``rows`` rows) of ``query``, read at ``log_size``."""
+        replaced = self._done.get(query)
+        if replaced is not None:
+            self._rows -= replaced[2]
+        if self._rows + rows > self._limit:
+            self._done, self._rows = {}, 0  # a new dict: readers of the old one keep it
+        self._done[query] = (log_size, page, rows)
+        self._rows += rows

@@ -322,10 +322,11 @@ def test_reads_serve_the_version_another_replica_wrote(
     admin: pb_grpc.ExpertServiceStub,
     supervisor: pb_grpc.ExpertServiceStub,
 ) -> None:
-    """GetExpert and ListExperts memoize each record's rendering by version.
+    """GetExpert and ListExperts memoize each record's rendering by version, and pages.
 
     Changes made through a second library on the same database (as another replica
-    makes them) are served at the next read, in both RPCs.
+    makes them) are served at the next read, in both RPCs: a changed record and a page
+    that lost a record.
     """
     made = create(admin, 170, region_code="540102")
 
@@ -357,6 +358,11 @@ def test_reads_serve_the_version_another_replica_wrote(
     assert not got.HasField("masked")
     assert got.etag == erased.etag
     assert got.state == pb.Expert.STATE_DELETED
+    # The memoized page of the active experts is read again: the log has grown.
+    page = supervisor.ListExperts(
+        pb.ListExpertsRequest(region_prefix="540102", page_size=10), timeout=5
+    )
+    assert (list(page.experts), page.total_size) == ([], 0)
 
 
 def test_a_full_memo_starts_again_without_dropping_a_page(
