@@ -27,7 +27,7 @@ from audit_log.entry import Entry
 from audit_log.receipt import Receipt
 from audit_log.sqlstore import LOG_ID, PendingEntry, checkpoint_table, entry_table
 from expert_draw.adapters.audit import Locked, pending
-from expert_draw.adapters.db.engine import read_snapshot, write_transaction
+from expert_draw.adapters.db.engine import read_snapshot, read_statements, write_transaction
 from expert_draw.adapters.db.models import (
     draw_member_table,
     draw_table,
@@ -1463,7 +1463,7 @@ class Draws:
             NotFoundError: no such draw, or another trading system's.
         """
         t = draw_table
-        with self._engine.connect() as conn:
+        with read_statements(self._engine) as conn:
             row = conn.execute(
                 select(t.c.id, t.c.version, t.c.requester).where(t.c.draw_id == draw_id)
             ).first()
@@ -1515,7 +1515,7 @@ class Draws:
         if before is not None and before > MAX_ROW_ID:  # forged: ids are 32-bit INTEGERs
             raise InvalidPageTokenError("page token is out of range; start again")
         memo = (key, before, size)
-        with self._engine.connect() as conn:
+        with read_statements(self._engine) as conn:
             log_size = self._audit.store.size(conn)  # before the page: see Pages
             page = self._pages.get(memo, log_size)
             if page is None:

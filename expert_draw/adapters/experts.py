@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from audit_log import canonical
 from audit_log.entry import REQUEST_ID, commitment
 from expert_draw.adapters.audit import pending
-from expert_draw.adapters.db.engine import write_transaction
+from expert_draw.adapters.db.engine import read_statements, write_transaction
 from expert_draw.adapters.db.models import (
     expert_affiliation_table,
     expert_credit_table,
@@ -502,7 +502,7 @@ class ExpertLibrary:
             NotFoundError: no such expert (``EXPERT_NOT_FOUND``).
         """
         t = expert_table
-        with self._engine.connect() as conn:
+        with read_statements(self._engine) as conn:
             row = conn.execute(
                 select(t.c.id, t.c.version, t.c.update_ms).where(t.c.uuid == expert_uuid)
             ).first()
@@ -565,7 +565,7 @@ class ExpertLibrary:
             raise InvalidPageTokenError("page token is out of range; start again")
         # The status in force depends on the clock: such a page is never memoized.
         memo = None if where.current_status is not None else (key, after, size)
-        with self._engine.connect() as conn:
+        with read_statements(self._engine) as conn:
             log_size = 0 if memo is None else self._audit.store.size(conn)  # before the page
             page = None if memo is None else self._pages.get(memo, log_size)
             if page is None:
