@@ -14,8 +14,8 @@ as the unprivileged user of tests/support/postgres.py), `--replicas` processes o
 `expert-draw serve`, each on its own loopback port and with its own `audit.replica_id`,
 sharing the database, keys and PKI, and a synthetic library of `--experts` experts
 (bench/generate_library.py, seed 1; the CSV is kept in /tmp/expert-draw-bench/) imported
-with `expert-draw experts import` (on PostgreSQL in imports of 2,000 rows: one of 10,000
-fails there, see Service.import_library). Draws use the four discipline codes (二级 or 三级, prefix
+with `expert-draw experts import` (in imports of at most 200,000 rows, an import's
+limit). Draws use the four discipline codes (二级 or 三级, prefix
 match) whose holder counts are nearest `--pool-holders`.
 
 Then, in the same run:
@@ -517,10 +517,7 @@ class Service:
     def import_library(self, csv: Path) -> float:
         """Import the CSV through the CLI into replica 1; return the seconds it took."""
         began = time.perf_counter()
-        # On PostgreSQL an import of 10,000 rows fails (UNAVAILABLE, DATABASE_UNAVAILABLE):
-        # a statement passes psycopg's limit of 65,535 parameters, an OperationalError
-        # without SQLSTATE that the service reads as an unreachable database. 2,000 pass.
-        for part in split(csv, 2_000 if self.backend == "postgres" else 200_000):
+        for part in split(csv, 200_000):  # an import's limit (MAX_IMPORT_ROWS)
             run_cli("experts", "import", part, "--client-config", self.var / "client.toml",
                     "--target", f"127.0.0.1:{self.ports[0]}", "-p", "admin", "--timeout", "3600",
                     env=self.env)  # fmt: skip
