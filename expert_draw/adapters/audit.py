@@ -327,6 +327,25 @@ class AuditLog:
             )
             raise UnavailableError(msg, reason="CLOCK_SKEW")
 
+    def lock_and_find(
+        self, conn: Connection, who: Who, request_id: str, payload: object
+    ) -> tuple[Locked, sqlstore.StoredRequest | None]:
+        """The head lock for one append, then :meth:`find_request` under it.
+
+        For writes that no row lock serializes: a twin of this call (the client's
+        retry, sent before the first call returned) that took the lock first has
+        committed once the lock is held, so it is found and its outcome served. Looked
+        up before the lock (PostgreSQL reads what committed before each statement), it
+        was missed, and the twin's own effects (its entry under the request id, its
+        draw of the tender-lot) refused this call.
+
+        Raises:
+            UnavailableError: ``CLOCK_SKEW``.
+            PreconditionError: the id was used with a different payload.
+        """
+        locked = self.lock(conn)
+        return locked, self.find_request(conn, who, request_id, payload)
+
     def find_request(
         self, conn: Connection, who: Who, request_id: str, payload: object
     ) -> sqlstore.StoredRequest | None:

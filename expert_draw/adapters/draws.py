@@ -312,12 +312,11 @@ class Draws:
             self._check_policy(request, config.policy)
             prepared = self._prepare(conn, request, conflicts, config)
         with write_transaction(self._engine) as conn:
-            stored = self._audit.find_request(conn, who, request_id, payload)
-            if stored is not None:
-                return self._replay_create(conn, bytes(stored.outcome), request)
             # The head lock: attempts on one tender-lot, and draws of one project, are
             # decided one at a time (one live draw per tender-lot).
-            locked = self._audit.lock(conn)
+            locked, stored = self._audit.lock_and_find(conn, who, request_id, payload)
+            if stored is not None:
+                return self._replay_create(conn, bytes(stored.outcome), request)
             self._check_policy(request, config.policy)  # the time again, after the wait
             tender_ref = self.tender_ref(request.tender_id, request.lot_id)
             draw_id = request.draw_id or _new_draw_id(self._random)
@@ -1230,12 +1229,12 @@ class Draws:
         data = {"approver": who.sub, "tender_ref": tender_ref.hex(),
                 "disciplines": sorted(set(codes)), "reason": reason}  # fmt: skip
         with write_transaction(self._engine) as conn:
-            stored = self._audit.find_request(conn, who, request_id, data)
+            locked, stored = self._audit.lock_and_find(conn, who, request_id, data)
             if stored is not None:
                 seq = stored.first_seq
             else:
                 appended = self._audit.append(
-                    conn, who=who, request_id=request_id, payload=data,
+                    conn, who=who, request_id=request_id, payload=data, locked=locked,
                     pending=[pending("draw.override", f"tenders/{tender_ref.hex()}", data)],
                 )  # fmt: skip
                 seq = appended.first_seq
@@ -1256,7 +1255,9 @@ class Draws:
         data = {"key_id": key_id.hex(), "reason": reason}
         with write_transaction(self._engine) as conn:
             row = self._row(conn, draw_id)
-            stored = self._audit.find_request(conn, who, request_id, {**data, "draw": draw_id})
+            locked, stored = self._audit.lock_and_find(
+                conn, who, request_id, {**data, "draw": draw_id}
+            )
             if stored is not None:
                 return stored.first_seq
             ids = {escrow.parse_envelope(bytes.fromhex(e)).key_id
@@ -1266,7 +1267,7 @@ class Draws:
                                     reason="ENVELOPE_NOT_FOUND")  # fmt: skip
             return self._audit.append(
                 conn, who=who, request_id=request_id, payload={**data, "draw": draw_id},
-                pending=[pending("escrow.open", f"draws/{draw_id}", data)],
+                pending=[pending("escrow.open", f"draws/{draw_id}", data)], locked=locked,
             ).first_seq  # fmt: skip
 
     def record_export(
@@ -1280,7 +1281,7 @@ class Draws:
         check_request_id(request_id)
         payload = {"method": "RecordExport", "what": what, "data_sha256": data_sha256.hex()}
         with write_transaction(self._engine) as conn:
-            stored = self._audit.find_request(conn, who, request_id, payload)
+            locked, stored = self._audit.lock_and_find(conn, who, request_id, payload)
             if stored is not None:
                 subj = conn.execute(
                     select(entry_table.c.subj).where(
@@ -1292,7 +1293,7 @@ class Draws:
             data = {"what": what, "recipient": who.sub, "data_sha256": data_sha256.hex()}
             seq = self._audit.append(
                 conn, who=who, request_id=request_id, payload=payload,
-                pending=[pending("export", name, data)],
+                pending=[pending("export", name, data)], locked=locked,
             ).first_seq  # fmt: skip
         return name, seq
 

@@ -101,7 +101,7 @@ class ReplayOpenings:
             msg = "the caller went away before the export was logged; nothing was disclosed"
             raise UnavailableError(msg)
         with write_transaction(self._engine) as conn:
-            stored = self._audit.find_request(conn, who, request_id, payload)
+            locked, stored = self._audit.lock_and_find(conn, who, request_id, payload)
             if stored is not None:
                 done = json.loads(stored.outcome)
                 if done["data_sha256"] != digest:
@@ -114,7 +114,7 @@ class ReplayOpenings:
             outcome = json.dumps({"size": size, "data_sha256": digest, "export": name}).encode()
             seq = self._audit.append(
                 conn, who=who, request_id=request_id, payload=payload,
-                pending=[PendingEntry("export", name, data)], outcome=outcome,
+                pending=[PendingEntry("export", name, data)], outcome=outcome, locked=locked,
             ).first_seq  # fmt: skip
         return OpeningsExport(body, size, name, seq)
 

@@ -139,7 +139,7 @@ class FairnessRuns:
         span = ",".join("" if t is None else str(t) for t in (start_ms, end_ms))
         what = f"{WHAT} [{span}) as_of {as_of} html {hashlib.sha256(html).hexdigest()}"
         with write_transaction(self._engine) as conn:
-            stored = self._audit.find_request(conn, who, request_id, payload)
+            locked, stored = self._audit.lock_and_find(conn, who, request_id, payload)
             if stored is not None:
                 done = json.loads(stored.outcome)
                 if done["data_sha256"] != digest.hex():
@@ -156,6 +156,7 @@ class FairnessRuns:
                 seq = self._audit.append(
                     conn, who=who, request_id=request_id, payload=payload,
                     pending=[PendingEntry("export", name, data)], outcome=outcome,
+                    locked=locked,
                 ).first_seq  # fmt: skip
         return FairnessRun(body, html, name, seq)
 
