@@ -242,18 +242,25 @@ def expert_to_pb(stored: StoredExpert, now_ms: int) -> pb.Expert:
 
 @dataclass(frozen=True, slots=True)
 class _View:
-    """An expert's resource without its current status: memoized, shared, never mutated."""
+    """An expert's resource without its current status, serialized: memoized, shared.
 
-    message: pb.Expert
+    Bytes, not a message: a message held about 2.6 KB of memory (its own arena) against
+    about 350 bytes serialized, and parsing the bytes into a response costs about what
+    copying a message did (a page of 50: 66 against 79 us alone, the same in the handler).
+    """
+
+    message: bytes
     statuses: experts.StatusSteps
 
 
 def _view(stored: StoredExpert) -> _View:
-    return _View(_expert_message(stored), experts.status_steps(stored.periods))
+    message = _expert_message(stored).SerializeToString()
+    return _View(message, experts.status_steps(stored.periods))
 
 
 def _served(view: _View, now_ms: int, into: pb.Expert) -> None:
-    into.CopyFrom(view.message)
+    """Fill ``into`` (a new, empty message) with the view and the status now."""
+    into.MergeFromString(view.message)
     into.current_status = _STATUSES[view.statuses.at(now_ms)]
 
 
