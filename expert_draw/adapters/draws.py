@@ -1471,7 +1471,7 @@ class Draws:
             if row is None or (role == "trading_system" and str(row.requester) != caller):
                 raise NotFoundError("Draw", f"draws/{draw_id}", reason="DRAW_NOT_FOUND")
             key = (int(row.id), int(row.version))
-            return rendered.many([key], partial(_whole, conn))[0]  # draws are never deleted
+            return rendered.many([key], partial(_whole, self._engine))[0]  # draws are never deleted
 
     def _audit_entry(self, conn: Connection, draw_id: str, kind: str) -> tuple[bytes, str]:
         """The draw's first entry of ``kind``, with a receipt into the newest checkpoint."""
@@ -1535,7 +1535,7 @@ class Draws:
                 token = encode_cursor(int(rows[size - 1].id), key) if len(rows) > size else ""
                 page = (tuple((int(r.id), int(r.version)) for r in rows[:size]), token)
                 self._pages.put(memo, log_size, page, len(page[0]))
-            items = rendered.many(page[0], partial(_whole, conn))
+            items = rendered.many(page[0], partial(_whole, self._engine))
         return items, page[1]
 
     # -- helpers of CreateDraw ----------------------------------------------------------
@@ -2004,10 +2004,15 @@ def _seats_of(conn: Connection, row_ids: Sequence[int]) -> dict[int, dict[str, l
     return found
 
 
-def _whole(conn: Connection, ids: list[int]) -> list[tuple[tuple[int, int], StoredDraw]]:
-    """The draws ``ids`` read whole (row and seats), each with its (row id, version)."""
-    rows = conn.execute(select(draw_table).where(draw_table.c.id.in_(ids))).all()
-    seats = _seats_of(conn, ids)
+def _whole(engine: Engine, ids: list[int]) -> list[tuple[tuple[int, int], StoredDraw]]:
+    """The draws ``ids`` read whole (row and seats), each with its (row id, version).
+
+    In a snapshot of its own, so that the seats are those of the row's version (see
+    ExpertLibrary._whole).
+    """
+    with read_snapshot(engine) as conn:
+        rows = conn.execute(select(draw_table).where(draw_table.c.id.in_(ids))).all()
+        seats = _seats_of(conn, ids)
     return [((int(r.id), int(r.version)), _stored(r._mapping, seats.get(int(r.id), {})))  # noqa: SLF001
             for r in rows]  # fmt: skip
 

@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from audit_log import canonical
 from audit_log.entry import REQUEST_ID, commitment
 from expert_draw.adapters.audit import pending
-from expert_draw.adapters.db.engine import read_statements, write_transaction
+from expert_draw.adapters.db.engine import read_snapshot, read_statements, write_transaction
 from expert_draw.adapters.db.models import (
     expert_affiliation_table,
     expert_credit_table,
@@ -513,7 +513,7 @@ class ExpertLibrary:
             ).first()
             if row is None:
                 raise NotFoundError("Expert", f"experts/{expert_uuid}", reason="EXPERT_NOT_FOUND")
-            read = functools.partial(self._whole, conn)
+            read = self._whole
             return rendered.many([_version_key(row)], read)[0]  # rows are never deleted
 
     def reveal(self, who: Who, expert_uuid: str, purpose: str) -> tuple[StoredExpert, int]:
@@ -586,7 +586,7 @@ class ExpertLibrary:
                 page = _Page(tuple(_version_key(r) for r in rows[:size]), total, token)
                 if memo is not None:
                     self._pages.put(memo, log_size, page, len(page.keys))
-            items = rendered.many(page.keys, functools.partial(self._whole, conn))
+            items = rendered.many(page.keys, self._whole)
         return items, page.token, page.total
 
     def _list_query(self, where: ExpertFilter) -> Select[int, int, int]:
@@ -612,13 +612,18 @@ class ExpertLibrary:
             query = query.where(holds)
         return query
 
-    def _whole(
-        self, conn: Connection, ids: list[int]
-    ) -> list[tuple[tuple[int, int, int], StoredExpert]]:
-        """The experts ``ids`` read whole, each with its (row id, version, update time)."""
-        rows = conn.execute(select(expert_table).where(expert_table.c.id.in_(ids))).all()
-        return [((int(r.id), s.version, s.update_ms), s)
-                for r, s in zip(rows, self._load(conn, rows), strict=True)]  # fmt: skip
+    def _whole(self, ids: list[int]) -> list[tuple[tuple[int, int, int], StoredExpert]]:
+        """The experts ``ids`` read whole, each with its (row id, version, update time).
+
+        In a snapshot of its own: the row and its periods and credits are separate
+        statements, and a change committed between them (PostgreSQL reads what
+        committed before each one) would give a rendering of one version with the
+        children of the next, memoized under the first.
+        """
+        with read_snapshot(self._engine) as conn:
+            rows = conn.execute(select(expert_table).where(expert_table.c.id.in_(ids))).all()
+            return [((int(r.id), s.version, s.update_ms), s)
+                    for r, s in zip(rows, self._load(conn, rows), strict=True)]  # fmt: skip
 
     def _read(
         self, conn: Connection, expert_uuid: str, *, for_update: bool = False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import pytest
@@ -375,6 +375,35 @@ def test_a_full_memo_starts_again_without_dropping_a_page(
         names, _token, total = other.list_experts(where, 10, "", rendered)
         assert names == [e.name for e in made]
         assert total == len(made)
+
+
+def test_a_record_read_whole_renders_one_version_even_when_it_changes_meanwhile(
+    admin: pb_grpc.ExpertServiceStub, service: RunningService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A memo miss reads the row, then its status periods: another replica's change
+    committed between the two must not be memoized under the older version."""
+    made = create(admin, 175, region_code="540104")
+    expert_uuid = made.name.removeprefix("experts/")
+    reader, other = library(service), library(service)
+    who = Who("admin", "another-replica", "replica-2")
+    children = reader._children  # the gap between the two reads
+    changed: list[StoredExpert] = []
+
+    def change_then_read(conn: Any, ids: Any) -> Any:
+        if not changed:
+            changed.append(other.suspend(
+                who, expert_uuid, etag=made.etag, reason="暂停", start_ms=None, end_ms=None,
+                request_id="other-175",
+            ))  # fmt: skip
+        return children(conn, ids)
+
+    monkeypatch.setattr(reader, "_children", change_then_read)
+    rendered: Rendered[StoredExpert, tuple[int, int]] = Rendered(
+        lambda stored: (stored.version, len(stored.periods))
+    )
+    version, periods = reader.get_rendered(expert_uuid, rendered)
+    assert changed
+    assert periods == (1 if version == changed[0].version else 0), (version, periods)
 
 
 def test_delete_is_soft_checked_and_logged(
