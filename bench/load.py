@@ -932,6 +932,8 @@ def main() -> None:
     parser.add_argument("--shared-certs", action="store_true",
                         help="all client threads share one certificate per role (one client)")  # fmt: skip
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--strict", action="store_true",
+                        help="exit 1 if any call ended in an unexpected status (CI's smoke run)")  # fmt: skip
     args = parser.parse_args()
     if args.backend == "sqlite" and args.replicas != 1:
         parser.error("several processes require PostgreSQL (--backend postgres)")
@@ -961,6 +963,27 @@ def main() -> None:
     report["goals"] = [{"goal": g, "figure": f, "met": m} for g, f, m in goals(report)]
     if args.json:
         args.json.write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
+    wrong = unexpected(report)
+    if wrong:
+        print("\n## Unexpected outcomes", *wrong, sep="\n")
+        if args.strict:
+            raise SystemExit(1)
+
+
+def unexpected(report: dict[str, Any]) -> list[str]:
+    """Calls that ended other than as the load expects.
+
+    Expected: OK, an admin's edit that met another's (ABORTED, FAILED_PRECONDITION),
+    and the abuser told to back off (RESOURCE_EXHAUSTED).
+    """
+    found = []
+    for name, phase in report["phases"].items():
+        for op, row in phase["rpcs"].items():
+            for code, n in row["errors"].items():
+                if "abuser" in op and code.startswith("RESOURCE_EXHAUSTED"):
+                    continue
+                found.append(f"{name}: {op} {code} x{n}")
+    return found
 
 
 if __name__ == "__main__":
