@@ -1515,7 +1515,7 @@ class Draws:
         before = decode_cursor(page_token, key) if page_token else None
         if before is not None and before > MAX_ROW_ID:  # forged: ids are 32-bit INTEGERs
             raise InvalidPageTokenError("page token is out of range; start again")
-        memo = (key, before, size)
+        memo = (own, state, project_ref, before, size)
         with read_statements(self._engine) as conn:
             log_size = self._audit.store.size(conn)  # before the page: see Pages
             page = self._pages.get(memo, log_size)

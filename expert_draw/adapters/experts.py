@@ -569,7 +569,7 @@ class ExpertLibrary:
         if after is not None and after > MAX_ROW_ID:  # forged: ids are 32-bit INTEGERs
             raise InvalidPageTokenError("page token is out of range; start again")
         # The status in force depends on the clock: such a page is never memoized.
-        memo = None if where.current_status is not None else (key, after, size)
+        memo = None if where.current_status is not None else (where, after, size)
         with read_statements(self._engine) as conn:
             log_size = 0 if memo is None else self._audit.store.size(conn)  # before the page
             page = None if memo is None else self._pages.get(memo, log_size)

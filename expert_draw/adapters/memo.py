@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 if TYPE_CHECKING:
@@ -84,6 +85,7 @@ class Pages(Generic[P]):
         self._limit = limit
         self._done: dict[tuple[object, ...], tuple[int, P, int]] = {}
         self._rows = 0
+        self._lock = threading.Lock()  # the count; readers take no lock
 
     def get(self, query: tuple[object, ...], log_size: int) -> P | None:
         """The page of ``query`` read at ``log_size``, if memoized."""
@@ -91,11 +93,17 @@ class Pages(Generic[P]):
         return found[1] if found is not None and found[0] == log_size else None
 
     def put(self, query: tuple[object, ...], log_size: int, page: P, rows: int) -> None:
-        """Memoize ``page`` (``rows`` rows) of ``query``, read at ``log_size``."""
-        replaced = self._done.get(query)
-        if replaced is not None:
-            self._rows -= replaced[2]
-        if self._rows + rows > self._limit:
-            self._done, self._rows = {}, 0  # a new dict: readers of the old one keep it
-        self._done[query] = (log_size, page, rows)
-        self._rows += rows
+        """Memoize ``page`` (``rows`` rows) of ``query``, read at ``log_size``.
+
+        An empty page counts as one row: pages past the end (page tokens are not
+        authenticated, any position is accepted) must still fill the memo.
+        """
+        rows = max(rows, 1)
+        with self._lock:
+            replaced = self._done.get(query)
+            if replaced is not None:
+                self._rows -= replaced[2]
+            if self._rows + rows > self._limit:
+                self._done, self._rows = {}, 0  # a new dict: readers of the old one keep it
+            self._done[query] = (log_size, page, rows)
+            self._rows += rows

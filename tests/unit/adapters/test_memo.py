@@ -41,3 +41,11 @@ def test_renderings_are_keyed_by_version_and_read_whole_on_a_miss() -> None:
     store[1] = (1, 4, "one v4")
     assert rendered.many([(1, 4), (2, 1)], read) == ["ONE V4", "TWO V1"]
     assert reads == [[1, 2, 9], [1]]
+
+
+def test_empty_pages_count_so_that_forged_positions_cannot_grow_the_memo() -> None:
+    pages: Pages[str] = Pages(limit=4)
+    for position in range(5):  # pages past the end: no rows
+        pages.put(("q", position), 1, "", rows=0)
+    assert pages.get(("q", 0), 1) is None  # the fifth started the memo again
+    assert pages.get(("q", 4), 1) == ""
