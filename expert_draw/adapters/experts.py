@@ -304,8 +304,6 @@ class ExpertLibrary:
                 ``rows[<row>].<field>``), or the request id is malformed.
             PreconditionError: the request id was used for another request.
         """
-        if not validate_only:
-            check_request_id(request_id)
         if validate_only:
             with self._engine.connect() as conn:
                 checked = self._check_rows(conn, rows)
@@ -313,38 +311,41 @@ class ExpertLibrary:
             return ImportResult(
                 len(checked.new), checked.unchanged, listed, len(checked.problems), committed=False
             )
+        check_request_id(request_id)
         digest = self._cipher.keyed_digest(
             canonical.dumps([[r.row, _request_content(experts.normalize(r.draft))] for r in rows])
         )
         payload = {"method": "ImportExperts", "content": digest}
         try:
             with write_transaction(self._engine) as conn:
-                stored = self._audit.find_request(conn, who, request_id, payload)
-                if stored is not None:
-                    counts = canonical.loads(stored.outcome)
-                    return ImportResult(
-                        counts["created"], counts["unchanged"], (), 0, committed=True
-                    )
+                replayed = self._import_replayed(conn, who, request_id, payload)
+                if replayed is not None:
+                    return replayed
                 checked = self._check_rows(conn, rows)
                 if checked.problems:
                     raise InvalidRequestError([
                         FieldViolation(f"rows[{p.row}].{p.field}", p.description)
                         for p in checked.problems
                     ])  # fmt: skip
+                if not checked.new:
+                    # Every row is there already: perhaps because a copy of this very
+                    # import (the client's early retry) committed after the lookup above
+                    # (PostgreSQL reads what committed before each statement).
+                    return self._import_replayed(conn, who, request_id, payload) or ImportResult(
+                        0, checked.unchanged, (), 0, committed=True
+                    )
                 outcome = {"created": len(checked.new), "unchanged": checked.unchanged}
-                if checked.new:
-                    _, entries = self._insert_many(conn, checked.new)
-                    self._audit.append(
-                        conn, who=who, request_id=request_id, payload=payload, pending=entries,
-                        outcome=canonical.dumps(outcome),
-                    )  # fmt: skip
+                _, entries = self._insert_many(conn, checked.new)
+                self._audit.append(
+                    conn, who=who, request_id=request_id, payload=payload, pending=entries,
+                    outcome=canonical.dumps(outcome),
+                )  # fmt: skip
         except IntegrityError:
             # A concurrent twin of this very import (a client retry) committed first.
             with self._engine.connect() as conn:
-                stored = self._audit.find_request(conn, who, request_id, payload)
-            if stored is not None:
-                counts = canonical.loads(stored.outcome)
-                return ImportResult(counts["created"], counts["unchanged"], (), 0, committed=True)
+                replayed = self._import_replayed(conn, who, request_id, payload)
+            if replayed is not None:
+                return replayed
             # Only a concurrent create of one of these 身份证号 is the caller's business;
             # any other constraint failure is a bug and stays one (INTERNAL).
             if not self._any_exists(
@@ -354,6 +355,16 @@ class ExpertLibrary:
             msg = "an expert of this import was created meanwhile; run the import again"
             raise AlreadyExistsError(msg, reason="EXPERT_ALREADY_EXISTS") from None
         return ImportResult(len(checked.new), checked.unchanged, (), 0, committed=True)
+
+    def _import_replayed(
+        self, conn: Connection, who: Who, request_id: str, payload: object
+    ) -> ImportResult | None:
+        """The outcome of an import already applied under ``request_id``, if any."""
+        stored = self._audit.find_request(conn, who, request_id, payload)
+        if stored is None:
+            return None
+        counts = canonical.loads(stored.outcome)
+        return ImportResult(counts["created"], counts["unchanged"], (), 0, committed=True)
 
     def _check_rows(self, conn: Connection, rows: Sequence[ImportRow]) -> _Checked:
         checked = _Checked()

@@ -200,3 +200,37 @@ def test_concurrent_retries_of_one_import(
     for thread in threads:
         thread.join()
     assert results == [50, 50, 50]
+
+
+def test_an_import_whose_copy_commits_while_it_checks_gets_the_copys_outcome(
+    service: RunningService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A copy of the import (the client's early retry) that commits after this call
+    looked the request up but before it checked its rows: every row is there, and the
+    answer is the copy's outcome (50 created), not "50 unchanged"."""
+    from audit_log.entry import Who
+    from expert_draw.adapters.experts import ExpertLibrary, ImportRow
+    from expert_draw.adapters.grpc.expert_servicer import draft_from_pb
+
+    if service.engine.dialect.name == "sqlite":
+        pytest.skip("SQLite serializes the two at BEGIN IMMEDIATE: no such gap")
+    assert service.draws is not None
+    serving = service.draws._library
+
+    def library() -> ExpertLibrary:
+        return ExpertLibrary(service.engine, service.audit, serving._cipher,
+                             serving._catalog, clock_ms=service.audit.clock_ms)  # fmt: skip
+
+    rows = [ImportRow(i + 1, draft_from_pb(sample.expert(n))[0], ())
+            for i, n in enumerate(range(530, 580))]  # fmt: skip
+    who = Who("admin", "dev:admin", "replica-1")
+    reader, copy = library(), library()
+    check = reader._check_rows
+
+    def copy_commits_then_check(conn: object, checked: object) -> object:
+        copy.import_experts(who, "import-530", rows, validate_only=False)
+        return check(conn, checked)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(reader, "_check_rows", copy_commits_then_check)
+    result = reader.import_experts(who, "import-530", rows, validate_only=False)
+    assert (result.created, result.unchanged, result.committed) == (50, 0, True)
