@@ -102,21 +102,27 @@ class ReplayOpenings:
             raise UnavailableError(msg)
         with write_transaction(self._engine) as conn:
             locked, stored = self._audit.lock_and_find(conn, who, request_id, payload)
-            if stored is not None:
-                done = json.loads(stored.outcome)
-                if done["data_sha256"] != digest:
-                    msg = (f"request id {request_id!r} was used for openings that differ "
-                           "(data changed since); send a new request_id")  # fmt: skip
-                    raise PreconditionError(msg, reason="REQUEST_ID_REUSED")
+            if stored is None:
+                name = f"exports/{hashlib.sha256(request_id.encode() + body).hexdigest()[:32]}"
+                data = {"what": f"{WHAT} size {size}", "recipient": who.sub,
+                        "data_sha256": digest}  # fmt: skip
+                outcome = json.dumps({"size": size, "data_sha256": digest, "export": name}).encode()
+                seq = self._audit.append(
+                    conn, who=who, request_id=request_id, payload=payload,
+                    pending=[PendingEntry("export", name, data)], outcome=outcome,
+                    locked=locked,
+                ).first_seq  # fmt: skip
+                return OpeningsExport(body, size, name, seq)
+            done = json.loads(stored.outcome)
+            if done["data_sha256"] == digest:
                 return OpeningsExport(body, size, str(done["export"]), stored.first_seq)
-            name = f"exports/{hashlib.sha256(request_id.encode() + body).hexdigest()[:32]}"
-            data = {"what": f"{WHAT} size {size}", "recipient": who.sub, "data_sha256": digest}
-            outcome = json.dumps({"size": size, "data_sha256": digest, "export": name}).encode()
-            seq = self._audit.append(
-                conn, who=who, request_id=request_id, payload=payload,
-                pending=[PendingEntry("export", name, data)], outcome=outcome, locked=locked,
-            ).first_seq  # fmt: skip
-        return OpeningsExport(body, size, name, seq)
+            if earlier is not None:
+                msg = (f"request id {request_id!r} was used for openings that differ "
+                       "(data changed since); send a new request_id")  # fmt: skip
+                raise PreconditionError(msg, reason="REQUEST_ID_REUSED")
+        # A copy of this call (the client's retry, sent before it returned) logged first,
+        # at its own size: take the openings again at that size.
+        return self.export(who, request_id=request_id, active=active)
 
     # -- the openings ------------------------------------------------------------------
 

@@ -1,14 +1,16 @@
-"""Decoding rich error details in tests."""
+"""Decoding rich error details in tests; calls sent as concurrent twins."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import threading
+from typing import TYPE_CHECKING, Any
 
+import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 if TYPE_CHECKING:
-    import grpc
+    from collections.abc import Callable
 
 
 def error_info(error: grpc.RpcError) -> error_details_pb2.ErrorInfo:
@@ -29,3 +31,23 @@ def field_violations(error: grpc.RpcError) -> list[str]:
         if detail.Unpack(bad):
             return [v.field for v in bad.field_violations]
     return []
+
+
+def twins(call: Callable[[], Any], copies: int = 4) -> list[Any]:
+    """``call`` from ``copies`` threads released at once: each result or RpcError."""
+    barrier = threading.Barrier(copies)
+    results: list[Any] = [None] * copies
+
+    def run(index: int) -> None:
+        barrier.wait()
+        try:
+            results[index] = call()
+        except grpc.RpcError as exc:
+            results[index] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(copies)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results

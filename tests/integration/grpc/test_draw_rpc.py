@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import threading
 import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
@@ -31,7 +30,7 @@ from expert_draw.api.v1 import expert_service_pb2 as expert_pb
 from expert_draw.api.v1 import expert_service_pb2_grpc as expert_grpc
 from expert_draw.core import eds1, escrow
 from expert_draw.core.verify_draw import Check, DrawTrust, DrawVerificationError, verify_bundle
-from tests.integration.grpc.helpers import error_info, field_violations
+from tests.integration.grpc.helpers import error_info, field_violations, twins
 from tests.support import experts as sample
 from tests.support.service import ORIGIN, SUPERVISOR_ESCROW_KEY
 
@@ -963,26 +962,6 @@ def test_a_draw_id_in_use_is_refused_already_exists(
     assert len(entries_of(audit, first.name)) == logged
 
 
-def _twins(call: Callable[[], Any], copies: int = 4) -> list[Any]:
-    """``call`` from ``copies`` threads released at once: each result or RpcError."""
-    barrier = threading.Barrier(copies)
-    results: list[Any] = [None] * copies
-
-    def run(index: int) -> None:
-        barrier.wait()
-        try:
-            results[index] = call()
-        except grpc.RpcError as exc:
-            results[index] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(copies)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
-
-
 def test_concurrent_retries_of_each_draw_write_apply_it_once(
     requester: pb_grpc.DrawServiceStub, audit: audit_grpc.AuditServiceStub
 ) -> None:
@@ -990,19 +969,20 @@ def test_concurrent_retries_of_each_draw_write_apply_it_once(
     request id): every copy gets the one outcome, never an error, and the log holds
     each write once."""
     create = request(tenderer=9003)
-    made = _twins(lambda: requester.CreateDraw(create, timeout=30))
+    made = twins(lambda: requester.CreateDraw(create, timeout=30))
     assert all(isinstance(m, pb.CreateDrawResponse) for m in made), made
-    assert len({m.SerializeToString() for m in made}) == 1
+    # The same draw and commit entry (a replay's receipt proves into a newer checkpoint).
+    assert len({(m.draw.SerializeToString(), m.commit_entry) for m in made}) == 1
     name = made[0].draw.name
     execute = pb.ExecuteDrawRequest(name=name, nonce=os.urandom(32), request_id=unique("ex"))
-    done = _twins(lambda: requester.ExecuteDraw(execute, timeout=30))
+    done = twins(lambda: requester.ExecuteDraw(execute, timeout=30))
     assert all(isinstance(d, pb.ExecuteDrawResponse) for d in done), done
     assert len({d.draw.SerializeToString() for d in done}) == 1
     [disclosed] = [d for d in done if d.panel]  # a retry does not disclose again
     out = disclosed.panel[0].pseudonym
     decline = pb.RecordDeclineRequest(name=name, pseudonym=out, reason="HEALTH",
                                       evidence=b"call", request_id=unique("dec"))  # fmt: skip
-    declined = _twins(lambda: requester.RecordDecline(decline, timeout=30))
+    declined = twins(lambda: requester.RecordDecline(decline, timeout=30))
     assert all(isinstance(d, pb.RecordDeclineResponse) for d in declined), declined
     assert len({d.draw.SerializeToString() for d in declined}) == 1
     assert len([d for d in declined if d.replacement.full_name]) == 1  # disclosed once
@@ -1019,7 +999,7 @@ def test_concurrent_retries_of_a_supervisor_approval_get_its_one_entry(
         tender_id=unique("T"), lot_id="1", codes=["A010102"], reason="本地专家不足",
         request_id=unique("ov"),
     )  # fmt: skip
-    approvals = _twins(lambda: supervisor.ApprovePoolOverride(approve, timeout=30))
+    approvals = twins(lambda: supervisor.ApprovePoolOverride(approve, timeout=30))
     assert all(isinstance(a, pb.ApprovePoolOverrideResponse) for a in approvals), approvals
     assert len({a.override_seq for a in approvals}) == 1
     [entry] = entries_of(audit, f"tenders/{approvals[0].tender_ref.hex()}")

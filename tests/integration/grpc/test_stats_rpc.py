@@ -23,7 +23,7 @@ from expert_draw.api.v1 import expert_service_pb2_grpc as expert_grpc
 from expert_draw.api.v1 import stats_service_pb2 as spb
 from expert_draw.api.v1 import stats_service_pb2_grpc as spb_grpc
 from tests.integration.cli.conftest import run
-from tests.integration.grpc.helpers import error_info, field_violations
+from tests.integration.grpc.helpers import error_info, field_violations, twins
 from tests.support import experts as sample
 from tests.support.service import client_channel, write_client_config
 
@@ -152,6 +152,32 @@ def test_a_supervisor_run_is_logged_and_discloses_closed_draws_only(
     assert (repeat.export, repeat.export_seq) == (last.export, last.export_seq)
     assert again["report.json"] == files["report.json"]
     assert len(_entries(audit, "export")) == before + 1
+
+
+def test_concurrent_retries_of_a_run_and_an_openings_export_get_one_logged_export(
+    service: RunningService, draws: dict[str, Any],
+    connect: Callable[[int, str | None], grpc.Channel],
+) -> None:  # fmt: skip
+    """Four copies at once of one request: each copy computed at its own time ("as of",
+    log size), and every copy gets the run (or export) the first logged."""
+    del draws
+    stub = spb_grpc.StatsServiceStub(connect(service.port, "supervisor"))
+    audit = audit_grpc.AuditServiceStub(connect(service.port, "supervisor"))
+    before = len(_entries(audit, "export"))
+    runs = twins(lambda: _run(stub, "st-twins"))
+    assert all(isinstance(r, tuple) for r in runs), runs
+    assert len({(last.export, last.export_seq) for _, last in runs}) == 1
+    assert len({files["report.json"] for files, _ in runs}) == 1
+
+    def openings() -> tuple[bytes, str]:
+        chunks = list(stub.ExportReplayOpenings(
+            spb.ExportReplayOpeningsRequest(request_id="st-twin-openings"), timeout=60))  # fmt: skip
+        return b"".join(c.chunk for c in chunks), chunks[-1].export
+
+    exported = twins(openings)
+    assert all(isinstance(e, tuple) for e in exported), exported
+    assert len(set(exported)) == 1
+    assert len(_entries(audit, "export")) == before + 2
 
 
 def test_only_supervisors_and_valid_ranges(
