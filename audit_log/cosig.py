@@ -12,7 +12,6 @@ note forms of :mod:`audit_log.note` with type byte 0x04. Everything here is pure
 from __future__ import annotations
 
 import base64
-import re
 import struct
 from dataclasses import dataclass
 
@@ -29,15 +28,15 @@ from audit_log.errors import KeyFormatError, NoteError
 from audit_log.note import (
     PRIVATE_PREFIX,
     SignatureLine,
-    b64decode_strict,
     check_key_name,
     key_id,
+    split_key,
 )
 
 COSIGNATURE_V1 = 0x04
 MAX_TIMESTAMP = 2**63 - 1
 _BLOB = 4 + 8 + 64  # key ID, timestamp, Ed25519 signature
-_HEX_ID = re.compile(r"[0-9a-f]{8}")
+_COSIG_KEY = "a cosignature/v1 Ed25519 key (type 0x04, 32 bytes)"
 
 
 def signed_message(body: str, timestamp: int) -> bytes:
@@ -50,23 +49,6 @@ def signed_message(body: str, timestamp: int) -> bytes:
         msg = f"cosignature timestamp {timestamp} is outside 0..2^63-1"
         raise NoteError(msg)
     return f"cosignature/v1\ntime {timestamp}\n".encode() + body.encode()
-
-
-def _split_key(text: str, prefix: str, what: str) -> tuple[str, str, bytes]:
-    name, sep1, rest = text.removeprefix(prefix).partition("+")
-    hex_id, sep2, data = rest.partition("+")
-    if not sep1 or not sep2 or _HEX_ID.fullmatch(hex_id) is None:
-        msg = f"{what} must be {prefix}<name>+<8 hex>+<base64>"
-        raise KeyFormatError(msg)
-    check_key_name(name)
-    try:
-        raw = b64decode_strict(data, what)
-    except NoteError as exc:
-        raise KeyFormatError(str(exc)) from None
-    if len(raw) != 33 or raw[0] != COSIGNATURE_V1:  # noqa: PLR2004 - type byte + 32 bytes
-        msg = f"{what} must be a cosignature/v1 Ed25519 key (type 0x04, 32 bytes)"
-        raise KeyFormatError(msg)
-    return name, hex_id, raw[1:]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +66,7 @@ class WitnessKey:
         Raises:
             KeyFormatError: malformed, not type 0x04, or a key ID that does not match.
         """
-        name, hex_id, public = _split_key(vkey, "", "witness key")
+        name, hex_id, public = split_key(vkey, "", "witness key", COSIGNATURE_V1, _COSIG_KEY)
         if key_id(name, COSIGNATURE_V1, public).hex() != hex_id:
             msg = "witness key ID does not match its key"
             raise KeyFormatError(msg)
@@ -153,7 +135,9 @@ class WitnessSigner:
         if not skey.startswith(PRIVATE_PREFIX):
             msg = "witness signer key must start with PRIVATE+KEY+"
             raise KeyFormatError(msg)
-        name, hex_id, seed = _split_key(skey, PRIVATE_PREFIX, "witness signer key")
+        name, hex_id, seed = split_key(
+            skey, PRIVATE_PREFIX, "witness signer key", COSIGNATURE_V1, _COSIG_KEY
+        )
         signer = cls(name, Ed25519PrivateKey.from_private_bytes(seed))
         if signer.key.key_id.hex() != hex_id:
             msg = "witness signer key ID does not match its key"

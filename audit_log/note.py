@@ -73,6 +73,33 @@ def key_id(name: str, key_type: int, public_key: bytes) -> bytes:
     return hashlib.sha256(name.encode() + b"\n" + bytes([key_type]) + public_key).digest()[:4]
 
 
+def split_key(
+    text: str, prefix: str, what: str, key_type: int, described: str
+) -> tuple[str, str, bytes]:
+    """Split ``<prefix><name>+<8 hex>+base64(type ‖ 32 bytes)`` into name, hex ID, key.
+
+    The name is checked, the type byte must be ``key_type``; the caller checks the ID.
+
+    Raises:
+        KeyFormatError: malformed, or another type or length (``what`` names the key,
+            ``described`` the one expected).
+    """
+    name, sep1, rest = text.removeprefix(prefix).partition("+")
+    hex_id, sep2, data = rest.partition("+")
+    if not sep1 or not sep2 or _HEX_ID.fullmatch(hex_id) is None:
+        msg = f"{what} must be {prefix}<name>+<8 hex>+<base64>"
+        raise KeyFormatError(msg)
+    check_key_name(name)
+    try:
+        raw = b64decode_strict(data, what)
+    except NoteError as exc:
+        raise KeyFormatError(str(exc)) from None
+    if len(raw) != 33 or raw[0] != key_type:  # noqa: PLR2004 - type byte + 32 bytes
+        msg = f"{what} must be {described}"
+        raise KeyFormatError(msg)
+    return name, hex_id, raw[1:]
+
+
 @dataclass(frozen=True, slots=True)
 class Verifier:
     """A verifier key: name, key ID, type and public key."""
@@ -90,23 +117,13 @@ class Verifier:
             KeyFormatError: malformed, an unsupported type, or a key ID that does not
                 match the key.
         """
-        name, sep1, rest = vkey.partition("+")
-        hex_id, sep2, data = rest.partition("+")
-        if not sep1 or not sep2 or _HEX_ID.fullmatch(hex_id) is None:
-            msg = "verifier key must be <name>+<8 hex>+<base64>"
-            raise KeyFormatError(msg)
-        check_key_name(name)
-        try:
-            raw = b64decode_strict(data, "verifier key")
-        except NoteError as exc:
-            raise KeyFormatError(str(exc)) from None
-        if len(raw) != 33 or raw[0] != ED25519:  # noqa: PLR2004 - type byte + 32-byte key
-            msg = "verifier key must be an Ed25519 key (type 0x01, 32 bytes)"
-            raise KeyFormatError(msg)
-        if key_id(name, raw[0], raw[1:]).hex() != hex_id:
+        name, hex_id, public = split_key(
+            vkey, "", "verifier key", ED25519, "an Ed25519 key (type 0x01, 32 bytes)"
+        )
+        if key_id(name, ED25519, public).hex() != hex_id:
             msg = "verifier key ID does not match its key"
             raise KeyFormatError(msg)
-        return cls(name, bytes.fromhex(hex_id), raw[0], raw[1:])
+        return cls(name, bytes.fromhex(hex_id), ED25519, public)
 
     def __str__(self) -> str:
         """Return the vkey string."""
@@ -151,19 +168,10 @@ class Signer:
         if not skey.startswith(PRIVATE_PREFIX):
             msg = "signer key must start with PRIVATE+KEY+"
             raise KeyFormatError(msg)
-        name, sep1, rest = skey.removeprefix(PRIVATE_PREFIX).partition("+")
-        hex_id, sep2, data = rest.partition("+")
-        if not sep1 or not sep2 or _HEX_ID.fullmatch(hex_id) is None:
-            msg = "signer key must be PRIVATE+KEY+<name>+<8 hex>+<base64>"
-            raise KeyFormatError(msg)
-        try:
-            raw = b64decode_strict(data, "signer key")
-        except NoteError as exc:
-            raise KeyFormatError(str(exc)) from None
-        if len(raw) != 33 or raw[0] != ED25519:  # noqa: PLR2004
-            msg = "signer key must be an Ed25519 seed (type 0x01, 32 bytes)"
-            raise KeyFormatError(msg)
-        signer = cls(name, Ed25519PrivateKey.from_private_bytes(raw[1:]))
+        name, hex_id, seed = split_key(
+            skey, PRIVATE_PREFIX, "signer key", ED25519, "an Ed25519 seed (type 0x01, 32 bytes)"
+        )
+        signer = cls(name, Ed25519PrivateKey.from_private_bytes(seed))
         if signer.verifier.key_id.hex() != hex_id:
             msg = "signer key ID does not match its key"
             raise KeyFormatError(msg)
