@@ -256,7 +256,8 @@ class Draws:
         # changes, and successive draws search nearby windows (bounded, then cleared).
         self._ts_of: dict[int, int] = {}
         self.refreezes = 0  # CreateDraws whose pool moved between reading and the lock
-        # ListDraws pages by (query, cursor, size): ((row id, version)..., next token).
+        # ListDraws pages by (requester filter, state, project, cursor, size): their
+        # ((row id, version), ...) and next token.
         self._pages: Pages[tuple[tuple[tuple[int, int], ...], str]] = Pages()
 
     @property

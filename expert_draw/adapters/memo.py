@@ -75,9 +75,10 @@ class Pages(Generic[P]):
     Every change of a record commits with its audit entries in one transaction, on
     every replica, so while the log keeps one size no listed record has changed: a page
     read at that size (its ids, versions, total and next token) is the page again. The
-    caller reads the size first, in the transaction that reads the page, so a page is
-    never stored under a size newer than its content. A page whose query depends on the
-    clock must not be memoized. Past ``limit`` rows held the memo starts again.
+    caller reads the size before the page (SQLite: in the page's snapshot; PostgreSQL:
+    a statement before, so the page can only be newer), so a page is never stored under
+    a size newer than its content. A page whose query depends on the clock must not be
+    memoized. Past ``limit`` rows held the memo starts again.
     """
 
     def __init__(self, limit: int = MAX_PAGE_ROWS) -> None:
