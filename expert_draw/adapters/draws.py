@@ -218,6 +218,24 @@ class Executed:
 
 
 @dataclass(frozen=True, slots=True)
+class _Sealing:
+    """The parts of a commit built before the head lock (see Draws._sealing)."""
+
+    params: eds1.Params
+    params_bytes: bytes
+    params_hash: bytes
+    c_s: bytes
+    envelopes: tuple[bytes, ...]
+    escrow_digest: bytes
+    counts: list[dict[str, Any]]
+    excluded_counts: list[dict[str, Any]]
+    lookback_uuids: frozenset[str]
+    s_enc: bytes
+    salts_enc: bytes
+    members: list[dict[str, Any]]  # the member rows, but for their draw's row id
+
+
+@dataclass(frozen=True, slots=True)
 class _Prepared:
     """A draw's eligibility and freeze, as of the log size ``head``."""
 
@@ -312,6 +330,9 @@ class Draws:
                 return self._replay_create(conn, bytes(stored.outcome), request)
             self._check_policy(request, config.policy)
             prepared = self._prepare(conn, request, conflicts, config)
+        tender_ref = self.tender_ref(request.tender_id, request.lot_id)
+        draw_id = request.draw_id or _new_draw_id(self._random)
+        sealing = self._sealing(request, prepared, config, draw_id, tender_ref)
         with write_transaction(self._engine) as conn:
             # The head lock: attempts on one tender-lot, and draws of one project, are
             # decided one at a time (one live draw per tender-lot).
@@ -319,8 +340,6 @@ class Draws:
             if stored is not None:
                 return self._replay_create(conn, bytes(stored.outcome), request)
             self._check_policy(request, config.policy)  # the time again, after the wait
-            tender_ref = self.tender_ref(request.tender_id, request.lot_id)
-            draw_id = request.draw_id or _new_draw_id(self._random)
             latest, pending_draw, taken = self._guards(conn, tender_ref, project_ref, draw_id)
             _check_attempts(who, latest, request.supersedes)
             _check_project(pending_draw)
@@ -330,6 +349,7 @@ class Draws:
                 raise AlreadyExistsError(msg, reason="DRAW_ALREADY_EXISTS")
             if self._moved(conn, prepared, conflicts, config, locked.head.size):
                 prepared = self._prepare(conn, request, conflicts, config)
+                sealing = self._sealing(request, prepared, config, draw_id, tender_ref)
                 self.refreezes += 1
             frozen = prepared.frozen
             codes = [q.code.encode() for q in request.quotas]
@@ -359,7 +379,7 @@ class Draws:
                 refusal = self._refuse(conn, who, request_id, payload, request, row, verdict,
                                        request_entry, config, locked)  # fmt: skip
             else:
-                return self._commit(conn, who, request_id, payload, request, row, prepared,
+                return self._commit(conn, who, request_id, payload, row, prepared, sealing,
                                     request_entry, config, locked)  # fmt: skip
         raise refusal
 
@@ -394,24 +414,24 @@ class Draws:
         ))  # fmt: skip
         return _insufficient(draw_id, counts, request, config)
 
-    def _commit(  # noqa: PLR0913, PLR0917 - the parts of one commit
+    def _sealing(
         self,
-        conn: Connection,
-        who: Who,
-        request_id: str,
-        payload: object,
         request: DrawRequest,
-        row: dict[str, Any],
         prepared: _Prepared,
-        request_entry: PendingEntry,
         config: DrawConfig,
-        locked: Locked,
-    ) -> Created:
-        draw_id: str = row["draw_id"]
+        draw_id: str,
+        tender_ref: bytes,
+    ) -> _Sealing:
+        """What a commit writes that needs neither the head lock nor the time.
+
+        Computed before the lock (again under it only if the pool moved): the head lock
+        serializes every write of every replica, so the params, the secret and its
+        escrow envelopes, the sealed columns and the member rows are built outside it.
+        """
         frozen = prepared.frozen
         codes = [q.code.encode() for q in request.quotas]
         params = eds1.Params(
-            draw_id=draw_id.encode(), tender_ref=row["tender_ref"],
+            draw_id=draw_id.encode(), tender_ref=tender_ref,
             supersedes=request.supersedes.encode(), edition=config.edition.encode(),
             edition_digest=config.edition_digest,
             match_mode=str(config.policy.matching.mode).encode(),
@@ -430,14 +450,46 @@ class Draws:
             config.escrow_keys, [self._random(32) for _ in config.escrow_keys],
             params.draw_id, c_s, s,
         )  # fmt: skip
-        escrow_digest = eds1.escrow_digest(envelopes)
-        params_bytes, params_hash = params.encode(), params.hash()
-        counts = [{"d": d.decode(), "n": n} for d, n in frozen.counts(codes)]
-        excluded_counts = [{"reason": x.decode(), "n": n} for x, n in frozen.excluded_counts()]
+        salts = json.dumps({p.hex(): v.hex() for p, v in frozen.salts.items()})
+        return _Sealing(
+            params=params, params_bytes=params.encode(), params_hash=params.hash(), c_s=c_s,
+            envelopes=tuple(envelopes), escrow_digest=eds1.escrow_digest(envelopes),
+            counts=[{"d": d.decode(), "n": n} for d, n in frozen.counts(codes)],
+            excluded_counts=[{"reason": x.decode(), "n": n}
+                             for x, n in frozen.excluded_counts()],
+            # "experts/<uuid>" of every member, eligible or not
+            lookback_uuids=frozenset(f"experts/{uuidlib.UUID(bytes=a.uuid_bytes)}"
+                                     for a in prepared.assessed if a.discs),
+            s_enc=self._seal(s.hex(), draw_id, "s_enc"),
+            salts_enc=self._seal(salts, draw_id, "salts_enc"),
+            members=[
+                {"pseud": m.pseudonym, "expert_id": frozen.expert_of[m.pseudonym],
+                 "discs": " ".join(d.decode() for d in m.discs),
+                 "reasons": " ".join(x.decode() for x in m.reasons), "idc": m.idc,
+                 "salt_enc": None, "seat": None, "left": False}
+                for m in frozen.members
+            ],
+        )  # fmt: skip
+
+    def _commit(  # noqa: PLR0913, PLR0917 - the parts of one commit
+        self,
+        conn: Connection,
+        who: Who,
+        request_id: str,
+        payload: object,
+        row: dict[str, Any],
+        prepared: _Prepared,
+        sealing: _Sealing,
+        request_entry: PendingEntry,
+        config: DrawConfig,
+        locked: Locked,
+    ) -> Created:
+        draw_id: str = row["draw_id"]
+        frozen = prepared.frozen
+        params, params_hash, c_s = sealing.params, sealing.params_hash, sealing.c_s
+        counts, excluded_counts = sealing.counts, sealing.excluded_counts
+        lookback_uuids = sealing.lookback_uuids
         subj = f"draws/{draw_id}"
-        # "experts/<uuid>" of every member, eligible or not
-        lookback_uuids = frozenset(f"experts/{uuidlib.UUID(bytes=a.uuid_bytes)}"
-                                   for a in prepared.assessed if a.discs)  # fmt: skip
 
         def freeze_data(ts: int) -> dict[str, Any]:
             from_ms = ts - 1000 * config.lookback_s
@@ -466,13 +518,14 @@ class Draws:
             commitment = eds1.commitment(
                 params.draw_id, pool_root=frozen.pool_root, n_elig=frozen.n_elig,
                 excluded_root=frozen.excluded_root, n_excl=frozen.n_excl,
-                params_hash=params_hash, c_s=c_s, r=r, escrow=escrow_digest,
+                params_hash=params_hash, c_s=c_s, r=r, escrow=sealing.escrow_digest,
             )  # fmt: skip
             return {
-                "params": params_bytes.hex(), "params_hash": params_hash.hex(),
+                "params": sealing.params_bytes.hex(), "params_hash": params_hash.hex(),
                 "pool_root": frozen.pool_root.hex(), "excluded_root": frozen.excluded_root.hex(),
                 "n_elig": frozen.n_elig, "n_excl": frozen.n_excl, "c_s": c_s.hex(), "r": r,
-                "envelopes": [e.hex() for e in envelopes], "escrow_digest": escrow_digest.hex(),
+                "envelopes": [e.hex() for e in sealing.envelopes],
+                "escrow_digest": sealing.escrow_digest.hex(),
                 "commit_digest": eds1.sha256(commitment).hex(),
             }  # fmt: skip
 
@@ -491,27 +544,22 @@ class Draws:
             else commit_ms + 1000 * config.nonce_deadline_s
         )  # fmt: skip
         values = dict(
-            row, state="COMMITTED", end_reason="", params=params_bytes,
+            row, state="COMMITTED", end_reason="", params=sealing.params_bytes,
             params_hash=params_hash, pool_root=frozen.pool_root,
             excluded_root=frozen.excluded_root, n_elig=frozen.n_elig, n_excl=frozen.n_excl,
             counts=json.dumps(counts), excluded_counts=json.dumps(excluded_counts), round=r,
-            c_s=c_s, s_enc=self._seal(s.hex(), draw_id, "s_enc"),
-            salts_enc=self._seal(json.dumps({p.hex(): v.hex() for p, v in frozen.salts.items()}),
-                                 draw_id, "salts_enc"),
-            envelopes=json.dumps([e.hex() for e in envelopes]), commit_digest=commit_digest,
+            c_s=c_s, s_enc=sealing.s_enc, salts_enc=sealing.salts_enc,
+            envelopes=json.dumps([e.hex() for e in sealing.envelopes]),
+            commit_digest=commit_digest,
             commit_seq=commit_seq, commit_ms=commit_ms, nonce_deadline_ms=deadline,
         )  # fmt: skip
         draw_row_id = conn.execute(insert(draw_table).values(**values)).inserted_primary_key
         assert draw_row_id is not None  # noqa: S101 - an insert always has its key
         draw_row_id = draw_row_id[0]
-        conn.execute(insert(draw_member_table), [
-            {"draw_id": draw_row_id, "pseud": m.pseudonym,
-             "expert_id": frozen.expert_of[m.pseudonym],
-             "discs": " ".join(d.decode() for d in m.discs),
-             "reasons": " ".join(x.decode() for x in m.reasons), "idc": m.idc,
-             "salt_enc": None, "seat": None, "left": False}
-            for m in frozen.members
-        ])  # fmt: skip
+        conn.execute(
+            insert(draw_member_table),
+            [{"draw_id": draw_row_id, **member} for member in sealing.members],
+        )
         # The draw as written (no seats yet): reading it back would cost two more round
         # trips under the head lock.
         return Created(_stored(values, {}), appended.bodies[2], appended.receipts[2].format())
