@@ -971,9 +971,11 @@ class Draws:
             m = draw_member_table
             if change.state == "CANCELLED":  # a cancelled draw holds no seat any more
                 conn.execute(update(m).where(m.c.draw_id == row.id).values(seat=None))
-            seats = _seats_of(conn, [int(row.id)]).get(int(row.id), {})
+            seats = change.seats
+            if seats is None:
+                seats = _seats_of(conn, [int(row.id)]).get(int(row.id), {})
             after = _stored({**row._mapping, **values}, seats)  # noqa: SLF001 - the row as written
-            disclosed = self._disclose(conn, int(row.id), change.disclose)
+            disclosed = self._disclose(conn, int(row.id), change.disclose, change.expert_of)
             failure = change.failure
             if failure is None:
                 return after, disclosed
@@ -1042,8 +1044,9 @@ class Draws:
                     )
                 )
             seat_of = {p: d.decode() for d, ps in seating.seats.items() for p in ps}
+            seats = {d.decode(): sorted(ps) for d, ps in sorted(seating.seats.items()) if ps}
             return _Change(entries, None, "", members, tuple((p, seat_of[p]) for p in seated),
-                           locked=locked)  # fmt: skip
+                           locked=locked, seats=seats, expert_of=draw.expert_of)  # fmt: skip
 
         return self._change(who, draw_id, request_id, payload, apply)
 
@@ -2199,6 +2202,10 @@ class _Change:
     disclose: tuple[tuple[bytes, str], ...] = ()
     failure: PreconditionError | None = None
     locked: Locked | None = None  # the head lock, when ``apply`` took it
+    # When ``apply`` knows them (no read under the head lock): the seats after the change
+    # (seat -> pseudonyms, as _seats_of reads them) and pseudonym -> expert row id.
+    seats: dict[str, list[bytes]] | None = None
+    expert_of: Mapping[bytes, int] | None = None
 
 
 _STAGES = ("COMMITTED", "AWAITING_BEACON", "EXECUTED", "OPENED", "CLOSED", "AWARDED")
