@@ -524,8 +524,7 @@ class ExpertLibrary:
             ).first()
             if row is None:
                 raise NotFoundError("Expert", f"experts/{expert_uuid}", reason="EXPERT_NOT_FOUND")
-            read = self._whole
-            return rendered.many([_version_key(row)], read)[0]  # rows are never deleted
+            return rendered.many([_version_key(row)], self._whole)[0]  # rows are never deleted
 
     def reveal(self, who: Who, expert_uuid: str, purpose: str) -> tuple[StoredExpert, int]:
         """One expert's personal fields for an admin, and the seq of the logged access.

@@ -135,22 +135,12 @@ class FairnessRuns:
         if not active():
             msg = "the caller went away before the run was logged; nothing was disclosed"
             raise UnavailableError(msg)
-        twin = False
         # What was disclosed, in the log itself: the range, the "as of" time, the HTML.
         span = ",".join("" if t is None else str(t) for t in (start_ms, end_ms))
         what = f"{WHAT} [{span}) as_of {as_of} html {hashlib.sha256(html).hexdigest()}"
         with write_transaction(self._engine) as conn:
             locked, stored = self._audit.lock_and_find(conn, who, request_id, payload)
-            if stored is not None:
-                done = json.loads(stored.outcome)
-                if done["data_sha256"] != digest.hex() and earlier is None:
-                    twin = True  # a copy of this call logged first, at its own "as of"
-                elif done["data_sha256"] != digest.hex():
-                    msg = (f"request id {request_id!r} was used for a run whose report differs "
-                           "(draws changed since); send a new request_id")  # fmt: skip
-                    raise PreconditionError(msg, reason="REQUEST_ID_REUSED")
-                name, seq = str(done["export"]), stored.first_seq
-            else:
+            if stored is None:
                 name = f"exports/{hashlib.sha256(request_id.encode() + digest).hexdigest()[:32]}"
                 data = {"what": what, "recipient": who.sub, "data_sha256": digest.hex()}
                 outcome = json.dumps(
@@ -161,10 +151,18 @@ class FairnessRuns:
                     pending=[PendingEntry("export", name, data)], outcome=outcome,
                     locked=locked,
                 ).first_seq  # fmt: skip
-        if twin:  # the client's retry, sent before this call returned: its run, again
-            return self.run(who, start_ms=start_ms, end_ms=end_ms, request_id=request_id,
-                            now_ms=now_ms, active=active)  # fmt: skip
-        return FairnessRun(body, html, name, seq)
+                return FairnessRun(body, html, name, seq)
+            done = json.loads(stored.outcome)
+            if done["data_sha256"] == digest.hex():
+                return FairnessRun(body, html, str(done["export"]), stored.first_seq)
+            if earlier is not None:
+                msg = (f"request id {request_id!r} was used for a run whose report differs "
+                       "(draws changed since); send a new request_id")  # fmt: skip
+                raise PreconditionError(msg, reason="REQUEST_ID_REUSED")
+        # A copy of this call (the client's retry, sent before it returned) logged first,
+        # at its own "as of": run again at that time.
+        return self.run(who, start_ms=start_ms, end_ms=end_ms, request_id=request_id,
+                        now_ms=now_ms, active=active)  # fmt: skip
 
     # -- the records ---------------------------------------------------------------------
 
