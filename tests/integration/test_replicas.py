@@ -75,6 +75,19 @@ class Replica:
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
+        """Start, or restart after a kill on the same ports (clients keep them)."""
+        first = self.process is None
+        for _ in range(3):
+            if self._started():
+                return
+            # free_port() closes its socket, so another process can bind the port before
+            # the replica does (seen once in CI). Only a first start may move.
+            assert first, "the replica's port was taken while it was down"
+            self.port, self.health_port = free_port(), free_port()
+        raise AssertionError("no free ports for the replica after three attempts")
+
+    def _started(self) -> bool:
+        """Whether the replica became healthy; False if its ports were taken."""
         env = {**self.env, "EXPERT_DRAW_LISTEN": f"127.0.0.1:{self.port}",
                "EXPERT_DRAW_HEALTH_LISTEN": f"127.0.0.1:{self.health_port}"}  # fmt: skip
         log = self.var / f"replica-{self.port}.log"
@@ -88,9 +101,14 @@ class Replica:
             [BIN / "expert-draw", "health", "--target", f"127.0.0.1:{self.health_port}",
              "--timeout", "1"], capture_output=True, check=False,
         ).returncode != 0:  # fmt: skip
-            assert self.process.poll() is None, log.read_text(errors="replace")[-3000:]
+            if self.process.poll() is not None:
+                said = log.read_text(errors="replace")[-3000:]
+                if "Address already in use" in said:
+                    return False
+                raise AssertionError(said)
             assert time.monotonic() < deadline, "the replica did not become healthy"
             time.sleep(0.2)
+        return True
 
     def kill(self) -> None:
         assert self.process is not None
