@@ -74,10 +74,14 @@ class Locked:
 
     Passing it to :meth:`AuditLog.append` saves the append its own lock and clock
     check (both were done by ``lock``); a second append in the transaction locks again.
+    ``looked_up`` is the (principal, request id) :meth:`AuditLog.lock_and_find` found
+    unused under this lock: nothing else can use it before this transaction's append,
+    which then skips its own look-up (a round trip held under the lock).
     """
 
     head: sqlstore.Head
     spent: bool = False
+    looked_up: tuple[str, str] | None = None
 
 
 class AuditLog:
@@ -261,14 +265,18 @@ class AuditLog:
         if self.writes_refused is not None:
             msg = f"audit log self-check failed, writes are refused: {self.writes_refused}"
             raise PreconditionError(msg, reason="AUDIT_SELF_CHECK_FAILED")
-        head = None
+        head, looked_up = None, False
         if locked is not None and not locked.spent:
             locked.spent, head = True, locked.head
+            looked_up = locked.looked_up == (who.sub, request_id)
         else:
             self._check_clock(conn)
         digest = sqlstore.payload_digest(payload)
         try:
-            if self.store.find_request(conn, who.sub, request_id, digest) is not None:
+            found = (
+                None if looked_up else self.store.find_request(conn, who.sub, request_id, digest)
+            )
+            if found is not None:
                 msg = f"request id {request_id!r} was already applied"
                 raise PreconditionError(msg, reason="REQUEST_ID_REUSED")
         except RequestReusedError as exc:
@@ -344,7 +352,10 @@ class AuditLog:
             PreconditionError: the id was used with a different payload.
         """
         locked = self.lock(conn)
-        return locked, self.find_request(conn, who, request_id, payload)
+        stored = self.find_request(conn, who, request_id, payload)
+        if stored is None:
+            locked.looked_up = (who.sub, request_id)
+        return locked, stored
 
     def find_request(
         self, conn: Connection, who: Who, request_id: str, payload: object

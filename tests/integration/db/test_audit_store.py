@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -128,12 +129,14 @@ def test_retry_is_idempotent_and_reuse_is_refused(audit: AuditLog) -> None:
     assert len(all_bodies(audit)) == 3
 
 
-def count_statements(engine: Engine, run: Any) -> int:
+def count_statements(engine: Engine, run: Any, reading: str = "") -> int:
+    """How many statements ``run`` sends (only SELECTs from table ``reading``, if given)."""
     seen = 0
 
-    def count(*_args: object) -> None:
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
         nonlocal seen
-        seen += 1
+        words = statement.split()
+        seen += not reading or (words[0] == "SELECT" and reading in words)
 
     event.listen(engine, "before_cursor_execute", count)
     try:
@@ -141,6 +144,33 @@ def count_statements(engine: Engine, run: Any) -> int:
     finally:
         event.remove(engine, "before_cursor_execute", count)
     return seen
+
+
+def test_an_append_after_lock_and_find_does_not_look_the_request_up_again(
+    audit: AuditLog,
+) -> None:
+    """Under the lock nothing else can use the id lock_and_find found unused; any other
+    id, or a second append in the transaction, is still looked up (and refused)."""
+    append(audit, "used", 1)
+
+    def locked_append(looked_up: str, appended: str, appends: int = 1) -> None:
+        with write_transaction(audit.engine) as conn:
+            locked, stored = audit.lock_and_find(conn, WHO, looked_up, {"r": looked_up})
+            assert stored is None
+            for n in range(appends):
+                audit.append(conn, who=WHO, request_id=appended if n == 0 else "used",
+                             payload={"r": appended}, pending=[status(n)], locked=locked)  # fmt: skip
+
+    lookups = partial(count_statements, audit.engine, reading="audit_request")
+    assert lookups(lambda: locked_append("fresh", "fresh")) == 1
+    assert lookups(lambda: locked_append("other", "other-2")) == 2
+    with pytest.raises(PreconditionError) as caught:
+        locked_append("new", "used")  # an id other than the one looked up
+    assert caught.value.reason == "REQUEST_ID_REUSED"
+    with pytest.raises(PreconditionError) as caught:
+        locked_append("newer", "newer", appends=2)  # the second append looks up again
+    assert caught.value.reason == "REQUEST_ID_REUSED"
+    assert len(all_bodies(audit)) == 4  # genesis, used, fresh, other-2
 
 
 def test_a_fault_after_any_statement_leaves_nothing(audit: AuditLog) -> None:
