@@ -35,7 +35,7 @@ from expert_draw.adapters.db.models import (
     expert_table,
 )
 from expert_draw.adapters.experts import check_request_id
-from expert_draw.adapters.memo import Pages, Rendered
+from expert_draw.adapters.memo import Pages, Recent, Rendered
 from expert_draw.core import (
     beacon,
     bundle,
@@ -273,6 +273,7 @@ class Draws:
         # Entry times by seq, as the look-back's binary searches read them: an entry never
         # changes, and successive draws search nearby windows (bounded, then cleared).
         self._ts_of: dict[int, int] = {}
+        self._recent_entries = Recent()  # the candidates' record entries, for the look-back
         self.refreezes = 0  # CreateDraws whose pool moved between reading and the lock
         # ListDraws pages by (requester filter, state, project, cursor, size): their
         # ((row id, version), ...) and next token.
@@ -1638,7 +1639,7 @@ class Draws:
         return _Prepared(
             head=head, assessed=assessed, frozen=drawing.freeze(assessed, self._random),
             uuid_of=uuid_of, seats=Counter(seats), subjects=subjects,
-            recent=self._recent(conn, subjects, recent_from_ms, head),
+            recent=self._recent_memoized(conn, subjects, recent_from_ms, head),
             recent_from_ms=recent_from_ms,
         )  # fmt: skip
 
@@ -1834,6 +1835,27 @@ class Draws:
             .where(t.c.edition_id.in_(editions), matches)
             .order_by(t.c.expert_id)
         )]  # fmt: skip
+
+    def _recent_memoized(
+        self, conn: Connection, subjects: frozenset[str], from_ms: int, size: int
+    ) -> tuple[tuple[int, int, str], ...]:
+        """:meth:`_recent`'s answer, from the process's memo of recent record entries."""
+        e = entry_table
+
+        def read(start: int, stop: int) -> list[tuple[int, int, str]]:
+            # By the seq range (the primary key): a few entries since the last call.
+            return [(int(r.seq), _entry_ts(bytes(r.body)), str(r.subj)) for r in conn.execute(
+                select(e.c.seq, e.c.subj, e.c.body).where(
+                    e.c.log_id == LOG_ID, e.c.seq >= start, e.c.seq < stop,
+                    e.c.kind.in_(LOOKBACK_KINDS),
+                )
+            )]  # fmt: skip
+
+        found = self._recent_entries.entries(
+            subjects, from_ms, size, first_at=lambda ms: self._first_at(conn, ms, 0, size),
+            read=read,
+        )  # fmt: skip
+        return self._recent(conn, subjects, from_ms, size) if found is None else found
 
     def _recent(
         self, conn: Connection, subjects: frozenset[str], from_ms: int, size: int

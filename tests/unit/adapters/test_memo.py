@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from expert_draw.adapters.memo import Pages, Rendered
+from hypothesis import given
+from hypothesis import strategies as st
+
+from expert_draw.adapters.memo import Pages, Recent, Rendered
 
 
 def test_a_page_is_served_only_at_the_log_size_it_was_read_at() -> None:
@@ -49,3 +52,75 @@ def test_empty_pages_count_so_that_forged_positions_cannot_grow_the_memo() -> No
         pages.put(("q", position), 1, "", rows=0)
     assert pages.get(("q", 0), 1) is None  # the fifth started the memo again
     assert pages.get(("q", 4), 1) == ""
+
+
+# -- Recent: record entries for draws' look-back -------------------------------------------
+
+SUBJECTS = ("experts/a", "experts/b", "experts/c", "experts/d")
+
+
+@st.composite
+def logs(draw: st.DrawFn) -> list[tuple[int, bool, str]]:
+    """(ts, is a record entry, subj) by seq: times never decrease."""
+    steps = draw(st.lists(st.tuples(st.integers(0, 100_000), st.booleans(),
+                                    st.sampled_from(SUBJECTS)), max_size=60))  # fmt: skip
+    at, log = 1_000_000, []
+    for step, record, subj in steps:
+        at += step
+        log.append((at, record, subj))
+    return log
+
+
+def _first_at(log: list[tuple[int, bool, str]], size: int, ms: int) -> int:
+    return next((seq for seq, (ts, _, _) in enumerate(log[:size]) if ts >= ms), size)
+
+
+@given(
+    log=logs(),
+    calls=st.lists(
+        st.tuples(
+            st.sets(st.sampled_from(SUBJECTS)), st.integers(0, 4_000_000), st.integers(0, 60)
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    limit=st.sampled_from([5, 1000]),
+)
+def test_recent_entries_answer_as_a_fresh_read_of_each_snapshot_would(
+    log: list[tuple[int, bool, str]], calls: list[tuple[set[str], int, int]], limit: int
+) -> None:
+    """Whatever order the calls come in (sizes back and forth, windows older and newer),
+    each answer is what reading the log at its size gives, or None past the limit."""
+    recent = Recent(limit=limit)
+    for subjects, from_ms, wanted in calls:
+        size = min(wanted, len(log))
+
+        def read(start: int, stop: int, size: int = size) -> list[tuple[int, int, str]]:
+            assert 0 <= start <= stop <= size  # within the caller's snapshot
+            return [(seq, log[seq][0], log[seq][2]) for seq in range(start, stop) if log[seq][1]]
+
+        def first_at(ms: int, size: int = size) -> int:
+            return _first_at(log, size, ms)
+
+        found = recent.entries(subjects, from_ms, size, first_at=first_at, read=read)
+        expected = tuple((seq, ts, subj) for seq, (ts, record, subj) in enumerate(log[:size])
+                         if record and subj in subjects and ts >= from_ms)  # fmt: skip
+        if found is None:
+            assert limit == 5  # only a window larger than the limit is not held
+        else:
+            assert found == expected
+
+
+def test_recent_entries_read_only_what_was_appended_since() -> None:
+    log = [(1_000_000 + 1000 * seq, True, SUBJECTS[seq % 4]) for seq in range(100)]
+    recent = Recent()
+    reads: list[tuple[int, int]] = []
+
+    def read(start: int, stop: int) -> list[tuple[int, int, str]]:
+        reads.append((start, stop))
+        return [(seq, log[seq][0], log[seq][2]) for seq in range(start, stop)]
+
+    for size in (50, 50, 80, 60, 100):
+        recent.entries({"experts/a"}, 1_040_000, size,
+                       first_at=lambda ms: _first_at(log, 100, ms), read=read)  # fmt: skip
+    assert reads == [(0, 50), (50, 80), (80, 100)]  # the window's margin reaches seq 0
