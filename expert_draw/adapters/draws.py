@@ -161,13 +161,13 @@ class DrawConfig:
 
 @dataclass(frozen=True, slots=True)
 class Member:
-    """An expert disclosed to an entitled reader."""
+    """An expert disclosed to an entitled reader (its repr hides the name and phone)."""
 
     pseudonym: bytes
     code: str
     expert_uuid: str
-    full_name: str
-    phone: str
+    full_name: str = field(repr=False)
+    phone: str = field(repr=False)
 
 
 @dataclass(slots=True)
@@ -910,10 +910,10 @@ class Draws:
                                                         m.c.pseud.in_(wanted))
             )
         }  # fmt: skip
-        loaded = dict(self._library.load_by_ids(conn, list(experts_of.values())))
+        contacts = self._library.contacts(conn, list(experts_of.values()))
         return tuple(
-            Member(p, code, loaded[experts_of[p]].uuid, loaded[experts_of[p]].personal.full_name,
-                   loaded[experts_of[p]].personal.phone)
+            Member(p, code, contacts[experts_of[p]].uuid, contacts[experts_of[p]].full_name,
+                   contacts[experts_of[p]].phone)
             for p, code in seats
         )  # fmt: skip
 

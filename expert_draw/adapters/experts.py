@@ -83,6 +83,15 @@ class Catalog(experts.Disciplines, Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class Contact:
+    """What a disclosure of an expert shows (its repr hides the personal fields)."""
+
+    uuid: str
+    full_name: str = dataclasses.field(repr=False)
+    phone: str = dataclasses.field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class StoredExpert:
     """One expert as read from the database, personal fields decrypted."""
 
@@ -647,15 +656,32 @@ class ExpertLibrary:
             raise NotFoundError("Expert", f"experts/{expert_uuid}", reason="EXPERT_NOT_FOUND")
         return self._load(conn, [row])[0]
 
-    def load_by_ids(self, conn: Connection, ids: Sequence[int]) -> list[tuple[int, StoredExpert]]:
-        """Experts by row id (draws keep row ids), personal fields decrypted."""
-        found: list[tuple[int, StoredExpert]] = []
+    def contacts(self, conn: Connection, ids: Sequence[int]) -> dict[int, Contact]:
+        """What a disclosure shows of the experts ``ids`` (by row id): uuid, name, phone.
+
+        One query, and only these two fields decrypted (a panel's disclosure under the
+        head lock read the whole records, their children and all four fields).
+        """
+        t = expert_table
+        found: dict[int, Contact] = {}
         for start in range(0, len(ids), 1000):
-            rows = conn.execute(
-                select(expert_table).where(expert_table.c.id.in_(ids[start : start + 1000]))
-            ).all()
-            found += zip((int(r.id) for r in rows), self._load(conn, rows), strict=True)
+            for r in conn.execute(
+                select(t.c.id, t.c.uuid, t.c.full_name_enc, t.c.phone_enc)
+                .where(t.c.id.in_(ids[start : start + 1000]))
+            ):  # fmt: skip
+                found[int(r.id)] = Contact(
+                    str(r.uuid), self._opened(r, "full_name_enc"), self._opened(r, "phone_enc")
+                )
         return found
+
+    def _opened(self, row: Row[Any, Any, Any, Any] | Row[Any], column: str) -> str:
+        """A personal field of the expert row ``row``, decrypted ("" when absent)."""
+        blob = getattr(row, column)
+        if blob is None:
+            return ""
+        return self._cipher.decrypt(
+            bytes(blob), table=TABLE, column=column, record_id=str(row.uuid)
+        )
 
     def _load(self, conn: Connection, rows: Sequence[Row[Any]]) -> list[StoredExpert]:
         """Build experts from their rows, with status periods and credit events.
@@ -765,16 +791,7 @@ class ExpertLibrary:
         events: tuple[experts.CreditEvent, ...],
     ) -> StoredExpert:
         expert_uuid = str(row.uuid)
-
-        def opened(column: str) -> str:
-            blob = getattr(row, column)
-            if blob is None:
-                return ""
-            return self._cipher.decrypt(
-                bytes(blob), table=TABLE, column=column, record_id=expert_uuid
-            )
-
-        personal = Personal(*(opened(column) for column in _COLUMNS.values()))
+        personal = Personal(*(self._opened(row, column) for column in _COLUMNS.values()))
         profile = parsed_profile(str(row.profile))
         return StoredExpert(
             uuid=expert_uuid, personal=personal, profile=profile, state=State(row.state),

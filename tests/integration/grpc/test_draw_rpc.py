@@ -200,6 +200,8 @@ def test_execute_draws_discloses_and_logs(
     assert len(done.panel) == 5
     assert len({m.expert for m in done.panel}) == 5
     assert all(m.full_name and m.phone.startswith("139") for m in done.panel)
+    # Each member's name and phone are its own record's (expert n has phone 139<n>).
+    assert all(m.full_name == sample.expert(int(m.phone[3:])).full_name for m in done.panel)
     seated = [p for seats in done.draw.seats for p in seats.pseudonyms]
     assert sorted(seated) == sorted(m.pseudonym for m in done.panel)
     log = entries_of(audit, draw.name)
