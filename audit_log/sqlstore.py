@@ -40,6 +40,7 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 
 from audit_log import canonical, merkle
 from audit_log import checkpoint as cp
@@ -168,7 +169,7 @@ class StoreError(AuditLogError):
 
 
 class RequestReusedError(AuditLogError):
-    """A request id was used before with a different payload (FAILED_PRECONDITION)."""
+    """A request id was used before: with another payload, or by an append (FAILED_PRECONDITION)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,6 +357,8 @@ class AuditStore:
         Raises:
             audit_log.entry.SchemaError: an entry breaks its schema or is too large.
             StoreError: the head changed under us (the caller's transaction must abort).
+            RequestReusedError: ``request_id`` was used before (its keys are taken; the
+                caller's transaction must abort).
         """
         if not pending:
             msg = "an append needs at least one entry"
@@ -404,10 +407,18 @@ class AuditStore:
             "b_compact": _pack(compact), "b_last_ts": ts,
         }  # fmt: skip
         rows = _Rows(entry_rows, node_rows, checkpoint_row, request_row, cas)
-        if conn.dialect.name == "postgresql" and _parameters(rows) <= MAX_STATEMENT_PARAMETERS:
-            swapped = _write_postgres(conn, rows)
-        else:
-            swapped = _write_portable(conn, rows)
+        try:
+            if conn.dialect.name == "postgresql" and _parameters(rows) <= MAX_STATEMENT_PARAMETERS:
+                swapped = _write_postgres(conn, rows)
+            else:
+                swapped = _write_portable(conn, rows)
+        except IntegrityError as exc:
+            # Under the head lock only the request's keys can collide: its row's, and its
+            # entries' (log_id, req). The transaction is spoilt; the caller's rolls back.
+            if not _request_key(exc):
+                raise
+            msg = f"request id {request_id!r} was already used"
+            raise RequestReusedError(msg) from None
         if swapped != 1:
             msg = "the audit head changed during the append (compare-and-swap failed)"
             raise StoreError(msg)
@@ -521,6 +532,15 @@ def _parameters(rows: _Rows) -> int:
     """How many bound parameters the one-statement PostgreSQL write would carry."""
     return (len(rows.entries) * len(_ENTRY_COLUMNS) + len(rows.nodes) * len(_NODE_COLUMNS)
             + len(_CHECKPOINT_COLUMNS) + len(_REQUEST_COLUMNS) + len(rows.cas))  # fmt: skip
+
+
+def _request_key(exc: IntegrityError) -> bool:
+    """Whether ``exc`` is a duplicate of a request's keys (request row, entries' req)."""
+    constraint = getattr(getattr(exc.orig, "diag", None), "constraint_name", None)
+    if constraint is not None:  # PostgreSQL names it, whatever the server's language
+        return constraint in {"audit_request_pkey", "audit_entry_log_id_req_key"}
+    said = str(exc.orig)  # SQLite: "UNIQUE constraint failed: <table>.<column>, ..."
+    return "audit_request.request_id" in said or "audit_entry.req" in said
 
 
 def _write_portable(conn: Connection, rows: _Rows) -> int:

@@ -74,14 +74,10 @@ class Locked:
 
     Passing it to :meth:`AuditLog.append` saves the append its own lock and clock
     check (both were done by ``lock``); a second append in the transaction locks again.
-    ``looked_up`` is the (principal, request id) :meth:`AuditLog.lock_and_find` found
-    unused under this lock: nothing else can use it before this transaction's append,
-    which then skips its own look-up (a round trip held under the lock).
     """
 
     head: sqlstore.Head
     spent: bool = False
-    looked_up: tuple[str, str] | None = None
 
 
 class AuditLog:
@@ -255,8 +251,11 @@ class AuditLog:
 
         Idempotency: a request id that was already used is refused here (with the same
         payload too: the caller should have looked it up with :meth:`find_request`
-        before its business writes and returned the stored outcome). Two concurrent
-        first uses race on the request table's key; the loser's transaction fails.
+        before its business writes and returned the stored outcome). The request's keys
+        refuse it: its row's and its entries' ``req``, both unique, written under the
+        head lock. A look-up here was a round trip under that lock on every write,
+        though the caller had looked the id up already (or a concurrent first use
+        commits between the two, and the key refuses it all the same).
 
         Raises:
             PreconditionError: writes are refused after a failed self-check, or the
@@ -265,26 +264,15 @@ class AuditLog:
         if self.writes_refused is not None:
             msg = f"audit log self-check failed, writes are refused: {self.writes_refused}"
             raise PreconditionError(msg, reason="AUDIT_SELF_CHECK_FAILED")
-        head, looked_up = None, False
+        head = None
         if locked is not None and not locked.spent:
             locked.spent, head = True, locked.head
-            looked_up = locked.looked_up == (who.sub, request_id)
         else:
             self._check_clock(conn)
-        digest = sqlstore.payload_digest(payload)
-        try:
-            found = (
-                None if looked_up else self.store.find_request(conn, who.sub, request_id, digest)
-            )
-            if found is not None:
-                msg = f"request id {request_id!r} was already applied"
-                raise PreconditionError(msg, reason="REQUEST_ID_REUSED")
-        except RequestReusedError as exc:
-            raise PreconditionError(str(exc), reason="REQUEST_ID_REUSED") from None
         try:
             appended = self.store.append(
                 conn, who=who, request_id=request_id,
-                payload_sha256=digest, pending=pending,
+                payload_sha256=sqlstore.payload_digest(payload), pending=pending,
                 now_ms=self.clock_ms() if now_ms is None else now_ms, outcome=outcome,
                 head=head,
             )  # fmt: skip
@@ -352,10 +340,7 @@ class AuditLog:
             PreconditionError: the id was used with a different payload.
         """
         locked = self.lock(conn)
-        stored = self.find_request(conn, who, request_id, payload)
-        if stored is None:
-            locked.looked_up = (who.sub, request_id)
-        return locked, stored
+        return locked, self.find_request(conn, who, request_id, payload)
 
     def find_request(
         self, conn: Connection, who: Who, request_id: str, payload: object

@@ -146,11 +146,13 @@ def count_statements(engine: Engine, run: Any, reading: str = "") -> int:
     return seen
 
 
-def test_an_append_after_lock_and_find_does_not_look_the_request_up_again(
+def test_an_append_does_not_look_the_request_up_and_its_keys_refuse_a_reuse(
     audit: AuditLog,
 ) -> None:
-    """Under the lock nothing else can use the id lock_and_find found unused; any other
-    id, or a second append in the transaction, is still looked up (and refused)."""
+    """The caller looks the id up (lock_and_find under the lock, or earlier under a row
+    lock); the append's own look-up was a round trip under the lock on every write. A
+    reuse is refused by the request's keys: another id than the one looked up, a second
+    append in the transaction, or a plain append."""
     append(audit, "used", 1)
 
     def locked_append(looked_up: str, appended: str, appends: int = 1) -> None:
@@ -163,14 +165,17 @@ def test_an_append_after_lock_and_find_does_not_look_the_request_up_again(
 
     lookups = partial(count_statements, audit.engine, reading="audit_request")
     assert lookups(lambda: locked_append("fresh", "fresh")) == 1
-    assert lookups(lambda: locked_append("other", "other-2")) == 2
+    assert lookups(lambda: append(audit, "plain", 1)) == 0
+    for looked_up, appended, appends in (("new", "used", 1), ("newer", "newer", 2)):
+        with pytest.raises(PreconditionError) as caught:
+            locked_append(looked_up, appended, appends)
+        assert caught.value.reason == "REQUEST_ID_REUSED"
     with pytest.raises(PreconditionError) as caught:
-        locked_append("new", "used")  # an id other than the one looked up
+        append(audit, "used", 2, {"other": "payload"})
     assert caught.value.reason == "REQUEST_ID_REUSED"
-    with pytest.raises(PreconditionError) as caught:
-        locked_append("newer", "newer", appends=2)  # the second append looks up again
-    assert caught.value.reason == "REQUEST_ID_REUSED"
-    assert len(all_bodies(audit)) == 4  # genesis, used, fresh, other-2
+    assert len(all_bodies(audit)) == 4  # genesis, used, fresh, plain
+    with audit.engine.connect() as conn:
+        assert sqlstore.self_check(audit.store, conn) == []
 
 
 def test_a_fault_after_any_statement_leaves_nothing(audit: AuditLog) -> None:
