@@ -14,6 +14,7 @@ import dataclasses
 import json
 import os
 import re
+import threading
 import uuid as uuidlib
 from collections import Counter
 from dataclasses import dataclass, field
@@ -58,7 +59,7 @@ from expert_draw.errors import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
     from sqlalchemy.engine import Connection, Engine, Row
     from sqlalchemy.sql.elements import ColumnElement
@@ -137,11 +138,13 @@ class DrawConfig:
     edition_digest: bytes
     policy: Policy
     code_digest: bytes
+    # The digest of the policy in force (its policy.set entry's digest), hashed once: it
+    # was 2 % of the service's CPU in the load bench's draws, hashed on every draw.
+    rules_digest: bytes = field(init=False)
 
-    @property
-    def rules_digest(self) -> bytes:
-        """The digest of the policy in force (its policy.set entry's digest)."""
-        return self.policy.digest()
+    def __post_init__(self) -> None:
+        """Hash the policy."""
+        object.__setattr__(self, "rules_digest", self.policy.digest())
 
     @property
     def min_pool_factor(self) -> int:
@@ -274,6 +277,7 @@ class Draws:
         # changes, and successive draws search nearby windows (bounded, then cleared).
         self._ts_of: dict[int, int] = {}
         self._recent_entries = Recent()  # the candidates' record entries, for the look-back
+        self._pools = _Pools()  # committed draws' params and members
         self.refreezes = 0  # CreateDraws whose pool moved between reading and the lock
         # ListDraws pages by (requester filter, state, project, cursor, size): their
         # ((row id, version), ...) and next token.
@@ -554,6 +558,10 @@ class Draws:
             commit_digest=commit_digest,
             commit_seq=commit_seq, commit_ms=commit_ms, nonce_deadline_ms=deadline,
         )  # fmt: skip
+        # Kept for ExecuteDraw and declines (_Pools: a rollback leaves a key no draw has).
+        self._pools.put((draw_id, commit_digest), (
+            eds1.Params.decode(sealing.params_bytes), *_members_of(sealing.members),
+        ))  # fmt: skip
         draw_row_id = conn.execute(insert(draw_table).values(**values)).inserted_primary_key
         assert draw_row_id is not None  # noqa: S101 - an insert always has its key
         draw_row_id = draw_row_id[0]
@@ -742,7 +750,7 @@ class Draws:
         self, conn: Connection, row: Row[Any], nonce: bytes, *, r: int, rho: bytes
     ) -> _Ordered:
         """The draw's members, its secret and the order they give (pure, no time in it)."""
-        draw = _Executing(conn, row)
+        draw = _Executing(conn, row, self._pools)
         s = bytes.fromhex(self.open_secret(bytes(row.s_enc), draw.draw_id, "s_enc"))
         outcome = drawing.resolve(
             draw.params, draw.members, pool_root=bytes(row.pool_root),
@@ -1010,7 +1018,7 @@ class Draws:
             if reason == "STRUCK_48_3" and not opened:
                 msg = "a 第48条③ strike comes after the bid opening (RecordOpening)"
                 raise PreconditionError(msg, reason="NOT_OPENED")
-            draw = _Executing(conn, row)
+            draw = _Executing(conn, row, self._pools)
             seating = self._seating(conn, draw)
             if pseud not in seating.pool:
                 raise NotFoundError("Member", f"draws/{draw_id}/members/{pseud.hex()}",
@@ -1104,7 +1112,7 @@ class Draws:
                 return _Change([pending("draw.open", subj, {"opened_at": opened_at})], "OPENED")
             if step == "close":
                 _require_state(row, {"OPENED"}, early="NOT_OPENED", late="ALREADY_CLOSED")
-                seating = self._seating(conn, _Executing(conn, row))
+                seating = self._seating(conn, _Executing(conn, row, self._pools))
                 panels = [{"d": d.decode(), "panel": [p.hex() for p in seats]}
                           for d, seats in seating.seats.items()]  # fmt: skip
                 return _Change([pending("draw.close", subj, {"panels": panels})], "CLOSED")
@@ -1123,7 +1131,7 @@ class Draws:
                 return _Change([pending("draw.cancel", subj, {"reason": reason, "counts": []})],
                                "CANCELLED", reason)  # fmt: skip
             _require_state(row, {"EXECUTED", "OPENED"}, late="COMMITTEE_CLOSED")
-            draw = _Executing(conn, row)
+            draw = _Executing(conn, row, self._pools)
             seating = self._seating(conn, draw)
             if pseud not in seating.pool:
                 raise NotFoundError("Member", f"{subj}/members/{pseud.hex()}",
@@ -1384,7 +1392,7 @@ class Draws:
         return body
 
     def _bundle(self, conn: Connection, row: Row[Any]) -> dict[str, Any]:
-        draw = _Executing(conn, row)
+        draw = _Executing(conn, row, self._pools)
         store = self._audit.store
         chosen = self._bundle_entries(conn, row, draw.params)
         top = max(seq for seq, _ in chosen)
@@ -1463,7 +1471,7 @@ class Draws:
                                     reason="NOT_IN_DRAW")  # fmt: skip
             pseud = bytes(mine.pseud)
             salt = self._salt(row, pseud, mine.salt_enc)
-            draw = _Executing(conn, row)
+            draw = _Executing(conn, row, self._pools)
             member = next(x for x in draw.members if x.pseudonym == pseud)
             tree = [x for x in draw.members if x.eligible == member.eligible]
             index = next(i for i, x in enumerate(tree) if x.pseudonym == pseud)
@@ -2185,28 +2193,76 @@ def _insufficient(
     return PreconditionError(msg, reason="INSUFFICIENT_POOL", violations=tuple(violations))
 
 
+def _members_of(
+    rows: Iterable[Any],
+) -> tuple[tuple[eds1.Member, ...], dict[bytes, int]]:
+    """A draw's members (by pseudonym) and pseudonym -> expert row id, from member rows."""
+    members, expert_of = [], {}
+    for m in rows:
+        pseud = bytes(m["pseud"])
+        members.append(eds1.Member(
+            pseud, tuple(d.encode() for d in str(m["discs"]).split()),
+            tuple(x.encode() for x in str(m["reasons"]).split()), bytes(m["idc"]),
+        ))  # fmt: skip
+        expert_of[pseud] = int(m["expert_id"])
+    members.sort(key=lambda m: m.pseudonym)
+    return tuple(members), expert_of
+
+
+MAX_POOLS = 500
+_Pool = tuple[eds1.Params, tuple[eds1.Member, ...], dict[bytes, int]]
+
+
+class _Pools:
+    """Committed draws' params and members, by (draw id, commit digest).
+
+    ExecuteDraw and every decline read the draw's params and its member rows (150 or
+    more); the columns read never change once committed (seats and leaves are kept
+    apart), and the commit digest commits to the params and, through the pool root,
+    to every member, so the key names its value. CreateDraw puts its own before the
+    commit: a transaction that rolls back leaves a key no committed draw has. At most
+    ``limit`` draws (about 45 KB each with 150 members), then it starts again.
+    """
+
+    def __init__(self, limit: int = MAX_POOLS) -> None:
+        """Hold at most ``limit`` draws."""
+        self._limit = limit
+        self._lock = threading.Lock()
+        self._done: dict[tuple[str, bytes], _Pool] = {}
+
+    def get(self, key: tuple[str, bytes]) -> _Pool | None:
+        """The draw's params and members, if held."""
+        with self._lock:
+            return self._done.get(key)
+
+    def put(self, key: tuple[str, bytes], pool: _Pool) -> None:
+        """Hold a draw's params and members."""
+        with self._lock:
+            if len(self._done) >= self._limit:
+                self._done.clear()
+            self._done[key] = pool
+
+
 class _Executing:
     """What ExecuteDraw reads of a committed draw."""
 
-    def __init__(self, conn: Connection, row: Row[Any]) -> None:
+    def __init__(self, conn: Connection, row: Row[Any], pools: _Pools) -> None:
         self.row = row
         self.draw_id = str(row.draw_id)
-        self.params = eds1.Params.decode(bytes(row.params))
-        self.members: list[eds1.Member] = []
-        self.expert_of: dict[bytes, int] = {}
-        m_ = draw_member_table
-        for m in conn.execute(
-            select(m_.c.pseud, m_.c.discs, m_.c.reasons, m_.c.idc, m_.c.expert_id).where(
-                m_.c.draw_id == row.id
-            )
-        ):
-            pseud = bytes(m.pseud)
-            self.members.append(eds1.Member(
-                pseud, tuple(d.encode() for d in str(m.discs).split()),
-                tuple(x.encode() for x in str(m.reasons).split()), bytes(m.idc),
+        key = (self.draw_id, bytes(row.commit_digest))
+        found = pools.get(key)
+        if found is None:
+            m_ = draw_member_table
+            members, expert_of = _members_of(r._mapping for r in conn.execute(  # noqa: SLF001 - public API
+                select(m_.c.pseud, m_.c.discs, m_.c.reasons, m_.c.idc, m_.c.expert_id).where(
+                    m_.c.draw_id == row.id
+                )
             ))  # fmt: skip
-            self.expert_of[pseud] = int(m.expert_id)
-        self.members.sort(key=lambda m: m.pseudonym)
+            found = (eds1.Params.decode(bytes(row.params)), members, expert_of)
+            pools.put(key, found)
+        self.params = found[0]
+        self.members: list[eds1.Member] = list(found[1])
+        self.expert_of: dict[bytes, int] = dict(found[2])
 
 
 _Ordered = tuple[_Executing, bytes, drawing.Outcome]

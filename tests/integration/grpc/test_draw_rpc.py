@@ -257,6 +257,27 @@ def test_execute_draws_discloses_and_logs(
     assert entries_of(audit, draw.name)[-1].kind == "confidential.access"
 
 
+def test_a_draws_pool_kept_at_its_commit_is_what_its_rows_read(
+    library: RunningService, requester: pb_grpc.DrawServiceStub
+) -> None:
+    """ExecuteDraw and declines take the params and members CreateDraw kept (draws._Pools);
+    they equal a read of the committed rows, and a rolled-back commit's key is never met."""
+    from expert_draw.adapters import draws as draws_module  # the memo under test
+    from expert_draw.adapters.db.engine import read_snapshot
+
+    service = library.draws
+    assert service is not None
+    created = requester.CreateDraw(request(), timeout=30).draw
+    draw_id = created.name.removeprefix("draws/")
+    with read_snapshot(library.engine) as conn:
+        row = service._row(conn, draw_id)
+        kept = service._pools.get((draw_id, bytes(row.commit_digest)))
+        fresh = draws_module._Executing(conn, row, draws_module._Pools())
+    assert kept is not None
+    assert kept == (fresh.params, tuple(fresh.members), fresh.expert_of)
+    assert len(fresh.members) == int(row.n_elig) + int(row.n_excl) > 0
+
+
 def test_insufficient_pool_is_refused_logged_and_superseded(
     requester: pb_grpc.DrawServiceStub,
     supervisor: pb_grpc.DrawServiceStub,
