@@ -112,6 +112,7 @@ class Pages(Generic[P]):
 
 MAX_RECENT = 200_000
 RECENT_MARGIN_MS = 600_000
+RECENT_SKIP = 1_000
 
 
 class Recent:
@@ -122,7 +123,9 @@ class Recent:
     queries and a binary search over the log, about a seventh of the service's CPU in
     the load bench's draws. An entry never changes once appended and entry times never
     decrease with seq, so what was read of ``[start, size)`` stays true and a later call
-    only reads ``[size, its size)``. The memo holds the entries with ts at or after its
+    only reads ``[size, its size)``, or, past ``skip`` entries since (a replica that
+    drew nothing for days, a bulk import), only those from the window's first entry
+    on. The memo holds the entries with ts at or after its
     ``from_ms``, kept ``RECENT_MARGIN_MS`` before the calls' own start so that calls a
     little apart in time share it; a call from before it (the clock stepped back, the
     window grew) fills it again. Past ``limit`` entries (a look-back of months) it holds
@@ -134,9 +137,10 @@ class Recent:
     restored under a running service (docs/operations.md).
     """
 
-    def __init__(self, limit: int = MAX_RECENT) -> None:
-        """Hold at most ``limit`` entries."""
+    def __init__(self, limit: int = MAX_RECENT, skip: int = RECENT_SKIP) -> None:
+        """Hold at most ``limit`` entries; past ``skip`` new ones, find the window first."""
         self._limit = limit
+        self._skip = skip
         self._lock = threading.Lock()
         self._from_ms: int | None = None
         self._size = 0
@@ -159,29 +163,40 @@ class Recent:
         caller's snapshot. None when the window holds more than the limit.
         """
         with self._lock:
-            if self._from_ms is None or from_ms < self._from_ms:
-                floor = from_ms - RECENT_MARGIN_MS
-                start = first_at(floor)
-                if size - start > self._limit:
-                    return None
-                self._from_ms, self._size, self._count = floor, start, 0
-                self._by_subject = {}
-            elif from_ms - RECENT_MARGIN_MS > self._from_ms + RECENT_MARGIN_MS:
-                self._prune(from_ms - RECENT_MARGIN_MS)
+            held = self._from_ms
+            refill = held is None or from_ms < held
+            if held is None or refill:
+                self._forget()
+                floor = self._from_ms = from_ms - RECENT_MARGIN_MS
+            else:
+                floor = held
+                if from_ms - RECENT_MARGIN_MS > floor + RECENT_MARGIN_MS:
+                    floor = from_ms - RECENT_MARGIN_MS
+                    self._prune(floor)
+            if refill or size - self._size > self._skip:
+                # Many entries since the last call (a quiet replica, a bulk import):
+                # those before the window are never read.
+                self._size = max(self._size, first_at(floor))
+            if size - self._size > self._limit:
+                self._forget()
+                return None
             if size > self._size:
                 for seq, ts, subj in read(self._size, size):
-                    if ts >= self._from_ms:
+                    if ts >= floor:
                         self._by_subject.setdefault(subj, []).append((seq, ts))
                         self._count += 1
                 self._size = size
                 if self._count > self._limit:
-                    self._from_ms = None
-                    self._by_subject = {}
+                    self._forget()
                     return None
             return tuple(sorted(
                 (seq, ts, subj) for subj in subjects for seq, ts in self._by_subject.get(subj, ())
                 if ts >= from_ms and seq < size
             ))  # fmt: skip
+
+    def _forget(self) -> None:
+        """Hold nothing (the next call fills the memo again)."""
+        self._from_ms, self._size, self._count, self._by_subject = None, 0, 0, {}
 
     def _prune(self, floor: int) -> None:
         """Forget entries before ``floor`` (the windows have moved past them)."""

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from hypothesis import given
 from hypothesis import strategies as st
 
-from expert_draw.adapters.memo import Pages, Recent, Rendered
+from expert_draw.adapters.memo import RECENT_MARGIN_MS, Pages, Recent, Rendered
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 def test_a_page_is_served_only_at_the_log_size_it_was_read_at() -> None:
@@ -85,13 +90,15 @@ def _first_at(log: list[tuple[int, bool, str]], size: int, ms: int) -> int:
         max_size=12,
     ),
     limit=st.sampled_from([5, 1000]),
+    skip=st.sampled_from([0, 3, 1000]),
 )
 def test_recent_entries_answer_as_a_fresh_read_of_each_snapshot_would(
-    log: list[tuple[int, bool, str]], calls: list[tuple[set[str], int, int]], limit: int
-) -> None:
+    log: list[tuple[int, bool, str]], calls: list[tuple[set[str], int, int]], limit: int,
+    skip: int,
+) -> None:  # fmt: skip
     """Whatever order the calls come in (sizes back and forth, windows older and newer),
     each answer is what reading the log at its size gives, or None past the limit."""
-    recent = Recent(limit=limit)
+    recent = Recent(limit=limit, skip=skip)
     for subjects, from_ms, wanted in calls:
         size = min(wanted, len(log))
 
@@ -111,16 +118,41 @@ def test_recent_entries_answer_as_a_fresh_read_of_each_snapshot_would(
             assert found == expected
 
 
-def test_recent_entries_read_only_what_was_appended_since() -> None:
-    log = [(1_000_000 + 1000 * seq, True, SUBJECTS[seq % 4]) for seq in range(100)]
+def _asker(
+    entries: int, reads: list[tuple[int, int]]
+) -> Callable[[int, int], tuple[tuple[int, int, str], ...] | None]:
+    """A Recent over a log of ``entries`` record entries a second apart, by (from_ms,
+    size); ``reads`` gets every range it reads."""
+    log = [(1_000_000 + 1000 * seq, True, SUBJECTS[seq % 4]) for seq in range(entries)]
     recent = Recent()
-    reads: list[tuple[int, int]] = []
 
     def read(start: int, stop: int) -> list[tuple[int, int, str]]:
         reads.append((start, stop))
         return [(seq, log[seq][0], log[seq][2]) for seq in range(start, stop)]
 
+    def ask(from_ms: int, size: int) -> tuple[tuple[int, int, str], ...] | None:
+        return recent.entries({"experts/a"}, from_ms, size, read=read,
+                              first_at=lambda ms: _first_at(log, size, ms))  # fmt: skip
+
+    return ask
+
+
+def test_recent_entries_read_only_what_was_appended_since() -> None:
+    reads: list[tuple[int, int]] = []
+    ask = _asker(100, reads)
     for size in (50, 50, 80, 60, 100):
-        recent.entries({"experts/a"}, 1_040_000, size,
-                       first_at=lambda ms: _first_at(log, 100, ms), read=read)  # fmt: skip
+        ask(1_040_000, size)
     assert reads == [(0, 50), (50, 80), (80, 100)]  # the window's margin reaches seq 0
+
+
+def test_recent_entries_after_a_long_quiet_read_from_the_window_not_from_the_last_call() -> None:
+    """A replica that drew nothing while 100,000 entries were appended (a bulk import)
+    reads the window's entries, not all 100,000 with their bodies."""
+    reads: list[tuple[int, int]] = []
+    ask = _asker(100_100, reads)
+    ask(1_000_000, 100)
+    from_ms = 1_000_000 + 1000 * 100_000  # the window from seq 100,000; its margin 600 s more
+    found = ask(from_ms, 100_100)
+    assert found == tuple((seq, 1_000_000 + 1000 * seq, "experts/a")
+                          for seq in range(100_000, 100_100, 4))  # fmt: skip
+    assert reads == [(0, 100), (100_000 - RECENT_MARGIN_MS // 1000, 100_100)]
