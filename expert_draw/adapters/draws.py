@@ -2209,7 +2209,7 @@ def _members_of(
     return tuple(members), expert_of
 
 
-MAX_POOLS = 500
+MAX_POOL_MEMBERS = 100_000
 _Pool = tuple[eds1.Params, tuple[eds1.Member, ...], dict[bytes, int]]
 
 
@@ -2221,14 +2221,16 @@ class _Pools:
     apart), and the commit digest commits to the params and, through the pool root,
     to every member, so the key names its value. CreateDraw puts its own before the
     commit: a transaction that rolls back leaves a key no committed draw has. At most
-    ``limit`` draws (about 45 KB each with 150 members), then it starts again.
+    ``limit`` members in all (about 0.25-0.5 KiB each, measured), then it starts again;
+    a larger pool is not kept.
     """
 
-    def __init__(self, limit: int = MAX_POOLS) -> None:
-        """Hold at most ``limit`` draws."""
+    def __init__(self, limit: int = MAX_POOL_MEMBERS) -> None:
+        """Hold at most ``limit`` members in all."""
         self._limit = limit
         self._lock = threading.Lock()
         self._done: dict[tuple[str, bytes], _Pool] = {}
+        self._members = 0
 
     def get(self, key: tuple[str, bytes]) -> _Pool | None:
         """The draw's params and members, if held."""
@@ -2236,11 +2238,16 @@ class _Pools:
             return self._done.get(key)
 
     def put(self, key: tuple[str, bytes], pool: _Pool) -> None:
-        """Hold a draw's params and members."""
+        """Hold a draw's params and members (unless its pool alone passes the limit)."""
+        members = len(pool[1])
         with self._lock:
-            if len(self._done) >= self._limit:
+            if members > self._limit or key in self._done:
+                return
+            if self._members + members > self._limit:
                 self._done.clear()
+                self._members = 0
             self._done[key] = pool
+            self._members += members
 
 
 class _Executing:
