@@ -545,7 +545,7 @@ def _write_portable(conn: Connection, rows: _Rows) -> int:
 # One statement of constant text, whatever the number of entries and nodes: the rows
 # travel as arrays (unnest), so SQLAlchemy and psycopg reuse their compiled and
 # converted forms, PostgreSQL its prepared plan, and a bulk import of 10,000 entries
-# binds 20 parameters, not 110,000 (the wire protocol's limit is 65,535).
+# binds 25 parameters, not 110,000 (the wire protocol's limit is 65,535).
 _WRITE_POSTGRES = text(
     "WITH e AS (INSERT INTO audit_entry (log_id, seq, body, leaf_hash, req, kind, subj)"
     " SELECT CAST(:b_log_id AS INTEGER), * FROM unnest(CAST(:e_seq AS BIGINT[]),"

@@ -286,7 +286,7 @@ def test_postgres_triggers_make_tables_append_only(pg_server_url: str, pki: Pki)
 
 def test_an_append_of_a_bulk_import_is_one_write_statement(audit: AuditLog) -> None:
     """10,000 entries (a bulk import) bound as rows would take about 110,000 parameters;
-    PostgreSQL takes at most 65,535. Bound as arrays, the write is one statement of 20
+    PostgreSQL takes at most 65,535. Bound as arrays, the write is one statement of 25
     parameters whatever the count (SQLite writes table by table). The log still
     verifies: the root over every entry, and the self-check."""
     count = 10_000
