@@ -147,7 +147,7 @@ class AuditLog:
         genesis = Verifier.parse(init.data["vkeys"][0])
         rotations = [(int(r.seq), Entry.decode(bytes(r.body)).data) for r in rows[1:]]
         self.store.keys = KeyRing.from_log(genesis, rotations, self.held)
-        size = self.store.head(conn).size
+        size = self.store.size(conn)
         try:
             self.store.keys.signers_for(size + 1)
         except LookupError as exc:
@@ -402,7 +402,7 @@ class AuditReader:
     def size(self) -> int:
         """The number of entries."""
         with self._audit.engine.connect() as conn:
-            return self._store.head(conn).size
+            return self._store.size(conn)
 
     def checkpoint(self, size: int | None) -> tuple[int, str]:
         """The checkpoint at ``size`` (None: the newest).

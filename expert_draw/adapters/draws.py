@@ -1634,7 +1634,7 @@ class Draws:
         transaction, so whatever these reads see beyond ``head`` shows up as an entry at
         ``head`` or later, which :meth:`_moved` inspects.
         """
-        head = self._audit.store.head(conn).size
+        head = self._audit.store.size(conn)  # one column, not the head row
         policy = config.policy
         candidates = self._library.load_candidates(conn, self._candidates(conn, request, config))
         uuid_of = {c.row_id: c.uuid for c in candidates}

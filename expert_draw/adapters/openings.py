@@ -88,7 +88,7 @@ class ReplayOpenings:
         with read_snapshot(self._engine) as conn:  # one snapshot: rows and entries agree
             earlier = self._audit.find_request(conn, who, request_id, payload)
             size = (int(json.loads(earlier.outcome)["size"]) if earlier is not None
-                    else self._audit.store.head(conn).size)  # fmt: skip
+                    else self._audit.store.size(conn))  # fmt: skip
             try:
                 body = canonical.dumps(self.openings(conn, size))
             except (DecryptionError, KeyError, ValueError, CanonicalError) as exc:
