@@ -8,6 +8,8 @@ write, naming the problem (audit-log.md §5).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -356,6 +358,54 @@ class AuditLog:
             )
         except RequestReusedError as exc:
             raise PreconditionError(str(exc), reason="REQUEST_ID_REUSED") from None
+
+    def log_export(  # noqa: PLR0913 - the parts of one logged disclosure
+        self,
+        who: Who,
+        request_id: str,
+        payload: object,
+        *,
+        what: str,
+        data_sha256: str,
+        outcome: Mapping[str, Any],
+        name_from: bytes,
+        retry: bool,
+        differs: str,
+    ) -> tuple[str, int] | None:
+        """Log data this service computed and discloses to ``who`` (an ``export`` entry).
+
+        Returns the export's name and entry seq: this call's, or those of a copy of the
+        call (the client's retry, sent before it returned) that logged the same data
+        first. None: a copy logged other data first (computed at its own log size or
+        time), and the caller computes again as that copy's outcome says. ``outcome``
+        (with the digest and name added) is what a retry finds; the name is derived
+        from the request id and ``name_from``.
+
+        Raises:
+            PreconditionError: REQUEST_ID_REUSED, ``retry`` (the caller found the id
+                used before it computed) and the data differ from the logged ones
+                (``differs`` says what was logged, and why it changed).
+        """
+        with write_transaction(self.engine) as conn:
+            locked, stored = self.lock_and_find(conn, who, request_id, payload)
+            if stored is None:
+                digest = hashlib.sha256(request_id.encode() + name_from).hexdigest()
+                name = f"exports/{digest[:32]}"
+                data = {"what": what, "recipient": who.sub, "data_sha256": data_sha256}
+                done = {**outcome, "data_sha256": data_sha256, "export": name}
+                seq = self.append(
+                    conn, who=who, request_id=request_id, payload=payload,
+                    pending=[PendingEntry("export", name, data)],
+                    outcome=json.dumps(done).encode(), locked=locked,
+                ).first_seq  # fmt: skip
+                return name, seq
+        logged = json.loads(stored.outcome)
+        if logged["data_sha256"] == data_sha256:
+            return str(logged["export"]), stored.first_seq
+        if retry:
+            msg = f"request id {request_id!r} was used for {differs}; send a new request_id"
+            raise PreconditionError(msg, reason="REQUEST_ID_REUSED")
+        return None
 
     def service_who(self) -> Who:
         """The actor of the service's own entries."""

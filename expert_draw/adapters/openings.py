@@ -20,8 +20,8 @@ from sqlalchemy import select
 
 from audit_log import canonical
 from audit_log.errors import CanonicalError
-from audit_log.sqlstore import LOG_ID, PendingEntry, entry_table
-from expert_draw.adapters.db.engine import read_snapshot, write_transaction
+from audit_log.sqlstore import LOG_ID, entry_table
+from expert_draw.adapters.db.engine import read_snapshot
 from expert_draw.adapters.db.models import (
     draw_member_table,
     draw_table,
@@ -100,26 +100,13 @@ class ReplayOpenings:
         if not active():
             msg = "the caller went away before the export was logged; nothing was disclosed"
             raise UnavailableError(msg)
-        with write_transaction(self._engine) as conn:
-            locked, stored = self._audit.lock_and_find(conn, who, request_id, payload)
-            if stored is None:
-                name = f"exports/{hashlib.sha256(request_id.encode() + body).hexdigest()[:32]}"
-                data = {"what": f"{WHAT} size {size}", "recipient": who.sub,
-                        "data_sha256": digest}  # fmt: skip
-                outcome = json.dumps({"size": size, "data_sha256": digest, "export": name}).encode()
-                seq = self._audit.append(
-                    conn, who=who, request_id=request_id, payload=payload,
-                    pending=[PendingEntry("export", name, data)], outcome=outcome,
-                    locked=locked,
-                ).first_seq  # fmt: skip
-                return OpeningsExport(body, size, name, seq)
-            done = json.loads(stored.outcome)
-            if done["data_sha256"] == digest:
-                return OpeningsExport(body, size, str(done["export"]), stored.first_seq)
-            if earlier is not None:
-                msg = (f"request id {request_id!r} was used for openings that differ "
-                       "(data changed since); send a new request_id")  # fmt: skip
-                raise PreconditionError(msg, reason="REQUEST_ID_REUSED")
+        logged = self._audit.log_export(
+            who, request_id, payload, what=f"{WHAT} size {size}", data_sha256=digest,
+            outcome={"size": size}, name_from=body, retry=earlier is not None,
+            differs="openings that differ (data changed since)",
+        )  # fmt: skip
+        if logged is not None:
+            return OpeningsExport(body, size, *logged)
         # A copy of this call (the client's retry, sent before it returned) logged first,
         # at its own size: take the openings again at that size.
         return self.export(who, request_id=request_id, active=active)

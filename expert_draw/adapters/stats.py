@@ -22,8 +22,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from sqlalchemy import select
 
-from audit_log.sqlstore import LOG_ID, PendingEntry, entry_table
-from expert_draw.adapters.db.engine import write_transaction
+from audit_log.sqlstore import LOG_ID, entry_table
 from expert_draw.adapters.db.models import (
     draw_member_table,
     draw_table,
@@ -41,7 +40,7 @@ from expert_draw.core.fairness import (
     analyse,
 )
 from expert_draw.core.policy import PolicyError
-from expert_draw.errors import ConfigurationError, PreconditionError, UnavailableError
+from expert_draw.errors import ConfigurationError, UnavailableError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -138,27 +137,13 @@ class FairnessRuns:
         # What was disclosed, in the log itself: the range, the "as of" time, the HTML.
         span = ",".join("" if t is None else str(t) for t in (start_ms, end_ms))
         what = f"{WHAT} [{span}) as_of {as_of} html {hashlib.sha256(html).hexdigest()}"
-        with write_transaction(self._engine) as conn:
-            locked, stored = self._audit.lock_and_find(conn, who, request_id, payload)
-            if stored is None:
-                name = f"exports/{hashlib.sha256(request_id.encode() + digest).hexdigest()[:32]}"
-                data = {"what": what, "recipient": who.sub, "data_sha256": digest.hex()}
-                outcome = json.dumps(
-                    {"as_of_ms": as_of, "data_sha256": digest.hex(), "export": name}
-                ).encode()
-                seq = self._audit.append(
-                    conn, who=who, request_id=request_id, payload=payload,
-                    pending=[PendingEntry("export", name, data)], outcome=outcome,
-                    locked=locked,
-                ).first_seq  # fmt: skip
-                return FairnessRun(body, html, name, seq)
-            done = json.loads(stored.outcome)
-            if done["data_sha256"] == digest.hex():
-                return FairnessRun(body, html, str(done["export"]), stored.first_seq)
-            if earlier is not None:
-                msg = (f"request id {request_id!r} was used for a run whose report differs "
-                       "(draws changed since); send a new request_id")  # fmt: skip
-                raise PreconditionError(msg, reason="REQUEST_ID_REUSED")
+        logged = self._audit.log_export(
+            who, request_id, payload, what=what, data_sha256=digest.hex(),
+            outcome={"as_of_ms": as_of}, name_from=digest, retry=earlier is not None,
+            differs="a run whose report differs (draws changed since)",
+        )  # fmt: skip
+        if logged is not None:
+            return FairnessRun(body, html, *logged)
         # A copy of this call (the client's retry, sent before it returned) logged first,
         # at its own "as of": run again at that time.
         return self.run(who, start_ms=start_ms, end_ms=end_ms, request_id=request_id,
