@@ -49,6 +49,7 @@ from audit_log.errors import AuditLogError
 from audit_log.receipt import Receipt
 
 if TYPE_CHECKING:
+    from sqlalchemy import Select
     from sqlalchemy.engine import Connection, Row
 
     from audit_log.keys import KeyRing
@@ -140,6 +141,11 @@ _LOCK_HEAD_CLOCK = (
     select(head_table, literal_column(DB_NOW_MS).label("db_now_ms"))
     .where(head_table.c.log_id == LOG_ID)
     .with_for_update(of=head_table)
+)
+_FIND_REQUEST = select(request_table).where(
+    request_table.c.log_id == LOG_ID,
+    request_table.c.principal == bindparam("principal"),
+    request_table.c.request_id == bindparam("request_id"),
 )
 _INSERT_ENTRY = insert(entry_table)
 _INSERT_NODE = insert(node_table)
@@ -306,13 +312,23 @@ class AuditStore:
         Raises:
             RequestReusedError: the id was used with a different payload.
         """
-        row = conn.execute(
-            select(request_table).where(
-                request_table.c.log_id == LOG_ID,
-                request_table.c.principal == principal,
-                request_table.c.request_id == request_id,
-            )
-        ).first()
+        row = conn.execute(*self.request_query(principal, request_id)).first()
+        return self.stored_request(row, request_id, payload_sha256)
+
+    @staticmethod
+    def request_query(principal: str, request_id: str) -> tuple[Select[Any], dict[str, str]]:
+        """The statement :meth:`find_request` runs and its parameters (to send with others)."""
+        return _FIND_REQUEST, {"principal": principal, "request_id": request_id}
+
+    @staticmethod
+    def stored_request(
+        row: Row[Any] | None, request_id: str, payload_sha256: str
+    ) -> StoredRequest | None:
+        """:meth:`find_request`'s answer from the row :meth:`request_query` found.
+
+        Raises:
+            RequestReusedError: the id was used with a different payload.
+        """
         if row is None:
             return None
         if row.payload_sha256 != payload_sha256:
@@ -332,10 +348,18 @@ class AuditStore:
 
         One round trip. The clock is PostgreSQL's; SQLite (one machine) has none: None.
         """
-        if conn.dialect.name != "postgresql":
-            return self.lock_head(conn), None
-        row = conn.execute(_LOCK_HEAD_CLOCK).one()
-        return _head(row), int(row.db_now_ms)
+        return self.locked_head(conn.execute(self.lock_query(conn.dialect.name)).one())
+
+    @staticmethod
+    def lock_query(dialect: str) -> Select[Any]:
+        """The statement :meth:`lock_head_and_clock` runs on ``dialect`` (to send with others)."""
+        return _LOCK_HEAD_CLOCK if dialect == "postgresql" else _LOCK_HEAD
+
+    @staticmethod
+    def locked_head(row: Row[Any]) -> tuple[Head, int | None]:
+        """:meth:`lock_head_and_clock`'s answer from the row :meth:`lock_query` read."""
+        clock = row._mapping.get("db_now_ms")  # noqa: SLF001 - Row._mapping is public API
+        return _head(row), None if clock is None else int(clock)
 
     def append(  # noqa: PLR0913 - the parts of one audited request
         self,

@@ -24,7 +24,7 @@ from audit_log.note import MAX_SIGNATURES, Signer, Verifier
 from audit_log.receipt import Receipt
 from audit_log.sqlstore import Appended, AuditStore, PendingEntry, RequestReusedError
 from expert_draw import __version__
-from expert_draw.adapters.db.engine import write_transaction
+from expert_draw.adapters.db.engine import pipelined, write_transaction
 from expert_draw.adapters.keyfiles import read_private
 from expert_draw.adapters.release import code_digest
 from expert_draw.errors import (
@@ -39,8 +39,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
     from pathlib import Path
 
-    from sqlalchemy.engine import Connection, Engine
+    from sqlalchemy.engine import Connection, Engine, Row
 
+    from expert_draw.adapters.db.engine import Query
     from expert_draw.config import Settings
 
 _log = structlog.get_logger("expert_draw.audit")
@@ -310,10 +311,23 @@ class AuditLog:
         Raises:
             UnavailableError: ``CLOCK_SKEW``.
         """
-        head, db_ms = self.store.lock_head_and_clock(conn)
+        return self.lock_then_read(conn, ())[0]
+
+    def lock_then_read(
+        self, conn: Connection, reads: Sequence[tuple[Query, Mapping[str, Any]]]
+    ) -> tuple[Locked, list[list[Row[Any]]]]:
+        """:meth:`lock`, and the rows of ``reads``, read once the lock is held.
+
+        One round trip on PostgreSQL (``engine.pipelined``), as :meth:`lock_and_read`.
+
+        Raises:
+            UnavailableError: ``CLOCK_SKEW``.
+        """
+        rows = pipelined(conn, [(self.store.lock_query(conn.dialect.name), {}), *reads])
+        head, db_ms = self.store.locked_head(rows[0][0])
         if db_ms is not None:
             self._check_skew(db_ms)
-        return Locked(head)
+        return Locked(head), rows[1:]
 
     def _check_skew(self, db_ms: int) -> None:
         skew = self.clock_ms() - db_ms
@@ -341,8 +355,38 @@ class AuditLog:
             UnavailableError: ``CLOCK_SKEW``.
             PreconditionError: the id was used with a different payload.
         """
-        locked = self.lock(conn)
-        return locked, self.find_request(conn, who, request_id, payload)
+        locked, stored, _ = self.lock_and_read(conn, who, request_id, payload, ())
+        return locked, stored
+
+    def lock_and_read(
+        self,
+        conn: Connection,
+        who: Who,
+        request_id: str,
+        payload: object,
+        reads: Sequence[tuple[Query, Mapping[str, Any]]],
+    ) -> tuple[Locked, sqlstore.StoredRequest | None, list[list[Row[Any]]]]:
+        """:meth:`lock_and_find`, and the rows of ``reads``, all read once the lock is held.
+
+        One round trip on PostgreSQL (``engine.pipelined``): the lock, the look-up and
+        the caller's reads travel together, and each runs once the one before it has
+        answered, with a snapshot of its own, so each sees every write the lock's
+        earlier holders committed.
+
+        Raises:
+            UnavailableError: ``CLOCK_SKEW``.
+            PreconditionError: the id was used with a different payload.
+        """
+        locked, (found, *rows) = self.lock_then_read(
+            conn, [self.store.request_query(who.sub, request_id), *reads]
+        )
+        try:
+            stored = self.store.stored_request(
+                found[0] if found else None, request_id, sqlstore.payload_digest(payload)
+            )
+        except RequestReusedError as exc:
+            raise PreconditionError(str(exc), reason="REQUEST_ID_REUSED") from None
+        return locked, stored, rows
 
     def find_request(
         self, conn: Connection, who: Who, request_id: str, payload: object

@@ -18,10 +18,10 @@ import threading
 import uuid as uuidlib
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cache, partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import and_, bindparam, insert, literal, or_, select, union_all, update
+from sqlalchemy import and_, bindparam, insert, literal, or_, select, text, union_all, update
 
 from audit_log import canonical
 from audit_log.entry import Entry
@@ -61,8 +61,9 @@ from expert_draw.errors import (
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
 
+    from sqlalchemy import Select
     from sqlalchemy.engine import Connection, Engine, Row
-    from sqlalchemy.sql.elements import ColumnElement
+    from sqlalchemy.sql.elements import ColumnElement, TextClause
 
     from audit_log.entry import Who
     from expert_draw.adapters.audit import AuditLog
@@ -341,18 +342,27 @@ class Draws:
         with write_transaction(self._engine) as conn:
             # The head lock: attempts on one tender-lot, and draws of one project, are
             # decided one at a time (one live draw per tender-lot).
-            locked, stored = self._audit.lock_and_find(conn, who, request_id, payload)
+            # One round trip on PostgreSQL: the lock, then what CreateDraw checks under
+            # it (each read sees every write committed before the lock was granted).
+            locked, stored, (guards, since, seated) = self._audit.lock_and_read(
+                conn, who, request_id, payload, [
+                    (_GUARDS, {"tender_ref": tender_ref, "project_ref": project_ref,
+                               "draw_id": draw_id}),
+                    (_SINCE, {"since": prepared.head}),
+                    _seats_query(conflicts, config.policy),
+                ],
+            )  # fmt: skip
             if stored is not None:
                 return self._replay_create(conn, bytes(stored.outcome), request)
             self._check_policy(request, config.policy)  # the time again, after the wait
-            latest, pending_draw, taken = self._guards(conn, tender_ref, project_ref, draw_id)
+            latest, pending_draw, taken = _guards(guards)
             _check_attempts(who, latest, request.supersedes)
             _check_project(pending_draw)
             waived = self._override(conn, request.override_seq, tender_ref)
             if taken:
                 msg = f"draws/{draw_id} already exists"
                 raise AlreadyExistsError(msg, reason="DRAW_ALREADY_EXISTS")
-            if self._moved(conn, prepared, conflicts, config, locked.head.size):
+            if self._moved(conn, prepared, since, seated, locked.head.size):
                 prepared = self._prepare(conn, request, conflicts, config)
                 sealing = self._sealing(request, prepared, config, draw_id, tender_ref)
                 self.refreezes += 1
@@ -562,13 +572,7 @@ class Draws:
         self._pools.put((draw_id, commit_digest), (
             eds1.Params.decode(sealing.params_bytes), *_members_of(sealing.members),
         ))  # fmt: skip
-        draw_row_id = conn.execute(insert(draw_table).values(**values)).inserted_primary_key
-        assert draw_row_id is not None  # noqa: S101 - an insert always has its key
-        draw_row_id = draw_row_id[0]
-        conn.execute(
-            insert(draw_member_table),
-            [{"draw_id": draw_row_id, **member} for member in sealing.members],
-        )
+        _insert_draw(conn, values, sealing.members)
         # The draw as written (no seats yet): reading it back would cost two more round
         # trips under the head lock.
         return Created(_stored(values, {}), appended.bodies[2], appended.receipts[2].format())
@@ -609,7 +613,8 @@ class Draws:
             if row.nonce is None and str(row.state) == "COMMITTED" and not row.beacon:
                 ahead = self._order(conn, row, nonce, r=0, rho=b"")
             # The head lock first: the nonce entry's own ts, fixed now, decides (spec §3).
-            locked = self._audit.lock(conn)
+            # With it, in one round trip, the seats a resolution strikes as BUSY.
+            locked, (busy,) = self._audit.lock_then_read(conn, [self._busy_query(row)])
             ts = max(self._audit.clock_ms(), locked.head.last_ts)
             subj = f"draws/{draw_id}"
             state = str(row.state)
@@ -667,7 +672,7 @@ class Draws:
                 nonce_entry = pending("draw.nonce", subj, {"nonce": nonce.hex()})
                 return self._resolve(conn, who, request_id, payload, row, nonce,
                                      first=[nonce_entry], r=0, sig=b"", rho=b"", ts=ts,
-                                     locked=locked, ahead=ahead)  # fmt: skip
+                                     locked=locked, ahead=ahead, busy=_busy(busy))  # fmt: skip
         raise failure
 
     def _resolve(  # noqa: PLR0913, PLR0917 - the parts of one resolution
@@ -686,11 +691,13 @@ class Draws:
         ts: int,
         locked: Locked,
         ahead: _Ordered | None = None,
+        busy: dict[int, dict[str, Any]] | None = None,
     ) -> Executed:
         """Phase 5: execute, BUSY strikes, the requester's grant and, on its own call, access.
 
         ``first`` holds the nonce entry when the nonce comes in the same call; ``ahead``
-        the order when the caller computed it before the head lock.
+        the order when the caller computed it before the head lock; ``busy`` the other
+        draws' seats when the caller read them under it (:meth:`_busy_query`).
         """
         draw, s, outcome = ahead or self._order(conn, row, nonce, r=r, rho=rho)
         subj = f"draws/{draw.draw_id}"
@@ -709,7 +716,10 @@ class Draws:
             outcome.order, outcome.panel, outcome.reserve,
             {d.code: d.max_repl for d in draw.params.disciplines},
         )  # fmt: skip
-        exhausted = self._strike_busy(conn, draw, seating, entries, codes)
+        if busy is None:
+            statement, params = self._busy_query(row)
+            busy = _busy(conn.execute(statement, params).all())
+        exhausted = self._strike_busy(draw, seating, entries, codes, busy)
         now = self._audit.clock_ms()
         seated = [p for d in codes for p in seating.seats[d]]
         requester = str(row.requester)
@@ -731,11 +741,10 @@ class Draws:
         state, reason = ("CANCELLED", "REPL_EXHAUSTED") if exhausted else ("EXECUTED", "")
         values = {"state": state, "end_reason": reason, "nonce": nonce, "seed": outcome.seed,
                   "s_enc": None, "execute_ms": now, "version": row.version + 1}  # fmt: skip
-        conn.execute(update(draw_table).where(draw_table.c.id == row.id).values(**values))
         seats = {} if exhausted else {  # a cancelled draw seats nobody
             d.decode(): sorted(seating.seats[d]) for d in sorted(codes) if seating.seats[d]
         }  # fmt: skip
-        _update_members(conn, int(row.id), {
+        _update_draw(conn, int(row.id), values, {
             **{p: {"seat": None, "left": True} for p in seating.used - set(seated)},
             **{p: {"seat": d, "left": False} for d, ps in seats.items() for p in ps},
         })  # fmt: skip
@@ -809,17 +818,16 @@ class Draws:
 
     def _strike_busy(
         self,
-        conn: Connection,
         draw: _Executing,
         seating: eds1.Seating,
         entries: list[PendingEntry],
         codes: Sequence[bytes],
+        busy: dict[int, dict[str, Any]],
     ) -> bool:
-        """Strike members seated in overlapping executed draws (BUSY), mode-A replace.
+        """Strike members seated in overlapping executed draws (``busy``), mode-A replace.
 
         Returns True when a seat could not be refilled (the draw must be cancelled).
         """
-        busy = self._busy(conn, draw.row)
         for d in codes:
             for p in list(seating.seats[d]):
                 if draw.expert_of[p] in busy and self._leave(
@@ -869,32 +877,16 @@ class Draws:
             pseud, reason, void = replaced.incoming, b"BUSY", False
             evidence = canonical.dumps(overlap)
 
-    def _busy(self, conn: Connection, row: Row[Any]) -> dict[int, dict[str, Any]]:
-        """Experts seated now in other executed draws whose windows overlap this one.
+    def _busy_query(self, row: Row[Any]) -> tuple[Select[Any], dict[str, Any]]:
+        """The experts seated now in other executed draws whose windows overlap ``row``'s.
 
-        The caller holds the head lock, which every seating transaction takes before it
-        reads and holds until it commits: two executions (or replacements) at once
-        serialize, and the second sees the first's seats, so nobody is seated twice.
+        Read under the head lock, which every seating transaction takes before it reads
+        and holds until it commits: two executions (or replacements) at once serialize,
+        and the second sees the first's seats, so nobody is seated twice.
         """
         pad = self._config().policy.history.padding_minutes * 60_000  # as at the freeze
-        m, t = draw_member_table, draw_table
-        found: dict[int, dict[str, Any]] = {}
-        for r in conn.execute(
-            select(m.c.expert_id, t.c.draw_id, t.c.window_from_ms, t.c.window_to_ms)
-            .join(t, t.c.id == m.c.draw_id)
-            .where(
-                m.c.seat.is_not(None), m.c.left.is_(False), t.c.id != row.id,
-                t.c.state.in_(SEATED_STATES),
-                t.c.window_from_ms < row.window_to_ms + pad,
-                t.c.window_to_ms > row.window_from_ms - pad,
-            )
-            .order_by(t.c.id)
-        ):  # fmt: skip
-            found.setdefault(int(r.expert_id), {
-                "draw_id": str(r.draw_id),
-                "window": {"from": int(r.window_from_ms), "to": int(r.window_to_ms)},
-            })  # fmt: skip
-        return found
+        return _BUSY, {"draw": row.id, "to_ms": row.window_to_ms + pad,
+                       "from_ms": row.window_from_ms - pad}  # fmt: skip
 
     def _disclose(
         self,
@@ -975,8 +967,7 @@ class Draws:
             values: dict[str, Any] = {"version": row.version + 1}
             if change.state is not None:
                 values.update(state=change.state, end_reason=change.end_reason)
-            conn.execute(update(draw_table).where(draw_table.c.id == row.id).values(**values))
-            _update_members(conn, int(row.id), change.members)
+            _update_draw(conn, int(row.id), values, change.members)
             m = draw_member_table
             if change.state == "CANCELLED":  # a cancelled draw holds no seat any more
                 conn.execute(update(m).where(m.c.draw_id == row.id).values(seat=None))
@@ -1027,9 +1018,10 @@ class Draws:
                 msg = "the member has already left the draw"
                 raise PreconditionError(msg, reason="ALREADY_LEFT")
             entries: list[PendingEntry] = []
-            locked = self._audit.lock(conn)  # the seats of other draws, read under it
+            # The seats of other draws, read under the head lock (one round trip).
+            locked, (busy,) = self._audit.lock_then_read(conn, [self._busy_query(row)])
             seated = self._leave(
-                draw, seating, pseud, self._busy(conn, row), entries,
+                draw, seating, pseud, _busy(busy), entries,
                 reason=reason.encode(), evidence=evidence,
                 void=drawing.void(reason.encode(), opened=opened),
             )  # fmt: skip
@@ -1655,27 +1647,25 @@ class Draws:
         self,
         conn: Connection,
         prepared: _Prepared,
-        conflicts: eligibility.ConflictInputs,
-        config: DrawConfig,
+        since: Sequence[Row[Any]],
+        seated: Sequence[Row[Any]],
         size: int,
     ) -> bool:
         """Whether an entry in ``[prepared.head, size)`` may change the pool.
 
-        ``size`` is the locked head's. A change of a candidate's record, a new expert or
-        new codes for one, or a seat that moved among the candidates' seats (re-read
-        here, under the head lock).
+        ``since`` holds the pool-changing entries from ``prepared.head`` on (``_SINCE``),
+        ``seated`` the draws whose seats the candidates' history counts
+        (:func:`_seats_query`), both read under the head lock, whose ``size`` this is.
+        A change of a candidate's record, a new expert or new codes for one, or a seat
+        that moved among the candidates' seats.
         """
         if size == prepared.head:
             return False
-        e = entry_table
         seats_may_move = False
-        for r in conn.execute(
-            select(e.c.kind, e.c.subj, e.c.body).where(
-                e.c.log_id == LOG_ID, e.c.seq >= prepared.head, e.c.seq < size,
-                e.c.kind.in_((*LOOKBACK_KINDS, *_SEAT_KINDS)),
-            )
-        ):  # fmt: skip
+        for r in since:
             kind = str(r.kind)
+            if not prepared.head <= int(r.seq) < size:
+                continue
             if kind in _SEAT_KINDS:
                 seats_may_move = True
             elif (
@@ -1688,8 +1678,7 @@ class Draws:
             ):
                 return True
         if seats_may_move:
-            now = self._seats(conn, conflicts, config.policy, prepared.uuid_of)
-            return Counter(now) != prepared.seats
+            return Counter(_held_seats(conn, seated, prepared.uuid_of)) != prepared.seats
         return False
 
     def _assess(
@@ -1736,69 +1725,8 @@ class Draws:
         uuid_of: Mapping[int, str],
     ) -> list[eligibility.Seat]:
         """Seats the candidates (row id -> uuid) hold now in executed draws D8 may count."""
-        ids = sorted(uuid_of)
-        h = policy.history
-        days = max(h.per_expert_days, h.per_tenderer_days)
-        since = conflicts.window.from_ms - days * 86_400_000
-        m, t = draw_member_table, draw_table
-        project_ref = bytes.fromhex(conflicts.project_ref)
-        pad = h.padding_minutes * 60_000
-        window = conflicts.window
-        # Windows within the padding (BUSY_WINDOW) and the project (SAME_PROJECT); with
-        # caps, every seat of their period too (the padding may reach further back).
-        scope = or_(
-            and_(t.c.window_from_ms < window.to_ms + pad,
-                 t.c.window_to_ms > window.from_ms - pad),
-            t.c.project_ref == project_ref,
-        )  # fmt: skip
-        if h.per_expert_max or h.per_tenderer_max:
-            scope = or_(scope, t.c.window_to_ms >= since)
-        draws = {
-            int(r.id): r
-            for r in conn.execute(
-                select(t.c.id, t.c.tenderer, t.c.project_ref, t.c.window_from_ms,
-                       t.c.window_to_ms)
-                .where(t.c.state.in_(SEATED_STATES), scope)
-            )
-        }  # fmt: skip
-        if not draws:
-            return []
-        # Then the candidates' seats in those draws (the covering seat index).
-        held: list[tuple[int, int]] = []
-        for start in range(0, len(ids), 1000):
-            held += [(int(r.draw_id), int(r.expert_id)) for r in conn.execute(
-                select(m.c.draw_id, m.c.expert_id).where(
-                    m.c.expert_id.in_(ids[start:start + 1000]), m.c.seat.is_not(None),
-                    m.c.left.is_(False),
-                )
-            ) if int(r.draw_id) in draws]  # fmt: skip
-        return [
-            eligibility.Seat(uuid_of[e], str(draws[d].tenderer), bytes(draws[d].project_ref).hex(),
-                             int(draws[d].window_from_ms), int(draws[d].window_to_ms))
-            for d, e in held if d in draws
-        ]  # fmt: skip
-
-    def _guards(
-        self, conn: Connection, tender_ref: bytes, project_ref: bytes, draw_id: str
-    ) -> tuple[Row[Any] | None, bool, bool]:
-        """What CreateDraw checks under the head lock, in one statement.
-
-        The tender-lot's latest attempt (draw id, state, requester), whether another
-        draw of the project awaits its nonce or round, and whether ``draw_id`` is taken.
-        """
-        t = draw_table
-        parts = [
-            select(literal(what).label("what"), t.c.draw_id, t.c.state, t.c.requester)
-            .where(where).order_by(t.c.id.desc()).limit(1).subquery().select()
-            for what, where in (
-                ("latest", t.c.tender_ref == tender_ref),
-                ("pending", and_(t.c.project_ref == project_ref,
-                                 t.c.state.in_(("COMMITTED", "AWAITING_BEACON")))),
-                ("taken", t.c.draw_id == draw_id),
-            )
-        ]  # fmt: skip
-        found = {str(r.what): r for r in conn.execute(union_all(*parts))}
-        return found.get("latest"), "pending" in found, "taken" in found
+        statement, params = _seats_query(conflicts, policy)
+        return _held_seats(conn, conn.execute(statement, params).all(), uuid_of)
 
     def _override(self, conn: Connection, seq: int, tender_ref: bytes) -> frozenset[bytes]:
         """The disciplines an approved override waives (empty for ``seq`` 0).
@@ -2054,22 +1982,210 @@ def _check_project(pending_draw: bool) -> None:
         raise PreconditionError(msg, reason="PROJECT_DRAW_PENDING")
 
 
-def _update_members(
-    conn: Connection, draw_row_id: int, changes: Mapping[bytes, Mapping[str, Any]]
+# What CreateDraw checks under the head lock, in one statement: the tender-lot's latest
+# attempt (draw id, state, requester), whether another draw of the project awaits its
+# nonce or round, and whether the new draw's id is taken.
+_GUARDS = union_all(*[
+    select(literal(what).label("what"), draw_table.c.draw_id, draw_table.c.state,
+           draw_table.c.requester)
+    .where(where).order_by(draw_table.c.id.desc()).limit(1).subquery().select()
+    for what, where in (
+        ("latest", draw_table.c.tender_ref == bindparam("tender_ref")),
+        ("pending", and_(draw_table.c.project_ref == bindparam("project_ref"),
+                         draw_table.c.state.in_(("COMMITTED", "AWAITING_BEACON")))),
+        ("taken", draw_table.c.draw_id == bindparam("draw_id")),
+    )
+])  # fmt: skip
+# The entries since a pool was assessed that may change it (records and seats).
+_SINCE = select(
+    entry_table.c.seq, entry_table.c.kind, entry_table.c.subj, entry_table.c.body
+).where(
+    entry_table.c.log_id == LOG_ID, entry_table.c.seq >= bindparam("since"),
+    entry_table.c.kind.in_((*LOOKBACK_KINDS, *_SEAT_KINDS)),
+)  # fmt: skip
+
+
+# Experts seated in other executed draws whose windows overlap (Draws._busy_query).
+_BUSY = (
+    select(draw_member_table.c.expert_id, draw_table.c.draw_id, draw_table.c.window_from_ms,
+           draw_table.c.window_to_ms)
+    .join(draw_table, draw_table.c.id == draw_member_table.c.draw_id)
+    .where(
+        draw_member_table.c.seat.is_not(None), draw_member_table.c.left.is_(False),
+        draw_table.c.id != bindparam("draw"), draw_table.c.state.in_(SEATED_STATES),
+        draw_table.c.window_from_ms < bindparam("to_ms"),
+        draw_table.c.window_to_ms > bindparam("from_ms"),
+    )
+    .order_by(draw_table.c.id)
+)  # fmt: skip
+
+
+def _busy(rows: Sequence[Row[Any]]) -> dict[int, dict[str, Any]]:
+    """``_BUSY``'s answer: expert row id -> the first overlapping draw and its window."""
+    found: dict[int, dict[str, Any]] = {}
+    for r in rows:
+        found.setdefault(int(r.expert_id), {
+            "draw_id": str(r.draw_id),
+            "window": {"from": int(r.window_from_ms), "to": int(r.window_to_ms)},
+        })  # fmt: skip
+    return found
+
+
+def _guards(rows: Sequence[Row[Any]]) -> tuple[Row[Any] | None, bool, bool]:
+    """``_GUARDS``' answer: the latest attempt, a pending draw, the id taken."""
+    found = {str(r.what): r for r in rows}
+    return found.get("latest"), "pending" in found, "taken" in found
+
+
+def _seats_statement(*, caps: bool) -> Select[Any]:
+    t = draw_table
+    # Windows within the padding (BUSY_WINDOW) and the project (SAME_PROJECT); with
+    # caps, every seat of their period too (the padding may reach further back).
+    scope = or_(
+        and_(t.c.window_from_ms < bindparam("to_ms"), t.c.window_to_ms > bindparam("from_ms")),
+        t.c.project_ref == bindparam("project_ref"),
+    )
+    if caps:
+        scope = or_(scope, t.c.window_to_ms >= bindparam("since"))
+    return select(t.c.id, t.c.tenderer, t.c.project_ref, t.c.window_from_ms,
+                  t.c.window_to_ms).where(t.c.state.in_(SEATED_STATES), scope)  # fmt: skip
+
+
+_SEATED_DRAWS = {caps: _seats_statement(caps=caps) for caps in (False, True)}
+
+
+def _seats_query(
+    conflicts: eligibility.ConflictInputs, policy: Policy
+) -> tuple[Select[Any], dict[str, Any]]:
+    """The executed draws whose seats D8 may count for a draw of ``conflicts``."""
+    h = policy.history
+    days = max(h.per_expert_days, h.per_tenderer_days)
+    pad = h.padding_minutes * 60_000
+    window = conflicts.window
+    caps = bool(h.per_expert_max or h.per_tenderer_max)
+    params = {"to_ms": window.to_ms + pad, "from_ms": window.from_ms - pad,
+              "project_ref": bytes.fromhex(conflicts.project_ref)}  # fmt: skip
+    if caps:
+        params["since"] = window.from_ms - days * 86_400_000
+    return _SEATED_DRAWS[caps], params
+
+
+def _held_seats(
+    conn: Connection, seated: Sequence[Row[Any]], uuid_of: Mapping[int, str]
+) -> list[eligibility.Seat]:
+    """The seats the candidates (row id -> uuid) hold in the draws ``seated``."""
+    draws = {int(r.id): r for r in seated}
+    if not draws:
+        return []
+    m = draw_member_table
+    ids = sorted(uuid_of)
+    # The candidates' seats in those draws (the covering seat index).
+    held: list[tuple[int, int]] = []
+    for start in range(0, len(ids), 1000):
+        held += [(int(r.draw_id), int(r.expert_id)) for r in conn.execute(
+            select(m.c.draw_id, m.c.expert_id).where(
+                m.c.expert_id.in_(ids[start:start + 1000]), m.c.seat.is_not(None),
+                m.c.left.is_(False),
+            )
+        ) if int(r.draw_id) in draws]  # fmt: skip
+    return [
+        eligibility.Seat(uuid_of[e], str(draws[d].tenderer), bytes(draws[d].project_ref).hex(),
+                         int(draws[d].window_from_ms), int(draws[d].window_to_ms))
+        for d, e in held
+    ]  # fmt: skip
+
+
+# A commit's draw row and member rows on PostgreSQL, in one round trip under the head
+# lock: the members as arrays (unnest), so the statement's text is one for any pool size.
+# Members are inserted unseated (seat NULL, left false, no per-member salt since 0007).
+_DRAW_COLUMNS = tuple(c.name for c in draw_table.c if c.name != "id")
+_MEMBER_ARRAYS = (("pseud", "BYTEA"), ("expert_id", "INTEGER"), ("discs", "TEXT"),
+                  ("reasons", "TEXT"), ("idc", "BYTEA"))  # fmt: skip
+_UNSEATED = {"salt_enc": None, "seat": None, "left": False}
+_INSERT_DRAW_POSTGRES = text(
+    # Identifiers from the table definitions above; no input is formatted into it.
+    "WITH d AS (INSERT INTO draw ({}) VALUES ({}) RETURNING id)"  # noqa: S608
+    ' INSERT INTO draw_member (draw_id, {}, salt_enc, seat, "left")'
+    " SELECT d.id, m.*, NULL, NULL, false FROM d, unnest({}) AS m".format(
+        ", ".join(f'"{c}"' for c in _DRAW_COLUMNS),
+        ", ".join(f":d_{c}" for c in _DRAW_COLUMNS),
+        ", ".join(c for c, _ in _MEMBER_ARRAYS),
+        ", ".join(f"CAST(:m_{c} AS {t}[])" for c, t in _MEMBER_ARRAYS),
+    )
+)
+
+
+def _insert_draw(
+    conn: Connection, values: Mapping[str, Any], members: Sequence[Mapping[str, Any]]
 ) -> None:
-    """Write member rows' new ``seat``/``left`` in one statement (executemany)."""
-    if not changes:
+    """Insert a committed draw's row (columns not in ``values`` NULL) and its members."""
+    if any({k: m[k] for k in _UNSEATED} != _UNSEATED for m in members):
+        msg = "a commit inserts its members unseated"
+        raise ValueError(msg)
+    if conn.dialect.name == "postgresql":
+        if not set(values) <= set(_DRAW_COLUMNS):
+            msg = f"not columns of draw: {sorted(set(values) - set(_DRAW_COLUMNS))}"
+            raise ValueError(msg)
+        params = {f"d_{c}": values.get(c) for c in _DRAW_COLUMNS}
+        for column, _ in _MEMBER_ARRAYS:
+            params[f"m_{column}"] = [m[column] for m in members]
+        conn.execute(_INSERT_DRAW_POSTGRES, params)
         return
-    if any(set(v) != {"seat", "left"} for v in changes.values()):
+    row_id = conn.execute(insert(draw_table).values(**values)).inserted_primary_key
+    assert row_id is not None  # noqa: S101 - an insert always has its key
+    conn.execute(insert(draw_member_table), [{"draw_id": row_id[0], **m} for m in members])
+
+
+@cache
+def _update_draw_postgres(columns: tuple[str, ...]) -> TextClause:
+    if not set(columns) <= set(_DRAW_COLUMNS):
+        msg = f"not columns of draw: {sorted(set(columns) - set(_DRAW_COLUMNS))}"
+        raise ValueError(msg)
+    return text(
+        # Identifiers from the table definitions above; no input is formatted into it.
+        "WITH d AS (UPDATE draw SET {} WHERE id = :b_draw)"  # noqa: S608
+        ' UPDATE draw_member AS m SET seat = u.seat, "left" = u."left"'
+        " FROM unnest(CAST(:m_pseud AS BYTEA[]), CAST(:m_seat AS TEXT[]),"
+        ' CAST(:m_left AS BOOLEAN[])) AS u(pseud, seat, "left")'
+        " WHERE m.draw_id = :b_draw AND m.pseud = u.pseud".format(
+            ", ".join(f'"{c}" = :d_{c}' for c in columns)
+        )
+    )
+
+
+def _update_draw(
+    conn: Connection,
+    draw_row_id: int,
+    values: Mapping[str, Any],
+    members: Mapping[bytes, Mapping[str, Any]],
+) -> None:
+    """Write a draw row's new ``values`` and its members' new ``seat``/``left``.
+
+    One statement on PostgreSQL (under the head lock, where each round trip lengthens
+    every other writer's wait); two on SQLite (the members as an executemany).
+    """
+    if any(set(v) != {"seat", "left"} for v in members.values()):
         msg = "member changes carry exactly seat and left"
         raise ValueError(msg)
+    if conn.dialect.name == "postgresql":
+        params: dict[str, Any] = {f"d_{c}": v for c, v in values.items()}
+        params.update(
+            b_draw=draw_row_id, m_pseud=list(members),
+            m_seat=[v["seat"] for v in members.values()],
+            m_left=[v["left"] for v in members.values()],
+        )  # fmt: skip
+        conn.execute(_update_draw_postgres(tuple(values)), params)
+        return
+    conn.execute(update(draw_table).where(draw_table.c.id == draw_row_id).values(**values))
+    if not members:
+        return
     m = draw_member_table
     conn.execute(
         update(m)
         .where(m.c.draw_id == bindparam("b_draw"), m.c.pseud == bindparam("b_pseud"))
         .values(seat=bindparam("b_seat"), left=bindparam("b_left")),
         [{"b_draw": draw_row_id, "b_pseud": p, "b_seat": v["seat"], "b_left": v["left"]}
-         for p, v in changes.items()],
+         for p, v in members.items()],
     )  # fmt: skip
 
 

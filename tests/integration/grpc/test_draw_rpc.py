@@ -278,6 +278,50 @@ def test_a_draws_pool_kept_at_its_commit_is_what_its_rows_read(
     assert len(fresh.members) == int(row.n_elig) + int(row.n_excl) > 0
 
 
+def test_member_rows_hold_each_seat_and_leave_as_written(
+    library: RunningService, requester: pb_grpc.DrawServiceStub
+) -> None:
+    """A commit writes every member unseated; the execution seats the panel; a decline
+    unseats the decliner (left) and seats the replacement. On PostgreSQL each of these
+    writes is one statement of arrays (draws._insert_draw, draws._update_draw)."""
+    from sqlalchemy import select
+
+    from expert_draw.adapters.db.engine import read_snapshot
+    from expert_draw.adapters.db.models import draw_member_table as m
+    from expert_draw.adapters.db.models import draw_table as t
+
+    def rows(name: str) -> dict[bytes, tuple[str | None, bool]]:
+        with read_snapshot(library.engine) as conn:
+            pool = conn.execute(
+                select(t.c.n_elig + t.c.n_excl).where(t.c.draw_id == name.removeprefix("draws/"))
+            ).scalar_one()
+            found = conn.execute(
+                select(m.c.pseud, m.c.seat, m.c.left, m.c.salt_enc)
+                .join(t, t.c.id == m.c.draw_id)
+                .where(t.c.draw_id == name.removeprefix("draws/"))
+            ).all()
+        assert len(found) == pool > 0
+        assert all(r.salt_enc is None for r in found)
+        return {bytes(r.pseud): (r.seat, bool(r.left)) for r in found}
+
+    code = A0101.rsplit("/", 1)[1]
+    draw = requester.CreateDraw(request(tenderer=9002), timeout=30).draw
+    committed = rows(draw.name)
+    assert set(committed.values()) == {(None, False)}
+    done = requester.ExecuteDraw(pb.ExecuteDrawRequest(
+        name=draw.name, nonce=os.urandom(32), request_id=unique("ex")), timeout=30)  # fmt: skip
+    panel = {member.pseudonym for member in done.panel}
+    assert len(panel) == 5
+    expected = {p: ((code, False) if p in panel else (None, False)) for p in committed}
+    assert rows(draw.name) == expected
+    out = done.panel[0].pseudonym
+    declined = requester.RecordDecline(pb.RecordDeclineRequest(
+        name=draw.name, pseudonym=out, reason="HEALTH", evidence=b"call record",
+        request_id=unique("dec")), timeout=30)  # fmt: skip
+    expected |= {out: (None, True), declined.replacement.pseudonym: (code, False)}
+    assert rows(draw.name) == expected
+
+
 def test_insufficient_pool_is_refused_logged_and_superseded(
     requester: pb_grpc.DrawServiceStub,
     supervisor: pb_grpc.DrawServiceStub,
