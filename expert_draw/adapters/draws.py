@@ -221,6 +221,19 @@ class Executed:
     panel: tuple[Member, ...]
 
 
+@dataclass(frozen=True)
+class _Disclosure:
+    """Identities a call discloses, read after its commit (Draws._disclosed).
+
+    ``(pseudonym, code)`` seats of a draw (row id), and pseudonym -> expert row id when
+    the caller knows it.
+    """
+
+    draw_row_id: int
+    seats: tuple[tuple[bytes, str], ...]
+    expert_of: Mapping[bytes, int] | None
+
+
 @dataclass(frozen=True, slots=True)
 class _Sealing:
     """The parts of a commit built before the head lock (see Draws._sealing)."""
@@ -597,6 +610,11 @@ class Draws:
                 (the second nonce is logged as rejected), DRAW_NOT_COMMITTED,
                 REQUEST_ID_REUSED.
         """
+        return self._disclosed(*self._execute(who, draw_id, nonce, request_id))
+
+    def _execute(
+        self, who: Who, draw_id: str, nonce: bytes, request_id: str
+    ) -> tuple[Executed, _Disclosure | None]:
         payload = {"method": "ExecuteDraw", "name": f"draws/{draw_id}", "nonce": nonce.hex()}
         failure: PreconditionError | None = None
         with write_transaction(self._engine) as conn:
@@ -606,7 +624,7 @@ class Draws:
             stored = self._audit.find_request(conn, who, request_id, payload)
             if stored is not None:
                 _raise_stored(bytes(stored.outcome))
-                return self._replay_execute(conn, draw_id)
+                return self._replay_execute(conn, draw_id), None
             # The order does not depend on the time: computed before the head lock, from
             # the draw's own rows, which its row lock (held) keeps as they are.
             ahead = None
@@ -667,7 +685,7 @@ class Draws:
                     .where(draw_table.c.id == row.id)
                     .values(state="AWAITING_BEACON", nonce=nonce, version=row.version + 1)
                 )
-                return Executed(self._read(conn, draw_id), ())
+                return Executed(self._read(conn, draw_id), ()), None
             else:
                 nonce_entry = pending("draw.nonce", subj, {"nonce": nonce.hex()})
                 return self._resolve(conn, who, request_id, payload, row, nonce,
@@ -692,12 +710,14 @@ class Draws:
         locked: Locked,
         ahead: _Ordered | None = None,
         busy: dict[int, dict[str, Any]] | None = None,
-    ) -> Executed:
+    ) -> tuple[Executed, _Disclosure | None]:
         """Phase 5: execute, BUSY strikes, the requester's grant and, on its own call, access.
 
         ``first`` holds the nonce entry when the nonce comes in the same call; ``ahead``
         the order when the caller computed it before the head lock; ``busy`` the other
-        draws' seats when the caller read them under it (:meth:`_busy_query`).
+        draws' seats when the caller read them under it (:meth:`_busy_query`). The
+        identities, when this call discloses them, are read once the transaction that
+        logs their access has committed (:meth:`_disclosed`).
         """
         draw, s, outcome = ahead or self._order(conn, row, nonce, r=r, rho=rho)
         subj = f"draws/{draw.draw_id}"
@@ -751,9 +771,23 @@ class Draws:
         # The draw as written, seats in the order a read gives them (no read under the lock).
         stored = _stored({**row._mapping, **values}, seats)  # noqa: SLF001
         if not disclose:
-            return Executed(stored, ())
-        order = [(p, d.decode()) for d in codes for p in seating.seats[d]]
-        return Executed(stored, self._disclose(conn, int(row.id), order, draw.expert_of))
+            return Executed(stored, ()), None
+        order = tuple((p, d.decode()) for d in codes for p in seating.seats[d])
+        return Executed(stored, ()), _Disclosure(int(row.id), order, draw.expert_of)
+
+    def _disclosed(self, executed: Executed, disclosure: _Disclosure | None) -> Executed:
+        """``executed`` with the identities of ``disclosure``, read after its commit.
+
+        The access entry is committed first: reading names and phones under the head
+        lock was a round trip every other writer waited for. Should this read fail, the
+        client's retry gets the draw without identities (as any retry does), and reads
+        them with GetPanel, which logs its own access.
+        """
+        if disclosure is None or not disclosure.seats:
+            return executed
+        with read_statements(self._engine) as conn:
+            panel = self._disclose(conn, *dataclasses.astuple(disclosure))
+        return dataclasses.replace(executed, panel=panel)
 
     def _order(
         self, conn: Connection, row: Row[Any], nonce: bytes, *, r: int, rho: bytes
@@ -812,9 +846,10 @@ class Draws:
             if ts < 1000 * eds1.round_time(r):
                 msg = f"round {r} is not due before {eds1.round_time(r)} (UNIX seconds)"
                 raise PreconditionError(msg, reason="ROUND_NOT_DUE")
-            return self._resolve(conn, who, request_id, payload, row, bytes(row.nonce),
-                                 first=[], r=r, sig=signature, rho=rho, ts=ts,
-                                 locked=locked)  # fmt: skip
+            resolved = self._resolve(conn, who, request_id, payload, row, bytes(row.nonce),
+                                     first=[], r=r, sig=signature, rho=rho, ts=ts,
+                                     locked=locked)  # fmt: skip
+        return self._disclosed(*resolved)
 
     def _strike_busy(
         self,
@@ -975,11 +1010,12 @@ class Draws:
             if seats is None:
                 seats = _seats_of(conn, [int(row.id)]).get(int(row.id), {})
             after = _stored({**row._mapping, **values}, seats)  # noqa: SLF001 - the row as written
-            disclosed = self._disclose(conn, int(row.id), change.disclose, change.expert_of)
             failure = change.failure
-            if failure is None:
-                return after, disclosed
-        raise failure
+        if failure is not None:
+            raise failure
+        # Read once the access entry has committed (see _disclosed).
+        disclosure = _Disclosure(int(row.id), change.disclose, change.expert_of)
+        return after, self._disclosed(Executed(after, ()), disclosure).panel
 
     def decline(  # noqa: PLR0913 - one decline request
         self,
