@@ -250,6 +250,7 @@ class _Sealing:
     s_enc: bytes
     salts_enc: bytes
     members: list[dict[str, Any]]  # the member rows, but for their draw's row id
+    kept: _Pool  # what _Pools keeps once the commit is known (parsed here, not under it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,6 +353,25 @@ class Draws:
         tender_ref = self.tender_ref(request.tender_id, request.lot_id)
         draw_id = request.draw_id or _new_draw_id(self._random)
         sealing = self._sealing(request, prepared, config, draw_id, tender_ref)
+        # What the commit or the refusal writes that needs neither the lock nor the pool.
+        inputs_bytes = canonical.dumps(conflicts.to_json())
+        request_entry = pending("draw.request", f"draws/{draw_id}", {
+            "draw_id": draw_id, "tender_ref": tender_ref.hex(),
+            "supersedes": request.supersedes,
+            "disciplines": [{"d": q.code, "k": q.seats, "r": q.reserves}
+                            for q in request.quotas],
+            "policy": {"beacon": request.beacon},
+            "inputs_sha256": eds1.sha256(inputs_bytes).hex(),
+        })  # fmt: skip
+        row = {
+            "draw_id": draw_id, "tender_ref": tender_ref, "project_ref": project_ref,
+            "tenderer": conflicts.tenderer,
+            "supersedes": request.supersedes or None, "requester": who.sub,
+            "beacon": request.beacon, "window_from_ms": request.window_from_ms,
+            "window_to_ms": request.window_to_ms, "version": 1,
+            "inputs_enc": self._seal(inputs_bytes.decode(), draw_id, "inputs_enc"),
+            "project_name_enc": self._seal(request.project_name, draw_id, "project_name_enc"),
+        }  # fmt: skip
         with write_transaction(self._engine) as conn:
             # The head lock: attempts on one tender-lot, and draws of one project, are
             # decided one at a time (one live draw per tender-lot).
@@ -379,29 +399,11 @@ class Draws:
                 prepared = self._prepare(conn, request, conflicts, config)
                 sealing = self._sealing(request, prepared, config, draw_id, tender_ref)
                 self.refreezes += 1
-            frozen = prepared.frozen
             codes = [q.code.encode() for q in request.quotas]
             quotas = {q.code.encode(): eds1.Quota(q.seats, q.reserves) for q in request.quotas}
-            verdict = eds1.shortfalls(frozen.members, codes, quotas, config.min_pool_factor, waived)
-            inputs_bytes = canonical.dumps(conflicts.to_json())
-            request_entry = pending("draw.request", f"draws/{draw_id}", {
-                "draw_id": draw_id, "tender_ref": tender_ref.hex(),
-                "supersedes": request.supersedes,
-                "disciplines": [{"d": q.code, "k": q.seats, "r": q.reserves}
-                                for q in request.quotas],
-                "policy": {"beacon": request.beacon},
-                "inputs_sha256": eds1.sha256(inputs_bytes).hex(),
-            })  # fmt: skip
-            row = {
-                "draw_id": draw_id, "tender_ref": tender_ref, "project_ref": project_ref,
-                "tenderer": conflicts.tenderer,
-                "supersedes": request.supersedes or None, "requester": who.sub,
-                "beacon": request.beacon, "window_from_ms": request.window_from_ms,
-                "window_to_ms": request.window_to_ms, "version": 1,
-                "inputs_enc": self._seal(inputs_bytes.decode(), draw_id, "inputs_enc"),
-                "project_name_enc": self._seal(request.project_name, draw_id,
-                                               "project_name_enc"),
-            }  # fmt: skip
+            verdict = eds1.shortfalls(
+                prepared.frozen.members, codes, quotas, config.min_pool_factor, waived
+            )
             short = [d for d, (_, seats_ok, min_ok) in verdict.items() if not (seats_ok and min_ok)]
             if short:
                 refusal = self._refuse(conn, who, request_id, payload, request, row, verdict,
@@ -479,8 +481,16 @@ class Draws:
             params.draw_id, c_s, s,
         )  # fmt: skip
         salts = json.dumps({p.hex(): v.hex() for p, v in frozen.salts.items()})
+        members = [
+            {"pseud": m.pseudonym, "expert_id": frozen.expert_of[m.pseudonym],
+             "discs": " ".join(d.decode() for d in m.discs),
+             "reasons": " ".join(x.decode() for x in m.reasons), "idc": m.idc,
+             "salt_enc": None, "seat": None, "left": False}
+            for m in frozen.members
+        ]  # fmt: skip
+        params_bytes = params.encode()
         return _Sealing(
-            params=params, params_bytes=params.encode(), params_hash=params.hash(), c_s=c_s,
+            params=params, params_bytes=params_bytes, params_hash=params.hash(), c_s=c_s,
             envelopes=tuple(envelopes), escrow_digest=eds1.escrow_digest(envelopes),
             counts=[{"d": d.decode(), "n": n} for d, n in frozen.counts(codes)],
             excluded_counts=[{"reason": x.decode(), "n": n}
@@ -489,14 +499,9 @@ class Draws:
             lookback_uuids=frozenset(f"experts/{uuidlib.UUID(bytes=a.uuid_bytes)}"
                                      for a in prepared.assessed if a.discs),
             s_enc=self._seal(s.hex(), draw_id, "s_enc"),
-            salts_enc=self._seal(salts, draw_id, "salts_enc"),
-            members=[
-                {"pseud": m.pseudonym, "expert_id": frozen.expert_of[m.pseudonym],
-                 "discs": " ".join(d.decode() for d in m.discs),
-                 "reasons": " ".join(x.decode() for x in m.reasons), "idc": m.idc,
-                 "salt_enc": None, "seat": None, "left": False}
-                for m in frozen.members
-            ],
+            salts_enc=self._seal(salts, draw_id, "salts_enc"), members=members,
+            # As ExecuteDraw would read it back: the params decoded, the rows parsed.
+            kept=(eds1.Params.decode(params_bytes), *_members_of(members)),
         )  # fmt: skip
 
     def _commit(  # noqa: PLR0913, PLR0917 - the parts of one commit
@@ -582,9 +587,7 @@ class Draws:
             commit_seq=commit_seq, commit_ms=commit_ms, nonce_deadline_ms=deadline,
         )  # fmt: skip
         # Kept for ExecuteDraw and declines (_Pools: a rollback leaves a key no draw has).
-        self._pools.put((draw_id, commit_digest), (
-            eds1.Params.decode(sealing.params_bytes), *_members_of(sealing.members),
-        ))  # fmt: skip
+        self._pools.put((draw_id, commit_digest), sealing.kept)
         _insert_draw(conn, values, sealing.members)
         # The draw as written (no seats yet): reading it back would cost two more round
         # trips under the head lock.
