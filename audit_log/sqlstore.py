@@ -46,6 +46,7 @@ from audit_log import canonical, merkle
 from audit_log import checkpoint as cp
 from audit_log.entry import ZERO_HASH, Entry, Who, make_req
 from audit_log.errors import AuditLogError
+from audit_log.pipeline import Query, pipelined
 from audit_log.receipt import Receipt
 
 if TYPE_CHECKING:
@@ -194,6 +195,10 @@ class StoredRequest:
     first_seq: int
     count: int
     outcome: bytes
+
+
+# The caller's statements to run with an append (AuditStore.append's ``then``).
+Then = Callable[["Appended"], Sequence[tuple[Query, Mapping[str, Any]]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,11 +377,18 @@ class AuditStore:
         now_ms: int,
         outcome: bytes = b"",
         head: Head | None = None,
+        then: Then | None = None,
     ) -> Appended:
         """Append ``pending`` as one transaction's entries, with one signed checkpoint.
 
         ``head`` is the head the caller locked in this transaction (:meth:`lock_head`),
         saving the lock's round trip; the compare-and-swap still guards the write.
+
+        ``then(appended)`` gives statements of the caller's own to run after the write
+        in the same transaction (its business rows, which may depend on the entries):
+        on PostgreSQL they travel with the write in one round trip (``pipelined``), on
+        SQLite they run after it. The compare-and-swap is checked after them; on its
+        failure the caller's transaction aborts, theirs with it.
 
         Raises:
             audit_log.entry.SchemaError: an entry breaks its schema or is too large.
@@ -431,11 +443,14 @@ class AuditStore:
             "b_compact": _pack(compact), "b_last_ts": ts,
         }  # fmt: skip
         rows = _Rows(entry_rows, node_rows, checkpoint_row, request_row, cas)
+        appended = Appended(head.size, tuple(bodies), note, nodes)
+        also = then(appended) if then is not None else ()
         try:
             if conn.dialect.name == "postgresql":
-                swapped = _write_postgres(conn, rows)
+                swapped = _write_postgres(conn, rows, also)
             else:
                 swapped = _write_portable(conn, rows)
+                pipelined(conn, also)
         except IntegrityError as exc:
             # Under the head lock only the request's keys can collide: its row's, and its
             # entries' (log_id, req). The transaction is spoilt; the caller's rolls back.
@@ -446,7 +461,7 @@ class AuditStore:
         if swapped != 1:
             msg = "the audit head changed during the append (compare-and-swap failed)"
             raise StoreError(msg)
-        return Appended(head.size, tuple(bodies), note, nodes)
+        return appended
 
     # -- reads ------------------------------------------------------------------------
 
@@ -586,14 +601,18 @@ _WRITE_POSTGRES = text(
     " UPDATE audit_head SET size = :b_size, root = :b_root, last_leaf = :b_last_leaf,"
     " compact = :b_compact, last_ts = :b_last_ts, checkpoint_size = :b_size"
     " WHERE log_id = :b_log_id AND size = :b_old_size AND root = :b_old_root"
+    " RETURNING size"  # a row when the compare-and-swap took (counted in a pipeline too)
 )
 
 
-def _write_postgres(conn: Connection, rows: _Rows) -> int:
+def _write_postgres(
+    conn: Connection, rows: _Rows, also: Sequence[tuple[Query, Mapping[str, Any]]] = ()
+) -> int:
     """Write an append's rows in one round trip (data-modifying CTEs); return the CAS count.
 
     Under the head lock every round trip lengthens the time other writers wait, so all
-    inserts and the head update travel as one statement.
+    inserts and the head update travel as one statement, and ``also`` (the caller's
+    statements, ``AuditStore.append``'s ``then``) in the same round trip.
     """
     params: dict[str, Any] = dict(rows.cas)
     for column in ("seq", "body", "leaf_hash", "req", "kind", "subj"):
@@ -603,7 +622,9 @@ def _write_postgres(conn: Connection, rows: _Rows) -> int:
     params.update(c_note=rows.checkpoint["note"], c_created_at=rows.checkpoint["created_at"])
     for column in ("principal", "request_id", "payload_sha256", "first_seq", "count", "outcome"):
         params[f"r_{column}"] = rows.request[column]
-    return int(conn.execute(_WRITE_POSTGRES, params).rowcount)
+    if not also:
+        return len(conn.execute(_WRITE_POSTGRES, params).all())
+    return len(pipelined(conn, [(_WRITE_POSTGRES, params), *also])[0])
 
 
 def self_check(store: AuditStore, conn: Connection, tail: int = 64) -> list[str]:

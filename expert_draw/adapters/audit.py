@@ -244,10 +244,14 @@ class AuditLog:
         outcome: bytes = b"",
         now_ms: int | None = None,
         locked: Locked | None = None,
+        then: sqlstore.Then | None = None,
     ) -> Appended:
         """Append entries in the caller's transaction.
 
         ``locked``: the head this transaction locked with :meth:`lock` (checked then).
+
+        ``then``: the caller's statements to run with the write, in its round trip on
+        PostgreSQL (``AuditStore.append``).
 
         ``now_ms`` fixes the entries' time when the caller decided on it under the head
         lock (a nonce's deadline is judged by its entry's own ts); else the clock's.
@@ -277,7 +281,7 @@ class AuditLog:
                 conn, who=who, request_id=request_id,
                 payload_sha256=sqlstore.payload_digest(payload), pending=pending,
                 now_ms=self.clock_ms() if now_ms is None else now_ms, outcome=outcome,
-                head=head,
+                head=head, then=then,
             )  # fmt: skip
         except RequestReusedError as exc:
             raise PreconditionError(str(exc), reason="REQUEST_ID_REUSED") from None

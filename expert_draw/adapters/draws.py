@@ -66,6 +66,8 @@ if TYPE_CHECKING:
     from sqlalchemy.sql.elements import ColumnElement, TextClause
 
     from audit_log.entry import Who
+    from audit_log.pipeline import Query
+    from audit_log.sqlstore import Appended
     from expert_draw.adapters.audit import AuditLog
     from expert_draw.adapters.experts import Candidate as LibraryCandidate
     from expert_draw.adapters.experts import ExpertLibrary
@@ -562,33 +564,38 @@ class Draws:
                 "commit_digest": eds1.sha256(commitment).hex(),
             }  # fmt: skip
 
+        def committed(appended: Appended) -> dict[str, Any]:
+            """The draw row: its commit's seq, time, round and digest from the entry."""
+            entry = canonical.loads(appended.bodies[2])
+            commit_ms, r = int(entry["ts"]), int(entry["data"]["r"])
+            deadline = (
+                1000 * (eds1.round_time(r) - params.margin_s) if params.beacon
+                else commit_ms + 1000 * config.nonce_deadline_s
+            )  # fmt: skip
+            return dict(
+                row, state="COMMITTED", end_reason="", params=sealing.params_bytes,
+                params_hash=params_hash, pool_root=frozen.pool_root,
+                excluded_root=frozen.excluded_root, n_elig=frozen.n_elig,
+                n_excl=frozen.n_excl, counts=json.dumps(counts),
+                excluded_counts=json.dumps(excluded_counts), round=r, c_s=c_s,
+                s_enc=sealing.s_enc, salts_enc=sealing.salts_enc,
+                envelopes=json.dumps([e.hex() for e in sealing.envelopes]),
+                commit_digest=bytes.fromhex(entry["data"]["commit_digest"]),
+                commit_seq=appended.first_seq + 2, commit_ms=commit_ms,
+                nonce_deadline_ms=deadline,
+            )  # fmt: skip
+
+        # The draw's rows go with the entries' write (one round trip on PostgreSQL).
         appended = self._audit.append(
             conn, who=who, request_id=request_id, payload=payload,
             pending=[request_entry, PendingEntry("pool.freeze", subj, freeze_data),
                      PendingEntry("draw.commit", subj, commit_data)],
             outcome=json.dumps({"draw_id": draw_id}).encode(), locked=locked,
+            then=lambda appended: _insert_draw(conn, committed(appended), sealing.members),
         )  # fmt: skip
-        commit_seq = appended.first_seq + 2
-        committed = canonical.loads(appended.bodies[2])
-        commit_ms, r = int(committed["ts"]), int(committed["data"]["r"])
-        commit_digest = bytes.fromhex(committed["data"]["commit_digest"])
-        deadline = (
-            1000 * (eds1.round_time(r) - params.margin_s) if params.beacon
-            else commit_ms + 1000 * config.nonce_deadline_s
-        )  # fmt: skip
-        values = dict(
-            row, state="COMMITTED", end_reason="", params=sealing.params_bytes,
-            params_hash=params_hash, pool_root=frozen.pool_root,
-            excluded_root=frozen.excluded_root, n_elig=frozen.n_elig, n_excl=frozen.n_excl,
-            counts=json.dumps(counts), excluded_counts=json.dumps(excluded_counts), round=r,
-            c_s=c_s, s_enc=sealing.s_enc, salts_enc=sealing.salts_enc,
-            envelopes=json.dumps([e.hex() for e in sealing.envelopes]),
-            commit_digest=commit_digest,
-            commit_seq=commit_seq, commit_ms=commit_ms, nonce_deadline_ms=deadline,
-        )  # fmt: skip
+        values = committed(appended)
         # Kept for ExecuteDraw and declines (_Pools: a rollback leaves a key no draw has).
-        self._pools.put((draw_id, commit_digest), sealing.kept)
-        _insert_draw(conn, values, sealing.members)
+        self._pools.put((draw_id, values["commit_digest"]), sealing.kept)
         # The draw as written (no seats yet): reading it back would cost two more round
         # trips under the head lock.
         return Created(_stored(values, {}), appended.bodies[2], appended.receipts[2].format())
@@ -757,20 +764,21 @@ class Draws:
             entries.append(
                 pending("confidential.access", subj, {"purpose": "panel", "pseuds": pseuds})
             )
-        self._audit.append(
-            conn, who=who, request_id=request_id, payload=payload, pending=entries, now_ms=ts,
-            outcome=json.dumps({"draw_id": draw.draw_id}).encode(), locked=locked,
-        )  # fmt: skip
         state, reason = ("CANCELLED", "REPL_EXHAUSTED") if exhausted else ("EXECUTED", "")
         values = {"state": state, "end_reason": reason, "nonce": nonce, "seed": outcome.seed,
                   "s_enc": None, "execute_ms": now, "version": row.version + 1}  # fmt: skip
         seats = {} if exhausted else {  # a cancelled draw seats nobody
             d.decode(): sorted(seating.seats[d]) for d in sorted(codes) if seating.seats[d]
         }  # fmt: skip
-        _update_draw(conn, int(row.id), values, {
+        members: dict[bytes, dict[str, Any]] = {
             **{p: {"seat": None, "left": True} for p in seating.used - set(seated)},
             **{p: {"seat": d, "left": False} for d, ps in seats.items() for p in ps},
-        })  # fmt: skip
+        }
+        self._audit.append(
+            conn, who=who, request_id=request_id, payload=payload, pending=entries, now_ms=ts,
+            outcome=json.dumps({"draw_id": draw.draw_id}).encode(), locked=locked,
+            then=lambda _: _update_draw(conn, int(row.id), values, members),
+        )  # fmt: skip
         # The draw as written, seats in the order a read gives them (no read under the lock).
         stored = _stored({**row._mapping, **values}, seats)  # noqa: SLF001
         if not disclose:
@@ -996,16 +1004,16 @@ class Draws:
             # first (a decline, for _busy) and hands it over.
             change = apply(conn, row)
             locked = change.locked or self._audit.lock(conn)
+            values: dict[str, Any] = {"version": row.version + 1}
+            if change.state is not None:
+                values.update(state=change.state, end_reason=change.end_reason)
             self._audit.append(
                 conn, who=who, request_id=request_id, payload=payload, pending=change.entries,
                 locked=locked,
                 outcome=json.dumps({"draw_id": draw_id}).encode() if change.failure is None
                 else _failure_outcome(draw_id, change.failure),
+                then=lambda _: _update_draw(conn, int(row.id), values, change.members),
             )  # fmt: skip
-            values: dict[str, Any] = {"version": row.version + 1}
-            if change.state is not None:
-                values.update(state=change.state, end_reason=change.end_reason)
-            _update_draw(conn, int(row.id), values, change.members)
             m = draw_member_table
             if change.state == "CANCELLED":  # a cancelled draw holds no seat any more
                 conn.execute(update(m).where(m.c.draw_id == row.id).values(seat=None))
@@ -2156,8 +2164,12 @@ _INSERT_DRAW_POSTGRES = text(
 
 def _insert_draw(
     conn: Connection, values: Mapping[str, Any], members: Sequence[Mapping[str, Any]]
-) -> None:
-    """Insert a committed draw's row (columns not in ``values`` NULL) and its members."""
+) -> list[tuple[Query, dict[str, Any]]]:
+    """Insert a committed draw's row (columns not in ``values`` NULL) and its members.
+
+    On PostgreSQL the one statement is returned, for the caller to send with its
+    append's write (``AuditLog.append``'s ``then``); on SQLite the rows are written now.
+    """
     if any({k: m[k] for k in _UNSEATED} != _UNSEATED for m in members):
         msg = "a commit inserts its members unseated"
         raise ValueError(msg)
@@ -2168,11 +2180,11 @@ def _insert_draw(
         params = {f"d_{c}": values.get(c) for c in _DRAW_COLUMNS}
         for column, _ in _MEMBER_ARRAYS:
             params[f"m_{column}"] = [m[column] for m in members]
-        conn.execute(_INSERT_DRAW_POSTGRES, params)
-        return
+        return [(_INSERT_DRAW_POSTGRES, params)]
     row_id = conn.execute(insert(draw_table).values(**values)).inserted_primary_key
     assert row_id is not None  # noqa: S101 - an insert always has its key
     conn.execute(insert(draw_member_table), [{"draw_id": row_id[0], **m} for m in members])
+    return []
 
 
 @cache
@@ -2197,11 +2209,13 @@ def _update_draw(
     draw_row_id: int,
     values: Mapping[str, Any],
     members: Mapping[bytes, Mapping[str, Any]],
-) -> None:
+) -> list[tuple[Query, dict[str, Any]]]:
     """Write a draw row's new ``values`` and its members' new ``seat``/``left``.
 
-    One statement on PostgreSQL (under the head lock, where each round trip lengthens
-    every other writer's wait); two on SQLite (the members as an executemany).
+    One statement on PostgreSQL, returned for the caller to send with its append's
+    write (``AuditLog.append``'s ``then``: under the head lock, each round trip
+    lengthens every other writer's wait); on SQLite two, run now (the members as an
+    executemany).
     """
     if any(set(v) != {"seat", "left"} for v in members.values()):
         msg = "member changes carry exactly seat and left"
@@ -2213,11 +2227,10 @@ def _update_draw(
             m_seat=[v["seat"] for v in members.values()],
             m_left=[v["left"] for v in members.values()],
         )  # fmt: skip
-        conn.execute(_update_draw_postgres(tuple(values)), params)
-        return
+        return [(_update_draw_postgres(tuple(values)), params)]
     conn.execute(update(draw_table).where(draw_table.c.id == draw_row_id).values(**values))
     if not members:
-        return
+        return []
     m = draw_member_table
     conn.execute(
         update(m)
@@ -2226,6 +2239,7 @@ def _update_draw(
         [{"b_draw": draw_row_id, "b_pseud": p, "b_seat": v["seat"], "b_left": v["left"]}
          for p, v in members.items()],
     )  # fmt: skip
+    return []
 
 
 def _seats_of(conn: Connection, row_ids: Sequence[int]) -> dict[int, dict[str, list[bytes]]]:

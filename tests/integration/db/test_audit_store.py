@@ -178,6 +178,52 @@ def test_an_append_does_not_look_the_request_up_and_its_keys_refuse_a_reuse(
         assert sqlstore.self_check(audit.store, conn) == []
 
 
+def test_an_appends_then_writes_with_it_or_not_at_all(audit: AuditLog) -> None:
+    """The caller's statements (``then``) see the append's entries, travel with its write
+    (one round trip on PostgreSQL) and commit with it; a stale head (compare-and-swap
+    failed) or a reused request id leaves neither."""
+    rows = sa.Table("then_row", sa.MetaData(), sa.Column("seq", sa.BigInteger, primary_key=True))
+    rows.metadata.create_all(audit.engine)
+    written = sa.text("INSERT INTO then_row (seq) VALUES (:seq)")
+
+    def then(appended: sqlstore.Appended) -> list[tuple[Any, dict[str, Any]]]:
+        return [(written, {"seq": appended.first_seq})]
+
+    def seqs() -> list[int]:
+        with audit.engine.connect() as conn:
+            return list(conn.execute(select(rows.c.seq).order_by(rows.c.seq)).scalars())
+
+    append(audit, "before", 1)
+    with write_transaction(audit.engine) as conn:
+        locked = audit.lock(conn)
+        stale = locked.head
+        statements = count_statements(audit.engine, lambda: audit.append(
+            conn, who=WHO, request_id="with-then", payload={}, pending=[status(1)],
+            locked=locked, then=then,
+        ))  # fmt: skip
+    first = stale.size
+    assert seqs() == [first]
+    if audit.engine.dialect.name == "postgresql":  # the write and the insert, one pipeline
+        assert statements == 2
+    # A stale head: the checkpoint's key (its size) or the compare-and-swap refuses it.
+    with (
+        pytest.raises((sqlstore.StoreError, sa.exc.IntegrityError)),
+        write_transaction(audit.engine) as conn,
+    ):
+        audit.store.append(
+            conn, who=WHO, request_id="stale", payload_sha256="x", pending=[status(2)],
+            now_ms=audit.clock_ms(), head=stale, then=then,
+        )  # fmt: skip
+    with pytest.raises(PreconditionError) as caught, write_transaction(audit.engine) as conn:
+        audit.append(conn, who=WHO, request_id="with-then", payload={},
+                     pending=[status(3)], then=then)  # fmt: skip
+    assert caught.value.reason == "REQUEST_ID_REUSED"
+    assert seqs() == [first]
+    assert len(all_bodies(audit)) == first + 1
+    with audit.engine.connect() as conn:
+        assert sqlstore.self_check(audit.store, conn) == []
+
+
 def test_a_fault_after_any_statement_leaves_nothing(audit: AuditLog) -> None:
     append(audit, "before", 2)
     total = count_statements(audit.engine, lambda: append(audit, "measure", 3))
