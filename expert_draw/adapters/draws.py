@@ -21,7 +21,18 @@ from dataclasses import dataclass, field
 from functools import cache, partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import and_, bindparam, insert, literal, or_, select, text, union_all, update
+from sqlalchemy import (
+    and_,
+    bindparam,
+    case,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    union_all,
+    update,
+)
 
 from audit_log import canonical
 from audit_log.entry import Entry
@@ -2044,8 +2055,11 @@ _GUARDS = union_all(*[
     )
 ])  # fmt: skip
 # The entries since a pool was assessed that may change it (records and seats).
+# Only an expert.update's body is looked at (which field changed): the others' bodies
+# (an execution's panels among them) are not sent.
 _SINCE = select(
-    entry_table.c.seq, entry_table.c.kind, entry_table.c.subj, entry_table.c.body
+    entry_table.c.seq, entry_table.c.kind, entry_table.c.subj,
+    case((entry_table.c.kind == "expert.update", entry_table.c.body)).label("body"),
 ).where(
     entry_table.c.log_id == LOG_ID, entry_table.c.seq >= bindparam("since"),
     entry_table.c.kind.in_((*LOOKBACK_KINDS, *_SEAT_KINDS)),

@@ -109,3 +109,19 @@ def test_a_change_between_assessment_and_lock_reaches_the_pool(
     third = _create(requester, supervisor, "c", 320)
     assert draws.refreezes == before + 2
     assert _excluded(third) == {"E6": 1}
+
+    # 4. A non-candidate given the requested code in between (an expert.update of its
+    # disciplines, whose body alone is read under the lock): re-assessed, and it joins.
+    from google.protobuf.field_mask_pb2 import FieldMask
+
+    gains = admin.CreateExpert(expert_pb.CreateExpertRequest(
+        expert=sample.expert(769, disciplines=[f"editions/2018/disciplines/{OTHER}"]),
+        request_id=f"prep-gains-{os.getpid()}"), timeout=10).expert  # fmt: skip
+    hooks.append(lambda: admin.UpdateExpert(expert_pb.UpdateExpertRequest(
+        expert=expert_pb.Expert(name=gains.name, etag=gains.etag,
+                                disciplines=[f"editions/2018/disciplines/{CODE}"]),
+        update_mask=FieldMask(paths=["disciplines"]),
+        request_id=f"prep-codes-{os.getpid()}"), timeout=10))  # fmt: skip
+    fourth = _create(requester, supervisor, "d", 330)
+    assert draws.refreezes == before + 3
+    assert sum(c.count for c in fourth.counts) == sum(c.count for c in third.counts) + 1
