@@ -469,6 +469,11 @@ class AuditStore:
         """The log's size (one column of the head row, without locking it)."""
         return int(conn.execute(_SIZE).scalar_one())
 
+    @staticmethod
+    def size_query() -> tuple[Select[Any], dict[str, Any]]:
+        """The statement :meth:`size` runs (its one row's one column), to send with others."""
+        return _SIZE, {}
+
     def head(self, conn: Connection) -> Head:
         """Read the head row without locking it."""
         return _head(conn.execute(select(head_table).where(head_table.c.log_id == LOG_ID)).one())

@@ -384,13 +384,26 @@ class AuditLog:
         locked, (found, *rows) = self.lock_then_read(
             conn, [self.store.request_query(who.sub, request_id), *reads]
         )
+        return locked, self.stored_request(found, request_id, payload), rows
+
+    def request_query(self, who: Who, request_id: str) -> tuple[Query, Mapping[str, Any]]:
+        """:meth:`find_request`'s statement, to send with others (``pipelined``)."""
+        return self.store.request_query(who.sub, request_id)
+
+    def stored_request(
+        self, rows: Sequence[Row[Any]], request_id: str, payload: object
+    ) -> sqlstore.StoredRequest | None:
+        """:meth:`find_request`'s answer from the rows :meth:`request_query` read.
+
+        Raises:
+            PreconditionError: the id was used with a different payload (FAILED_PRECONDITION).
+        """
         try:
-            stored = self.store.stored_request(
-                found[0] if found else None, request_id, sqlstore.payload_digest(payload)
+            return self.store.stored_request(
+                rows[0] if rows else None, request_id, sqlstore.payload_digest(payload)
             )
         except RequestReusedError as exc:
             raise PreconditionError(str(exc), reason="REQUEST_ID_REUSED") from None
-        return locked, stored, rows
 
     def find_request(
         self, conn: Connection, who: Who, request_id: str, payload: object
@@ -400,12 +413,8 @@ class AuditLog:
         Raises:
             PreconditionError: the id was used with a different payload (FAILED_PRECONDITION).
         """
-        try:
-            return self.store.find_request(
-                conn, who.sub, request_id, sqlstore.payload_digest(payload)
-            )
-        except RequestReusedError as exc:
-            raise PreconditionError(str(exc), reason="REQUEST_ID_REUSED") from None
+        statement, params = self.request_query(who, request_id)
+        return self.stored_request(conn.execute(statement, params).all(), request_id, payload)
 
     def log_export(  # noqa: PLR0913 - the parts of one logged disclosure
         self,

@@ -39,7 +39,12 @@ from audit_log.entry import Entry
 from audit_log.receipt import Receipt
 from audit_log.sqlstore import LOG_ID, PendingEntry, checkpoint_table, entry_table
 from expert_draw.adapters.audit import Locked, pending
-from expert_draw.adapters.db.engine import read_snapshot, read_statements, write_transaction
+from expert_draw.adapters.db.engine import (
+    pipelined,
+    read_snapshot,
+    read_statements,
+    write_transaction,
+)
 from expert_draw.adapters.db.models import (
     draw_member_table,
     draw_table,
@@ -358,11 +363,14 @@ class Draws:
         # a size read first; under the lock, only what moved since is looked at. A retry
         # gets its first outcome before anything else (whatever the clock says now).
         with read_snapshot(self._engine) as conn:
-            stored = self._audit.find_request(conn, who, request_id, payload)
+            found, sized = pipelined(conn, [  # one round trip on PostgreSQL
+                self._audit.request_query(who, request_id), self._audit.store.size_query(),
+            ])  # fmt: skip
+            stored = self._audit.stored_request(found, request_id, payload)
             if stored is not None:
                 return self._replay_create(conn, bytes(stored.outcome), request)
             self._check_policy(request, config.policy)
-            prepared = self._prepare(conn, request, conflicts, config)
+            prepared = self._prepare(conn, request, conflicts, config, head=int(sized[0][0]))
         tender_ref = self.tender_ref(request.tender_id, request.lot_id)
         draw_id = request.draw_id or _new_draw_id(self._random)
         sealing = self._sealing(request, prepared, config, draw_id, tender_ref)
@@ -639,10 +647,10 @@ class Draws:
         payload = {"method": "ExecuteDraw", "name": f"draws/{draw_id}", "nonce": nonce.hex()}
         failure: PreconditionError | None = None
         with write_transaction(self._engine) as conn:
-            row = self._row(conn, draw_id, for_update=True)
+            row, found = self._row_and_request(conn, draw_id, who, request_id)
             if str(row.requester) != who.sub:
                 raise NotFoundError("Draw", f"draws/{draw_id}", reason="DRAW_NOT_FOUND")
-            stored = self._audit.find_request(conn, who, request_id, payload)
+            stored = self._audit.stored_request(found, request_id, payload)
             if stored is not None:
                 _raise_stored(bytes(stored.outcome))
                 return self._replay_execute(conn, draw_id), None
@@ -1003,10 +1011,10 @@ class Draws:
         check_request_id(request_id)
         failure: PreconditionError | None = None
         with write_transaction(self._engine) as conn:
-            row = self._row(conn, draw_id, for_update=True)
+            row, found = self._row_and_request(conn, draw_id, who, request_id)
             if owner_only and str(row.requester) != who.sub:
                 raise NotFoundError("Draw", f"draws/{draw_id}", reason="DRAW_NOT_FOUND")
-            stored = self._audit.find_request(conn, who, request_id, payload)
+            stored = self._audit.stored_request(found, request_id, payload)
             if stored is not None:
                 _raise_stored(bytes(stored.outcome))  # a change that failed fails again
                 return self._read(conn, draw_id), ()
@@ -1559,6 +1567,26 @@ class Draws:
             raise NotFoundError("Draw", f"draws/{draw_id}", reason="DRAW_NOT_FOUND")
         return row
 
+    def _row_and_request(
+        self, conn: Connection, draw_id: str, who: Who, request_id: str
+    ) -> tuple[Row[Any], list[Row[Any]]]:
+        """The draw's row, locked (``FOR UPDATE``), and the rows of ``request_id``'s look-up.
+
+        One round trip on PostgreSQL (``pipelined``); the look-up runs once the row
+        lock is held, so a retry of this call that held it first has committed and is
+        found. The caller checks who may see the draw before it reads the look-up
+        (``AuditLog.stored_request``), so a reused id reveals no one else's draw.
+
+        Raises:
+            NotFoundError: no such draw.
+        """
+        rows, found = pipelined(conn, [
+            (_ROW_FOR_UPDATE, {"draw_id": draw_id}), self._audit.request_query(who, request_id),
+        ])  # fmt: skip
+        if not rows:
+            raise NotFoundError("Draw", f"draws/{draw_id}", reason="DRAW_NOT_FOUND")
+        return rows[0], found
+
     def _read(self, conn: Connection, draw_id: str) -> StoredDraw:
         row = self._row(conn, draw_id)
         return _stored(row._mapping, _seats_of(conn, [int(row.id)]).get(int(row.id), {}))  # noqa: SLF001
@@ -1677,14 +1705,18 @@ class Draws:
         request: DrawRequest,
         conflicts: eligibility.ConflictInputs,
         config: DrawConfig,
+        *,
+        head: int | None = None,
     ) -> _Prepared:
         """Eligibility and the freeze over the library as of the log size read first.
 
         Every write that changes a record or a seat appends its entry in the same
         transaction, so whatever these reads see beyond ``head`` shows up as an entry at
-        ``head`` or later, which :meth:`_moved` inspects.
+        ``head`` or later, which :meth:`_moved` inspects. ``head``: the size, when the
+        caller read it in this transaction already (before any other read).
         """
-        head = self._audit.store.size(conn)  # one column, not the head row
+        if head is None:
+            head = self._audit.store.size(conn)  # one column, not the head row
         policy = config.policy
         candidates = self._library.load_candidates(conn, self._candidates(conn, request, config))
         uuid_of = {c.row_id: c.uuid for c in candidates}
@@ -2090,6 +2122,12 @@ def _busy(rows: Sequence[Row[Any]]) -> dict[int, dict[str, Any]]:
             "window": {"from": int(r.window_from_ms), "to": int(r.window_to_ms)},
         })  # fmt: skip
     return found
+
+
+# A draw's row, locked for the change a request makes (Draws._row_and_request).
+_ROW_FOR_UPDATE = (
+    select(draw_table).where(draw_table.c.draw_id == bindparam("draw_id")).with_for_update()
+)
 
 
 def _guards(rows: Sequence[Row[Any]]) -> tuple[Row[Any] | None, bool, bool]:
