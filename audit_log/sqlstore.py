@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from sqlalchemy import (
     BigInteger,
@@ -46,11 +46,10 @@ from audit_log import canonical, merkle
 from audit_log import checkpoint as cp
 from audit_log.entry import ZERO_HASH, Entry, Who, make_req
 from audit_log.errors import AuditLogError
-from audit_log.pipeline import Query, pipelined
 from audit_log.receipt import Receipt
 
 if TYPE_CHECKING:
-    from sqlalchemy import Select
+    from sqlalchemy import CompoundSelect, Select, TextClause
     from sqlalchemy.engine import Connection, Row
 
     from audit_log.keys import KeyRing
@@ -197,8 +196,15 @@ class StoredRequest:
     outcome: bytes
 
 
+# A statement run with others: a SELECT, a UNION of them, or SQL text (a write).
+Query: TypeAlias = "Select[Any] | CompoundSelect[Any] | TextClause"
+# Statements with their parameters, run in order.
+Statements: TypeAlias = "Sequence[tuple[Query, Mapping[str, Any]]]"
 # The caller's statements to run with an append (AuditStore.append's ``then``).
-Then = Callable[["Appended"], Sequence[tuple[Query, Mapping[str, Any]]]]
+Then: TypeAlias = "Callable[[Appended], Statements]"
+# Runs statements in order and returns each one's rows; the service's runs them in one
+# round trip on PostgreSQL (expert_draw.adapters.db.engine.pipelined).
+Pipeline: TypeAlias = "Callable[[Connection, Statements], list[list[Row[Any]]]]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,11 +279,18 @@ def payload_digest(payload: object) -> str:
 class AuditStore:
     """One log on one database: append, read, prove, self-check."""
 
-    def __init__(self, origin: str, keys: KeyRing, svc: str) -> None:
-        """Serve the log ``origin``; sign with ``keys``; ``svc`` names this replica."""
+    def __init__(
+        self, origin: str, keys: KeyRing, svc: str, *, pipeline: Pipeline | None = None
+    ) -> None:
+        """Serve the log ``origin``; sign with ``keys``; ``svc`` names this replica.
+
+        ``pipeline`` runs an append's write with the caller's statements (``then``);
+        without one they run one after the other.
+        """
         self.origin = origin
         self.keys = keys
         self.svc = svc
+        self.pipeline: Pipeline = pipeline or _one_by_one
 
     # -- set-up -----------------------------------------------------------------------
 
@@ -447,10 +460,10 @@ class AuditStore:
         also = then(appended) if then is not None else ()
         try:
             if conn.dialect.name == "postgresql":
-                swapped = _write_postgres(conn, rows, also)
+                swapped = _write_postgres(conn, rows, also, self.pipeline)
             else:
                 swapped = _write_portable(conn, rows)
-                pipelined(conn, also)
+                _one_by_one(conn, also)
         except IntegrityError as exc:
             # Under the head lock only the request's keys can collide: its row's, and its
             # entries' (log_id, req). The transaction is spoilt; the caller's rolls back.
@@ -611,13 +624,13 @@ _WRITE_POSTGRES = text(
 
 
 def _write_postgres(
-    conn: Connection, rows: _Rows, also: Sequence[tuple[Query, Mapping[str, Any]]] = ()
+    conn: Connection, rows: _Rows, also: Statements = (), pipeline: Pipeline | None = None
 ) -> int:
     """Write an append's rows in one round trip (data-modifying CTEs); return the CAS count.
 
     Under the head lock every round trip lengthens the time other writers wait, so all
     inserts and the head update travel as one statement, and ``also`` (the caller's
-    statements, ``AuditStore.append``'s ``then``) in the same round trip.
+    statements, ``AuditStore.append``'s ``then``) with it through ``pipeline``.
     """
     params: dict[str, Any] = dict(rows.cas)
     for column in ("seq", "body", "leaf_hash", "req", "kind", "subj"):
@@ -629,7 +642,13 @@ def _write_postgres(
         params[f"r_{column}"] = rows.request[column]
     if not also:
         return len(conn.execute(_WRITE_POSTGRES, params).all())
-    return len(pipelined(conn, [(_WRITE_POSTGRES, params), *also])[0])
+    return len((pipeline or _one_by_one)(conn, [(_WRITE_POSTGRES, params), *also])[0])
+
+
+def _one_by_one(conn: Connection, statements: Statements) -> list[list[Row[Any]]]:
+    """Run ``statements`` in order, one round trip each; each one's rows (none for a write)."""
+    results = [conn.execute(statement, dict(params)) for statement, params in statements]
+    return [list(result.all()) if result.returns_rows else [] for result in results]
 
 
 def self_check(store: AuditStore, conn: Connection, tail: int = 64) -> list[str]:

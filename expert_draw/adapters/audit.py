@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy.engine import Connection, Engine, Row
 
-    from expert_draw.adapters.db.engine import Query
+    from audit_log.sqlstore import Query
     from expert_draw.config import Settings
 
 _log = structlog.get_logger("expert_draw.audit")
@@ -108,7 +108,9 @@ class AuditLog:
         previous = [
             load_signer(settings.path(p), audit.origin) for p in audit.previous_signing_keys
         ]
-        store = AuditStore(audit.origin, KeyRing.single(signer), audit.replica_id)
+        store = AuditStore(
+            audit.origin, KeyRing.single(signer), audit.replica_id, pipeline=pipelined
+        )
         log = cls(engine, store, clock_ms)
         log.held = [signer, *previous]
         log.max_clock_skew_ms = audit.max_clock_skew_ms

@@ -82,8 +82,7 @@ if TYPE_CHECKING:
     from sqlalchemy.sql.elements import ColumnElement, TextClause
 
     from audit_log.entry import Who
-    from audit_log.pipeline import Query
-    from audit_log.sqlstore import Appended
+    from audit_log.sqlstore import Appended, Query
     from expert_draw.adapters.audit import AuditLog
     from expert_draw.adapters.experts import Candidate as LibraryCandidate
     from expert_draw.adapters.experts import ExpertLibrary

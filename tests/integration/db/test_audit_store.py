@@ -16,7 +16,7 @@ from audit_log import checkpoint as cp
 from audit_log import merkle, receipt, sqlstore
 from audit_log.entry import Entry, Who
 from audit_log.sqlstore import PendingEntry
-from expert_draw.adapters.db.engine import make_engine, write_transaction
+from expert_draw.adapters.db.engine import make_engine, pipelined, write_transaction
 from expert_draw.errors import PreconditionError
 from tests.support.databases import new_postgres_url
 from tests.support.service import make_audit_log
@@ -205,6 +205,7 @@ def test_an_appends_then_writes_with_it_or_not_at_all(audit: AuditLog) -> None:
     assert seqs() == [first]
     if audit.engine.dialect.name == "postgresql":  # the write and the insert, one pipeline
         assert statements == 2
+        assert audit.store.pipeline is pipelined
     # A stale head: the checkpoint's key (its size) or the compare-and-swap refuses it.
     with (
         pytest.raises((sqlstore.StoreError, sa.exc.IntegrityError)),
