@@ -43,6 +43,7 @@ from expert_draw.adapters.db.engine import (
     pipelined,
     read_snapshot,
     read_statements,
+    retryable_error,
     write_transaction,
 )
 from expert_draw.adapters.db.models import (
@@ -72,6 +73,7 @@ from expert_draw.errors import (
     NotFoundError,
     PreconditionError,
     PreconditionViolation,
+    UnavailableError,
 )
 
 if TYPE_CHECKING:
@@ -814,8 +816,19 @@ class Draws:
         """
         if disclosure is None or not disclosure.seats:
             return executed
-        with read_statements(self._engine) as conn:
-            panel = self._disclose(conn, *dataclasses.astuple(disclosure))
+        try:
+            with read_statements(self._engine) as conn:
+                panel = self._disclose(conn, *dataclasses.astuple(disclosure))
+        except Exception as exc:
+            if retryable_error(exc) is None:
+                raise
+            # Whatever the database said, the change is committed: never "nothing written".
+            msg = (
+                f"draws/{executed.draw.draw_id}: the change was applied and the access "
+                "logged, but the identities could not be read; retry with the same request "
+                "id (it returns the draw without them) and read them with GetPanel"
+            )
+            raise UnavailableError(msg, reason="DATABASE_UNAVAILABLE") from exc
         return dataclasses.replace(executed, panel=panel)
 
     def _order(

@@ -322,6 +322,49 @@ def test_member_rows_hold_each_seat_and_leave_as_written(
     assert rows(draw.name) == expected
 
 
+def test_identities_that_cannot_be_read_after_the_commit_are_read_with_getpanel(
+    library: RunningService, requester: pb_grpc.DrawServiceStub, audit: audit_grpc.AuditServiceStub
+) -> None:
+    """ExecuteDraw reads the panel's names once its access entry has committed. If that
+    read fails, the answer is UNAVAILABLE saying the draw was executed (never "nothing
+    was written"); the retry returns it without identities, and GetPanel reads them."""
+    import sqlite3
+
+    import psycopg
+    from sqlalchemy import event
+
+    draw = requester.CreateDraw(request(tenderer=9003), timeout=30).draw
+    failing = [True]
+
+    def fail(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if failing[0] and "expert.full_name_enc" in statement and "audit_head" not in statement:
+            failing[0] = False
+            # A refusal, which elsewhere means "nothing was written".
+            if library.engine.dialect.name == "sqlite":
+                raise sqlite3.OperationalError("database is locked")
+            raise psycopg.errors.lookup("53300")("sorry, too many clients already")
+
+    event.listen(library.engine, "before_cursor_execute", fail)
+    execute = pb.ExecuteDrawRequest(
+        name=draw.name, nonce=os.urandom(32), request_id=unique("ex-unread")
+    )
+    try:
+        with pytest.raises(grpc.RpcError) as caught:
+            requester.ExecuteDraw(execute, timeout=30)
+    finally:
+        event.remove(library.engine, "before_cursor_execute", fail)
+    assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
+    assert "applied" in str(caught.value.details())
+    assert "nothing was written" not in str(caught.value.details())
+    assert [e.kind for e in entries_of(audit, draw.name)][-1] == "confidential.access"
+    retried = requester.ExecuteDraw(execute, timeout=30)
+    assert retried.draw.state == pb.Draw.STATE_EXECUTED
+    assert list(retried.panel) == []
+    panel = requester.GetPanel(pb.GetPanelRequest(name=draw.name), timeout=10).panel
+    assert len(panel) == 5
+    assert all(m.full_name for m in panel)
+
+
 def test_insufficient_pool_is_refused_logged_and_superseded(
     requester: pb_grpc.DrawServiceStub,
     supervisor: pb_grpc.DrawServiceStub,
