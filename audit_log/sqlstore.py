@@ -397,11 +397,13 @@ class AuditStore:
         ``head`` is the head the caller locked in this transaction (:meth:`lock_head`),
         saving the lock's round trip; the compare-and-swap still guards the write.
 
-        ``then(appended)`` gives statements of the caller's own to run after the write
-        in the same transaction (its business rows, which may depend on the entries):
-        on PostgreSQL they travel with the write in one round trip (``pipelined``), on
-        SQLite they run after it. The compare-and-swap is checked after them; on its
-        failure the caller's transaction aborts, theirs with it.
+        ``then(appended)`` is called once the entries are built, before anything is
+        written, and gives statements of the caller's own (its business rows, which may
+        depend on the entries) to run right after the write in the same transaction:
+        with it in one round trip when the store has a ``pipeline`` (the service's, on
+        PostgreSQL), else one after the other. ``then`` may also write itself (the
+        transaction is the caller's). The compare-and-swap is checked after them; on its
+        failure, or a reused request id, the caller's transaction aborts, theirs with it.
 
         Raises:
             audit_log.entry.SchemaError: an entry breaks its schema or is too large.

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from functools import cache, partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import structlog
 from sqlalchemy import (
     and_,
     bindparam,
@@ -92,6 +93,8 @@ if TYPE_CHECKING:
     from expert_draw.core.policy import Policy
 
 T = TypeVar("T")
+
+_log = structlog.get_logger("expert_draw.draws")
 
 TABLE = "draw"
 MAX_ROW_ID = 2**31 - 1  # the id column is an INTEGER: a page token past it is forged
@@ -818,17 +821,22 @@ class Draws:
             return executed
         try:
             with read_statements(self._engine) as conn:
-                panel = self._disclose(conn, *dataclasses.astuple(disclosure))
+                panel = self._disclose(
+                    conn, disclosure.draw_row_id, disclosure.seats, disclosure.expert_of
+                )
         except Exception as exc:
-            if retryable_error(exc) is None:
-                raise
-            # Whatever the database said, the change is committed: never "nothing written".
+            # Whatever failed (the database, or anything else), the change is committed:
+            # never "nothing was written", never an INTERNAL that hides it.
+            _log.exception(
+                "draw.identities_not_read", draw=executed.draw.draw_id,
+                database=retryable_error(exc) is not None,
+            )  # fmt: skip
             msg = (
                 f"draws/{executed.draw.draw_id}: the change was applied and the access "
                 "logged, but the identities could not be read; retry with the same request "
                 "id (it returns the draw without them) and read them with GetPanel"
             )
-            raise UnavailableError(msg, reason="DATABASE_UNAVAILABLE") from exc
+            raise UnavailableError(msg, reason="IDENTITIES_NOT_READ") from exc
         return dataclasses.replace(executed, panel=panel)
 
     def _order(
@@ -2213,6 +2221,7 @@ _DRAW_COLUMNS = tuple(c.name for c in draw_table.c if c.name != "id")
 _MEMBER_ARRAYS = (("pseud", "BYTEA"), ("expert_id", "INTEGER"), ("discs", "TEXT"),
                   ("reasons", "TEXT"), ("idc", "BYTEA"))  # fmt: skip
 _UNSEATED = {"salt_enc": None, "seat": None, "left": False}
+_MEMBER_KEYS = {c for c, _ in _MEMBER_ARRAYS} | _UNSEATED.keys()
 _INSERT_DRAW_POSTGRES = text(
     # Identifiers from the table definitions above; no input is formatted into it.
     "WITH d AS (INSERT INTO draw ({}) VALUES ({}) RETURNING id)"  # noqa: S608
@@ -2236,6 +2245,9 @@ def _insert_draw(
     """
     if any({k: m[k] for k in _UNSEATED} != _UNSEATED for m in members):
         msg = "a commit inserts its members unseated"
+        raise ValueError(msg)
+    if any(m.keys() != _MEMBER_KEYS for m in members):
+        msg = f"member rows carry exactly {sorted(_MEMBER_KEYS)}"
         raise ValueError(msg)
     if conn.dialect.name == "postgresql":
         if not set(values) <= set(_DRAW_COLUMNS):

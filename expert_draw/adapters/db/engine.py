@@ -321,6 +321,14 @@ def _compiled(statement: Query, dialect: Dialect) -> SQLCompiler:
     return statement.compile(dialect=dialect)
 
 
+@functools.cache
+def _pipeline_mode() -> bool:
+    """Whether this psycopg's libpq has pipeline mode (libpq 14 or later)."""
+    import psycopg  # the PostgreSQL driver, loaded with its dialect
+
+    return bool(psycopg.Pipeline.is_supported())
+
+
 def pipelined(
     conn: Connection, statements: Sequence[tuple[Query, Mapping[str, Any]]]
 ) -> list[list[Row[Any]]]:
@@ -332,7 +340,8 @@ def pipelined(
     sees what committed before the lock was granted. For reads under the audit head
     lock, where each round trip lengthens every other writer's wait. Statements are
     compiled once each (constants with bind parameters; the last 64 are kept); the
-    engine's cursor events see each one. A statement that returns no rows (a write
+    engine's cursor events see each one. A libpq without pipeline mode (before 14)
+    runs them one by one. A statement that returns no rows (a write
     without RETURNING) answers an empty list. SQLite, in process, runs them one by one.
 
     Raises:
@@ -345,12 +354,11 @@ def pipelined(
         if unknown:
             msg = f"parameters {sorted(unknown)} are not the statement's"
             raise ValueError(msg)
-    if conn.dialect.name != "postgresql" or len(statements) <= 1:
+    if conn.dialect.name != "postgresql" or len(statements) <= 1 or not _pipeline_mode():
         executed = [conn.execute(statement, dict(params)) for statement, params in statements]
         return [list(result.all()) if result.returns_rows else [] for result in executed]
     import psycopg  # the PostgreSQL driver, loaded with its dialect
     from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
-    from sqlalchemy.exc import DBAPIError
 
     queries = []
     for compiled, (_, params) in zip(compiled_all, statements, strict=True):
@@ -378,10 +386,10 @@ def pipelined(
             result: IteratorResult[Any] = IteratorResult(SimpleResultMetaData(names), iter(rows))
             results.append(list(result.all()))
     except psycopg.Error as exc:
-        lost = conn.dialect.is_disconnect(exc, raw, None)  # type: ignore[arg-type]
-        if lost:
-            conn.invalidate(exc)
-        raise DBAPIError.instance(
-            queries[0][0], None, exc, psycopg.Error, connection_invalidated=lost
-        ) from exc
+        # SQLAlchemy's own handling, as for any statement: the error wrapped by its class,
+        # handle_error listeners, and on a disconnection this connection invalidated and
+        # every older one of the pool marked stale. Which statement failed is not known.
+        conn._handle_dbapi_exception(  # noqa: SLF001 - the one path that does all of this
+            exc, "; ".join(sql for sql, _ in queries), None, None, None
+        )
     return results

@@ -3,6 +3,7 @@ atomicity under injected faults (T-22), concurrency (T-23), self-check (T-13/T-1
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import threading
 from functools import partial
@@ -196,24 +197,23 @@ def test_an_appends_then_writes_with_it_or_not_at_all(audit: AuditLog) -> None:
     append(audit, "before", 1)
     with write_transaction(audit.engine) as conn:
         locked = audit.lock(conn)
-        stale = locked.head
+        first = locked.head.size
         statements = count_statements(audit.engine, lambda: audit.append(
             conn, who=WHO, request_id="with-then", payload={}, pending=[status(1)],
             locked=locked, then=then,
         ))  # fmt: skip
-    first = stale.size
     assert seqs() == [first]
     if audit.engine.dialect.name == "postgresql":  # the write and the insert, one pipeline
         assert statements == 2
         assert audit.store.pipeline is pipelined
-    # A stale head: the checkpoint's key (its size) or the compare-and-swap refuses it.
-    with (
-        pytest.raises((sqlstore.StoreError, sa.exc.IntegrityError)),
-        write_transaction(audit.engine) as conn,
-    ):
+    # A head of the right size but another root: every key is free, and only the
+    # compare-and-swap, checked after the caller's statements ran, refuses it.
+    with audit.engine.connect() as conn:
+        wrong = dataclasses.replace(audit.store.head(conn), root=bytes(32))
+    with pytest.raises(sqlstore.StoreError), write_transaction(audit.engine) as conn:
         audit.store.append(
             conn, who=WHO, request_id="stale", payload_sha256="x", pending=[status(2)],
-            now_ms=audit.clock_ms(), head=stale, then=then,
+            now_ms=audit.clock_ms(), head=wrong, then=then,
         )  # fmt: skip
     with pytest.raises(PreconditionError) as caught, write_transaction(audit.engine) as conn:
         audit.append(conn, who=WHO, request_id="with-then", payload={},

@@ -109,7 +109,10 @@ def _locked_read(engine: Engine) -> list[list[Any]]:
 
 def _until_waiting(engine: Engine) -> None:
     """Until another backend waits for a lock (the pipeline is sent and blocked)."""
-    waits = text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+    waits = text(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+    )
     for _ in range(500):
         with engine.connect() as conn:
             if conn.execute(waits).scalar_one():
@@ -130,10 +133,13 @@ def test_a_failing_statement_raises_as_sqlalchemy_does_and_a_lost_connection_is_
     with write_transaction(engine) as conn:  # the connection is usable again
         assert pipelined(conn, [(ITEMS, {"from_id": 0}), (broken, {"zero": 2})])[1][0].q == 0.5
     killer = create_engine(pg_server_url, poolclass=NullPool)
+    backend = text("SELECT pg_backend_pid()")
+    with engine.connect() as first, engine.connect() as second:  # two pooled connections
+        older = {first.execute(backend).scalar_one(), second.execute(backend).scalar_one()}
     # The backend is killed inside the transaction, between two statements.
     invalidated: list[bool] = []
     with pytest.raises(OperationalError) as caught, write_transaction(engine) as conn:  # noqa: PT012
-        pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        pid = conn.execute(backend).scalar_one()
         with killer.connect() as other:
             other.execute(text("SELECT pg_terminate_backend(:p, 5000)"), {"p": pid})
         try:
@@ -142,6 +148,12 @@ def test_a_failing_statement_raises_as_sqlalchemy_does_and_a_lost_connection_is_
             invalidated.append(conn.invalidated)  # before the transaction's rollback
     assert caught.value.connection_invalidated
     assert invalidated == [True]
+    # As after any statement's disconnection, every older pooled connection is stale:
+    # the next two are new (PostgreSQL restarted drops them all).
+    with engine.connect() as first, engine.connect() as second:
+        assert (
+            not {first.execute(backend).scalar_one(), second.execute(backend).scalar_one()} & older
+        )
     with write_transaction(engine) as conn:
         assert len(pipelined(conn, [(ITEMS, {"from_id": 0}), (NAMED, {"below": 9})])) == 2
     killer.dispose()

@@ -354,6 +354,7 @@ def test_identities_that_cannot_be_read_after_the_commit_are_read_with_getpanel(
     finally:
         event.remove(library.engine, "before_cursor_execute", fail)
     assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
+    assert error_info(caught.value).reason == "IDENTITIES_NOT_READ"
     assert "applied" in str(caught.value.details())
     assert "nothing was written" not in str(caught.value.details())
     assert [e.kind for e in entries_of(audit, draw.name)][-1] == "confidential.access"
