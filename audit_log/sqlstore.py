@@ -361,21 +361,18 @@ class AuditStore:
         """Lock and read the head row (``FOR UPDATE``; SQLite already holds its lock)."""
         return _head(conn.execute(_LOCK_HEAD).one())
 
-    def lock_head_and_clock(self, conn: Connection) -> tuple[Head, int | None]:
-        """Lock and read the head row, and the database's clock (UTC ms) as of the lock.
-
-        One round trip. The clock is PostgreSQL's; SQLite (one machine) has none: None.
-        """
-        return self.locked_head(conn.execute(self.lock_query(conn.dialect.name)).one())
-
     @staticmethod
     def lock_query(dialect: str) -> Select[Any]:
-        """The statement :meth:`lock_head_and_clock` runs on ``dialect`` (to send with others)."""
+        """The statement that locks the head row on ``dialect``, with PostgreSQL's clock.
+
+        The clock (UTC ms, as of the lock) is PostgreSQL's; SQLite (one machine) has
+        none. Sent with other statements (``pipelined``), read with :meth:`locked_head`.
+        """
         return _LOCK_HEAD_CLOCK if dialect == "postgresql" else _LOCK_HEAD
 
     @staticmethod
     def locked_head(row: Row[Any]) -> tuple[Head, int | None]:
-        """:meth:`lock_head_and_clock`'s answer from the row :meth:`lock_query` read."""
+        """The head, and the database's clock (None on SQLite), from :meth:`lock_query`'s row."""
         clock = row._mapping.get("db_now_ms")  # noqa: SLF001 - Row._mapping is public API
         return _head(row), None if clock is None else int(clock)
 

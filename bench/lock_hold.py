@@ -2,8 +2,8 @@ r"""How long one CreateDraw holds the audit head lock, the one lock every draw q
 
 Starts the service in-process on PostgreSQL (a throwaway cluster) or SQLite, creates
 HOLDERS experts of one code, then runs DRAWS CreateDraws one at a time, each cancelled
-after, and records for each the time from taking the head lock to the end of the commit
-(its transaction's last statement). The lock caps how many draws per second all replicas
+after, and records for each the time from taking the head lock (from sending it, with
+the reads that go with it) to the end of the commit (its transaction's last statement). The lock caps how many draws per second all replicas
 together can create, however many cores they have: 1000 / (ms held).
 
     PYTHONPATH=. .venv/bin/python bench/lock_hold.py [--backend postgres] [--holders 150]
@@ -51,20 +51,21 @@ def run(url: str, folder: Path, holders: int, draws: int) -> list[float]:
         assert service.draws is not None
         store = service.draws._audit.store  # noqa: SLF001 - the lock under measurement
         taken: list[float] = []
-        original_lock, original_lock_clock = store.lock_head, store.lock_head_and_clock
+        original_lock, original_query = store.lock_head, store.lock_query
 
-        def lock_head(conn: Any) -> Any:
+        def lock_head(conn: Any) -> Any:  # an append that takes the lock itself
             found = original_lock(conn)
             taken.append(time.perf_counter())
             return found
 
-        def lock_head_and_clock(conn: Any) -> Any:  # PostgreSQL: the lock with the clock
-            found = original_lock_clock(conn)
+        def lock_query(dialect: str) -> Any:
+            # AuditLog sends the lock with the reads under it in one round trip: timed
+            # from when it is sent (draws run one at a time here, so nothing waits).
             taken.append(time.perf_counter())
-            return found
+            return original_query(dialect)
 
         store.lock_head = lock_head  # type: ignore[method-assign]
-        store.lock_head_and_clock = lock_head_and_clock  # type: ignore[method-assign]
+        store.lock_query = lock_query  # type: ignore[method-assign]
         with client_channel(pki, service.port, "admin") as channel:
             admin = expert_grpc.ExpertServiceStub(channel)
             for n in range(holders):
