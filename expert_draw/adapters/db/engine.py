@@ -340,13 +340,14 @@ def pipelined(
     sees what committed before the lock was granted. For reads under the audit head
     lock, where each round trip lengthens every other writer's wait. Statements are
     compiled once each (constants with bind parameters; the last 64 are kept); the
-    engine's cursor events see each one. A libpq without pipeline mode (before 14)
-    runs them one by one. A statement that returns no rows (a write
-    without RETURNING) answers an empty list. SQLite, in process, runs them one by one.
+    engine's cursor events see each one. A statement that returns no rows (a write
+    without RETURNING) answers an empty list. SQLite, in process, and a libpq without
+    pipeline mode (before 14) run them one by one.
 
     Raises:
         sqlalchemy.exc.DBAPIError: as ``Connection.execute`` raises it (a lost
-            connection is invalidated, so the pool drops it).
+            connection is invalidated, and older pooled ones are marked stale).
+        ValueError: a parameter the statement does not have.
     """
     compiled_all = [_compiled(statement, conn.dialect) for statement, _ in statements]
     for compiled, (_, params) in zip(compiled_all, statements, strict=True):
