@@ -290,7 +290,7 @@ class AuditStore:
         self.origin = origin
         self.keys = keys
         self.svc = svc
-        self.pipeline: Pipeline = pipeline or _one_by_one
+        self.pipeline: Pipeline = pipeline or one_by_one
 
     # -- set-up -----------------------------------------------------------------------
 
@@ -462,7 +462,7 @@ class AuditStore:
                 swapped = _write_postgres(conn, rows, also, self.pipeline)
             else:
                 swapped = _write_portable(conn, rows)
-                _one_by_one(conn, also)
+                one_by_one(conn, also)
         except IntegrityError as exc:
             # Under the head lock only the request's keys can collide: its row's, and its
             # entries' (log_id, req). The transaction is spoilt; the caller's rolls back.
@@ -622,9 +622,7 @@ _WRITE_POSTGRES = text(
 )
 
 
-def _write_postgres(
-    conn: Connection, rows: _Rows, also: Statements = (), pipeline: Pipeline | None = None
-) -> int:
+def _write_postgres(conn: Connection, rows: _Rows, also: Statements, pipeline: Pipeline) -> int:
     """Write an append's rows in one round trip (data-modifying CTEs); return the CAS count.
 
     Under the head lock every round trip lengthens the time other writers wait, so all
@@ -639,12 +637,10 @@ def _write_postgres(
     params.update(c_note=rows.checkpoint["note"], c_created_at=rows.checkpoint["created_at"])
     for column in ("principal", "request_id", "payload_sha256", "first_seq", "count", "outcome"):
         params[f"r_{column}"] = rows.request[column]
-    if not also:
-        return len(conn.execute(_WRITE_POSTGRES, params).all())
-    return len((pipeline or _one_by_one)(conn, [(_WRITE_POSTGRES, params), *also])[0])
+    return len(pipeline(conn, [(_WRITE_POSTGRES, params), *also])[0])
 
 
-def _one_by_one(conn: Connection, statements: Statements) -> list[list[Row[Any]]]:
+def one_by_one(conn: Connection, statements: Statements) -> list[list[Row[Any]]]:
     """Run ``statements`` in order, one round trip each; each one's rows (none for a write)."""
     results = [conn.execute(statement, dict(params)) for statement, params in statements]
     return [list(result.all()) if result.returns_rows else [] for result in results]

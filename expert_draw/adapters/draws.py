@@ -870,10 +870,10 @@ class Draws:
         payload = {"method": "SubmitBeacon", "name": f"draws/{draw_id}", "round": round_,
                    "signature": signature.hex()}  # fmt: skip
         with write_transaction(self._engine) as conn:
-            row = self._row(conn, draw_id, for_update=True)
+            row, found = self._row_and_request(conn, draw_id, who, request_id)
             if role == "trading_system" and str(row.requester) != who.sub:
                 raise NotFoundError("Draw", f"draws/{draw_id}", reason="DRAW_NOT_FOUND")
-            if self._audit.find_request(conn, who, request_id, payload) is not None:
+            if self._audit.stored_request(found, request_id, payload) is not None:
                 return self._replay_execute(conn, draw_id)
             if str(row.state) != "AWAITING_BEACON":
                 msg = f"draws/{draw_id} is {str(row.state).lower()}, not waiting for a round"
@@ -1285,8 +1285,8 @@ class Draws:
         subj = f"draws/{draw_id}"
         payload = {"method": "RequestAccess", "name": subj, "purpose": purpose}
         with write_transaction(self._engine) as conn:
-            row = self._row(conn, draw_id, for_update=True)
-            stored = self._audit.find_request(conn, who, request_id, payload)
+            row, found = self._row_and_request(conn, draw_id, who, request_id)
+            stored = self._audit.stored_request(found, request_id, payload)
             if stored is not None:
                 seq = stored.first_seq
             else:
@@ -1581,8 +1581,7 @@ class Draws:
     # -- reading -------------------------------------------------------------------------
 
     def _row(self, conn: Connection, draw_id: str, *, for_update: bool = False) -> Row[Any]:
-        query = select(draw_table).where(draw_table.c.draw_id == draw_id)
-        row = conn.execute(query.with_for_update() if for_update else query).first()
+        row = conn.execute(_ROW_FOR_UPDATE if for_update else _ROW, {"draw_id": draw_id}).first()
         if row is None:
             raise NotFoundError("Draw", f"draws/{draw_id}", reason="DRAW_NOT_FOUND")
         return row
@@ -2144,10 +2143,9 @@ def _busy(rows: Sequence[Row[Any]]) -> dict[int, dict[str, Any]]:
     return found
 
 
-# A draw's row, locked for the change a request makes (Draws._row_and_request).
-_ROW_FOR_UPDATE = (
-    select(draw_table).where(draw_table.c.draw_id == bindparam("draw_id")).with_for_update()
-)
+# A draw's row, and locked for the change a request makes (Draws._row, _row_and_request).
+_ROW = select(draw_table).where(draw_table.c.draw_id == bindparam("draw_id"))
+_ROW_FOR_UPDATE = _ROW.with_for_update()
 
 
 def _guards(rows: Sequence[Row[Any]]) -> tuple[Row[Any] | None, bool, bool]:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import create_engine, event, make_url
 from sqlalchemy.exc import ArgumentError, DisconnectionError
 
+from audit_log.sqlstore import one_by_one
 from expert_draw.errors import (
     ConcurrentChangeError,
     ConfigurationError,
@@ -356,8 +357,7 @@ def pipelined(
             msg = f"parameters {sorted(unknown)} are not the statement's"
             raise ValueError(msg)
     if conn.dialect.name != "postgresql" or len(statements) <= 1 or not _pipeline_mode():
-        executed = [conn.execute(statement, dict(params)) for statement, params in statements]
-        return [list(result.all()) if result.returns_rows else [] for result in executed]
+        return one_by_one(conn, statements)
     import psycopg  # the PostgreSQL driver, loaded with its dialect
     from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
 
