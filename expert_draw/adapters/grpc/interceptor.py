@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import time
+import traceback
 import uuid
 from typing import TYPE_CHECKING, Any, cast
 
@@ -37,6 +38,27 @@ if TYPE_CHECKING:
 _log = structlog.get_logger("expert_draw.rpc")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 REQUEST_ID_KEY = "x-request-id"
+
+
+def _release_frames(exc: BaseException) -> None:
+    """Clear the variables of the finished frames ``exc`` and its causes went through.
+
+    A handler's exception is often in a reference cycle: a frame of its traceback holds
+    it in a variable (SQLAlchemy's error handling does). A frame keeps its callers, so
+    the cycle kept the handler's frames, the call's context and the call's HTTP/2 stream
+    until Python's cyclic collector ran: ended calls counted against the connection's
+    `max_streams_per_connection`, and a client within it was refused (REFUSED_STREAM)
+    after a database outage. Cleared, each is freed as soon as it is dropped.
+    """
+    pending: list[BaseException | None] = [exc]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        traceback.clear_frames(current.__traceback__)  # frames still running are skipped
+        pending += (current.__cause__, current.__context__)
 
 
 class _Call:
@@ -204,6 +226,7 @@ class CallInterceptor(grpc.ServerInterceptor):
                 return behavior(_checked(request, streaming), context)
             except Exception as exc:  # noqa: BLE001 - translated, never leaked
                 status = call.fail(exc)
+                _release_frames(exc)
             finally:
                 call.finish()
             if status is not None:
@@ -225,6 +248,7 @@ class CallInterceptor(grpc.ServerInterceptor):
                 yield from behavior(_checked(request, streaming), context)
             except Exception as exc:  # noqa: BLE001 - translated, never leaked
                 status = call.fail(exc)
+                _release_frames(exc)
             finally:
                 call.finish()
             if status is not None:
