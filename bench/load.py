@@ -172,8 +172,14 @@ def stamp(ms: int) -> Timestamp:
 
 
 def error_code(error: grpc.RpcError) -> str:
-    """The status code, with the ErrorInfo reason when the service sent one."""
+    """The status code, with the ErrorInfo reason when the service sent one.
+
+    A stream the server refused (HTTP/2 REFUSED_STREAM: more calls open on the
+    connection than `max_streams_per_connection`) is UNAVAILABLE/REFUSED_STREAM.
+    """
     code: str = error.code().name
+    if "error code 7" in (error.details() or ""):  # RST_STREAM's REFUSED_STREAM
+        return f"{code}/REFUSED_STREAM"
     with contextlib.suppress(Exception):
         status = rpc_status.from_call(error)
         for detail in status.details if status else ():
@@ -974,13 +980,16 @@ def unexpected(report: dict[str, Any]) -> list[str]:
     """Calls that ended other than as the load expects.
 
     Expected: OK, an admin's edit that met another's (ABORTED, FAILED_PRECONDITION),
-    and the abuser told to back off (RESOURCE_EXHAUSTED).
+    and the abuser told to back off (RESOURCE_EXHAUSTED) or its streams refused (it
+    keeps more calls open than its connection may have).
     """
     found = []
     for name, phase in report["phases"].items():
         for op, row in phase["rpcs"].items():
             for code, n in row["errors"].items():
-                if "abuser" in op and code.startswith("RESOURCE_EXHAUSTED"):
+                if "abuser" in op and (
+                    code.startswith("RESOURCE_EXHAUSTED") or code == "UNAVAILABLE/REFUSED_STREAM"
+                ):
                     continue
                 found.append(f"{name}: {op} {code} x{n}")
     return found

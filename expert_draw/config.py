@@ -217,6 +217,11 @@ class GrpcSettings(_Frozen):
     # a call is refused at once with RESOURCE_EXHAUSTED, so one client cannot starve the
     # others. A client with nothing in progress is always admitted.
     max_calls_per_client: Annotated[int | None, Field(ge=1, le=256)] = None
+    # Calls open at once on one client connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS;
+    # None: twice max_calls_per_client). gRPC clients queue the calls beyond it on their
+    # side, so a client's backlog never waits in the server in front of other clients'
+    # calls of the same method (docs/adr/0021-failure-semantics-and-limits.md).
+    max_streams_per_connection: Annotated[int | None, Field(ge=1, le=1024)] = None
     max_message_bytes: Annotated[int, Field(ge=64 * 1024, le=64 * 1024 * 1024)] = 4 * 1024 * 1024
     grace_seconds: Annotated[float, Field(ge=0, le=300)] = 10.0
     drain_seconds: Annotated[float, Field(ge=0, le=30)] = 0.5

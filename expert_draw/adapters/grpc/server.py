@@ -91,6 +91,7 @@ def _options(settings: Settings) -> list[tuple[str, int]]:
     return [
         ("grpc.max_receive_message_length", size),
         ("grpc.max_send_message_length", size),
+        ("grpc.max_concurrent_streams", streams_per_connection(settings)),
         ("grpc.so_reuseport", 0),
     ]
 
@@ -99,6 +100,23 @@ def calls_per_client(settings: Settings) -> int:
     """``[grpc] max_calls_per_client``, by default half the workers (at least 1)."""
     configured = settings.grpc.max_calls_per_client
     return configured if configured is not None else max(1, settings.grpc.max_workers // 2)
+
+
+def streams_per_connection(settings: Settings) -> int:
+    """``[grpc] max_streams_per_connection``, by default twice the calls per client.
+
+    gRPC Python asks its core for one new call of each method at a time, and asks again
+    only when its polling thread has taken that call in (``grpc/_server.py``): a method's
+    calls are taken one per turn of that thread, in arrival order, whoever sent them. A
+    client with 32 calls in flight made every other client's call of the same method wait
+    behind its 32 (bench/load.py, the abusive phase). With this bound, sent to each client
+    in HTTP/2 SETTINGS, the calls beyond it wait in the client. Twice the
+    per-client limit, not the limit itself: the server releases a finished call's stream
+    a little after the client sees it end, and a client at its limit that sent its next
+    call in that gap had it refused (RST_STREAM REFUSED_STREAM: UNAVAILABLE).
+    """
+    configured = settings.grpc.max_streams_per_connection
+    return configured if configured is not None else 2 * calls_per_client(settings)
 
 
 def _bind(server: grpc.Server, address: str, setting: str, add: Callable[[str], int]) -> int:

@@ -4,9 +4,10 @@ another client's calls are served; the slot comes back when a call ends."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import pytest
@@ -26,13 +27,16 @@ if TYPE_CHECKING:
 WORKERS, PER_CLIENT = 4, 2
 
 
-@pytest.fixture(scope="module")
-def limited(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
-    running = start(pki, new_sqlite_url(tmp_path_factory.mktemp("db")),
-                    grpc={"max_workers": WORKERS, "max_calls_per_client": PER_CLIENT,
-                          "grace_seconds": 1.0, "drain_seconds": 0.0})  # fmt: skip
+def _serving(pki: Pki, tmp: pytest.TempPathFactory, **limits: int) -> Iterator[RunningService]:
+    running = start(pki, new_sqlite_url(tmp.mktemp("db")),
+                    grpc={**limits, "grace_seconds": 1.0, "drain_seconds": 0.0})  # fmt: skip
     yield running
     running.stop(grace=0)
+
+
+@pytest.fixture(scope="module")
+def limited(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
+    yield from _serving(pki, tmp_path_factory, max_workers=WORKERS, max_calls_per_client=PER_CLIENT)
 
 
 def test_a_client_holding_its_calls_gets_resource_exhausted_and_others_are_served(
@@ -93,3 +97,49 @@ def test_large_pages_weigh_more_and_run_alone(limited: RunningService, pki: Pki)
         release.set()
         held.exception(timeout=30)
         assert stub.ListExperts(pb.ListExpertsRequest(page_size=1000), timeout=10) is not None
+
+
+STREAMS = 3
+
+
+@pytest.fixture(scope="module")
+def few_streams(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
+    yield from _serving(pki, tmp_path_factory, max_workers=12, max_calls_per_client=8,
+                        max_streams_per_connection=STREAMS)  # fmt: skip
+
+
+def test_calls_beyond_the_streams_of_a_connection_wait_in_the_client(
+    few_streams: RunningService, pki: Pki
+) -> None:
+    """A connection may have `max_streams_per_connection` calls open: the client holds
+    the others back (they never reach the service, so they cannot queue there in front
+    of other clients' calls), and sends each when one of its open calls ends. The
+    per-client limit (8 here) is not what holds them back."""
+    release = threading.Event()
+
+    def never_ending() -> Iterator[pb.ImportExpertsRequest]:
+        release.wait(30)
+        yield from ()
+
+    def begun(call: Any) -> bool:  # a grpc future, which is also a grpc.Call
+        return bool(call.initial_metadata())  # sent once a handler runs
+
+    with client_channel(pki, few_streams.port, "admin") as channel:
+        stub = pb_grpc.ExpertServiceStub(channel)
+        stub.ListExperts(pb.ListExpertsRequest(page_size=1), timeout=10)  # connected
+        calls = [stub.ImportExperts.future(never_ending(), timeout=60) for _ in range(STREAMS + 2)]
+        with concurrent.futures.ThreadPoolExecutor(len(calls)) as pool:
+            started = [pool.submit(begun, call) for call in calls]
+            done, _ = concurrent.futures.wait(started, timeout=3)
+            assert len(done) == STREAMS  # the others were not sent
+            assert not any(call.done() for call in calls)  # nor refused
+            release.set()
+            for call, ran in zip(calls, started, strict=True):
+                ended = call.exception(timeout=30)  # an import of no rows is refused
+                assert isinstance(ended, grpc.RpcError)
+                # Sent once a call ended, and run; or sent in the moment before the
+                # server released the ended call's stream, and refused unprocessed.
+                assert ran.result(timeout=30) or (
+                    ended.code() is grpc.StatusCode.UNAVAILABLE
+                    and "error code 7" in (ended.details() or "")
+                ), ended
