@@ -14,6 +14,8 @@ from typing import Any
 import grpc
 
 Behaviour = Callable[..., Any]
+# What a server interceptor's intercept_service is given to find the method's handler.
+Continuation = Callable[[grpc.HandlerCallDetails], "grpc.RpcMethodHandler[Any, Any] | None"]
 
 
 def rewrap(

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import structlog
 
-from expert_draw.adapters.grpc.handlers import rewrap
+from expert_draw.adapters.grpc.handlers import Continuation, rewrap
 from expert_draw.adapters.grpc.status import to_status
 from expert_draw.core.paging import MAX_PAGE_SIZE
 from expert_draw.errors import ClientBusyError
@@ -130,3 +130,135 @@ class ClientLimiter(grpc.ServerInterceptor):
                 self._leave(key, cost)  # type: ignore[arg-type]
 
         return wrapped
+
+
+# Unary calls that only read (none of them appends to the audit log): held back while a
+# write runs. Every call in neither set is a write.
+READS = frozenset({
+    "/expert_draw.api.v1.ClassificationService/ListEditions",
+    "/expert_draw.api.v1.ClassificationService/GetEdition",
+    "/expert_draw.api.v1.ClassificationService/GetDiscipline",
+    "/expert_draw.api.v1.ClassificationService/ListDisciplines",
+    "/expert_draw.api.v1.ClassificationService/SearchDisciplines",
+    "/expert_draw.api.v1.ClassificationService/SuggestDisciplineMappings",
+    "/expert_draw.api.v1.AuditService/GetServiceInfo",
+    "/expert_draw.api.v1.AuditService/GetCheckpoint",
+    "/expert_draw.api.v1.AuditService/GetInclusionProof",
+    "/expert_draw.api.v1.AuditService/GetConsistencyProof",
+    "/expert_draw.api.v1.AuditService/ListCheckpoints",
+    "/expert_draw.api.v1.AuditService/GetEntry",
+    "/expert_draw.api.v1.AuditService/ListEntries",
+    "/expert_draw.api.v1.ExpertService/GetExpert",
+    "/expert_draw.api.v1.ExpertService/ListExperts",
+    "/expert_draw.api.v1.DrawService/GetDraw",
+    "/expert_draw.api.v1.DrawService/ListDraws",
+})  # fmt: skip
+# Neither held back nor holding reads back: the health checks, reflection, and streams
+# that may stay open for minutes (following the log, the supervisors' long exports).
+NEITHER = frozenset({
+    "/grpc.health.v1.Health/Check",
+    "/grpc.health.v1.Health/Watch",
+    "/grpc.health.v1.Health/List",
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+    "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+    "/expert_draw.api.v1.AuditService/StreamEntries",
+    "/expert_draw.api.v1.StatsService/RunFairnessAnalysis",
+    "/expert_draw.api.v1.StatsService/ExportReplayOpenings",
+})  # fmt: skip
+
+
+class WritesFirst(grpc.ServerInterceptor):
+    """While a write is in progress in this process, at most ``reads`` reads run at once.
+
+    Python runs one thread at a time: eight handler threads share one core's worth of
+    interpreter, so a draw's few milliseconds of Python stretched to a hundred under a
+    load of reads (bench/load.py, the mixed phase). Writes (draws, their changes, the
+    library's edits) are what clients wait on and the log orders; reads wait for them.
+    A read that finds the reads' slots taken while a write runs waits until a slot frees
+    or no write is left, and gives up when its client has (deadline or cancellation).
+    With no write in progress nothing waits, so reads alone run as before.
+    """
+
+    def __init__(self, reads: int) -> None:
+        """Let ``reads`` reads run at once while a write is in progress."""
+        self.reads = reads
+        self._changed = threading.Condition()
+        self._writing = 0
+        self._reading = 0
+
+    def intercept_service(
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        """Return the handler wrapped as a read or as a write."""
+        handler = continuation(handler_call_details)
+        method = handler_call_details.method
+        if handler is None or method in NEITHER:
+            return handler
+        if method in READS:
+            return rewrap(handler, unary=self._read, streaming=lambda behavior: behavior)
+        return rewrap(handler, unary=self._write_unary, streaming=self._write_streaming)
+
+    def _begin_write(self) -> None:
+        with self._changed:
+            self._writing += 1
+
+    def _end_write(self) -> None:
+        with self._changed:
+            self._writing -= 1
+            if not self._writing:
+                self._changed.notify_all()
+
+    def _write_unary(self, behavior: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapped(request: Any, context: grpc.ServicerContext) -> Any:  # noqa: ANN401
+            self._begin_write()
+            try:
+                return behavior(request, context)
+            finally:
+                self._end_write()
+
+        return wrapped
+
+    def _write_streaming(self, behavior: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapped(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:  # noqa: ANN401
+            self._begin_write()
+            try:
+                yield from behavior(request, context)
+            finally:
+                self._end_write()
+
+        return wrapped
+
+    def _read(self, behavior: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapped(request: Any, context: grpc.ServicerContext) -> Any:  # noqa: ANN401
+            if not self.enter_read(context.is_active):
+                context.abort(grpc.StatusCode.CANCELLED, "the client stopped waiting")
+            try:
+                return behavior(request, context)
+            finally:
+                self.leave_read()
+
+        return wrapped
+
+    def enter_read(self, wanted: Callable[[], bool], poll: float = 0.05) -> bool:
+        """Take a read's slot, waiting while writes run and the slots are taken.
+
+        False, without a slot, once ``wanted()`` is false (checked every ``poll`` s).
+        """
+        with self._changed:
+            while self._writing and self._reading >= self.reads:
+                self._changed.wait(poll)
+                if not wanted():
+                    return False
+            self._reading += 1
+        return True
+
+    def leave_read(self) -> None:
+        """Give a read's slot back."""
+        with self._changed:
+            self._reading -= 1
+            self._changed.notify()
+
+    def in_progress(self) -> tuple[int, int]:
+        """Writes and reads running (for tests and diagnostics)."""
+        with self._changed:
+            return self._writing, self._reading

@@ -24,7 +24,7 @@ from expert_draw.adapters.grpc.interceptor import (
     certificate_identifier,
     fixed_identifier,
 )
-from expert_draw.adapters.grpc.limits import ClientLimiter
+from expert_draw.adapters.grpc.limits import ClientLimiter, WritesFirst
 from expert_draw.api.v1 import audit_service_pb2 as audit_pb
 from expert_draw.api.v1 import audit_service_pb2_grpc as audit_grpc
 from expert_draw.api.v1 import classification_service_pb2 as classification_pb
@@ -141,6 +141,7 @@ def _new_server(
         interceptors=[
             *deps.interceptors,
             ClientLimiter(calls_per_client(settings)),
+            *([WritesFirst(reads)] if (reads := settings.grpc.reads_during_writes) else []),
             CallInterceptor(identify),
         ],
         options=_options(settings),
