@@ -222,9 +222,9 @@ class GrpcSettings(_Frozen):
     # side, so a client's backlog never waits in the server in front of other clients'
     # calls of the same method (docs/adr/0021-failure-semantics-and-limits.md).
     max_streams_per_connection: Annotated[int | None, Field(ge=1, le=1024)] = None
-    # While a write (a draw, any change) is in progress in the process, at most this many
-    # unary reads run at once; others wait (0: reads are never held back). Writes are what
-    # clients wait on; reads alone are not held back.
+    # While a unary write (a draw, any change) is in progress on the server, at most this
+    # many unary reads run at once; others wait in line (0: reads are never held back).
+    # Writes are what clients wait on; reads alone are not held back.
     reads_during_writes: Annotated[int, Field(ge=0, le=256)] = 1
     max_message_bytes: Annotated[int, Field(ge=64 * 1024, le=64 * 1024 * 1024)] = 4 * 1024 * 1024
     grace_seconds: Annotated[float, Field(ge=0, le=300)] = 10.0

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections import Counter
+from collections import Counter, deque
 from typing import TYPE_CHECKING, Any
 
 import grpc
 import structlog
 
-from expert_draw.adapters.grpc.handlers import Continuation, rewrap
+from expert_draw.adapters.grpc.handlers import Behaviour, Continuation, rewrap
 from expert_draw.adapters.grpc.status import to_status
 from expert_draw.core.paging import MAX_PAGE_SIZE
 from expert_draw.errors import ClientBusyError
@@ -168,15 +168,21 @@ NEITHER = frozenset({
 
 
 class WritesFirst(grpc.ServerInterceptor):
-    """While a write is in progress in this process, at most ``reads`` reads run at once.
+    """While a unary write runs on this server, at most ``reads`` unary reads run at once.
 
     Python runs one thread at a time: eight handler threads share one core's worth of
     interpreter, so a draw's few milliseconds of Python stretched to a hundred under a
     load of reads (bench/load.py, the mixed phase). Writes (draws, their changes, the
     library's edits) are what clients wait on and the log orders; reads wait for them.
-    A read that finds the reads' slots taken while a write runs waits until a slot frees
-    or no write is left, and gives up when its client has (deadline or cancellation).
-    With no write in progress nothing waits, so reads alone run as before.
+    A read that finds the reads' slots taken while a write runs waits, in arrival order,
+    until a slot frees or no write is left, and gives up when its client has (deadline
+    or cancellation). With no write in progress nothing waits, so reads alone run as
+    before. Streams neither count nor wait: they may stay open for minutes (an import
+    being uploaded, a proof bundle being downloaded, the log being followed).
+
+    It runs inside the call interceptor, so that a call refused for its certificate or
+    role never counts, and the wait is part of the call's logged duration. Writes made
+    outside a call (the draw sweeper's expiries, witness cosignatures) do not count.
     """
 
     def __init__(self, reads: int) -> None:
@@ -185,50 +191,36 @@ class WritesFirst(grpc.ServerInterceptor):
         self._changed = threading.Condition()
         self._writing = 0
         self._reading = 0
+        self._waiting: deque[object] = deque()  # reads waiting, first come first
 
     def intercept_service(
         self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        """Return the handler wrapped as a read or as a write."""
+        """Return the handler wrapped as a read or as a write (unary calls only)."""
         handler = continuation(handler_call_details)
         method = handler_call_details.method
         if handler is None or method in NEITHER:
             return handler
+        unchanged: Callable[[Behaviour], Behaviour] = lambda behavior: behavior  # noqa: E731
         if method in READS:
-            return rewrap(handler, unary=self._read, streaming=lambda behavior: behavior)
-        return rewrap(handler, unary=self._write_unary, streaming=self._write_streaming)
+            return rewrap(handler, unary=self._read, streaming=unchanged)
+        return rewrap(handler, unary=self._write, streaming=unchanged)
 
-    def _begin_write(self) -> None:
-        with self._changed:
-            self._writing += 1
-
-    def _end_write(self) -> None:
-        with self._changed:
-            self._writing -= 1
-            if not self._writing:
-                self._changed.notify_all()
-
-    def _write_unary(self, behavior: Callable[..., Any]) -> Callable[..., Any]:
+    def _write(self, behavior: Behaviour) -> Behaviour:
         def wrapped(request: Any, context: grpc.ServicerContext) -> Any:  # noqa: ANN401
-            self._begin_write()
+            with self._changed:
+                self._writing += 1
             try:
                 return behavior(request, context)
             finally:
-                self._end_write()
+                with self._changed:
+                    self._writing -= 1
+                    if not self._writing:
+                        self._changed.notify_all()
 
         return wrapped
 
-    def _write_streaming(self, behavior: Callable[..., Any]) -> Callable[..., Any]:
-        def wrapped(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:  # noqa: ANN401
-            self._begin_write()
-            try:
-                yield from behavior(request, context)
-            finally:
-                self._end_write()
-
-        return wrapped
-
-    def _read(self, behavior: Callable[..., Any]) -> Callable[..., Any]:
+    def _read(self, behavior: Behaviour) -> Behaviour:
         def wrapped(request: Any, context: grpc.ServicerContext) -> Any:  # noqa: ANN401
             if not self.enter_read(context.is_active):
                 context.abort(grpc.StatusCode.CANCELLED, "the client stopped waiting")
@@ -239,24 +231,36 @@ class WritesFirst(grpc.ServerInterceptor):
 
         return wrapped
 
+    def _open(self) -> bool:
+        return not self._writing or self._reading < self.reads
+
     def enter_read(self, wanted: Callable[[], bool], poll: float = 0.05) -> bool:
-        """Take a read's slot, waiting while writes run and the slots are taken.
+        """Take a read's slot, after the reads waiting before it, while writes run.
 
         False, without a slot, once ``wanted()`` is false (checked every ``poll`` s).
         """
         with self._changed:
-            while self._writing and self._reading >= self.reads:
-                self._changed.wait(poll)
-                if not wanted():
-                    return False
-            self._reading += 1
-        return True
+            if not self._waiting and self._open():
+                self._reading += 1
+                return True
+            ticket = object()
+            self._waiting.append(ticket)
+            try:
+                while not (self._waiting[0] is ticket and self._open()):
+                    self._changed.wait(poll)
+                    if not wanted():
+                        return False
+                self._reading += 1
+                return True
+            finally:
+                self._waiting.remove(ticket)
+                self._changed.notify_all()  # the next in line may go too
 
     def leave_read(self) -> None:
         """Give a read's slot back."""
         with self._changed:
             self._reading -= 1
-            self._changed.notify()
+            self._changed.notify_all()
 
     def in_progress(self) -> tuple[int, int]:
         """Writes and reads running (for tests and diagnostics)."""

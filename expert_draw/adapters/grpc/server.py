@@ -141,8 +141,9 @@ def _new_server(
         interceptors=[
             *deps.interceptors,
             ClientLimiter(calls_per_client(settings)),
-            *([WritesFirst(reads)] if (reads := settings.grpc.reads_during_writes) else []),
             CallInterceptor(identify),
+            # Inside the call interceptor: a call refused for its role never counts.
+            *([WritesFirst(reads)] if (reads := settings.grpc.reads_during_writes) else []),
         ],
         options=_options(settings),
     )

@@ -12,17 +12,21 @@ class _Context:
     """Stands for a call's context (which holds the call and its HTTP/2 stream)."""
 
 
-def _database() -> None:
-    raise ValueError("the database went away")
+def _database(context: _Context) -> None:
+    """Fails the way SQLAlchemy does: the frame keeps the error in a variable."""
+    try:
+        raise ValueError("the database went away")  # noqa: TRY301 - the cycle needs this frame
+    except ValueError as error:
+        kept = error  # noqa: F841 - a cycle: error -> traceback -> this frame -> kept
+        raise
 
 
 def _handler(context: _Context) -> None:
-    """Fails the way SQLAlchemy does: a frame keeps the error it raises in a variable."""
+    """Translates the error: the cycle is in the cause's traceback only."""
     try:
-        _database()
+        _database(context)
     except ValueError as error:
-        kept = error  # a cycle: error -> traceback -> this frame -> kept
-        raise RuntimeError("translated") from kept
+        raise RuntimeError("translated") from error
 
 
 def _call(release: bool) -> weakref.ref[_Context]:
@@ -33,6 +37,7 @@ def _call(release: bool) -> weakref.ref[_Context]:
     except RuntimeError as exc:
         if release:
             _release_frames(exc)
+    del context
     return ref
 
 
