@@ -8,6 +8,9 @@ certificate (the peer address on the development plaintext port), and refuses a 
 beyond ``[grpc] max_calls_per_client`` at once with RESOURCE_EXHAUSTED (reason
 ``TOO_MANY_CALLS``): the client backs off and retries, the others keep their workers.
 A streaming call holds its slot until its stream ends.
+
+``WritesFirst`` shares the handler threads between calls of another kind: while a
+write runs, reads run a few at a time (ADR-0021 item 6).
 """
 
 from __future__ import annotations
@@ -133,7 +136,7 @@ class ClientLimiter(grpc.ServerInterceptor):
 
 
 # Unary calls that only read (none of them appends to the audit log): held back while a
-# write runs. Every call in neither set is a write.
+# write runs. Every other unary call is a write, but those in NEITHER.
 READS = frozenset({
     "/expert_draw.api.v1.ClassificationService/ListEditions",
     "/expert_draw.api.v1.ClassificationService/GetEdition",
@@ -153,17 +156,14 @@ READS = frozenset({
     "/expert_draw.api.v1.DrawService/GetDraw",
     "/expert_draw.api.v1.DrawService/ListDraws",
 })  # fmt: skip
-# Neither held back nor holding reads back: the health checks, reflection, and streams
-# that may stay open for minutes (following the log, the supervisors' long exports).
+# Neither held back nor holding reads back: the health checks and reflection (streams,
+# such as following the log or the supervisors' exports, never count either way).
 NEITHER = frozenset({
     "/grpc.health.v1.Health/Check",
     "/grpc.health.v1.Health/Watch",
     "/grpc.health.v1.Health/List",
     "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
     "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
-    "/expert_draw.api.v1.AuditService/StreamEntries",
-    "/expert_draw.api.v1.StatsService/RunFairnessAnalysis",
-    "/expert_draw.api.v1.StatsService/ExportReplayOpenings",
 })  # fmt: skip
 
 
