@@ -72,12 +72,18 @@ def test_reads_alone_never_wait() -> None:
     assert gate.in_progress() == (0, 5)
 
 
-def test_during_a_write_reads_wait_for_a_slot_in_arrival_order_then_for_no_write() -> None:
+def _one_waiting() -> tuple[WritesFirst, threading.Event, threading.Event]:
+    """A write runs, a read holds the one slot, another read waits for it."""
     gate = WritesFirst(reads=1)
     release = _a_write(gate)
-    assert gate.enter_read(lambda: True)  # the one slot
-    first = _a_read(gate)
+    assert gate.enter_read(lambda: True)
+    waiting = _a_read(gate)
     assert _until(lambda: len(gate._waiting) == 1)
+    return gate, release, waiting
+
+
+def test_during_a_write_reads_wait_for_a_slot_in_arrival_order_then_for_no_write() -> None:
+    gate, release, first = _one_waiting()
     second = _a_read(gate)
     assert _until(lambda: len(gate._waiting) == 2)
     assert not first.wait(0.2)  # the slot is taken and a write runs
@@ -87,6 +93,16 @@ def test_during_a_write_reads_wait_for_a_slot_in_arrival_order_then_for_no_write
     release.set()  # no write left: reads run freely
     assert second.wait(2)
     assert _until(lambda: gate.in_progress() == (0, 2))
+
+
+def test_a_read_arriving_as_a_slot_frees_does_not_pass_one_waiting() -> None:
+    gate, release, waiting = _one_waiting()
+    with gate._changed:  # the slot frees and a read arrives before the waiting one wakes
+        gate.leave_read()
+        assert not gate.enter_read(lambda: False, poll=0.01)  # it queued behind, then left
+    assert waiting.wait(2)  # the one that waited got the slot
+    assert gate.in_progress() == (1, 1)
+    release.set()
 
 
 def test_a_read_whose_client_gave_up_leaves_its_place() -> None:
