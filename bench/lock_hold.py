@@ -3,8 +3,9 @@ r"""How long one CreateDraw holds the audit head lock, the one lock every draw q
 Starts the service in-process on PostgreSQL (a throwaway cluster) or SQLite, creates
 HOLDERS experts of one code, then runs DRAWS CreateDraws one at a time, each cancelled
 after, and records for each the time from taking the head lock (from sending it, with
-the reads that go with it) to the end of the commit (its transaction's last statement). The lock caps how many draws per second all replicas
-together can create, however many cores they have: 1000 / (ms held).
+the reads that go with it) to the end of the commit (its transaction's last statement).
+The lock caps how many draws per second all replicas together can create, however many
+cores they have: 1000 / (ms held).
 
     PYTHONPATH=. .venv/bin/python bench/lock_hold.py [--backend postgres] [--holders 150]
         [--draws 40]

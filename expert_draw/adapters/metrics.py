@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import start_http_server
 
 from audit_log.schema import KINDS
-from expert_draw.adapters.grpc.handlers import rewrap
+from expert_draw.adapters.grpc.handlers import Continuation, rewrap
 from expert_draw.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -203,7 +203,7 @@ class MetricsInterceptor(grpc.ServerInterceptor):
 
     def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
+        continuation: Continuation,
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
         """Return the handler wrapped for this method (None, unwrapped, for an unknown one)."""

@@ -23,7 +23,7 @@ import structlog
 from expert_draw.adapters.db.engine import retryable_error
 from expert_draw.adapters.grpc.access import authorize
 from expert_draw.adapters.grpc.context import set_caller
-from expert_draw.adapters.grpc.handlers import rewrap
+from expert_draw.adapters.grpc.handlers import Continuation, rewrap
 from expert_draw.adapters.grpc.status import internal_status, to_status
 from expert_draw.adapters.grpc.wire import bad_utf8_field
 from expert_draw.errors import Error, InvalidRequestError, UnimplementedError
@@ -192,7 +192,7 @@ class CallInterceptor(grpc.ServerInterceptor):
 
     def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
+        continuation: Continuation,
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
         """Return the handler wrapped for this method."""
