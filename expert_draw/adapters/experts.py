@@ -18,7 +18,7 @@ import uuid as uuidlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from sqlalchemy import and_, delete, exists, func, insert, not_, or_, select, update
+from sqlalchemy import and_, bindparam, delete, exists, func, insert, not_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from audit_log import canonical
@@ -72,6 +72,11 @@ MAX_PURPOSE_CHARS = 200
 MAX_CACHED_RECORDS = 200_000
 MAX_REASON_CHARS = 200
 T = TypeVar("T")
+# GetExpert's one query when the record is memoized: a constant, as building it per call
+# cost about 110 us of CPU, half the statement's.
+_VERSION = select(expert_table.c.id, expert_table.c.version, expert_table.c.update_ms).where(
+    expert_table.c.uuid == bindparam("uuid")
+)
 
 
 class Catalog(experts.Disciplines, Protocol):
@@ -526,11 +531,8 @@ class ExpertLibrary:
         Raises:
             NotFoundError: no such expert (``EXPERT_NOT_FOUND``).
         """
-        t = expert_table
         with read_statements(self._engine) as conn:
-            row = conn.execute(
-                select(t.c.id, t.c.version, t.c.update_ms).where(t.c.uuid == expert_uuid)
-            ).first()
+            row = conn.execute(_VERSION, {"uuid": expert_uuid}).first()
             if row is None:
                 raise NotFoundError("Expert", f"experts/{expert_uuid}", reason="EXPERT_NOT_FOUND")
             return rendered.many([_version_key(row)], self._whole)[0]  # rows are never deleted
