@@ -41,6 +41,7 @@ from audit_log.receipt import Receipt
 from audit_log.sqlstore import LOG_ID, PendingEntry, checkpoint_table, entry_table
 from expert_draw.adapters.audit import Locked, pending
 from expert_draw.adapters.db.engine import (
+    among,
     pipelined,
     read_snapshot,
     read_statements,
@@ -992,7 +993,7 @@ class Draws:
             bytes(r.pseud): int(r.expert_id)
             for r in conn.execute(
                 select(m.c.pseud, m.c.expert_id).where(m.c.draw_id == draw_row_id,
-                                                        m.c.pseud.in_(wanted))
+                                                        among(conn, m.c.pseud, wanted))
             )
         }  # fmt: skip
         contacts = self._library.contacts(conn, list(experts_of.values()))
@@ -1889,7 +1890,7 @@ class Draws:
             return [(int(r.seq), _entry_ts(bytes(r.body)), str(r.subj)) for r in conn.execute(
                 select(e.c.seq, e.c.subj, e.c.body).where(
                     e.c.log_id == LOG_ID, e.c.seq >= start, e.c.seq < stop,
-                    e.c.kind.in_(LOOKBACK_KINDS),
+                    among(conn, e.c.kind, LOOKBACK_KINDS),
                 )
             )]  # fmt: skip
 
@@ -1918,14 +1919,14 @@ class Draws:
             # seq index and walks every entry of the window.
             seqs += [int(r.seq) for r in conn.execute(
                 select(e.c.seq, e.c.kind).where(
-                    e.c.log_id == LOG_ID, e.c.subj.in_(ordered[start:start + 500]),
+                    e.c.log_id == LOG_ID, among(conn, e.c.subj, ordered[start:start + 500]),
                 )
             ) if r.kind in LOOKBACK_KINDS and low <= r.seq < size]  # fmt: skip
         found: list[tuple[int, int, str]] = []
         for start in range(0, len(seqs), 500):
             found += [(int(r.seq), _entry_ts(bytes(r.body)), str(r.subj)) for r in conn.execute(
                 select(e.c.seq, e.c.body, e.c.subj).where(
-                    e.c.log_id == LOG_ID, e.c.seq.in_(seqs[start:start + 500])
+                    e.c.log_id == LOG_ID, among(conn, e.c.seq, seqs[start:start + 500])
                 )
             )]  # fmt: skip
         return tuple(sorted(found))
@@ -2203,7 +2204,7 @@ def _held_seats(
     for start in range(0, len(ids), 1000):
         held += [(int(r.draw_id), int(r.expert_id)) for r in conn.execute(
             select(m.c.draw_id, m.c.expert_id).where(
-                m.c.expert_id.in_(ids[start:start + 1000]), m.c.seat.is_not(None),
+                among(conn, m.c.expert_id, ids[start:start + 1000]), m.c.seat.is_not(None),
                 m.c.left.is_(False),
             )
         ) if int(r.draw_id) in draws]  # fmt: skip
@@ -2324,7 +2325,7 @@ def _seats_of(conn: Connection, row_ids: Sequence[int]) -> dict[int, dict[str, l
     found: dict[int, dict[str, list[bytes]]] = {}
     for r in conn.execute(
         select(m.c.draw_id, m.c.pseud, m.c.seat)
-        .where(m.c.draw_id.in_(row_ids), m.c.seat.is_not(None))
+        .where(among(conn, m.c.draw_id, row_ids), m.c.seat.is_not(None))
         .order_by(m.c.draw_id, m.c.seat, m.c.pseud)
     ):  # fmt: skip
         found.setdefault(int(r.draw_id), {}).setdefault(str(r.seat), []).append(bytes(r.pseud))
@@ -2338,7 +2339,7 @@ def _whole(engine: Engine, ids: list[int]) -> list[tuple[tuple[int, int], Stored
     ExpertLibrary._whole).
     """
     with read_snapshot(engine) as conn:
-        rows = conn.execute(select(draw_table).where(draw_table.c.id.in_(ids))).all()
+        rows = conn.execute(select(draw_table).where(among(conn, draw_table.c.id, ids))).all()
         seats = _seats_of(conn, ids)
     return [((int(r.id), int(r.version)), _stored(r._mapping, seats.get(int(r.id), {})))  # noqa: SLF001
             for r in rows]  # fmt: skip

@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from audit_log import canonical
 from audit_log.entry import REQUEST_ID, commitment
 from expert_draw.adapters.audit import pending
-from expert_draw.adapters.db.engine import read_snapshot, read_statements, write_transaction
+from expert_draw.adapters.db.engine import among, read_snapshot, read_statements, write_transaction
 from expert_draw.adapters.db.models import (
     expert_affiliation_table,
     expert_credit_table,
@@ -642,7 +642,9 @@ class ExpertLibrary:
         children of the next, memoized under the first.
         """
         with read_snapshot(self._engine) as conn:
-            rows = conn.execute(select(expert_table).where(expert_table.c.id.in_(ids))).all()
+            rows = conn.execute(
+                select(expert_table).where(among(conn, expert_table.c.id, ids))
+            ).all()
             return [((int(r.id), s.version, s.update_ms), s)
                     for r, s in zip(rows, self._load(conn, rows), strict=True)]  # fmt: skip
 
@@ -669,7 +671,7 @@ class ExpertLibrary:
         for start in range(0, len(ids), 1000):
             for r in conn.execute(
                 select(t.c.id, t.c.uuid, t.c.full_name_enc, t.c.phone_enc)
-                .where(t.c.id.in_(ids[start : start + 1000]))
+                .where(among(conn, t.c.id, ids[start : start + 1000]))
             ):  # fmt: skip
                 found[int(r.id)] = Contact(
                     str(r.uuid), self._opened(r, "full_name_enc"), self._opened(r, "phone_enc")
@@ -704,7 +706,7 @@ class ExpertLibrary:
         if ids:
             for p in conn.execute(
                 select(expert_status_table)
-                .where(expert_status_table.c.expert_id.in_(ids))
+                .where(among(conn, expert_status_table.c.expert_id, ids))
                 .order_by(expert_status_table.c.expert_id, expert_status_table.c.position)
             ):
                 periods[int(p.expert_id)].append(experts.StatusPeriod(
@@ -713,7 +715,7 @@ class ExpertLibrary:
                 ))  # fmt: skip
             for c in conn.execute(
                 select(expert_credit_table)
-                .where(expert_credit_table.c.expert_id.in_(ids))
+                .where(among(conn, expert_credit_table.c.expert_id, ids))
                 .order_by(expert_credit_table.c.expert_id, expert_credit_table.c.position)
             ):
                 events[int(c.expert_id)].append(experts.CreditEvent(
@@ -738,7 +740,8 @@ class ExpertLibrary:
             self._records = {}  # a new dict: draws reading the old one keep it
         records = self._records
         for start in range(0, len(ids), 1000):
-            rows = conn.execute(select(*columns).where(t.c.id.in_(ids[start : start + 1000]))).all()
+            chunk = ids[start : start + 1000]
+            rows = conn.execute(select(*columns).where(among(conn, t.c.id, chunk))).all()
             missing = [int(r.id) for r in rows if (int(r.id), int(r.version)) not in records]
             if missing:
                 self._cache_records(conn, missing, records)
@@ -772,7 +775,7 @@ class ExpertLibrary:
         t = expert_table
         rows = conn.execute(
             select(t.c.id, t.c.uuid, t.c.version, t.c.profile, t.c.state, t.c.resident_id_enc)
-            .where(t.c.id.in_(ids))
+            .where(among(conn, t.c.id, ids))
         ).all()  # fmt: skip
         periods, events = self._children(conn, ids)
         for r in rows:

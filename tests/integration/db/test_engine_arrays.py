@@ -1,4 +1,4 @@
-"""engine.binary_arrays: list parameters travel as binary arrays and read back the same."""
+"""engine.binary_arrays and engine.among: list parameters as arrays, read back the same."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any, cast
 import pytest
 from psycopg import pq
 from psycopg.adapt import PyFormat, Transformer
-from sqlalchemy import text
+from sqlalchemy import Column, Integer, LargeBinary, MetaData, String, Table, event, select, text
 
-from expert_draw.adapters.db.engine import make_engine, pipelined, write_transaction
+from expert_draw.adapters.db.engine import among, make_engine, pipelined, write_transaction
 from tests.support.databases import new_postgres_url
 
 if TYPE_CHECKING:
@@ -18,7 +18,12 @@ if TYPE_CHECKING:
     import psycopg
     from sqlalchemy.engine import Engine
 
-pytestmark = pytest.mark.postgres
+meta = MetaData()
+things = Table(
+    "among_thing", meta, Column("id", Integer, primary_key=True), Column("name", String(20)),
+    Column("blob", LargeBinary),
+)  # fmt: skip
+THINGS = [{"id": n, "name": f"n{n % 7}", "blob": bytes([n % 5]) * 3} for n in range(1, 301)]
 
 BLOBS: list[list[bytes | None]] = [
     [],
@@ -28,6 +33,49 @@ BLOBS: list[list[bytes | None]] = [
     [bytes(range(256))] * 150,
 ]
 ROUND_TRIP = text("SELECT CAST(:blobs AS BYTEA[]) AS blobs, CAST(:names AS TEXT[]) AS names")
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Engine]:
+    engine = make_engine(db_url)
+    meta.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(things.insert(), THINGS)
+    yield engine
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("column", "values"),
+    [
+        ("id", []), ("id", [7]), ("id", list(range(2, 400, 3))), ("name", ["n1", "n3", "x"]),
+        ("blob", [b"\x00\x00\x00", b"\x04\x04\x04"]), ("name", [None]),
+    ],
+)  # fmt: skip
+def test_among_keeps_the_rows_whose_column_is_one_of_the_values(
+    db: Engine, column: str, values: list[Any]
+) -> None:
+    with db.connect() as conn:
+        found = conn.execute(
+            select(things.c.id).where(among(conn, things.c[column], values)).order_by(things.c.id)
+        ).scalars()
+        assert list(found) == [t["id"] for t in THINGS if t[column] in values]
+
+
+@pytest.mark.postgres
+def test_among_is_one_statement_text_whatever_the_number_of_values(pg_server_url: str) -> None:
+    engine = make_engine(new_postgres_url(pg_server_url))
+    meta.create_all(engine)
+    sent: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *a: sent.append(a[2]))
+    try:
+        with engine.connect() as conn:
+            for values in ([1], list(range(150)), []):
+                conn.execute(select(things.c.id).where(among(conn, things.c.id, values))).all()
+    finally:
+        engine.dispose()
+    assert len(set(sent)) == 1, sent
+    assert "ANY" in sent[0]
 
 
 @pytest.fixture
@@ -42,6 +90,7 @@ def _raw(engine: Engine) -> psycopg.Connection[Any]:
         return cast("psycopg.Connection[Any]", conn.connection.dbapi_connection)
 
 
+@pytest.mark.postgres
 @pytest.mark.parametrize("blobs", BLOBS, ids=lambda b: f"{len(b)} elements")
 def test_lists_of_bytes_read_back_as_sent(engine: Engine, blobs: list[bytes | None]) -> None:
     names = ["a", 'b"\\', "", None]
@@ -54,6 +103,7 @@ def test_lists_of_bytes_read_back_as_sent(engine: Engine, blobs: list[bytes | No
         assert row.names == names
 
 
+@pytest.mark.postgres
 @pytest.mark.parametrize(
     ("value", "array"), [([b"x", None], "bytea"), (["x"], "text"), ([1, 2**40], "int8")]
 )
@@ -66,6 +116,7 @@ def test_a_list_is_dumped_in_binary_as_its_elements_array(
     assert dumper.oid == raw.adapters.types[array].array_oid
 
 
+@pytest.mark.postgres
 def test_empty_lists_keep_the_text_form_of_unknown_type(engine: Engine) -> None:
     tx = Transformer.from_context(_raw(engine))
     for value in ([None], []):
