@@ -7,6 +7,7 @@ read-then-write transaction never fails to upgrade its lock ("database is locked
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 import os
@@ -16,7 +17,7 @@ import weakref
 from contextlib import contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import ARRAY, any_, bindparam, create_engine, event, make_url
+from sqlalchemy import ARRAY, LargeBinary, String, any_, bindparam, create_engine, event, make_url
 from sqlalchemy.exc import ArgumentError, DisconnectionError
 
 from audit_log.sqlstore import one_by_one
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from sqlalchemy.exc import DBAPIError
     from sqlalchemy.sql.compiler import SQLCompiler
     from sqlalchemy.sql.elements import ColumnElement
+    from sqlalchemy.types import TypeEngine
 
     from audit_log.sqlstore import Query
 
@@ -88,24 +90,20 @@ def binary_arrays(dbapi_connection: Any) -> None:  # noqa: ANN401 - DB-API
     150 pseudonyms, 190 us for 150 codes, against 19 us in binary). A commit's draw
     member rows (five arrays of about 150) and the audit entries' bodies and hashes
     pay it under the head lock, where every writer of every replica waits (measured:
-    CreateDraw held the lock 5.2-5.5 ms instead of 6.1-6.5, ``bench/lock_hold.py``).
+    CreateDraw held the lock 4.8-4.9 ms instead of 5.7-5.9, ``bench/lock_hold.py``).
 
-    The array's type is the one psycopg gives the elements (``bytea[]``, ``text[]``,
-    the smallest integer array that holds them). Unlike the text form, a list of
-    ``str`` is then ``text[]``, not of unknown type for PostgreSQL to infer: compare it
-    with another type through a ``CAST``, as every list this service sends is. An
-    empty list, or one of only NULLs, is still sent in text, of unknown type.
+    psycopg's own binary list dumper becomes the one for parameters of either format
+    (``%s``); text-format uses (``%t``, literals, COPY in text) keep the text one. The
+    array's type is the one psycopg gives the elements (``bytea[]``, ``text[]``, the
+    smallest integer array that holds them). Unlike the text form, a list of ``str``
+    is then ``text[]``, not of unknown type for PostgreSQL to infer: compare it with
+    another type through a ``CAST``, as every list this service sends is. An empty
+    list, or one of only NULLs, is still sent in text, of unknown type (psycopg's
+    fallback).
     """
-    from psycopg.adapt import PyFormat  # the PostgreSQL driver, loaded with its dialect
-    from psycopg.types.array import ListBinaryDumper, ListDumper
+    from psycopg.types.array import ListBinaryDumper  # the driver, loaded with its dialect
 
-    class _BinaryArrays(ListDumper):
-        def upgrade(self, obj: list[Any], format: PyFormat) -> Any:  # noqa: A002, ANN401
-            if all(item is None for item in obj):
-                return super().upgrade(obj, format)
-            return ListBinaryDumper(self.cls, self._tx).upgrade(obj, PyFormat.BINARY)
-
-    dbapi_connection.adapters.register_dumper(list, _BinaryArrays)
+    dbapi_connection.adapters.register_dumper(list, ListBinaryDumper)
 
 
 def ping_when_idle(engine: Engine, seconds: float) -> None:
@@ -217,17 +215,25 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
 def among(
     conn: Connection, column: ColumnElement[Any], values: Sequence[Any]
 ) -> ColumnElement[bool]:
-    """``column IN values``, as cheaply as the database allows.
+    """What ``column IN values`` matches, for values of the column's type, cheaply.
 
     PostgreSQL: ``column = ANY(:array)``, one array parameter (sent in binary, see
     :func:`binary_arrays`) and one statement text whatever the number of values, so
-    psycopg prepares it once. An expanded ``IN`` binds one parameter per value, and its
-    text, hence its plan, changes with their number: for 150 ids it cost 695-878 us of
-    the client's CPU against 173 (measured in process, the query alone). SQLite: the
-    expanded ``IN`` (it has no arrays). Either way an empty ``values`` matches nothing.
+    psycopg can prepare it (after ``prepare_threshold`` runs, once per array type). An
+    expanded ``IN`` binds one parameter per value, and its text, hence its plan,
+    changes with their number: for 150 ids it cost 695-878 us of the client's CPU
+    against 173 (measured in process, the query alone). The array's element type is
+    the column's without a length: a cast to ``VARCHAR(n)[]`` would cut a longer value
+    down to ``n`` characters, and it could then match. SQLite: the expanded ``IN`` (it
+    has no arrays). Either way an empty ``values`` matches nothing.
     """
     if conn.dialect.name == "postgresql":
-        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+        element: TypeEngine[Any] = column.type
+        if isinstance(column.type, String | LargeBinary) and column.type.length is not None:
+            unsized = copy.copy(column.type)  # VARCHAR(n) -> VARCHAR, the rest kept
+            unsized.length = None
+            element = unsized
+        return column == any_(bindparam(None, list(values), type_=ARRAY(element)))
     return column.in_(values)
 
 

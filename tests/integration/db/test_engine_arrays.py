@@ -23,7 +23,11 @@ things = Table(
     "among_thing", meta, Column("id", Integer, primary_key=True), Column("name", String(20)),
     Column("blob", LargeBinary),
 )  # fmt: skip
-THINGS = [{"id": n, "name": f"n{n % 7}", "blob": bytes([n % 5]) * 3} for n in range(1, 301)]
+LONGEST = "L" * 20  # as long as the name column allows
+THINGS = [
+    {"id": n, "name": LONGEST if n == 300 else f"n{n % 7}", "blob": bytes([n % 5]) * 3}
+    for n in range(1, 301)
+]
 
 BLOBS: list[list[bytes | None]] = [
     [],
@@ -50,6 +54,8 @@ def db(db_url: str) -> Iterator[Engine]:
     [
         ("id", []), ("id", [7]), ("id", list(range(2, 400, 3))), ("name", ["n1", "n3", "x"]),
         ("blob", [b"\x00\x00\x00", b"\x04\x04\x04"]), ("name", [None]),
+        ("name", [LONGEST + "X"]),  # not cut down to the column's length (no match)
+        ("name", [LONGEST, LONGEST[:-1]]),
     ],
 )  # fmt: skip
 def test_among_keeps_the_rows_whose_column_is_one_of_the_values(
@@ -117,10 +123,12 @@ def test_a_list_is_dumped_in_binary_as_its_elements_array(
 
 
 @pytest.mark.postgres
-def test_empty_lists_keep_the_text_form_of_unknown_type(engine: Engine) -> None:
+def test_empty_lists_and_text_format_keep_the_text_array_literal(engine: Engine) -> None:
     tx = Transformer.from_context(_raw(engine))
     for value in ([None], []):
         assert tx.get_dumper(value, PyFormat.AUTO).format == pq.Format.TEXT, value
+    # Asked for text (%t, literals, COPY in text), a list is still an array literal.
+    assert tx.get_dumper([1], PyFormat.TEXT).dump([1, 2]) == b"{1,2}"
     uuid = "0b6e7d2c-5a4f-4c83-9a57-1f1f8d1c2b3a"
     with engine.connect() as conn:
         cases: list[list[str | None]] = [[], [None], [uuid]]
