@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
 
 import pytest
@@ -91,9 +92,14 @@ def engine(pg_server_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-def _raw(engine: Engine) -> psycopg.Connection[Any]:
-    with engine.connect() as conn:
-        return cast("psycopg.Connection[Any]", conn.connection.dbapi_connection)
+@contextmanager
+def _raw(engine: Engine) -> Iterator[psycopg.Connection[Any]]:
+    """A pooled connection's psycopg connection, checked out while in use."""
+    pooled = engine.raw_connection()
+    try:
+        yield cast("psycopg.Connection[Any]", pooled.dbapi_connection)
+    finally:
+        pooled.close()
 
 
 @pytest.mark.postgres
@@ -116,19 +122,20 @@ def test_lists_of_bytes_read_back_as_sent(engine: Engine, blobs: list[bytes | No
 def test_a_list_is_dumped_in_binary_as_its_elements_array(
     engine: Engine, value: list[Any], array: str
 ) -> None:
-    raw = _raw(engine)
-    dumper = Transformer.from_context(raw).get_dumper(value, PyFormat.AUTO)
-    assert dumper.format == pq.Format.BINARY
-    assert dumper.oid == raw.adapters.types[array].array_oid
+    with _raw(engine) as raw:
+        dumper = Transformer.from_context(raw).get_dumper(value, PyFormat.AUTO)
+        assert dumper.format == pq.Format.BINARY
+        assert dumper.oid == raw.adapters.types[array].array_oid
 
 
 @pytest.mark.postgres
 def test_empty_lists_and_text_format_keep_the_text_array_literal(engine: Engine) -> None:
-    tx = Transformer.from_context(_raw(engine))
-    for value in ([None], []):
-        assert tx.get_dumper(value, PyFormat.AUTO).format == pq.Format.TEXT, value
-    # Asked for text (%t, literals, COPY in text), a list is still an array literal.
-    assert tx.get_dumper([1], PyFormat.TEXT).dump([1, 2]) == b"{1,2}"
+    with _raw(engine) as raw:
+        tx = Transformer.from_context(raw)
+        for value in ([None], []):
+            assert tx.get_dumper(value, PyFormat.AUTO).format == pq.Format.TEXT, value
+        # Asked for text (%t, literals, COPY in text), a list is still an array literal.
+        assert tx.get_dumper([1], PyFormat.TEXT).dump([1, 2]) == b"{1,2}"
     uuid = "0b6e7d2c-5a4f-4c83-9a57-1f1f8d1c2b3a"
     with engine.connect() as conn:
         cases: list[list[str | None]] = [[], [None], [uuid]]
