@@ -199,7 +199,9 @@ class WritesFirst(grpc.ServerInterceptor):
         """Return the handler wrapped as a read or as a write (unary calls only)."""
         handler = continuation(handler_call_details)
         method = handler_call_details.method
-        if handler is None or method in NEITHER:
+        # Only unary-unary calls: rewrap's "unary" also takes client streams (an import
+        # being uploaded), which must not hold reads back for the whole upload.
+        if handler is None or method in NEITHER or handler.unary_unary is None:
             return handler
         unchanged: Callable[[Behaviour], Behaviour] = lambda behavior: behavior  # noqa: E731
         if method in READS:

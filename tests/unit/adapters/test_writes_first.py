@@ -125,8 +125,8 @@ def test_a_read_whose_client_gave_up_leaves_its_place() -> None:
 
 
 def test_the_interceptor_counts_unary_writes_only() -> None:
-    """A draw holds a second ListExperts back; the health check and a stream (a proof
-    bundle being downloaded) neither wait nor count."""
+    """A draw holds a second ListExperts back; the health check and streams (a proof
+    bundle being downloaded, an import being uploaded) neither wait nor count."""
     gate = WritesFirst(reads=1)
     release = _a_write(gate)
     reading = threading.Event()
@@ -147,6 +147,23 @@ def test_the_interceptor_counts_unary_writes_only() -> None:
     chunks = _handler(gate, "/expert_draw.api.v1.DrawService/GetProofBundle", bundle, stream=True)
     assert next(iter(chunks(None, _active()))) == b"chunk"
     assert gate.in_progress() == (1, 1)  # the open stream is no write
+    uploaded = threading.Event()
+
+    def upload(requests: Any, _c: object) -> str:
+        uploaded.wait(NEVER)  # a client still sending its rows
+        return "imported"
+
+    handler: grpc.RpcMethodHandler[Any, Any] = grpc.stream_unary_rpc_method_handler(upload)
+    details = mock.Mock(spec=grpc.HandlerCallDetails,
+                        method="/expert_draw.api.v1.ExpertService/ImportExperts")  # fmt: skip
+    importing = gate.intercept_service(lambda _details: handler, details)
+    assert importing is not None
+    importer = _background(importing.stream_unary)
+    importer.join(0.1)
+    assert importer.is_alive()
+    assert gate.in_progress() == (1, 1)  # the open upload is no write either
+    uploaded.set()
+    importer.join(2)
     release.set()
     assert _until(lambda: gate.in_progress() == (0, 2))
     reading.set()
