@@ -228,13 +228,19 @@ def among(
     has no arrays). Either way an empty ``values`` matches nothing.
     """
     if conn.dialect.name == "postgresql":
-        element: TypeEngine[Any] = column.type
-        if isinstance(column.type, String | LargeBinary) and column.type.length is not None:
-            unsized = copy.copy(column.type)  # VARCHAR(n) -> VARCHAR, the rest kept
-            unsized.length = None
-            element = unsized
-        return column == any_(bindparam(None, list(values), type_=ARRAY(element)))
+        return column == any_(bindparam(None, list(values), type_=_array_of(column)))
     return column.in_(values)
+
+
+@functools.cache
+def _array_of(column: ColumnElement[Any]) -> ARRAY[Any]:
+    """The array type :func:`among` binds for a table column (built once per column)."""
+    element: TypeEngine[Any] = column.type
+    if isinstance(column.type, String | LargeBinary) and column.type.length is not None:
+        unsized = copy.copy(column.type)  # VARCHAR(n) -> VARCHAR, the rest kept
+        unsized.length = None
+        element = unsized
+    return ARRAY(element)
 
 
 @contextmanager
